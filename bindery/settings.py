@@ -1,0 +1,168 @@
+"""bindery's settings: one typed object, each setting declared once with its help text.
+
+Every field can be set from the environment as ``BINDERY_<NAME>`` (upper case). ``bindery settings``
+prints them all with their help, so the documentation comes from this file.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BINDERY_", extra="ignore", frozen=False)
+
+    # -- where state lives ---------------------------------------------------------------------
+    data_dir: Path = Field(
+        Path.home() / ".bindery",
+        description="Folder holding all state of the embedded stack: configs, image stores, sockets, "
+        "logs, secrets, the hub database and the registry's blobs.",
+    )
+
+    # -- bindery's web service -----------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address bindery's web service listens on.")
+    port: int = Field(8585, description="Port bindery's web service listens on.")
+    public_url: str = Field(
+        "",
+        description="URL people use to reach bindery (for binder_launch_host and badges). "
+        "Empty: http://<host>:<port>/.",
+    )
+    keepalive_seconds: float = Field(
+        15.0, description="Seconds of silence on an event stream before a keepalive comment is sent."
+    )
+
+    # -- JupyterHub ----------------------------------------------------------------------------
+    hub_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Public URL of JupyterHub's proxy; launched servers are reached under it.",
+    )
+    hub_api_url: str = Field(
+        "", description="JupyterHub REST API URL. Empty: http://127.0.0.1:<hub_port>/hub/api."
+    )
+    hub_api_token: SecretStr | None = Field(
+        None,
+        description="Token of the 'bindery' JupyterHub service. Empty: read from "
+        "<data_dir>/secrets/hub-service-token (written by `bindery up`).",
+    )
+    hub_port: int = Field(8081, description="Port the embedded hub listens on (all interfaces, so "
+                          "containers reach it as host.containers.internal).")
+    proxy_port: int = Field(8000, description="Public port of the embedded configurable-http-proxy.")
+    proxy_api_port: int = Field(8001, description="API port of the embedded configurable-http-proxy.")
+    hub_slow_spawn_timeout: float = Field(
+        10.0,
+        description="Seconds the embedded hub holds a start request before answering 202 "
+        "(JupyterHub's slow_spawn_timeout). bindery follows spawns to their end either way.",
+    )
+    hub_start_timeout: float = Field(
+        300.0, description="Seconds the embedded hub allows a server (incl. image pull) to start."
+    )
+    hub_timeout: float = Field(10.0, description="Timeout in seconds for one hub API request.")
+
+    # -- registry ------------------------------------------------------------------------------
+    registry_port: int = Field(5000, description="Port of the embedded OCI registry (127.0.0.1).")
+    registry_url: str = Field(
+        "", description="Registry HTTP API base URL. Empty: http://127.0.0.1:<registry_port>."
+    )
+    image_prefix: str = Field(
+        "bindery/", description="Repository prefix for built images inside the registry."
+    )
+    registry_timeout: float = Field(5.0, description="Timeout in seconds for one registry request.")
+    registry_retries: int = Field(
+        3, description="Attempts for the image existence check before a launch fails (never rebuilds "
+        "because the registry is unreachable)."
+    )
+
+    # -- container engines ---------------------------------------------------------------------
+    build_docker_host: str = Field(
+        "", description="Docker-API socket of the build side. Empty: the embedded build podman."
+    )
+    run_docker_host: str = Field(
+        "", description="Docker-API socket of the run side (DockerSpawner). Empty: the embedded run "
+        "podman, a separate image store, so every first launch of an image pulls it."
+    )
+
+    # -- builds --------------------------------------------------------------------------------
+    build_slots: int = Field(2, description="Builds running at once; more requests wait in a queue.")
+    build_slots_per_repo: int = Field(
+        1, description="Build slots one repository may hold at once, so one repo cannot starve others."
+    )
+    build_timeout: float = Field(3600.0, description="Seconds a build may run before it is ended.")
+    build_memory_limit: str = Field("3G", description="Memory limit of a build (repo2docker).")
+    repo2docker_command: list[str] = Field(
+        default_factory=lambda: [sys.executable, "-m", "repo2docker"],
+        description="Command that runs repo2docker.",
+    )
+
+    # -- launches ------------------------------------------------------------------------------
+    launch_timeout: float = Field(
+        600.0, description="Seconds from the start request until a server must be ready."
+    )
+    launch_retries: int = Field(3, description="Attempts of a launch on transient hub errors.")
+    server_mem_limit: str = Field("2G", description="Memory limit of a launched server.")
+    server_cpu_limit: float = Field(1.0, description="CPU limit of a launched server.")
+    server_pids_limit: int = Field(1024, description="Process limit of a launched server.")
+    max_servers: int = Field(100, description="Quota: servers running at once in total.")
+    max_servers_per_repo: int = Field(20, description="Quota: servers running at once per repository.")
+    cull_idle_seconds: int = Field(600, description="Idle servers are culled after this many seconds.")
+    cull_max_age_seconds: int = Field(
+        6 * 3600, description="Servers are culled after this many seconds, idle or not."
+    )
+
+    # -- providers -----------------------------------------------------------------------------
+    github_url: str = Field("https://github.com", description="Base URL of the GitHub server (gh).")
+    gitlab_url: str = Field("https://gitlab.com", description="Base URL of the GitLab server (gl).")
+    gist_url: str = Field("https://gist.github.com", description="Base URL of the gist server.")
+    git_allowed_schemes: list[str] = Field(
+        default_factory=lambda: ["https", "http", "git"],
+        description="URL schemes a repository URL may use (never file, ext, ssh).",
+    )
+    git_timeout: float = Field(20.0, description="Timeout in seconds for one git ls-remote.")
+
+    # -- derived values ------------------------------------------------------------------------
+    @property
+    def web_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}/"
+
+    @property
+    def hub_api(self) -> str:
+        return (self.hub_api_url or f"http://127.0.0.1:{self.hub_port}/hub/api").rstrip("/")
+
+    @property
+    def registry(self) -> str:
+        return (self.registry_url or f"http://127.0.0.1:{self.registry_port}").rstrip("/")
+
+    @property
+    def registry_host(self) -> str:
+        """host:port as it appears in image names."""
+        return self.registry.split("://", 1)[-1]
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    @property
+    def sockets_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def build_socket(self) -> str:
+        return self.build_docker_host or f"unix://{self.sockets_dir / 'build.sock'}"
+
+    @property
+    def run_socket(self) -> str:
+        return self.run_docker_host or f"unix://{self.sockets_dir / 'run.sock'}"
+
+    def hub_token(self) -> str:
+        if self.hub_api_token is not None:
+            return self.hub_api_token.get_secret_value()
+        path = self.secrets_dir / "hub-service-token"
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            raise RuntimeError(
+                f"no hub token: set BINDERY_HUB_API_TOKEN or run `bindery up` (expected {path})"
+            ) from None
