@@ -1,0 +1,1 @@
+"""Builds: the queue (dedup, slots, fairness) and the repo2docker runner."""

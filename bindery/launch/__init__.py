@@ -1,0 +1,1 @@
+"""Launches: the JupyterHub adapter, the launcher (follow, verify, clean up) and quotas."""

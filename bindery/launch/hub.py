@@ -1,0 +1,118 @@
+"""The JupyterHub adapter: the few REST API calls bindery makes, each with a timeout.
+
+Connection failures and 5xx answers raise `HubUnavailable` (transient: the launcher may retry);
+anything else unexpected raises `HubError` with the hub's own message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+
+class HubError(Exception):
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class HubUnavailable(HubError):
+    """The hub did not answer or answered 5xx: worth another try."""
+
+
+class Hub:
+    def __init__(self, api_url: str, token: str, timeout: float) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.client = httpx.AsyncClient(
+            base_url=self.api_url,
+            headers={"Authorization": f"token {token}"},
+            timeout=httpx.Timeout(timeout),
+        )
+
+    async def _request(self, method: str, path: str, ok: tuple[int, ...],
+                       json_body: Any = None, timeout: float | None = None) -> httpx.Response:
+        kwargs: dict[str, Any] = {}
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        try:
+            response = await self.client.request(method, path, json=json_body, **kwargs)
+        except httpx.HTTPError as exc:
+            raise HubUnavailable(f"JupyterHub did not answer {method} {path}: "
+                                 f"{type(exc).__name__} {exc}".strip()) from exc
+        if response.status_code in ok:
+            return response
+        message = _hub_message(response)
+        cls = HubUnavailable if response.status_code >= 500 else HubError
+        raise cls(f"JupyterHub answered {response.status_code} to {method} {path}: {message}",
+                  response.status_code)
+
+    async def version(self) -> str:
+        response = await self._request("GET", "/", ok=(200,))
+        return str(response.json().get("version", ""))
+
+    async def create_user(self, name: str) -> None:
+        await self._request("POST", f"/users/{quote(name)}", ok=(201,))
+
+    async def get_user(self, name: str) -> dict[str, Any] | None:
+        response = await self._request("GET", f"/users/{quote(name)}", ok=(200, 404))
+        return response.json() if response.status_code == 200 else None
+
+    async def list_users(self) -> list[dict[str, Any]]:
+        response = await self._request("GET", "/users", ok=(200,))
+        return response.json()
+
+    async def delete_user(self, name: str) -> bool:
+        """Delete the user; False when the hub refuses because its server is still stopping."""
+        response = await self._request("DELETE", f"/users/{quote(name)}", ok=(204, 404, 400))
+        return response.status_code != 400
+
+    async def start_server(self, name: str, options: dict[str, Any], timeout: float) -> int:
+        """POST the start request; returns 201 (ready) or 202 (spawn still pending)."""
+        response = await self._request("POST", f"/users/{quote(name)}/server", ok=(201, 202),
+                                       json_body=options, timeout=timeout)
+        return response.status_code
+
+    async def stop_server(self, name: str) -> None:
+        await self._request("DELETE", f"/users/{quote(name)}/server", ok=(202, 204, 400, 404))
+
+    async def mint_token(self, name: str, expires_in: int, note: str) -> str:
+        response = await self._request("POST", f"/users/{quote(name)}/tokens", ok=(200, 201),
+                                       json_body={"expires_in": expires_in, "note": note})
+        return str(response.json()["token"])
+
+    async def progress(self, name: str) -> AsyncIterator[dict[str, Any]]:
+        """Events of the user's spawn (replayed from its start) until ready/failed.
+
+        Raises HubError(400) when no spawn is pending (yet), so callers can ask again.
+        """
+        path = f"/users/{quote(name)}/server/progress"
+        try:
+            async with self.client.stream("GET", path, timeout=httpx.Timeout(
+                    self.client.timeout.connect, read=None)) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    cls = HubUnavailable if response.status_code >= 500 else HubError
+                    raise cls(f"JupyterHub answered {response.status_code} to GET {path}: "
+                              f"{_hub_message(response)}", response.status_code)
+                async for line in response.aiter_lines():
+                    if line.startswith("data:"):
+                        try:
+                            yield json.loads(line[5:])
+                        except ValueError:
+                            continue
+        except httpx.HTTPError as exc:
+            raise HubUnavailable(f"Lost JupyterHub's progress stream: {type(exc).__name__}") from exc
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _hub_message(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("message", "")) or response.reason_phrase
+    except ValueError:
+        return response.text[:200] or response.reason_phrase

@@ -1,0 +1,207 @@
+"""Start a server for an image through JupyterHub and follow it to its real end.
+
+The founding lesson: the hub may answer the start request with 202 (spawn still pending after its
+slow_spawn_timeout) instead of 201. bindery never treats either answer as "ready": it follows the
+spawn's progress stream from the first moment (not after the start request answers), then checks
+that the server answers through the proxy with the minted token, and only then says `ready`.
+A launch that fails or is abandoned removes its server and its temporary user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bindery.events import Event, LaunchError
+from bindery.launch.hub import Hub, HubError, HubUnavailable
+from bindery.launch.names import user_name
+
+PROGRESS_RETRY = 0.05  # seconds between asks while the hub has not registered the spawn yet
+
+
+@dataclass
+class LaunchConfig:
+    hub_url: str  # public proxy URL
+    timeout: float
+    retries: int
+    token_lifetime: int
+    verify_timeout: float = 30.0
+
+
+@dataclass
+class Launched:
+    user: str
+    url: str
+    token: str
+    hub_status: int
+
+
+class Launcher:
+    def __init__(self, hub: Hub, config: LaunchConfig, on_cleanup=None) -> None:
+        self.hub = hub
+        self.config = config
+        self.on_cleanup = on_cleanup or (lambda outcome: None)
+        self.http = httpx.AsyncClient(timeout=5.0)
+
+    async def launch(self, image: str, repo_url: str) -> AsyncIterator[Event]:
+        """Yield `launching` events; the last event is `ready` (or a LaunchError is raised)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async for event in self._attempt(image, repo_url):
+                    yield event
+                return
+            except HubUnavailable as exc:
+                if attempt >= self.config.retries:
+                    raise LaunchError(f"Could not launch: {exc} (after {attempt} attempts).", 503)
+                delay = min(0.5 * 2 ** (attempt - 1), 5.0)  # bounded backoff
+                yield Event(phase="launching", message=f"JupyterHub is not answering ({exc}); "
+                            f"retrying in {delay:.1f} s (attempt {attempt + 1} of "
+                            f"{self.config.retries})\n")
+                await asyncio.sleep(delay)
+
+    async def _attempt(self, image: str, repo_url: str) -> AsyncIterator[Event]:
+        name = user_name(repo_url, secrets.token_hex(4))
+        created = False
+        try:
+            async with asyncio.timeout(self.config.timeout):
+                await self.hub.create_user(name)
+                created = True
+                yield Event(phase="launching", message="Launching server...\n")
+                async for event in self._spawn(name, image):
+                    yield event
+        except TimeoutError:
+            await self._cleanup(name, created, "timeout")
+            raise LaunchError(f"The server did not start within {self.config.timeout:.0f} s.", 504)
+        except BaseException:
+            await self._cleanup(name, created, "failed")
+            raise
+
+    async def _spawn(self, name: str, image: str) -> AsyncIterator[Event]:
+        token_task = asyncio.ensure_future(
+            self.hub.mint_token(name, self.config.token_lifetime, "bindery launch"))
+        start_task = asyncio.ensure_future(
+            self.hub.start_server(name, {"image": image}, timeout=self.config.timeout))
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        start_task.add_done_callback(lambda t: queue.put_nowait(("start", t)))
+        pump = asyncio.ensure_future(self._pump_progress(name, start_task, queue))
+        hub_status: int | None = None
+        ready: dict[str, Any] | None = None
+        try:
+            while ready is None or hub_status is None:
+                kind, item = await queue.get()
+                if kind == "start":
+                    hub_status = self._start_status(item)
+                    if hub_status:
+                        note = "server ready" if hub_status == 201 else \
+                            "spawn still pending; following it to its end"
+                        yield Event(phase="launching", hub_status=hub_status,
+                                    message=f"JupyterHub answered {hub_status} ({note})\n")
+                    else:
+                        hub_status = 0  # POST failed: the progress stream carries the reason
+                elif kind == "progress":
+                    if item.get("failed"):
+                        raise LaunchError(f"The server failed to start: {item.get('message', '')}")
+                    if item.get("ready"):
+                        ready = item
+                        if hub_status is None and not start_task.done():
+                            # Ready per the stream; the start request answers right after.
+                            continue
+                    else:
+                        yield Event(phase="launching", message=f"{item.get('message', '')}\n",
+                                    progress=item.get("progress"))
+                elif kind == "error":
+                    raise item
+            token = await token_task
+            url = self.config.hub_url.rstrip("/") + ready.get("url", f"/user/{name}/")
+            await self._verify(url, token)
+            yield Event(phase="ready", message=f"server running at {url}\n", url=url, token=token,
+                        hub_status=hub_status, user=name)
+        finally:
+            for task in (pump, token_task, start_task):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(pump, token_task, start_task, return_exceptions=True)
+
+    @staticmethod
+    def _start_status(task: asyncio.Task) -> int:
+        if task.cancelled() or task.exception() is not None:
+            exc = None if task.cancelled() else task.exception()
+            if isinstance(exc, HubUnavailable) and exc.status_code is None:
+                raise exc
+            return 0
+        return int(task.result())
+
+    async def _pump_progress(self, name: str, start_task: asyncio.Task,
+                             queue: asyncio.Queue) -> None:
+        """Forward the hub's progress events; ask again until the hub has registered the spawn."""
+        try:
+            while True:
+                try:
+                    async for event in self.hub.progress(name):
+                        await queue.put(("progress", event))
+                        if event.get("ready") or event.get("failed"):
+                            return
+                except HubError as exc:
+                    if exc.status_code != 400 or isinstance(exc, HubUnavailable):
+                        raise
+                    if start_task.done():
+                        # Not pending and no failure recorded: read the answer of the start
+                        # request (a 400 here, e.g., means the server already runs).
+                        exc2 = start_task.exception()
+                        if exc2 is not None:
+                            raise LaunchError(f"The server failed to start: {exc2}") from exc2
+                        await queue.put(("progress", {"ready": True}))
+                        return
+                    await asyncio.wait({start_task}, timeout=PROGRESS_RETRY)
+        except Exception as exc:  # hand it to the consumer, which raises it in the launch
+            await queue.put(("error", exc))
+
+    async def _verify(self, url: str, token: str) -> None:
+        """The server answers through the proxy with this token (never redirect before this)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.verify_timeout
+        delay, last = 0.05, ""
+        while loop.time() < deadline:
+            try:
+                response = await self.http.get(f"{url}api",
+                                               headers={"Authorization": f"token {token}"})
+                if response.status_code == 200:
+                    return
+                last = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                last = type(exc).__name__
+            await asyncio.sleep(delay)  # bounded: waiting for the proxy route to appear
+            delay = min(delay * 2, 1.0)
+        raise LaunchError(f"The server started but does not answer through the proxy ({last}).")
+
+    async def _cleanup(self, name: str, created: bool, outcome: str) -> None:
+        if not created:
+            return
+        await asyncio.shield(self._remove(name, outcome))
+
+    async def _remove(self, name: str, outcome: str) -> None:
+        """Stop the server and delete the user, within a bound; never raise."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        delay = 0.1
+        while loop.time() < deadline:
+            try:
+                await self.hub.stop_server(name)
+                if await self.hub.delete_user(name):
+                    self.on_cleanup(outcome)
+                    return
+            except HubError:
+                pass
+            await asyncio.sleep(delay)  # the hub refuses deletion while the server stops
+            delay = min(delay * 2, 2.0)
+        self.on_cleanup("cleanup_failed")
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

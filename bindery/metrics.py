@@ -1,0 +1,34 @@
+"""Prometheus metrics: BinderHub's names and labels (so existing dashboards work) plus bindery's own.
+
+One `Metrics` object per service instance, with its own registry: no hidden global state.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600, float("inf"))
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.build_time = Histogram("binderhub_build_time_seconds", "Build time",
+                                    ["status"], buckets=BUCKETS, registry=r)
+        self.launch_time = Histogram("binderhub_launch_time_seconds", "Launch time",
+                                     ["status", "retries"], buckets=BUCKETS, registry=r)
+        self.build_count = Counter("binderhub_build_count", "Builds by outcome",
+                                   ["status", "provider", "repo"], registry=r)
+        self.launch_count = Counter("binderhub_launch_count", "Launches by outcome",
+                                    ["status", "provider", "repo"], registry=r)
+        self.inprogress_builds = Gauge("binderhub_inprogress_builds", "Builds in progress",
+                                       registry=r)
+        self.inprogress_launches = Gauge("binderhub_inprogress_launches",
+                                         "Launches in progress", registry=r)
+        self.queue_length = Gauge("bindery_build_queue_length", "Builds waiting for a slot",
+                                  registry=r)
+        self.slots_used = Gauge("bindery_build_slots_used", "Build slots in use", registry=r)
+        self.cleanups = Counter("bindery_launch_cleanups", "Failed or abandoned launches cleaned up",
+                                ["outcome"], registry=r)
+        self.build_joins = Counter("bindery_build_joins",
+                                   "Requests that joined a build already under way", registry=r)

@@ -1,0 +1,131 @@
+"""One launch as data flowing through stages:
+
+    spec → provider (resolve ref) → image name → registry (exists?) → build (queue) → launch → ready
+
+`launch()` yields events; the web layer turns them into an event stream, the CLI into progress.
+`Services` holds the adapters one bindery instance uses; it is created once and passed in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from bindery.build.queue import Build, BuildJob, BuildQueue
+from bindery.build.repo2docker import repo2docker_argv, run_repo2docker
+from bindery.events import Event, LaunchError
+from bindery.images import image_name
+from bindery.launch.hub import Hub
+from bindery.launch.launcher import LaunchConfig, Launcher
+from bindery.launch.quota import check_quota
+from bindery.metrics import Metrics
+from bindery.providers import RepoProvider, get_provider
+from bindery.registry import Registry
+from bindery.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    registry: Registry
+    hub: Hub
+    builds: BuildQueue
+    launcher: Launcher
+    metrics: Metrics
+
+    @classmethod
+    def create(cls, settings: Settings) -> Services:
+        metrics = Metrics()
+        hub = Hub(settings.hub_api, settings.hub_token(), settings.hub_timeout)
+
+        def run_build(job: BuildJob) -> AsyncIterator[Event]:
+            argv = repo2docker_argv(settings.repo2docker_command, job.source, job.commit,
+                                    job.image, settings.build_memory_limit)
+            return run_repo2docker(argv, settings.build_socket, settings.build_timeout)
+
+        def build_finished(build: Build) -> None:
+            status = "failure" if build.error else "success"
+            metrics.build_time.labels(status).observe((build.finished or 0) - (build.started or 0))
+            metrics.build_count.labels(status, build.job.provider, build.job.repo).inc()
+
+        builds = BuildQueue(run_build, settings.build_slots, settings.build_slots_per_repo,
+                            on_finish=build_finished)
+        launcher = Launcher(hub, LaunchConfig(
+            hub_url=settings.hub_public, timeout=settings.launch_timeout,
+            retries=settings.launch_retries, token_lifetime=settings.cull_max_age_seconds),
+            on_cleanup=lambda outcome: metrics.cleanups.labels(outcome).inc())
+        metrics.queue_length.set_function(lambda: builds.queue_length)
+        metrics.slots_used.set_function(lambda: len(builds.running))
+        metrics.inprogress_builds.set_function(lambda: len(builds.running))
+        registry = Registry(settings.registry, settings.registry_timeout, settings.registry_retries)
+        return cls(settings, registry, hub, builds, launcher, metrics)
+
+    async def aclose(self) -> None:
+        await self.builds.aclose()
+        await self.launcher.aclose()
+        await self.hub.aclose()
+        await self.registry.aclose()
+
+
+async def launch(services: Services, provider_name: str, spec: str) -> AsyncIterator[Event]:
+    """Every event of one launch; the last is `ready` or `failed` (errors become `failed`)."""
+    started = time.monotonic()
+    provider: RepoProvider | None = None
+    metrics = services.metrics
+    metrics.inprogress_launches.inc()
+    try:
+        yield Event(phase="fetching", message=f"Resolving {spec}...\n")
+        provider = get_provider(services.settings, provider_name, spec)
+        async for event in _stages(services, provider):
+            yield event
+        metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)
+        metrics.launch_count.labels("success", provider_name, provider.repo_url).inc()
+    except LaunchError as exc:
+        if provider is not None:
+            metrics.launch_count.labels("failure", provider_name, provider.repo_url).inc()
+        metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
+        yield exc.event()
+    finally:
+        metrics.inprogress_launches.dec()
+
+
+async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[Event]:
+    settings = services.settings
+    commit = await provider.resolve()
+    image = image_name(settings.registry_host, settings.image_prefix, provider.slug,
+                       provider.repo_url, commit)
+    quota = (services.hub, provider.repo_url, settings.max_servers, settings.max_servers_per_repo)
+    if await services.registry.image_exists(image):
+        yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
+    else:
+        await check_quota(*quota)
+        async for event in _build(services, provider, image, commit):
+            yield event
+    await check_quota(*quota)
+    async for event in services.launcher.launch(image, provider.repo_url):
+        if event.phase == "ready":
+            event = Event(**event.data(), image=image, repo_url=provider.repo_url,
+                          binder_ref_url=provider.ref_url(),
+                          binder_launch_host=settings.web_url,
+                          binder_request=f"v2/{provider.name}/{provider.spec}",
+                          binder_persistent_request=f"v2/{provider.name}/"
+                                                    f"{provider.persistent_spec()}")
+        yield event
+
+
+async def _build(services: Services, provider: RepoProvider, image: str,
+                 commit: str) -> AsyncIterator[Event]:
+    local = provider.name == "local"  # a folder is built as it is, not at a ref
+    job = BuildJob(image=image, repo=provider.repo_url, commit=None if local else commit,
+                   source=provider.repo_url, provider=provider.name)
+    joining = job.image in services.builds.active
+    if joining:
+        services.metrics.build_joins.inc()
+    build = services.builds.submit(job)
+    yield Event(phase="waiting" if build.position else "building",
+                message=("Joining the build of this image already under way\n" if joining
+                         else f"Building {image}\n"))
+    async for event in build.follow():
+        yield event
+    yield Event(phase="built", message="Built image, launching...\n", imageName=image)

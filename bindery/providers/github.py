@@ -1,0 +1,54 @@
+"""GitHub repositories and gists, on github.com or any server speaking the same git protocol."""
+
+from __future__ import annotations
+
+import re
+
+from bindery.events import LaunchError
+from bindery.providers.base import RepoProvider, split_ref
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _check_names(*names: str) -> None:
+    for n in names:
+        if not _NAME.match(n) or n in (".", "..") or n.startswith("-"):
+            raise LaunchError(f"{n[:60]!r} is not a valid GitHub name.", 400)
+
+
+class GitHubProvider(RepoProvider):
+    name = "gh"
+    label = "GitHub"
+    spec_example = "org/repo/main"
+
+    def parse(self, spec: str) -> tuple[str, str]:
+        org, repo, ref = split_ref(spec, 2, "GitHub", self.spec_example)
+        repo = repo.removesuffix(".git")
+        _check_names(org, repo)
+        return f"{self.settings.github_url.rstrip('/')}/{org}/{repo}", ref
+
+    @property
+    def slug(self) -> str:
+        org, repo, _ = self.spec.split("/", 2)
+        return f"gh-{org}-{repo.removesuffix('.git')}"
+
+    def ref_url(self) -> str:
+        return f"{self.repo_url}/tree/{self.commit}"
+
+
+class GistProvider(RepoProvider):
+    name = "gist"
+    label = "GitHub Gist"
+    spec_example = "user/0123456789abcdef/HEAD"
+
+    def parse(self, spec: str) -> tuple[str, str]:
+        if spec.count("/") == 1:
+            spec += "/HEAD"
+        user, gist_id, ref = split_ref(spec, 2, "gist", self.spec_example)
+        _check_names(user, gist_id)
+        return f"{self.settings.gist_url.rstrip('/')}/{gist_id}", ref
+
+    @property
+    def slug(self) -> str:
+        user, gist_id, _ = self.spec.split("/", 2)
+        return f"gist-{user}-{gist_id}"
