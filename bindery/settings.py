@@ -37,8 +37,9 @@ class Settings(BaseSettings):
 
     # -- JupyterHub ----------------------------------------------------------------------------
     hub_url: str = Field(
-        "http://127.0.0.1:8000",
-        description="Public URL of JupyterHub's proxy; launched servers are reached under it.",
+        "",
+        description="Public URL of JupyterHub's proxy; launched servers are reached under it. "
+        "Empty: http://127.0.0.1:<proxy_port> (see `hub_public`).",
     )
     hub_api_url: str = Field(
         "", description="JupyterHub REST API URL. Empty: http://127.0.0.1:<hub_port>/hub/api."
@@ -61,6 +62,36 @@ class Settings(BaseSettings):
         300.0, description="Seconds the embedded hub allows a server (incl. image pull) to start."
     )
     hub_timeout: float = Field(10.0, description="Timeout in seconds for one hub API request.")
+
+    hub_http_timeout: float = Field(
+        120.0, description="Seconds the embedded hub waits for a started server to answer HTTP."
+    )
+    proxy_command: str = Field(
+        "",
+        description="configurable-http-proxy executable of the embedded hub. Empty: "
+        "node_modules/.bin/configurable-http-proxy next to the project, else from PATH.",
+    )
+
+    # -- embedded stack ------------------------------------------------------------------------
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "bindery",
+        description="Cache shared by all stacks on this machine (whatever their data_dir): the "
+        "saved base image, so a second stack does not debootstrap again.",
+    )
+    debian_mirror: str = Field(
+        "",
+        description="Debian mirror the base image is debootstrapped from. Empty: the first "
+        "http(s) mirror in /etc/apt/sources.list(.d).",
+    )
+    base_image: str = Field(
+        "",
+        description="Jupyter-ready image repositories are built FROM and servers fall back to. "
+        "Empty: <registry_host>/bindery/base:<recipe-hash>, built by `bindery up` when missing.",
+    )
+    stack_wait_timeout: float = Field(
+        60.0, description="Seconds `bindery up` waits for one part (engine, registry, hub, web) to "
+        "answer before it gives up and names the part's log file."
+    )
 
     # -- registry ------------------------------------------------------------------------------
     registry_port: int = Field(5000, description="Port of the embedded OCI registry (127.0.0.1).")
@@ -122,10 +153,75 @@ class Settings(BaseSettings):
     )
     git_timeout: float = Field(20.0, description="Timeout in seconds for one git ls-remote.")
 
+    # -- the front door (abuse controls, see bindery/web/door.py) -----------------------------
+    banned_specs: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions (re.search) matched against '<provider>/<spec>' (spec "
+        "url-decoded, e.g. 'gh/org/repo/main'); a match refuses the launch with banned_message.",
+    )
+    banned_message: str = Field(
+        "This repository cannot be launched here: it is on this service's list of disabled "
+        "repositories. Contact the service's operators if you think that is a mistake.",
+        description="Message shown when a launch matches banned_specs.",
+    )
+    allowed_specs: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions (re.search) matched against '<provider>/<spec>'. Empty: "
+        "every repository may launch; otherwise only those matching one of them.",
+    )
+    rate_limit_per_minute: int = Field(
+        0,
+        description="Launches one client address may start per minute (a token bucket that refills "
+        "evenly). 0: no limit.",
+    )
+    blocked_networks: list[str] = Field(
+        default_factory=list,
+        description="Client networks (CIDR, e.g. '203.0.113.0/24' or '2001:db8::/32') that may not "
+        "launch anything.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) of reverse proxies whose X-Forwarded-For header is believed when "
+        "finding a client's address. Empty: the header is ignored and the peer address is used.",
+    )
+    build_token_secret: SecretStr | None = Field(
+        None,
+        description="Secret that signs build tokens. Set: every launch needs a valid build_token "
+        "(launch pages embed one, bound to the repository and the page's origin). Empty: no tokens.",
+    )
+    build_token_expiry_seconds: int = Field(
+        300, description="Seconds a build token stays valid after the launch page issued it."
+    )
+
+    # -- releases and deploys ------------------------------------------------------------------
+    artifact_dir: Path | None = Field(
+        None,
+        description="Artifact store folder: `bindery release` puts wheels and index.json here, deploys "
+        "install from here. Empty: <data_dir>/artifacts.",
+    )
+    artifact_wait_timeout: float = Field(
+        600.0, description="Seconds a deploy waits for its version's artifact to appear in the store "
+        "before it fails naming the version and the store."
+    )
+    deploy_dir: Path | None = Field(
+        None,
+        description="Deploy folder: a git repository with one <instance>.toml per instance (version + "
+        "settings), the record of verified versions and the per-instance state. Empty: <data_dir>/deploy.",
+    )
+
     # -- derived values ------------------------------------------------------------------------
     @property
     def web_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}/"
+
+    @property
+    def hub_public(self) -> str:
+        """Public URL of the hub's proxy (no trailing slash)."""
+        return (self.hub_url or f"http://127.0.0.1:{self.proxy_port}").rstrip("/")
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
 
     @property
     def hub_api(self) -> str:
@@ -139,6 +235,14 @@ class Settings(BaseSettings):
     def registry_host(self) -> str:
         """host:port as it appears in image names."""
         return self.registry.split("://", 1)[-1]
+
+    @property
+    def artifacts_path(self) -> Path:
+        return self.artifact_dir or self.data_dir / "artifacts"
+
+    @property
+    def deploy_path(self) -> Path:
+        return self.deploy_dir or self.data_dir / "deploy"
 
     @property
     def secrets_dir(self) -> Path:
