@@ -1,0 +1,125 @@
+// Launch page: follow /build/<provider>/<spec> (EventSource, which resumes with Last-Event-ID
+// after a dropped connection), show phase, progress, queue place and log; go to the server on ready.
+import { redirectUrl } from "./redirect.js";
+
+const config = JSON.parse(document.getElementById("launch-config").textContent);
+const $ = (id) => document.getElementById(id);
+const log = $("log");
+const progress = $("progress");
+const baseTitle = document.title;
+
+// Rough share of the way each phase stands for; building creeps on with each log line.
+const STEPS = { waiting: 5, fetching: 15, building: 25, pushing: 75, built: 80, launching: 85, ready: 100 };
+const LABELS = {
+  waiting: "Waiting for a build slot",
+  fetching: "Fetching the repository",
+  building: "Building the environment",
+  pushing: "Storing the built image",
+  built: "Environment built",
+  launching: "Starting your server",
+  ready: "Ready: opening your server",
+  failed: "Launch failed",
+};
+
+let lastId = -1;
+let done = false;
+
+function setIcon(state) {
+  $("favicon").href = config.icons[state];
+}
+
+function setPhase(text) {
+  $("phase").textContent = text;
+  document.title = `${text} · ${baseTitle}`;
+}
+
+function appendLog(message) {
+  if (!message) return;
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  log.append(message.endsWith("\n") ? message : message + "\n");
+  if (atBottom) log.scrollTop = log.scrollHeight;
+}
+
+function advance(phase) {
+  if (phase === "building" || phase === "unknown") {
+    progress.value = Math.min(70, Math.max(progress.value, STEPS.building) + 0.5);
+  } else if (phase in STEPS) {
+    progress.value = Math.max(progress.value, STEPS[phase]);
+  }
+}
+
+function finish(source) {
+  done = true;
+  source.close();
+}
+
+function onEvent(source, event) {
+  // Servers that replay from the start on reconnect would duplicate the log; skip seen ids.
+  const id = Number.parseInt(event.lastEventId, 10);
+  if (Number.isFinite(id)) {
+    if (id <= lastId) return;
+    lastId = id;
+  }
+  let data;
+  try {
+    data = JSON.parse(event.data);
+  } catch {
+    return; // not ours to show
+  }
+  const phase = String(data.phase || "unknown").toLowerCase();
+  appendLog(data.message);
+  advance(phase);
+  if (phase in LABELS) setPhase(LABELS[phase]);
+  const queue = $("queue");
+  if (phase === "waiting" && data.position) {
+    queue.hidden = false;
+    queue.textContent = `Position in the build queue: ${data.position}`;
+  } else if (phase !== "waiting") {
+    queue.hidden = true;
+  }
+  if (phase === "ready") {
+    finish(source);
+    setIcon("ready");
+    const target = redirectUrl(data.url, config.urlpath, data.token);
+    $("ready-link").href = target;
+    $("ready").hidden = false;
+    window.location.replace(target);
+  } else if (phase === "failed") {
+    finish(source);
+    fail(data.message || "The launch failed.");
+  }
+}
+
+function fail(message) {
+  setIcon("failed");
+  setPhase(LABELS.failed);
+  progress.classList.add("failed");
+  const error = $("error");
+  error.textContent = message.trim();
+  error.hidden = false;
+  $("retry").href = window.location.href;
+  $("actions").hidden = false;
+  $("log-box").open = true;
+}
+
+function start() {
+  setIcon("building");
+  const source = new EventSource(config.buildUrl);
+  source.onmessage = (event) => onEvent(source, event);
+  source.onopen = () => {
+    if (!done && $("phase").textContent.startsWith("Connection")) setPhase("Reconnected");
+  };
+  source.onerror = () => {
+    if (done) return;
+    if (source.readyState === EventSource.CLOSED) {
+      // The browser gave up (an HTTP error, not a dropped connection): nothing will follow.
+      done = true;
+      fail("Could not reach the launch service. Try again in a moment.");
+    } else {
+      // A dropped connection: EventSource reconnects and resumes from the last event id.
+      setPhase("Connection lost, reconnecting…");
+    }
+  };
+}
+
+start();

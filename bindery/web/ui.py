@@ -1,0 +1,185 @@
+"""bindery's pages for people: home form, launch page, badges, "Binder not found".
+
+``routes(settings)`` returns the routes; the app (``bindery/web/app.py``) includes them beside the
+event stream ``/build/<provider>/<spec>``, which the launch page's script consumes. Pages are plain
+HTML (Jinja2) with small vanilla JS modules in ``static/``; the home form also works without JS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from bindery._version import __version__
+from bindery.settings import Settings
+from bindery.web import launches
+from bindery.web.door import Door
+from bindery.web.urlpath import launch_urlpath
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+# Badges never change within a release; let READMEs' image proxies keep them for a month.
+BADGE_CACHE = "public, max-age=2592000, stale-while-revalidate=86400"
+
+
+@dataclass(frozen=True)
+class ProviderForm:
+    """How the home form asks for one provider's repository and turns it into a spec.
+
+    spec = <repo, with url_prefix removed, url-escaped if escape_repo>/<ref or default_ref>
+    """
+
+    name: str
+    label: str
+    repo_label: str
+    placeholder: str
+    url_prefix: str  # a pasted web URL starting with this is reduced to the part after it
+    escape_repo: bool  # gl and git put the whole repository into one url-escaped path segment
+    default_ref: str = "HEAD"
+    ref_label: str = "Git ref (branch, tag or commit)"
+
+
+def providers(settings: Settings) -> list[ProviderForm]:
+    # TODO(lead): derive from the provider registry in bindery/providers once it exists.
+    return [
+        ProviderForm("gh", "GitHub", "GitHub repository name or URL", "org/repo",
+                     settings.github_url.rstrip("/") + "/", False),
+        ProviderForm("gl", "GitLab", "GitLab repository name or URL", "group/project",
+                     settings.gitlab_url.rstrip("/") + "/", True),
+        ProviderForm("git", "Git repository", "Repository URL", "https://example.org/repo.git",
+                     "", True),
+        ProviderForm("gist", "Gist", "Gist user/id or URL", "user/0123456789abcdef",
+                     settings.gist_url.rstrip("/") + "/", False),
+    ]
+
+
+def form_spec(form: ProviderForm, repo: str, ref: str) -> str:
+    """The spec a form entry stands for (static/spec.js does the same in the browser)."""
+    repo = repo.strip()
+    if form.url_prefix and repo.startswith(form.url_prefix):
+        repo = repo[len(form.url_prefix):]
+    if not form.escape_repo:
+        repo = repo.strip("/").removesuffix(".git")
+    return f"{quote(repo, safe='') if form.escape_repo else repo}/{ref.strip() or form.default_ref}"
+
+
+def _base(request: Request) -> str:
+    """Absolute path of bindery's root for links inside pages (works under a path prefix)."""
+    return request.scope.get("root_path", "").rstrip("/") + "/"
+
+
+def _public(settings: Settings, request: Request) -> str:
+    """bindery's URL as people reach it, for links they copy elsewhere."""
+    return (settings.public_url or str(request.base_url)).rstrip("/") + "/"
+
+
+def _raw_spec(request: Request, provider: str, spec: str) -> str:
+    # Starlette decodes %2F in path params; gl/git specs need it kept, so read the raw path.
+    raw = request.scope.get("raw_path", b"").decode("latin-1")
+    marker = f"/v2/{provider}/"
+    if marker in raw:
+        return raw.split(marker, 1)[1].split("?", 1)[0]
+    return quote(spec, safe="/")
+
+
+def routes(settings: Settings) -> list[BaseRoute]:
+    door = Door(settings)
+    forms = providers(settings)
+    by_name = {f.name: f for f in forms}
+
+    def page(request: Request, name: str, status_code: int = 200, **context: object) -> Response:
+        context.update(base=_base(request), version=__version__)
+        return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+    async def home(request: Request) -> Response:
+        return page(request, "home.html", providers=forms, public_url=_public(settings, request),
+                    providers_data=[asdict(f) for f in forms])
+
+    async def api_providers(request: Request) -> Response:
+        return JSONResponse([asdict(f) for f in forms])
+
+    async def launch_form(request: Request) -> Response:
+        """The home form's target when scripts are off: redirect to the launch page."""
+        q = request.query_params
+        form = by_name.get(q.get("provider", ""))
+        if form is None or not q.get("repo", "").strip():
+            return RedirectResponse(_base(request), status_code=303)
+        url = f"{_base(request)}v2/{form.name}/{form_spec(form, q['repo'], q.get('ref', ''))}"
+        path = q.get("path", "").strip()
+        if path:
+            key = "urlpath" if q.get("pathtype") == "url" else "labpath"
+            url += "?" + urlencode({key: path})
+        return RedirectResponse(url, status_code=303)
+
+    async def launch_page(request: Request) -> Response:
+        provider, spec = request.path_params["provider"], request.path_params["spec"]
+        raw = _raw_spec(request, provider, spec)
+        build_url = f"{_base(request)}build/{provider}/{raw}"
+        token = door.issue_token(request, provider, spec)
+        if token:
+            build_url += "?" + urlencode({"build_token": token})
+        config = {
+            "buildUrl": build_url,
+            "urlpath": launch_urlpath(request.query_params),
+            "icons": {s: f"{_base(request)}static/favicon-{s}.svg"
+                      for s in ("building", "ready", "failed")},
+        }
+        form = by_name.get(provider)
+        response = page(request, "launch.html", provider=provider, spec=spec,
+                        provider_label=form.label if form else provider, config=config)
+        if token:
+            # the embedded token is short-lived and bound to this page; no cache may keep it
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def badge(name: str) -> Route:
+        body = (STATIC / name).read_bytes()
+
+        async def serve(request: Request) -> Response:
+            return Response(body, media_type="image/svg+xml",
+                            headers={"Cache-Control": BADGE_CACHE})
+        return Route(f"/{name}", serve, methods=["GET", "HEAD"])
+
+    async def not_found(request: Request) -> Response:
+        if "name" in request.path_params:
+            user, path = request.path_params["name"], request.path_params.get("path", "")
+        else:
+            user, path = request.query_params.get("user", ""), request.query_params.get("path", "")
+        launch = launches.lookup(user) if user else None
+        relaunch = None
+        if launch is not None:
+            relaunch = _base(request) + launch.launch_path
+            # Reopen what the link pointed at, unless it was the server's API (not a page).
+            if path.strip("/") and not path.startswith("api/"):
+                relaunch += "?" + urlencode({"urlpath": path})
+        message = ("This Binder's server no longer exists: servers are stopped after a while "
+                   "without use, and what was not saved elsewhere is gone.")
+        if "text/html" not in request.headers.get("accept", "text/html"):
+            return JSONResponse({"status_code": 424, "message": message, "relaunch_url": relaunch},
+                                status_code=424)
+        return page(request, "not_found.html", status_code=424, message=message,
+                    relaunch=relaunch, launch=launch)
+
+    return [
+        Route("/", home),
+        Route("/launch", launch_form),
+        Route("/api/providers", api_providers),
+        Route("/v2/{provider}/{spec:path}", launch_page),
+        badge("badge.svg"),
+        badge("badge_logo.svg"),
+        Route("/binder-not-found", not_found),
+        Route("/user/{name}", not_found),
+        Route("/user/{name}/{path:path}", not_found),
+        Route("/favicon.ico", lambda r: RedirectResponse(f"{_base(r)}static/favicon.svg", 301)),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+    ]
+
