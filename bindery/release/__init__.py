@@ -1,0 +1,1 @@
+"""Releases: the version derived from git, building the wheel into an artifact store, waiting for artifacts."""

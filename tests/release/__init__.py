@@ -1,0 +1,1 @@
+"""Tests of bindery/release: pure git + filesystem, no stack."""
