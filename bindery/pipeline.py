@@ -68,15 +68,19 @@ class Services:
         await self.registry.aclose()
 
 
-async def launch(services: Services, provider_name: str, spec: str) -> AsyncIterator[Event]:
-    """Every event of one launch; the last is `ready` or `failed` (errors become `failed`)."""
+async def launch(services: Services, provider_name: str, spec: str,
+                 allow_local: bool = False) -> AsyncIterator[Event]:
+    """Every event of one launch; the last is `ready` or `failed` (errors become `failed`).
+
+    `allow_local` admits the `local` provider (a folder): only the CLI on the same machine sets it.
+    """
     started = time.monotonic()
     provider: RepoProvider | None = None
     metrics = services.metrics
     metrics.inprogress_launches.inc()
     try:
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
-        provider = get_provider(services.settings, provider_name, spec)
+        provider = get_provider(services.settings, provider_name, spec, allow_local)
         async for event in _stages(services, provider):
             yield event
         metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)

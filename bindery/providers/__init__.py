@@ -7,6 +7,7 @@ from bindery.providers.base import RepoProvider
 from bindery.providers.git import GitProvider
 from bindery.providers.github import GistProvider, GitHubProvider
 from bindery.providers.gitlab import GitLabProvider
+from bindery.providers.local import LocalProvider
 from bindery.settings import Settings
 
 PROVIDERS: dict[str, type[RepoProvider]] = {
@@ -14,8 +15,10 @@ PROVIDERS: dict[str, type[RepoProvider]] = {
 }
 
 
-def get_provider(settings: Settings, name: str, spec: str) -> RepoProvider:
+def get_provider(settings: Settings, name: str, spec: str, allow_local: bool = False) -> RepoProvider:
     """Instantiate the provider for a request, or raise a 404/400 LaunchError."""
+    if name == LocalProvider.name and allow_local:
+        return LocalProvider(settings, spec)
     cls = PROVIDERS.get(name)
     if cls is None:
         known = ", ".join(sorted(PROVIDERS))

@@ -1,0 +1,115 @@
+"""`bindery serve` (the web service) and `bindery launch` (a launch from the terminal)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+from rich.console import Console
+
+from bindery import pipeline
+from bindery.events import Event, failed
+from bindery.settings import Settings
+
+URL_SCHEMES = ("http://", "https://", "git://")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="run bindery's web service in the foreground")
+    serve.set_defaults(func=cmd_serve)
+
+    launch = sub.add_parser("launch", help="launch a repository and print its server URL")
+    launch.add_argument("target", help="git URL, local folder, or provider/spec (gh/org/repo/ref)")
+    launch.add_argument("--ref", default=None, help="branch, tag or commit (default HEAD)")
+    launch.add_argument("--json", action="store_true", help="print the ready event as JSON last")
+    launch.set_defaults(func=cmd_launch)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bindery.web.app import create_app
+
+    settings = Settings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level="info", timeout_graceful_shutdown=5)
+    return 0
+
+
+def parse_target(target: str, ref: str | None) -> tuple[str, str]:
+    """(provider, spec) for what a person typed."""
+    if target.startswith(URL_SCHEMES):
+        return "git", f"{quote(target, safe='')}/{ref or 'HEAD'}"
+    if Path(target).expanduser().is_dir():
+        return "local", target
+    provider, _, spec = target.partition("/")
+    if not spec:
+        raise SystemExit(f"bindery: {target!r} is not a URL, a folder, or provider/spec")
+    return provider, (f"{spec.rsplit('/', 1)[0]}/{ref}" if ref else spec)
+
+
+async def stream_events(settings: Settings, provider: str, spec: str) -> AsyncIterator[Event]:
+    """Follow a launch through the running service's event stream."""
+    url = f"{settings.web_url.rstrip('/')}/build/{provider}/{spec}"
+    timeout = httpx.Timeout(10.0, read=max(60.0, settings.keepalive_seconds * 3))
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        try:
+            async with client.stream("GET", url) as response:
+                if response.status_code != 200:
+                    yield failed(f"bindery answered HTTP {response.status_code} at {url}")
+                    return
+                async for line in response.aiter_lines():
+                    if line.startswith("data:"):
+                        yield Event.model_validate_json(line[5:])
+        except httpx.HTTPError as exc:
+            yield failed(f"Could not reach bindery at {settings.web_url} ({type(exc).__name__}); "
+                         "is it up? Try `bindery up`.")
+
+
+async def local_events(settings: Settings, folder: str) -> AsyncIterator[Event]:
+    services = pipeline.Services.create(settings)
+    try:
+        async for event in pipeline.launch(services, "local", folder, allow_local=True):
+            yield event
+    finally:
+        await services.aclose()
+
+
+async def run_launch(args: argparse.Namespace) -> int:
+    settings = Settings()
+    provider, spec = parse_target(args.target, args.ref)
+    console = Console(stderr=True)
+    events = local_events(settings, spec) if provider == "local" else \
+        stream_events(settings, provider, spec)
+    last: Event | None = None
+    with console.status("starting...") as status:
+        async for event in events:
+            last = event
+            status.update(f"[bold]{event.phase}[/]")
+            text = event.message.rstrip()
+            if text and event.phase not in ("ready", "failed"):
+                console.print(f"[dim]{event.phase:>9}[/] {text}", highlight=False, markup=False)
+            if event.terminal:
+                break
+    if last is None or last.phase != "ready":
+        message = last.message if last else "the event stream ended without a result"
+        console.print(f"[red]failed:[/] {message}", highlight=False)
+        if args.json and last is not None:
+            print(last.to_json())
+        return 1
+    data = last.data()
+    console.print(f"[green]ready:[/] open {data['url']}?token={data['token']}", highlight=False)
+    print(json.dumps(data) if args.json else f"{data['url']}?token={data['token']}")
+    return 0
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    return asyncio.run(run_launch(args))
+
+

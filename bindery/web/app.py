@@ -1,0 +1,111 @@
+"""bindery's HTTP service: the event stream, /health, /versions, /metrics, and the UI's pages.
+
+This layer only turns pipeline events into HTTP; the launch itself lives in `bindery.pipeline`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bindery import pipeline
+from bindery._version import __version__
+from bindery.events import failed
+from bindery.pipeline import Services
+from bindery.settings import Settings
+from bindery.web import launches, ui
+from bindery.web.door import Door
+from bindery.web.health import Health
+from bindery.web.sessions import Session, Sessions
+
+
+def raw_spec(request: Request, prefix: str) -> str:
+    """The spec exactly as sent: Starlette decodes %2F in path params, but git/gl specs need it."""
+    raw = request.scope.get("raw_path", b"").decode("latin-1")
+    provider = request.path_params["provider"]
+    marker = f"{prefix}/{provider}/"
+    return raw.split(marker, 1)[1] if marker in raw else request.path_params["spec"]
+
+
+def create_app(settings: Settings) -> Starlette:
+    state: dict = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = Services.create(settings)
+        state["services"] = services
+        state["sessions"] = Sessions(lambda p, s: pipeline.launch(services, p, s))
+        state["health"] = Health(services)
+        try:
+            yield
+        finally:
+            await state["sessions"].aclose()
+            await services.aclose()
+
+    door = Door(settings)
+
+    async def build_stream(request: Request) -> Response:
+        sessions: Sessions = state["sessions"]
+        provider = request.path_params["provider"]
+        spec = raw_spec(request, "/build")
+        last_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+        resumed = sessions.resume(last_id)
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        if resumed is None:
+            refusal = await door.admit(request, provider, spec)
+            if refusal is not None:
+                event = failed(refusal.message, refusal.status_code)
+                return EventSourceResponse(_one(event), headers={**headers, **refusal.headers})
+            headers.update(door.headers(request))
+            session, after = sessions.start(provider, spec), -1
+        else:
+            session, after = resumed
+        return EventSourceResponse(_follow(sessions, session, after), headers=headers,
+                                   ping=settings.keepalive_seconds)
+
+    async def versions(request: Request) -> Response:
+        return JSONResponse({"bindery": __version__, "binderhub": __version__,
+                             "builder_info": {"repo2docker-version": "2024.7.0"}})
+
+    async def health(request: Request) -> Response:
+        report = await state["health"].report()
+        return JSONResponse(report, status_code=200 if report["ok"] else 503)
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(state["services"].metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route("/build/{provider}/{spec:path}", build_stream),
+        Route("/versions", versions),
+        Route("/health", health),
+        Route("/metrics", metrics),
+        *ui.routes(settings),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.bindery = state
+    return app
+
+
+async def _one(event) -> AsyncIterator[ServerSentEvent]:
+    yield ServerSentEvent(data=event.to_json())
+
+
+async def _follow(sessions: Sessions, session: Session, after: int) -> AsyncIterator[ServerSentEvent]:
+    try:
+        async with contextlib.aclosing(session.follow(after)) as events:
+            async for event_id, event in events:
+                if event.phase == "ready" and event.model_extra:
+                    user = event.model_extra.get("user")
+                    if user:
+                        launches.remember_launch(user, session.provider, session.spec)
+                yield ServerSentEvent(data=event.to_json(), id=event_id)
+    finally:
+        sessions.watcher_left(session)

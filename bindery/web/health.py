@@ -1,0 +1,57 @@
+"""/health: are the parts a launch needs answering? Cached briefly so probes cost little."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from bindery.pipeline import Services
+
+CHECK_TIMEOUT = 3.0
+
+
+async def _engine(socket: str) -> None:
+    transport = httpx.AsyncHTTPTransport(uds=socket.removeprefix("unix://"))
+    async with httpx.AsyncClient(transport=transport, timeout=CHECK_TIMEOUT) as client:
+        response = await client.get("http://engine/_ping")
+        response.raise_for_status()
+
+
+class Health:
+    def __init__(self, services: Services, ttl: float = 2.0) -> None:
+        self.services = services
+        self.ttl = ttl
+        self._cached: tuple[float, dict[str, Any]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def report(self) -> dict[str, Any]:
+        async with self._lock:  # concurrent probes share one round of checks
+            now = time.monotonic()
+            if self._cached and now - self._cached[0] < self.ttl:
+                return self._cached[1]
+            report = await self._check()
+            self._cached = (time.monotonic(), report)
+            return report
+
+    async def _check(self) -> dict[str, Any]:
+        s = self.services
+        probes = {
+            "JupyterHub": s.hub.version(),
+            "Registry": s.registry.ping(),
+            "Build engine": _engine(s.settings.build_socket),
+        }
+        results = await asyncio.gather(
+            *(asyncio.wait_for(p, CHECK_TIMEOUT) for p in probes.values()), return_exceptions=True)
+        checks: list[dict[str, Any]] = []
+        for name, result in zip(probes, results):
+            check: dict[str, Any] = {"service": name, "ok": not isinstance(result, BaseException)}
+            if isinstance(result, BaseException):
+                check["error"] = f"{type(result).__name__}: {result}".rstrip(": ")
+            checks.append(check)
+        queue = s.builds
+        checks.append({"service": "Build queue", "ok": True, "queued": queue.queue_length,
+                       "running": len(queue.running), "slots": queue.slots})
+        return {"ok": all(c["ok"] for c in checks), "checks": checks}
