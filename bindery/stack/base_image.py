@@ -1,0 +1,223 @@
+"""The Jupyter-ready base image, made locally from reachable sources when it is missing.
+
+debootstrap (Debian minbase from the mirror apt uses) → ``podman import`` → ``base/Containerfile``
+(host CA certs trusted, venv with pinned jupyterhub/jupyter_server/notebook, user jovyan) in the BUILD
+store → push to the stack's registry as ``<registry_host>/bindery/base:<recipe-hash>``.
+
+The recipe hash covers the Containerfile, the debootstrap arguments, the pinned versions and the CA
+certificates, so the image is rebuilt only when one of them changes. The built image is saved to
+``<cache_dir>/base-<hash>.tar`` so other stacks on the machine load it instead of building again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+from bindery.settings import Settings
+from bindery.stack import podman, registry
+from bindery.stack.process import StackError
+
+HERE = Path(__file__).parent / "base"
+SUITE = "bookworm"
+VARIANT = "minbase"
+PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "git", "tini")
+JUPYTER_SERVER_VERSION = "2.17.0"
+NOTEBOOK_VERSION = "7.4.7"
+CA_DIR = Path("/usr/local/share/ca-certificates")
+
+
+def hub_version() -> str:
+    """The single-user servers run the same jupyterhub version as the hub."""
+    try:
+        return metadata.version("jupyterhub")
+    except metadata.PackageNotFoundError:
+        return "6.1.1"
+
+
+def versions() -> dict[str, str]:
+    return {
+        "JUPYTERHUB_VERSION": hub_version(),
+        "JUPYTER_SERVER_VERSION": JUPYTER_SERVER_VERSION,
+        "NOTEBOOK_VERSION": NOTEBOOK_VERSION,
+    }
+
+
+def ca_certs() -> list[Path]:
+    if not CA_DIR.is_dir():
+        return []
+    return sorted(p for p in CA_DIR.rglob("*.crt") if p.is_file())
+
+
+def recipe() -> dict:
+    return {
+        "containerfile": (HERE / "Containerfile").read_text(),
+        "debootstrap": [f"--variant={VARIANT}", f"--include={','.join(PACKAGES)}", SUITE],
+        "versions": versions(),
+        "certs": [hashlib.sha256(p.read_bytes()).hexdigest() for p in ca_certs()],
+    }
+
+
+def recipe_hash() -> str:
+    blob = json.dumps(recipe(), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def image_name(settings: Settings) -> str:
+    """Name of the base image repositories build FROM (``settings.base_image`` if set)."""
+    return settings.base_image or f"{settings.registry_host}/bindery/base:{recipe_hash()}"
+
+
+def local_name(h: str) -> str:
+    """Registry-independent name used in the build store and the cross-stack cache."""
+    return f"localhost/bindery/base:{h}"
+
+
+def cache_tar(settings: Settings, h: str) -> Path:
+    return Path(settings.cache_dir).expanduser() / f"base-{h}.tar"
+
+
+def debian_mirror(settings: Settings) -> str:
+    """The mirror apt uses (first non-security Debian URI), unless settings name one."""
+    if settings.debian_mirror:
+        return settings.debian_mirror
+    uris: list[str] = []
+    files = [Path("/etc/apt/sources.list")] + sorted(Path("/etc/apt/sources.list.d").glob("*"))
+    for f in files:
+        if not f.is_file() or not (f.name.endswith(".list") or f.name.endswith(".sources")):
+            continue
+        text = f.read_text(errors="replace")
+        if f.name.endswith(".list"):
+            for line in text.splitlines():
+                m = re.match(r"\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
+                if m and "security" not in m.group(2):
+                    uris.append(m.group(1))
+        else:
+            for para in re.split(r"\n\s*\n", text):
+                fields = dict(
+                    (k.strip().lower(), v.strip())
+                    for k, _, v in (ln.partition(":") for ln in para.splitlines() if ":" in ln
+                                    and not ln.lstrip().startswith("#"))
+                )  # fmt: skip
+                if "deb" in fields.get("types", "").split() and "security" not in fields.get(
+                    "suites", ""
+                ):
+                    uris.extend(fields.get("uris", "").split())
+    for uri in uris:
+        if uri.startswith(("http://", "https://")) and "debian" in uri:
+            return uri
+    return uris[0] if uris else "http://deb.debian.org/debian"
+
+
+def _image_exists(settings: Settings, name: str) -> bool:
+    return podman.run(settings, "build", ["image", "exists", name], check=False).returncode == 0
+
+
+def status(settings: Settings) -> dict:
+    name = image_name(settings)
+    out: dict = {"image": name}
+    if not settings.base_image:
+        h = recipe_hash()
+        out["recipe_hash"] = h
+        out["cache"] = str(cache_tar(settings, h))
+        out["cached"] = cache_tar(settings, h).exists()
+    try:
+        out["in_registry"] = registry.has_image(settings, name, timeout=2.0)
+    except Exception:
+        out["in_registry"] = None
+    out["state"] = "ready" if out["in_registry"] else "missing"
+    return out
+
+
+def ensure(settings: Settings, log: Callable[[str], None] = print) -> dict:
+    """Make sure the base image is in the registry; build, load or push it as needed."""
+    name = image_name(settings)
+    t0 = time.monotonic()
+    if registry.has_image(settings, name):
+        return {**status(settings), "source": "registry", "seconds": 0.0}
+    if settings.base_image:
+        raise StackError(f"base image {name} (settings.base_image) is not in the registry")
+    h = recipe_hash()
+    local = local_name(h)
+    tar = cache_tar(settings, h)
+    tar.parent.mkdir(parents=True, exist_ok=True)
+    with open(tar.with_suffix(".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"  waiting for another bindery that is building the base image ({tar})")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if _image_exists(settings, local):
+            source = "build-store"
+        elif tar.exists():
+            log(f"  loading base image from cache {tar}")
+            podman.run(settings, "build", ["load", "-q", "-i", str(tar)], timeout=600)
+            source = "cache"
+        else:
+            log(f"  building base image {local} (debootstrap + pip, ~90 s)")
+            build(settings, h, log)
+            log(f"  saving base image to cache {tar}")
+            tmp = tar.with_name(tar.name + f".{os.getpid()}.tmp")
+            podman.run(settings, "build", ["save", "-q", "-o", str(tmp), local], timeout=600)
+            os.replace(tmp, tar)
+            source = "built"
+    podman.run(settings, "build", ["tag", local, name])
+    log(f"  pushing {name}")
+    podman.run(settings, "build", ["push", "-q", name], timeout=600)
+    seconds = round(time.monotonic() - t0, 1)
+    log(f"  base image ready ({source}) in {seconds}s")
+    return {**status(settings), "source": source, "seconds": seconds}
+
+
+def build(settings: Settings, h: str, log: Callable[[str], None] = print) -> None:
+    mirror = debian_mirror(settings)
+    rootfs_image = f"localhost/bindery/rootfs:{h}"
+    work = Path(tempfile.mkdtemp(prefix=f"base-{h}-", dir=Path(settings.cache_dir).expanduser()))
+    try:
+        rootfs = work / "rootfs"
+        t = time.monotonic()
+        argv = ["debootstrap", f"--variant={VARIANT}", f"--include={','.join(PACKAGES)}",
+                SUITE, str(rootfs), mirror]  # fmt: skip
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+        if res.returncode != 0:
+            tail = "\n".join((res.stdout + res.stderr).splitlines()[-15:])
+            raise StackError(f"debootstrap from {mirror} failed:\n{tail}")
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc",
+                     "usr/share/man", "usr/share/info"):  # fmt: skip
+            shutil.rmtree(rootfs / junk, ignore_errors=True)
+            (rootfs / junk).mkdir(parents=True, exist_ok=True)
+        log(f"  debootstrap {SUITE} from {mirror}: {time.monotonic() - t:.0f}s")
+        t = time.monotonic()
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        podman.run(settings, "build", ["import", "-q", "-", rootfs_image], stdin=tar.stdout,
+                   timeout=600)  # fmt: skip
+        tar.wait()
+        shutil.rmtree(rootfs, ignore_errors=True)
+        # Build context: the Containerfile and the host's CA certificates.
+        ctx = work / "context"
+        (ctx / "certs").mkdir(parents=True)
+        shutil.copy(HERE / "Containerfile", ctx / "Containerfile")
+        for i, cert in enumerate(ca_certs()):
+            shutil.copy(cert, ctx / "certs" / f"{i:02d}-{cert.name}")
+        args = ["build", "-q", "--layers=false", "-f", str(ctx / "Containerfile"),
+                "-t", local_name(h), "--build-arg", f"ROOTFS={rootfs_image}"]  # fmt: skip
+        for k, v in versions().items():
+            args += ["--build-arg", f"{k}={v}"]
+        res = podman.run(settings, "build", [*args, str(ctx)], check=False, timeout=1800)
+        if res.returncode != 0:
+            tail = "\n".join((res.stdout + res.stderr).splitlines()[-20:])
+            raise StackError(f"building the base image failed:\n{tail}")
+        log(f"  Containerfile (pip install): {time.monotonic() - t:.0f}s")
+        podman.run(settings, "build", ["rmi", rootfs_image], check=False)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

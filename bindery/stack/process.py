@@ -1,0 +1,201 @@
+"""Background processes of the stack: start once (pid file + log file), wait until they answer, stop.
+
+A pid file holds ``{"pid": ..., "argv": [...]}``; a process counts as ours only while it is alive and
+its command line still equals the recorded one (so a reused pid is never signalled).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from bindery.stack.paths import StackPaths
+
+
+class StackError(RuntimeError):
+    """A part of the stack could not be started or does not answer."""
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # state is the field after the parenthesised command name; Z = zombie (exited).
+    if stat[stat.rfind(")") + 2 :][:1] in ("Z", "X"):
+        _reap(pid)
+        return None
+    return raw.decode(errors="replace").split("\0")[:-1]
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def read_pid(paths: StackPaths, name: str) -> int | None:
+    """pid of the running process ``name`` started by this stack, or None."""
+    try:
+        record = json.loads(paths.pid(name).read_text())
+        pid, argv = int(record["pid"]), list(record["argv"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+    _reap(pid)
+    cmd = _cmdline(pid)
+    if cmd is None or cmd != argv:
+        return None
+    return pid
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join("    " + line for line in text[-lines:])
+
+
+def start(
+    paths: StackPaths,
+    name: str,
+    argv: Sequence[str],
+    *,
+    ready: Callable[[], bool],
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    what: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Start ``argv`` in the background unless it already runs and is ``ready()``.
+
+    Waits (bounded by ``timeout``) until ``ready()`` is true. Raises StackError naming the log file
+    when the process exits early or does not answer in time.
+    """
+    what = what or name
+    logfile = paths.log(name)
+    pid = read_pid(paths, name)
+    if pid is not None:
+        if _safe(ready):
+            return {"pid": pid, "started": False, "log": str(logfile)}
+        # Running but not answering: it may be starting up (another `up`); give it the timeout.
+        if _wait(ready, pid, timeout):
+            return {"pid": pid, "started": False, "log": str(logfile)}
+        raise StackError(
+            f"{what} (pid {pid}) runs but does not answer after {timeout:.0f}s; "
+            f"see {logfile}:\n{log_tail(logfile)}"
+        )
+    if _safe(ready):
+        raise StackError(
+            f"something not started by this stack already answers where {what} should run "
+            f"(port or socket in use by another process?); pick other ports or data_dir"
+        )
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    paths.pids.mkdir(parents=True, exist_ok=True)
+    with open(logfile, "ab") as out:
+        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {list(argv)}\n".encode())
+        out.flush()
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=str(cwd) if cwd else None,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+        )
+    paths.pid(name).write_text(json.dumps({"pid": proc.pid, "argv": list(argv)}))
+    t0 = time.monotonic()
+    if not _wait(ready, proc.pid, timeout, proc):
+        code = proc.poll()
+        if code is None:
+            stop(paths, name)
+            why = f"does not answer after {timeout:.0f}s (stopped it)"
+        else:
+            why = f"exited with code {code}"
+        raise StackError(f"{what} {why}; see {logfile}:\n{log_tail(logfile)}")
+    log(f"  {what} started (pid {proc.pid}) in {time.monotonic() - t0:.1f}s")
+    return {"pid": proc.pid, "started": True, "log": str(logfile)}
+
+
+def _safe(ready: Callable[[], bool]) -> bool:
+    try:
+        return bool(ready())
+    except Exception:
+        return False
+
+
+def _wait(ready, pid: int, timeout: float, proc: subprocess.Popen | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while time.monotonic() < deadline:
+        if _safe(ready):
+            return True
+        if proc is not None and proc.poll() is not None:
+            return False
+        if proc is None and _cmdline(pid) is None:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
+    return _safe(ready)
+
+
+def stop(paths: StackPaths, name: str, timeout: float = 15.0) -> bool:
+    """Stop process ``name`` (its whole process group) if it runs. Returns True if it ran."""
+    pid = read_pid(paths, name)
+    paths.pid(name).unlink(missing_ok=True)
+    if pid is None:
+        return False
+    kill_group(pid, timeout)
+    return True
+
+
+def kill_group(pid: int, timeout: float = 15.0) -> None:
+    """SIGTERM the process group of ``pid`` (a session leader we started), SIGKILL after timeout."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            _reap(pid)
+            if _cmdline(pid) is None and not _group_alive(pid):
+                return
+            time.sleep(0.1)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # Zombies still count for killpg; look for a live member.
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def state(paths: StackPaths, name: str) -> dict:
+    pid = read_pid(paths, name)
+    return {"pid": pid, "running": pid is not None, "log": str(paths.log(name))}
