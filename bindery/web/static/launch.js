@@ -21,7 +21,8 @@ const LABELS = {
   failed: "Launch failed",
 };
 
-let lastId = -1;
+let lastStream = null;
+let lastIndex = -1;
 let done = false;
 
 function setIcon(state) {
@@ -53,13 +54,20 @@ function finish(source) {
   source.close();
 }
 
+function seenBefore(lastEventId) {
+  // A server that replays from the start on reconnect would duplicate the log: skip seen ids.
+  // Ids are "<n>" or "<stream>.<n>"; only the number after the last dot orders them.
+  const match = /^(.*?)(\d+)$/.exec(lastEventId || "");
+  if (!match) return false;
+  const stream = match[1];
+  const n = Number(match[2]);
+  if (stream === lastStream && n <= lastIndex) return true;
+  lastStream = stream;
+  lastIndex = n;
+  return false;
+}
+
 function onEvent(source, event) {
-  // Servers that replay from the start on reconnect would duplicate the log; skip seen ids.
-  const id = Number.parseInt(event.lastEventId, 10);
-  if (Number.isFinite(id)) {
-    if (id <= lastId) return;
-    lastId = id;
-  }
   let data;
   try {
     data = JSON.parse(event.data);
@@ -67,6 +75,8 @@ function onEvent(source, event) {
     return; // not ours to show
   }
   const phase = String(data.phase || "unknown").toLowerCase();
+  // Terminal events always count (an event without an id repeats the previous lastEventId).
+  if (seenBefore(event.lastEventId) && phase !== "ready" && phase !== "failed") return;
   appendLog(data.message);
   advance(phase);
   if (phase in LABELS) setPhase(LABELS[phase]);

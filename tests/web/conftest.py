@@ -1,0 +1,19 @@
+"""Helpers for the web tests: a minimal app made of the UI routes, and the JS test runner."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from bindery.settings import Settings
+from bindery.web import ui
+
+
+def ui_app(**settings: object) -> Starlette:
+    return Starlette(routes=ui.routes(Settings(**settings)))
+
+
+@pytest.fixture
+def client() -> TestClient:
+    return TestClient(ui_app())
