@@ -109,10 +109,10 @@ class BuildQueue:
             build.finished = time.monotonic()
             self.running.remove(build)
             self.active.pop(build.job.image, None)
-            await build.channel.close()
             if self.on_finish:
                 self.on_finish(build)
-            self._schedule()
+            self._schedule()  # before watchers wake, so they see the queue already moved on
+            await build.channel.close()
 
     @property
     def queue_length(self) -> int:

@@ -1,0 +1,110 @@
+"""Fixtures that bring up the real stack the way production runs it.
+
+The session's stack has its own data folder and free ports, builds into one podman store and
+runs servers from another (so every first launch pulls from the registry), and its hub answers
+a start request after 1 s (slow_spawn_timeout), so every launch sees a 202 first.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bindery.settings import Settings
+from tests.gitserver import GitServer
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stack_env(data_dir: Path, **overrides: object) -> dict[str, str]:
+    values = {
+        "data_dir": data_dir,
+        "port": free_port(),
+        "hub_port": free_port(),
+        "proxy_port": free_port(),
+        "proxy_api_port": free_port(),
+        "registry_port": free_port(),
+        "hub_slow_spawn_timeout": 1,
+        "keepalive_seconds": 5,
+        "build_slots": 2,
+        **overrides,
+    }
+    return {f"BINDERY_{k.upper()}": str(v) for k, v in values.items()}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer) -> Iterator[Settings]:
+    """A running embedded stack (web, hub, proxy, registry, build and run podman).
+
+    Its GitHub, GitLab and gist base URLs point at the test git server.
+    """
+    from bindery import stack as embedded
+
+    data_dir = Path(os.environ.get("BINDERY_TEST_DATA_DIR") or tmp_path_factory.mktemp("stack"))
+    base = git_server.base_url
+    env = stack_env(data_dir, github_url=base, gitlab_url=base, gist_url=base)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the web service child process reads its settings from here
+    settings = Settings()
+    try:
+        embedded.up(settings)
+        yield settings
+    finally:
+        embedded.down(settings)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def base_image(stack: Settings) -> str:
+    from bindery import stack as embedded
+
+    return embedded.status(stack)["base_image"]
+
+
+@pytest.fixture(scope="session")
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    server = GitServer(tmp_path_factory.mktemp("git"), free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def git_repo_factory(git_server: GitServer, base_image: str):
+    """make(name, extra_dockerfile_lines=..., files=...) -> (org/name, git URL) of a new repo."""
+
+    def make(name: str, dockerfile: str = "", files: dict[str, str] | None = None):
+        content = {"Dockerfile": f"FROM {base_image}\n{dockerfile}\n", **(files or {})}
+        return git_server.create(name, content)
+
+    return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "bindery", *args], capture_output=True,
+                          text=True, timeout=timeout)

@@ -1,0 +1,50 @@
+"""Read a launch's event stream the way a client does (through bindery's HTTP service)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import docker
+import httpx
+
+from bindery.events import Event
+from bindery.launch_cli import stream_events
+from bindery.settings import Settings
+
+
+async def collect(settings: Settings, provider: str, spec: str) -> list[Event]:
+    events: list[Event] = []
+    async for event in stream_events(settings, provider, spec):
+        events.append(event)
+        if event.terminal:
+            break
+    return events
+
+
+def git_spec(url: str, ref: str) -> str:
+    return f"{quote(url, safe='')}/{ref}"
+
+
+def phases(events: list[Event]) -> list[str]:
+    return [e.phase for e in events]
+
+
+async def open_server(event: Event) -> httpx.Response:
+    data = event.data()
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.get(f"{data['url']}api", params={"token": data["token"]})
+
+
+def run_side_images(settings: Settings) -> set[str]:
+    client = docker.DockerClient(base_url=settings.run_socket, timeout=30)
+    try:
+        return {tag for image in client.images.list() for tag in image.tags}
+    finally:
+        client.close()
+
+
+def bindery_users(users: list[dict], repo_url: str | None = None) -> list[dict]:
+    from bindery.launch.names import PREFIX, repo_key
+
+    prefix = f"{PREFIX}{repo_key(repo_url)}-" if repo_url else PREFIX
+    return [u for u in users if u["name"].startswith(prefix)]

@@ -1,0 +1,102 @@
+"""Build queue rules (dedup, slots, per-repository cap, positions), driven by a controllable runner.
+
+The real builds are counted from the registry in the stack tests; here the rules themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bindery.build.queue import BuildJob, BuildQueue
+from bindery.events import Event, LaunchError
+
+
+class Gate:
+    """A runner whose builds finish when the test says so."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.release: dict[str, asyncio.Event] = {}
+        self.fail: set[str] = set()
+
+    async def __call__(self, job: BuildJob):
+        self.started.append(job.image)
+        gate = self.release.setdefault(job.image, asyncio.Event())
+        yield Event(phase="building", message=f"step 1 of {job.image}\n")
+        await gate.wait()
+        if job.image in self.fail:
+            raise LaunchError("Build failed: boom")
+        yield Event(phase="building", message="done\n")
+
+
+def job(image: str, repo: str = "r1") -> BuildJob:
+    return BuildJob(image=image, repo=repo, commit="c", source=repo)
+
+
+async def drain(build):
+    return [e async for e in build.follow()]
+
+
+async def test_same_image_shares_one_build_and_late_joiners_get_the_log():
+    gate = Gate()
+    queue = BuildQueue(gate, slots=2, per_repo=2)
+    first = queue.submit(job("img"))
+    watcher = asyncio.create_task(drain(first))
+    await asyncio.sleep(0)
+    late = queue.submit(job("img"))
+    assert late is first
+    late_watcher = asyncio.create_task(drain(late))
+    gate.release["img"].set()
+    a, b = await watcher, await late_watcher
+    assert [e.message for e in a] == [e.message for e in b]
+    assert "step 1 of img\n" in [e.message for e in b]
+    assert gate.started == ["img"]
+
+
+async def test_slots_positions_and_per_repo_cap():
+    gate = Gate()
+    queue = BuildQueue(gate, slots=2, per_repo=1)
+    a1 = queue.submit(job("a1", "A"))
+    a2 = queue.submit(job("a2", "A"))  # same repo: waits although a slot is free
+    b1 = queue.submit(job("b1", "B"))
+    c1 = queue.submit(job("c1", "C"))
+    await asyncio.sleep(0)
+    assert gate.started == ["a1", "b1"]
+    assert (a2.position, c1.position) == (1, 2)
+    gate.release.setdefault("b1", asyncio.Event()).set()
+    await drain(b1)
+    # B's slot goes to C (A is at its cap), and a2 stays first in line.
+    assert [b.job.image for b in queue.running] == ["a1", "c1"]
+    assert a2.position == 1
+    gate.release["a1"].set()
+    await drain(a1)
+    assert [b.job.image for b in queue.running] == ["c1", "a2"]
+    positions = [e.data().get("position") for e in a2.channel.events if e.phase == "waiting"]
+    assert positions == [1]
+    c_positions = [e.data().get("position") for e in c1.channel.events if e.phase == "waiting"]
+    assert c_positions == [2]
+    for name in ("a2", "c1"):
+        gate.release.setdefault(name, asyncio.Event()).set()
+    await asyncio.gather(drain(a2), drain(c1))
+    await queue.aclose()
+
+
+async def test_a_failed_build_fails_every_watcher_and_frees_its_slot():
+    gate = Gate()
+    gate.fail.add("x")
+    queue = BuildQueue(gate, slots=1, per_repo=1)
+    x = queue.submit(job("x"))
+    y = queue.submit(job("y", "other"))
+    gate.release.setdefault("x", asyncio.Event()).set()
+    for _ in range(2):
+        try:
+            await drain(x)
+        except LaunchError as exc:
+            assert "boom" in exc.message
+        else:
+            raise AssertionError("the build should fail")
+    assert "x" not in queue.active
+    assert queue.running == [y]
+    gate.release.setdefault("y", asyncio.Event()).set()
+    await drain(y)
+    assert gate.started == ["x", "y"]
