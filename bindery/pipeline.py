@@ -23,6 +23,7 @@ from bindery.metrics import Metrics
 from bindery.providers import RepoProvider, get_provider
 from bindery.registry import Registry
 from bindery.settings import Settings
+from bindery.stack.base_image import image_name as base_image_name
 
 
 @dataclass
@@ -38,10 +39,13 @@ class Services:
     def create(cls, settings: Settings) -> Services:
         metrics = Metrics()
         hub = Hub(settings.hub_api, settings.hub_token(), settings.hub_timeout)
+        # Dockerfile repositories may say `ARG BINDERY_BASE_IMAGE` + `FROM ${BINDERY_BASE_IMAGE}`
+        # to build on this stack's Jupyter-ready base without knowing its name.
+        build_args = {"BINDERY_BASE_IMAGE": base_image_name(settings)}
 
         def run_build(job: BuildJob) -> AsyncIterator[Event]:
             argv = repo2docker_argv(settings.repo2docker_command, job.source, job.commit,
-                                    job.image, settings.build_memory_limit)
+                                    job.image, settings.build_memory_limit, build_args)
             return run_repo2docker(argv, settings.build_socket, settings.build_timeout)
 
         def build_finished(build: Build) -> None:

@@ -24,10 +24,13 @@ MAX_LINE = 64 * 1024
 
 
 def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: str,
-                     memory_limit: str, push: bool = True) -> list[str]:
+                     memory_limit: str, build_args: dict[str, str] | None = None,
+                     push: bool = True) -> list[str]:
     argv = [*command, "--config", str(CONFIG_FILE), "--json-logs", "--no-run",
             "--user-id", "1000", "--user-name", "jovyan",
             "--image-name", image, "--build-memory-limit", memory_limit]
+    for key, value in (build_args or {}).items():
+        argv += ["--build-arg", f"{key}={value}"]
     if push:
         argv.append("--push")
     if commit:
