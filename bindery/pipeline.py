@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from bindery.providers import RepoProvider, get_provider
 from bindery.registry import Registry
 from bindery.settings import Settings
 from bindery.stack.base_image import image_name as base_image_name
+
+log = logging.getLogger("bindery.pipeline")
 
 
 @dataclass
@@ -94,6 +97,10 @@ async def launch(services: Services, provider_name: str, spec: str,
             metrics.launch_count.labels("failure", provider_name, provider.repo_url).inc()
         metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         yield exc.event()
+    except Exception as exc:  # a bug must still end the stream clearly, and never the service
+        log.exception("launch of %s/%s failed unexpectedly", provider_name, spec[:200])
+        yield Event(phase="failed", message=f"bindery hit an internal error ({type(exc).__name__});"
+                    " the operators can find it in the service log.")
     finally:
         metrics.inprogress_launches.dec()
 

@@ -64,7 +64,11 @@ def validate_repo_url(url: str, allowed_schemes: list[str]) -> str:
         raise LaunchError("The repository URL looks like a command-line option.", 400)
     if "::" in url.split("/", 1)[0]:
         raise LaunchError("Git transport helpers (like ext::) are not allowed.", 400)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise LaunchError(f"The repository URL is malformed ({exc}).", 400) from None
     scheme = parts.scheme.lower()
     if scheme not in allowed_schemes:
         allowed = ", ".join(allowed_schemes)
@@ -73,7 +77,6 @@ def validate_repo_url(url: str, allowed_schemes: list[str]) -> str:
         )
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise LaunchError("Repository URLs must not contain credentials.", 400)
-    host = parts.hostname or ""
     if not _HOST.match(host):
         raise LaunchError(f"{parts.netloc[:80]!r} is not a valid host.", 400)
     try:
