@@ -17,3 +17,13 @@ def ui_app(**settings: object) -> Starlette:
 @pytest.fixture
 def client() -> TestClient:
     return TestClient(ui_app())
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian chromium (see browser.py). Module scope, not session: Playwright's sync API
+    keeps an event loop running in this thread while open, which async tests elsewhere cannot share."""
+    from .browser import chromium
+
+    with chromium() as b:
+        yield b

@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from pydantic import SecretStr
 
-from .browser import chromium, needs_chromium, shot
+from .browser import needs_chromium, shot
 from .fakestack import TOKEN, USER, serve
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 def test_home_form_builds_links_and_launches(browser):
