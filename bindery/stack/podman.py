@@ -8,6 +8,7 @@ side starts empty, so each first launch of an image pulls it from the registry, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -161,9 +162,18 @@ def start(settings: Settings, side: str, log: Callable[[str], None] = print) -> 
     argv = podman_argv(paths, side) + ["system", "service", "--time=0", f"unix://{sock}"]
     info = process.start(
         paths, name, argv, env=env, ready=lambda: ping(sock),
-        timeout=settings.stack_wait_timeout, what=f"podman ({side} side)", log=log,
+        timeout=settings.stack_wait_timeout, what=f"podman ({side} side)",
+        fingerprint=_fingerprint(env), log=log,
     )  # fmt: skip
     return {**info, "socket": f"unix://{sock}", "state": "running"}
+
+
+def _fingerprint(env: dict[str, str]) -> str:
+    h = hashlib.sha256()
+    for key in ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF"):
+        with open(env[key], "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:16]
 
 
 def status(settings: Settings, side: str) -> dict:

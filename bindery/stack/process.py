@@ -41,12 +41,20 @@ def _reap(pid: int) -> None:
         pass
 
 
-def read_pid(paths: StackPaths, name: str) -> int | None:
-    """pid of the running process ``name`` started by this stack, or None."""
+def _record(paths: StackPaths, name: str) -> dict:
     try:
         record = json.loads(paths.pid(name).read_text())
+        return record if isinstance(record, dict) else {}
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def read_pid(paths: StackPaths, name: str) -> int | None:
+    """pid of the running process ``name`` started by this stack, or None."""
+    record = _record(paths, name)
+    try:
         pid, argv = int(record["pid"]), list(record["argv"])
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
     _reap(pid)
     cmd = _cmdline(pid)
@@ -73,16 +81,22 @@ def start(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     what: str | None = None,
+    fingerprint: str = "",
     log: Callable[[str], None] = print,
 ) -> dict:
     """Start ``argv`` in the background unless it already runs and is ``ready()``.
 
     Waits (bounded by ``timeout``) until ``ready()`` is true. Raises StackError naming the log file
-    when the process exits early or does not answer in time.
+    when the process exits early or does not answer in time. A running process whose recorded
+    ``fingerprint`` (e.g. a hash of its config) differs is restarted.
     """
     what = what or name
     logfile = paths.log(name)
     pid = read_pid(paths, name)
+    if pid is not None and _record(paths, name).get("fingerprint", "") != fingerprint:
+        log(f"  {what}: configuration changed, restarting")
+        stop(paths, name)
+        pid = None
     if pid is not None:
         if _safe(ready):
             return {"pid": pid, "started": False, "log": str(logfile)}
@@ -112,7 +126,7 @@ def start(
             env=dict(env) if env is not None else None,
             start_new_session=True,
         )
-    paths.pid(name).write_text(json.dumps({"pid": proc.pid, "argv": list(argv)}))
+    paths.pid(name).write_text(json.dumps({"pid": proc.pid, "argv": list(argv), "fingerprint": fingerprint}))
     t0 = time.monotonic()
     if not _wait(ready, proc.pid, timeout, proc):
         code = proc.poll()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -97,7 +98,8 @@ def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
     conf = write_config(settings, paths)
     info = process.start(
         paths, NAME, [exe, "serve", conf], ready=lambda: ping(settings, 1.0),
-        timeout=settings.stack_wait_timeout, what=f"registry on {settings.registry}", log=log,
+        timeout=settings.stack_wait_timeout, what=f"registry on {settings.registry}",
+        fingerprint=hashlib.sha256(open(conf, "rb").read()).hexdigest()[:16], log=log,
     )  # fmt: skip
     return {**info, "url": settings.registry, "state": "running"}
 

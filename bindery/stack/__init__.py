@@ -1,0 +1,108 @@
+"""The embedded single-machine stack: build podman, run podman, registry, base image, hub, web.
+
+``up(settings)`` starts what is not running yet (idempotent, bounded waits) and returns ``status()``;
+``down(settings)`` stops everything this data_dir started and removes the hub's server containers.
+Everything lives in ``settings.data_dir``; stacks with different data dirs and ports run side by side.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bindery.settings import Settings
+from bindery.stack import base_image, hub, podman, registry, web
+from bindery.stack.paths import StackPaths
+from bindery.stack.process import StackError
+
+__all__ = ["StackError", "base_image_name", "down", "status", "up"]
+
+
+def base_image_name(settings: Settings) -> str:
+    """The image repositories are built FROM (and servers start with when none is given)."""
+    return base_image.image_name(settings)
+
+
+def up(
+    settings: Settings,
+    log: Callable[[str], None] = print,
+    *,
+    web_service: bool = True,
+    build_base: bool = True,
+) -> dict:
+    """Start every part that is not running and answering; return :func:`status`.
+
+    Raises StackError (naming the part and its log file) when a part does not come up.
+    """
+    paths = StackPaths.of(settings)
+    paths.make()
+    t0 = time.monotonic()
+    timings: dict[str, float] = {}
+
+    def step(name: str, fn) -> None:
+        t = time.monotonic()
+        fn()
+        timings[name] = round(time.monotonic() - t, 2)
+
+    log(f"bindery stack in {paths.data_dir}")
+    step("engine_build", lambda: podman.start(settings, "build", log))
+    step("engine_run", lambda: podman.start(settings, "run", log))
+    step("registry", lambda: registry.start(settings, log))
+    if build_base:
+        step("base_image", lambda: base_image.ensure(settings, log))
+    step("hub", lambda: hub.start(settings, log))
+    if web_service:
+        step("web", lambda: web.start(settings, log))
+    result = status(settings)
+    result["seconds"] = round(time.monotonic() - t0, 2)
+    result["timings"] = timings
+    log(f"up in {result['seconds']}s: bindery {result['url']}  hub {settings.hub_public}")
+    return result
+
+
+def down(settings: Settings, log: Callable[[str], None] = print) -> dict:
+    """Stop the parts this data_dir started (web, hub, registry, engines); remove server containers."""
+    stopped: list[str] = []
+    if web.stop(settings):
+        stopped.append("web")
+    if hub.stop(settings):
+        stopped.append("hub")
+    # The hub stops its servers on shutdown; remove whatever is left (a killed hub, a failed stop).
+    removed = 0
+    try:
+        removed = podman.remove_stack_containers(settings, log)
+        if podman.embedded(settings, "build"):
+            res = podman.run(settings, "build", ["ps", "-a", "-q"], check=False, timeout=60)
+            ids = res.stdout.split() if res.returncode == 0 else []
+            if ids:
+                podman.run(settings, "build", ["rm", "-f", "-t", "5", *ids], check=False,
+                           timeout=120)  # fmt: skip
+    except Exception as exc:  # cleanup must not stop `down` from stopping the rest
+        log(f"  container cleanup: {exc}")
+    if registry.stop(settings):
+        stopped.append("registry")
+    for side in ("run", "build"):
+        if podman.stop(settings, side):
+            stopped.append(f"engine_{side}")
+    log(f"stopped: {', '.join(stopped) or 'nothing was running'}"
+        + (f"; removed {removed} server container(s)" if removed else ""))  # fmt: skip
+    return {"stopped": stopped, "containers_removed": removed}
+
+
+def status(settings: Settings) -> dict:
+    paths = StackPaths.of(settings)
+    parts = {
+        "web": web.status(settings),
+        "hub": hub.status(settings),
+        "registry": registry.status(settings),
+        "engine_build": podman.status(settings, "build"),
+        "engine_run": podman.status(settings, "run"),
+    }
+    return {
+        "url": settings.web_url,
+        "hub_url": settings.hub_public,
+        "base_image": base_image.status(settings),
+        "parts": parts,
+        "running": all(p.get("state") == "running" for p in parts.values()),
+        "data_dir": str(paths.data_dir),
+    }

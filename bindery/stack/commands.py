@@ -1,0 +1,87 @@
+"""`bindery up`, `bindery down`, `bindery status`: the embedded single-machine stack."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bindery.settings import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="state folder of the stack (default: BINDERY_DATA_DIR or ~/.bindery)",
+    )  # fmt: skip
+
+    up = sub.add_parser("up", parents=[common],
+                        help="start the embedded stack (podman x2, registry, hub, web); idempotent")  # fmt: skip
+    up.add_argument("--no-web", action="store_true", help="do not start bindery's web service")
+    up.add_argument("--no-base-image", action="store_true",
+                    help="do not build/push the base image when it is missing")  # fmt: skip
+    up.add_argument("--json", action="store_true", help="print the resulting status as JSON")
+    up.set_defaults(func=cmd_up)
+
+    down = sub.add_parser("down", parents=[common],
+                          help="stop the embedded stack and remove its server containers")  # fmt: skip
+    down.set_defaults(func=cmd_down)
+
+    st = sub.add_parser("status", parents=[common],
+                        help="show the embedded stack's parts (exit code 3 when not all run)")  # fmt: skip
+    st.add_argument("--json", action="store_true", help="print the status as JSON")
+    st.set_defaults(func=cmd_status)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    if args.data_dir is not None:
+        return Settings(data_dir=args.data_dir)
+    return Settings()
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from bindery.stack import StackError, up
+
+    settings = _settings(args)
+    log = _err if args.json else (lambda m: print(m, flush=True))
+    try:
+        result = up(settings, log=log, web_service=not args.no_web,
+                    build_base=not args.no_base_image)  # fmt: skip
+    except StackError as exc:
+        _err(f"bindery up failed: {exc}")
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from bindery.stack import down
+
+    down(_settings(args), log=lambda m: print(m, flush=True))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bindery.stack import status
+
+    result = status(_settings(args))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"data dir   {result['data_dir']}")
+        print(f"bindery    {result['url']}")
+        print(f"hub        {result['hub_url']}")
+        b = result["base_image"]
+        print(f"base image {b['image']}  ({b['state']})")
+        for name, part in result["parts"].items():
+            where = part.get("url") or part.get("socket") or ""
+            pid = f"pid {part['pid']}" if part.get("pid") else ""
+            print(f"  {name:<13} {part['state']:<9} {where}  {pid}")
+    return 0 if result["running"] else 3

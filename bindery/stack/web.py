@@ -1,0 +1,88 @@
+"""bindery's web service (`bindery serve`) as a background process of the stack.
+
+The settings reach it as ``BINDERY_*`` environment variables (so the process sees exactly the settings
+`bindery up` was given, whatever their source).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+
+from bindery.settings import Settings
+from bindery.stack import process
+from bindery.stack.paths import StackPaths
+
+NAME = "web"
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``BINDERY_<FIELD>`` for every setting with a value (lists/dicts as JSON)."""
+    env: dict[str, str] = {}
+    for field in type(settings).model_fields:
+        value = getattr(settings, field)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, (list, dict, tuple)):
+            text = json.dumps(value, default=str)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, Path):
+            text = str(value)
+        else:
+            text = str(value)
+        env[f"BINDERY_{field.upper()}"] = text
+    return env
+
+
+def local_url(settings: Settings) -> str:
+    """Where this machine reaches the web service (0.0.0.0 → 127.0.0.1)."""
+    host = settings.host
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def ping(settings: Settings, timeout: float = 2.0) -> bool:
+    try:
+        r = httpx.get(local_url(settings) + "/versions", timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 200
+
+
+def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
+    paths = StackPaths.of(settings)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINDERY_")}
+    env.update(settings_env(settings))
+    argv = [sys.executable, "-m", "bindery", "serve"]
+    info = process.start(
+        paths, NAME, argv, env=env, ready=lambda: ping(settings),
+        timeout=settings.stack_wait_timeout, what=f"bindery web service ({local_url(settings)})",
+        fingerprint=hashlib.sha256(json.dumps(settings_env(settings), sort_keys=True).encode())
+        .hexdigest()[:16],
+        log=log,
+    )  # fmt: skip
+    return {**info, "url": settings.web_url, "state": "running"}
+
+
+def status(settings: Settings) -> dict:
+    ok = ping(settings, 1.0)
+    out = {"url": settings.web_url, "state": "running" if ok else "stopped"}
+    out.update(process.state(StackPaths.of(settings), NAME))
+    return out
+
+
+def stop(settings: Settings) -> bool:
+    return process.stop(StackPaths.of(settings), NAME)
