@@ -1,0 +1,1 @@
+"""Deploys: instances, staged deploy with end-to-end verification and rollback, promote, bump, canary."""

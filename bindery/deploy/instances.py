@@ -1,0 +1,130 @@
+"""Instance configuration: one TOML file per instance in the deploy folder (a git repository).
+
+Why files in git: the deployed version and the settings of staging and prod are declared, reviewed and versioned
+like a deploy repository; `bindery bump` and `bindery promote` change them by commits, never by hand-typed hashes.
+
+``<deploy_dir>/staging.toml``::
+
+    version = "0.1.dev42+g1a2b3c4d5e6f"
+    public_port = 9585                    # stable front port people use (the front proxy listens here)
+    backend_ports = [19585, 19586]        # the two slots old and new versions run on, side by side
+    canary = "git/http%3A%2F%2F127.0.0.1%3A9418%2Fcanary.git/HEAD"
+
+    [settings]                            # BINDERY_* for this instance's processes (own ports, own data)
+    data_dir = "/srv/bindery/staging"
+    hub_port = 18081
+    proxy_port = 18000
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """An instance file is missing or invalid; the message names the file."""
+
+
+class InstanceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("", description="Instance name (the file name without .toml).")
+    version: str = Field("", description="The bindery version this instance runs (set by bump/promote).")
+    public_port: int = Field(description="Port people use; a small front proxy forwards it to the live slot.")
+    public_host: str = Field("127.0.0.1", description="Address the front proxy listens on.")
+    backend_ports: tuple[int, int] = Field(description="Two ports: the live version and the new one.")
+    canary: str = Field("", description="'<provider>/<spec>' launched to verify a deploy and by `bindery canary`.")
+    command: list[str] = Field(default_factory=lambda: ["bindery", "serve"],
+                               description="Command (inside the version's venv bin/) that serves the instance.")
+    health_timeout: float = Field(120.0, description="Seconds a new version has to become healthy.")
+    launch_timeout: float = Field(300.0, description="Seconds the canary launch has to reach ready.")
+    settings: dict[str, Any] = Field(default_factory=dict, description="BINDERY_* settings of this instance.")
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{self.public_host}:{self.public_port}"
+
+    def env(self, port: int) -> dict[str, str]:
+        """Environment for the instance's process serving on slot ``port``."""
+        env = {f"BINDERY_{k.upper()}": _env_value(v) for k, v in self.settings.items()}
+        env["BINDERY_PORT"] = str(port)
+        env["BINDERY_HOST"] = "127.0.0.1"
+        env.setdefault("BINDERY_PUBLIC_URL", self.public_url + "/")
+        return env
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, (list, dict)):
+        import json
+
+        return json.dumps(value)
+    return str(value)
+
+
+def path_of(deploy_dir: Path, name: str) -> Path:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        raise ConfigError(f"instance name {name!r}: use lower-case letters, digits, '-' and '_'")
+    return deploy_dir / f"{name}.toml"
+
+
+def load(deploy_dir: Path, name: str) -> InstanceConfig:
+    path = path_of(deploy_dir, name)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        known = ", ".join(sorted(p.stem for p in deploy_dir.glob("*.toml"))) or "none"
+        raise ConfigError(f"no instance {name!r}: {path} does not exist (instances: {known})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    try:
+        return InstanceConfig(name=name, **data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_all(deploy_dir: Path) -> list[InstanceConfig]:
+    configs = [load(deploy_dir, p.stem) for p in sorted(deploy_dir.glob("*.toml"))]
+    problems = clashes(configs)
+    if problems:
+        raise ConfigError("instances clash: " + "; ".join(problems))
+    return configs
+
+
+def clashes(configs: list[InstanceConfig]) -> list[str]:
+    """Ports and data folders two instances share (they must run side by side on one machine)."""
+    seen: dict[str, str] = {}
+    problems = []
+    for c in configs:
+        keys = [f"port {p}" for p in (c.public_port, *c.backend_ports)]
+        keys += [f"port {v}" for k, v in c.settings.items() if k.endswith("_port")]
+        if "data_dir" in c.settings:
+            keys.append(f"data_dir {Path(str(c.settings['data_dir'])).expanduser()}")
+        else:
+            keys.append("data_dir <default>")
+        for key in set(keys):
+            if key in seen and seen[key] != c.name:
+                problems.append(f"{seen[key]} and {c.name} both use {key}")
+            seen[key] = c.name
+    return problems
+
+
+_VERSION_LINE = re.compile(r'^(\s*version\s*=\s*)(["\']).*?\2(.*)$', re.MULTILINE)
+
+
+def set_version(deploy_dir: Path, name: str, version: str) -> Path:
+    """Rewrite only the ``version = "..."`` line, keeping comments and layout (reviewable one-line diffs)."""
+    path = path_of(deploy_dir, name)
+    text = path.read_text()
+    head, _, rest = text.partition("\n[")  # only the top-level table, never a [settings] key
+    if _VERSION_LINE.search(head):
+        head = _VERSION_LINE.sub(lambda m: f'{m.group(1)}"{version}"{m.group(3)}', head, count=1)
+    else:
+        head = f'version = "{version}"\n' + head
+    path.write_text(head + ("\n[" + rest if rest else ""))
+    load(deploy_dir, name)  # still valid
+    return path

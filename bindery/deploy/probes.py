@@ -1,0 +1,107 @@
+"""Probes of a running instance through its public HTTP interface, each raising a classified CheckFailed.
+
+Why only the public interface: a deploy is green only when what people use works — the event stream a browser
+follows to ``ready``, the server URL opened with the token (200, never 403), ``/health`` and ``/versions``. Each
+probe is one function so `bindery deploy` and `bindery canary` share them and they can be tested against a fake
+HTTP transport.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bindery.deploy.classify import CheckFailed, classify_health, classify_status
+
+
+def health(client: httpx.Client, base: str, *, starting: bool = False) -> dict[str, Any]:
+    """GET /health: ok → the payload; broken parts named → real (transient while ``starting``)."""
+    r = client.get(f"{base.rstrip('/')}/health")
+    try:
+        payload = r.json()
+    except ValueError:
+        payload = None
+    failed = classify_health(r.status_code, payload, starting=starting)
+    if failed:
+        raise failed
+    return {"health": payload}
+
+
+def versions(client: httpx.Client, base: str, expected: str) -> dict[str, Any]:
+    """GET /versions must report exactly ``expected`` (wrong version is real: the wrong code is serving)."""
+    r = client.get(f"{base.rstrip('/')}/versions")
+    failed = classify_status(r.status_code, "/versions", body=r.text)
+    if failed:
+        raise failed
+    data = r.json()
+    got = data.get("bindery")
+    if got != expected:
+        raise CheckFailed.real(f"/versions reports {got!r}, expected {expected!r}", versions=data)
+    return {"version": got}
+
+
+def launch(client: httpx.Client, base: str, spec: str, timeout: float) -> dict[str, Any]:
+    """Follow ``/build/<spec>`` to ``ready`` (→ the ready event) or ``failed`` (real, with the event)."""
+    url = f"{base.rstrip('/')}/build/{spec.lstrip('/')}"
+    phases: list[str] = []
+    deadline = time.monotonic() + timeout
+    with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as r:
+        if r.status_code != 200:
+            r.read()
+            raise classify_status(r.status_code, f"GET {url}", body=r.text) or CheckFailed.real(
+                f"GET {url} answered {r.status_code}")
+        for line in r.iter_lines():
+            if time.monotonic() > deadline:
+                raise CheckFailed.transient(f"launch not ready within {timeout:g} s", phases=phases)
+            if not line.startswith("data:"):
+                continue  # keepalive comments, event names, blank separators
+            try:
+                event = json.loads(line[5:].strip())
+            except ValueError:
+                continue
+            phase = str(event.get("phase", "unknown"))
+            if not phases or phases[-1] != phase:
+                phases.append(phase)
+            if phase == "ready":
+                return {"ready": event, "phases": phases}
+            if phase == "failed":
+                raise CheckFailed.real(f"launch failed: {event.get('message', '')}".strip(), event=event,
+                                       phases=phases)
+    raise CheckFailed.transient("event stream ended before ready or failed", phases=phases)
+
+
+def open_server(client: httpx.Client, ready: dict[str, Any]) -> dict[str, Any]:
+    """GET the launched server's URL with its token, as a person's browser would: 200, never 403."""
+    url, token = ready.get("url"), ready.get("token")
+    if not url or not token:
+        raise CheckFailed.real("ready event has no url or token", ready=ready)
+    r = client.get(url, params={"token": token}, follow_redirects=True)
+    failed = classify_status(r.status_code, f"GET {url}?token=…", body=r.text[:300])
+    if failed:
+        failed.evidence["final_url"] = str(r.url).split("?")[0]
+        raise failed
+    return {"status": r.status_code, "final_url": str(r.url).split("?")[0]}
+
+
+_USER = re.compile(r"/user/([^/]+)/")
+
+
+def stop_server(client: httpx.Client, ready: dict[str, Any]) -> dict[str, Any]:
+    """Shut the canary's server down through the hub API with the launch token (its own server's scope)."""
+    url, token = str(ready.get("url", "")), ready.get("token")
+    match = _USER.search(urlsplit(url).path)
+    if not match or not token:
+        raise CheckFailed.real("cannot tell the user of the ready url", url=url)
+    prefix = urlsplit(url).path[: match.start()]
+    parts = urlsplit(url)
+    api = f"{parts.scheme}://{parts.netloc}{prefix}/hub/api/users/{match.group(1)}/server"
+    r = client.delete(api, headers={"Authorization": f"token {token}"})
+    if r.status_code in (202, 204, 404):  # 404: already gone (culled) is fine
+        return {"status": r.status_code}
+    raise classify_status(r.status_code, f"DELETE {api}", body=r.text) or CheckFailed.real(
+        f"DELETE {api} answered {r.status_code}")
