@@ -51,6 +51,10 @@ async def serve(host: str, port: int, target_file: Path) -> None:
                 raise ConnectionRefusedError("no target")
             backend_r, backend_w = await asyncio.open_connection("127.0.0.1", target)
         except OSError:
+            try:  # read the request first: closing with unread data would reset instead of answering
+                await asyncio.wait_for(client_r.read(65536), 1.0)
+            except (OSError, asyncio.TimeoutError):
+                pass
             client_w.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             await client_w.drain()
             client_w.close()
