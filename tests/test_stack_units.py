@@ -1,0 +1,126 @@
+"""Pure units of bindery.stack (no processes started)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from bindery.settings import Settings
+from bindery.stack import base_image, hub, podman, process, registry, web
+from bindery.stack.paths import StackPaths, secret_file, write_if_changed
+
+
+def make(tmp_path, **kw) -> Settings:
+    kw.setdefault("cache_dir", tmp_path / "cache")
+    return Settings(data_dir=tmp_path / "data", **kw)
+
+
+def test_hub_public_follows_proxy_port(tmp_path):
+    assert make(tmp_path, proxy_port=18123).hub_public == "http://127.0.0.1:18123"
+    assert make(tmp_path, hub_url="http://hub.example/").hub_public == "http://hub.example"
+
+
+def test_recipe_hash_is_stable_and_names_the_image(tmp_path):
+    s = make(tmp_path, registry_port=15999)
+    h = base_image.recipe_hash()
+    assert h == base_image.recipe_hash() and len(h) == 12
+    assert base_image.image_name(s) == f"127.0.0.1:15999/bindery/base:{h}"
+    assert base_image.image_name(make(tmp_path, base_image="x/y:z")) == "x/y:z"
+    assert base_image.recipe()["versions"]["JUPYTERHUB_VERSION"] == base_image.hub_version()
+
+
+def test_debian_mirror_setting_wins(tmp_path):
+    assert base_image.debian_mirror(make(tmp_path, debian_mirror="http://m/debian")) == (
+        "http://m/debian"
+    )
+    assert base_image.debian_mirror(make(tmp_path)).startswith(("http://", "https://"))
+
+
+def test_secret_file_is_private_and_stable(tmp_path):
+    p = tmp_path / "s" / "token"
+    value = secret_file(p)
+    assert secret_file(p) == value and len(value) == 64
+    assert oct(os.stat(p).st_mode & 0o777) == "0o600"
+    assert write_if_changed(tmp_path / "f", "a") and not write_if_changed(tmp_path / "f", "a")
+
+
+def test_podman_configs_are_per_side(tmp_path):
+    s = make(tmp_path, registry_port=15998)
+    paths = StackPaths.of(s)
+    env_b = podman.write_configs(s, paths, "build")
+    env_r = podman.write_configs(s, paths, "run")
+    assert env_b["CONTAINERS_STORAGE_CONF"] != env_r["CONTAINERS_STORAGE_CONF"]
+    conf = open(env_r["CONTAINERS_CONF"]).read()
+    for needle in ('runtime = "runc"', 'cgroup_manager = "cgroupfs"', 'events_logger = "file"',
+                   "nofile=20000:20000", "nproc=32768:32768"):  # fmt: skip
+        assert needle in conf
+    assert "127.0.0.1:15998" in open(env_r["CONTAINERS_REGISTRIES_CONF"]).read()
+    assert str(paths.store("run") / "root") in open(env_r["CONTAINERS_STORAGE_CONF"]).read()
+
+
+def test_registry_config_has_delete_and_addr(tmp_path):
+    s = make(tmp_path, registry_port=15997)
+    text = open(registry.write_config(s, StackPaths.of(s))).read()
+    assert '"127.0.0.1:15997"' in text and "enabled: true" in text
+
+
+def test_hub_config_compiles_with_scoped_services(tmp_path):
+    s = make(tmp_path, hub_port=18999, proxy_port=18998, proxy_api_port=18997,
+             hub_slow_spawn_timeout=1.5, server_pids_limit=333)  # fmt: skip
+    path, _ = hub.write_config(s)
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    code = (
+        "from traitlets.config import Config\nc = Config()\n"
+        f"exec(open({str(path)!r}).read())\n"
+        "import json; print(json.dumps({k: dict(v) for k, v in c.items()}, default=str))"
+    )
+    out = json.loads(subprocess.check_output([sys.executable, "-c", code], text=True))
+    assert out["JupyterHub"]["hub_bind_url"] == "http://0.0.0.0:18999"
+    assert out["Spawner"]["hub_connect_url"] == "http://host.containers.internal:18999"
+    assert out["JupyterHub"]["bind_url"] == "http://127.0.0.1:18998/"
+    assert out["JupyterHub"]["tornado_settings"] == {"slow_spawn_timeout": 1.5}
+    assert out["DockerSpawner"]["extra_host_config"] == {"pids_limit": 333}
+    roles = {r["name"]: r for r in out["JupyterHub"]["load_roles"]}
+    assert roles["bindery"]["scopes"] == hub.BINDERY_SCOPES
+    assert "delete:servers" in roles["idle-culler"]["scopes"]
+    token = next(x for x in out["JupyterHub"]["services"] if x["name"] == "bindery")["api_token"]
+    assert token == (StackPaths.of(s).secrets / "hub-service-token").read_text().strip()
+
+
+def test_web_env_round_trips(tmp_path, monkeypatch):
+    s = make(tmp_path, port=18555, git_allowed_schemes=["https"])
+    env = web.settings_env(s)
+    assert env["BINDERY_PORT"] == "18555"
+    for key in list(os.environ):
+        if key.startswith("BINDERY_"):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert Settings().model_dump() == s.model_dump()
+
+
+def test_process_start_stop(tmp_path):
+    paths = StackPaths(tmp_path)
+    flag = tmp_path / "flag"
+    argv = [sys.executable, "-c", f"import time, pathlib; pathlib.Path({str(flag)!r}).touch(); "
+            "time.sleep(60)"]  # fmt: skip
+    info = process.start(paths, "sleeper", argv, ready=flag.exists, timeout=10, log=lambda m: None)
+    assert info["started"] and process.read_pid(paths, "sleeper") == info["pid"]
+    again = process.start(paths, "sleeper", argv, ready=flag.exists, timeout=10, log=lambda m: None)
+    assert not again["started"] and again["pid"] == info["pid"]
+    assert process.stop(paths, "sleeper")
+    assert process.read_pid(paths, "sleeper") is None
+
+
+def test_process_start_reports_early_exit(tmp_path):
+    paths = StackPaths(tmp_path)
+    argv = [sys.executable, "-c", "print('boom'); raise SystemExit(3)"]
+    try:
+        process.start(paths, "bad", argv, ready=lambda: False, timeout=10, log=lambda m: None)
+    except process.StackError as exc:
+        assert "exited with code 3" in str(exc) and "boom" in str(exc)
+        assert str(paths.log("bad")) in str(exc)
+    else:
+        raise AssertionError("expected StackError")
