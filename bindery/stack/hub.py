@@ -108,7 +108,7 @@ def config(settings: Settings) -> dict:
         sys.executable, "-m", "jupyterhub_idle_culler",
         f"--timeout={settings.cull_idle_seconds}",
         f"--max-age={settings.cull_max_age_seconds}",
-        "--cull-users", "--remove-named-servers",
+        "--cull-users=True", "--remove-named-servers=True",
     ]  # fmt: skip
     return {
         "public_url": settings.hub_public + "/",
