@@ -56,14 +56,14 @@ def validate_repo_url(url: str, allowed_schemes: list[str]) -> str:
         raise LaunchError("A repository URL is required.", 400)
     if len(url) > MAX_URL_LENGTH:
         raise LaunchError(f"The repository URL is longer than {MAX_URL_LENGTH} characters.", 400)
+    if "::" in url.split("/", 1)[0]:
+        raise LaunchError("Git transport helpers (like ext::) are not allowed.", 400)
     if not url.isascii() or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         raise LaunchError(
             "The repository URL contains spaces, control or non-ASCII characters.", 400
         )
     if url.startswith("-"):
         raise LaunchError("The repository URL looks like a command-line option.", 400)
-    if "::" in url.split("/", 1)[0]:
-        raise LaunchError("Git transport helpers (like ext::) are not allowed.", 400)
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""

@@ -57,7 +57,9 @@ class Launcher:
                 async for event in self._attempt(image, repo_url):
                     yield event
                 return
-            except HubUnavailable as exc:
+            except HubError as exc:
+                if not isinstance(exc, HubUnavailable):
+                    raise LaunchError(f"Could not launch: {exc}") from exc
                 if attempt >= self.config.retries:
                     raise LaunchError(f"Could not launch: {exc} (after {attempt} attempts).", 503)
                 delay = min(0.5 * 2 ** (attempt - 1), 5.0)  # bounded backoff
@@ -149,7 +151,9 @@ class Launcher:
                         if event.get("ready") or event.get("failed"):
                             return
                 except HubError as exc:
-                    if exc.status_code != 400 or isinstance(exc, HubUnavailable):
+                    # 400/404: the hub has not registered the spawn yet (the start request is
+                    # still on its way); ask again until the start request answers.
+                    if exc.status_code not in (400, 404) or isinstance(exc, HubUnavailable):
                         raise
                     if start_task.done():
                         # Not pending and no failure recorded: read the answer of the start

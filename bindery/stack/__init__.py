@@ -101,8 +101,8 @@ def status(settings: Settings) -> dict:
     return {
         "url": settings.web_url,
         "hub_url": settings.hub_public,
-        "base_image": base_image.status(settings),
-        "parts": parts,
+        "base_image": base_image.image_name(settings),
+        "parts": {**parts, "base_image": base_image.status(settings)},
         "running": all(p.get("state") == "running" for p in parts.values()),
         "data_dir": str(paths.data_dir),
     }

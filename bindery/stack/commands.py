@@ -78,9 +78,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"data dir   {result['data_dir']}")
         print(f"bindery    {result['url']}")
         print(f"hub        {result['hub_url']}")
-        b = result["base_image"]
-        print(f"base image {b['image']}  ({b['state']})")
+        b = result["parts"]["base_image"]
+        print(f"base image {result['base_image']}  ({b['state']})")
         for name, part in result["parts"].items():
+            if name == "base_image":
+                continue
             where = part.get("url") or part.get("socket") or ""
             pid = f"pid {part['pid']}" if part.get("pid") else ""
             print(f"  {name:<13} {part['state']:<9} {where}  {pid}")

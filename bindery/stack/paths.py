@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,10 @@ class StackPaths:
     def store(self, side: str) -> Path:
         assert side in SIDES, side
         return self.data_dir / "stores" / side
+
+    def runroot(self, side: str) -> Path:
+        """podman's runroot: must be shorter than 50 characters, so not under a deep data_dir."""
+        return Path(tempfile.gettempdir()) / f"bindery-{self.stack_id}-{side}"
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"

@@ -43,7 +43,7 @@ def _toml_list(items: Sequence[str]) -> str:
 def write_configs(settings: Settings, paths: StackPaths, side: str) -> dict[str, str]:
     """Write this side's config files; return the environment that points podman at them."""
     store = paths.store(side)
-    root, runroot, tmp = store / "root", store / "runroot", store / "tmp"
+    root, runroot, tmp = store / "root", paths.runroot(side), store / "tmp"
     for d in (root, runroot, tmp):
         d.mkdir(parents=True, exist_ok=True)
     conf = paths.conf
@@ -105,7 +105,7 @@ def podman_argv(paths: StackPaths, side: str) -> list[str]:
     return [
         shutil.which("podman") or "podman",
         "--root", str(store / "root"),
-        "--runroot", str(store / "runroot"),
+        "--runroot", str(paths.runroot(side)),
         "--tmpdir", str(store / "tmp"),
     ]  # fmt: skip
 

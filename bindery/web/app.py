@@ -70,6 +70,11 @@ def create_app(settings: Settings) -> Starlette:
         return EventSourceResponse(_follow(sessions, session, after), headers=headers,
                                    ping=settings.keepalive_seconds)
 
+    async def incomplete_build_url(request: Request) -> Response:
+        event = failed("A launch URL looks like /build/<provider>/<spec>, e.g. "
+                       "/build/gh/org/repo/main.", 400)
+        return EventSourceResponse(_one(event))
+
     async def versions(request: Request) -> Response:
         return JSONResponse({"bindery": __version__, "binderhub": __version__,
                              "builder_info": {"repo2docker-version": "2024.7.0"}})
@@ -84,6 +89,8 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/build/{provider}/{spec:path}", build_stream),
+        Route("/build/{rest:path}", incomplete_build_url),
+        Route("/build", incomplete_build_url),
         Route("/versions", versions),
         Route("/health", health),
         Route("/metrics", metrics),
