@@ -45,7 +45,6 @@ class ProviderForm:
     url_prefix: str  # a pasted web URL starting with this is reduced to the part after it
     escape_repo: bool  # gl and git put the whole repository into one url-escaped path segment
     default_ref: str = "HEAD"
-    ref_label: str = "Git ref (branch, tag or commit)"
 
 
 def providers(settings: Settings) -> list[ProviderForm]:
