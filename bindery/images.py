@@ -7,6 +7,7 @@ and valid as an OCI repository path: lowercase components of ``[a-z0-9]`` joined
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 
 import escapism
@@ -17,7 +18,9 @@ MAX_SLUG = 60
 
 def image_name(registry_host: str, prefix: str, slug: str, repo_url: str, commit: str) -> str:
     """`<registry>/<prefix><escaped-slug>-<hash8>:<commit>`."""
-    escaped = escapism.escape(slug.lower(), safe=_SAFE, escape_char="-").lower()
+    # Separators become single dashes; anything else outside [a-z0-9] is escaped by escapism.
+    words = [w for w in re.split(r"[-/._\s]+", slug.lower()) if w]
+    escaped = "-".join(escapism.escape(w, safe=_SAFE, escape_char="-") for w in words).lower()
     escaped = escaped.strip("-")[:MAX_SLUG].rstrip("-") or "repo"
     digest = hashlib.sha256(repo_url.encode()).hexdigest()[:8]
     return f"{registry_host}/{prefix}{escaped}-{digest}:{commit}"

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import httpx
 from rich.console import Console
+from rich.text import Text
 
 from bindery import pipeline
 from bindery.events import Event, failed
@@ -94,17 +95,17 @@ async def run_launch(args: argparse.Namespace) -> int:
             status.update(f"[bold]{event.phase}[/]")
             text = event.message.rstrip()
             if text and event.phase not in ("ready", "failed"):
-                console.print(f"[dim]{event.phase:>9}[/] {text}", highlight=False, markup=False)
+                console.print(Text.assemble((f"{event.phase:>9} ", "dim"), text), soft_wrap=True)
             if event.terminal:
                 break
     if last is None or last.phase != "ready":
         message = last.message if last else "the event stream ended without a result"
-        console.print(f"[red]failed:[/] {message}", highlight=False)
+        console.print(Text.assemble(("failed: ", "bold red"), message), soft_wrap=True)
         if args.json and last is not None:
             print(last.to_json())
         return 1
     data = last.data()
-    console.print(f"[green]ready:[/] open {data['url']}?token={data['token']}", highlight=False)
+    console.print(Text.assemble(("ready: ", "bold green"), "open the URL below"), soft_wrap=True)
     print(json.dumps(data) if args.json else f"{data['url']}?token={data['token']}")
     return 0
 

@@ -14,6 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${BINDERY_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 APT_PACKAGES=(podman buildah skopeo runc docker-registry debootstrap iproute2 git chromium uidmap
+              slirp4netns fuse-overlayfs containernetworking-plugins
               python3 python3-venv python3-pip ca-certificates tar)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -48,7 +49,7 @@ install_apt() {
   fi
   local rc=0
   export DEBIAN_FRONTEND=noninteractive
-  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } || rc=$?
+  { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; } || rc=$?
   if [[ $created_policy == 1 ]]; then rm -f "$policy"; fi
   return $rc
 }
