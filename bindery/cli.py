@@ -9,6 +9,7 @@ import sys
 # Modules that each define `register(subparsers)`; every subcommand sets `func(args) -> int`.
 COMMAND_MODULES = (
     "bindery.launch_cli",
+    "bindery.settings_cli",
     "bindery.stack.commands",
     "bindery.release.commands",
     "bindery.deploy.commands",

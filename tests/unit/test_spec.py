@@ -79,3 +79,14 @@ def test_cli_targets(tmp_path):
     assert parse_target(str(tmp_path), None) == ("local", str(tmp_path))
     assert parse_target("gh/org/repo/main", None) == ("gh", "org/repo/main")
     assert parse_target("gh/org/repo/main", "dev") == ("gh", "org/repo/dev")
+
+
+def test_every_setting_has_help_text():
+    from bindery.settings_cli import describe
+
+    rows = describe(Settings())
+    assert len(rows) > 30
+    missing = [r["name"] for r in rows if len(str(r["help"])) < 10]
+    assert missing == []
+    shown = describe(Settings(hub_api_token="s3cret-token"))
+    assert "s3cret-token" not in repr(shown)
