@@ -31,6 +31,9 @@ def test_home_form_to_running_jupyter_server(stack, git_repo_factory, browser):
     # The Jupyter server's own page (notebook/lab front ends embed their config as JSON).
     page.wait_for_selector("#jupyter-config-data", state="attached", timeout=60_000)
     assert "/tree" in page.url
+    # ...and its front end rendered its file browser.
+    page.wait_for_selector(".jp-DirListing", timeout=120_000)
+    page.wait_for_load_state("networkidle")
     shot(page, "stack-jupyter-server")
 
 
