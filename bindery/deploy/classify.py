@@ -7,6 +7,12 @@ small and explicit so the report can say *why* something was retried or not:
   health check naming a broken part) while the component is still starting. Retried with bounded backoff.
 * real — the thing answered and the answer is wrong: a ``failed`` launch event, 403 (or any other 4xx), a wrong
   version on ``/versions``, a health check naming a broken part once the instance is up. Never retried.
+
+Two sharpenings (bindery/deploy/probes.py): a ``failed`` event with ``status_code`` 503 is the instance saying a
+part it needs (the hub) did not answer even after its own retries — transient, retried within the bound. And once
+``ready`` was announced, any answer of the server URL other than a 200 from the server itself (a 503 "not running",
+a redirect to the hub's spawn-pending or login page) is real: that is a launcher saying ready too early, exactly what
+a retry would hide. Only network errors on the way to the server stay transient.
 """
 
 from __future__ import annotations

@@ -48,7 +48,8 @@ class Runtime(Protocol):
     """What the flow needs from the machine (see runtime.LocalRuntime)."""
 
     def live(self) -> Slot | None: ...
-    def install(self, artifact: Artifact) -> None: ...
+    def ensure_stack(self) -> dict | None: ...
+    def install(self, artifact: Artifact) -> dict | None: ...
     def start(self, version: str, port: int) -> Slot: ...
     def running(self, slot: Slot) -> bool: ...
     def switch(self, slot: Slot) -> None: ...
@@ -74,11 +75,16 @@ class Deployer:
         if old is not None and old.version == version and self.runtime.running(old):
             report.notes.append(f"{version} is already live on port {old.port}; verifying it")
             report.action = "verify"
+            if self._stage(report, "stack", self.runtime.ensure_stack) is None:
+                return self._finish(report.finish(False))
             return self._finish(self._verify(report, version))
         artifact = self._stage(report, "artifact", lambda: self._wait_artifact(version))
         if artifact is None:
             return self._finish(report.finish(False))
         if self._stage(report, "install", lambda: self.runtime.install(artifact) or {}) is None:
+            return self._finish(report.finish(False))
+        # Both slots share the instance's stack (engines, registry, hub): bring up what is not running.
+        if self._stage(report, "stack", lambda: self.runtime.ensure_stack() or {}) is None:
             return self._finish(report.finish(False))
         port = self._free_port(old)
         new = self._stage(report, "start", lambda: self.runtime.start(version, port))
@@ -112,7 +118,9 @@ class Deployer:
 
         def probe() -> dict:
             if not self.runtime.running(slot):
-                raise CheckFailed.real(f"process of {slot.version} on port {slot.port} exited while starting")
+                tail = getattr(self.runtime, "log_tail", lambda s: "")(slot)
+                raise CheckFailed.real(f"process of {slot.version} on port {slot.port} exited while starting",
+                                       **({"log_tail": tail} if tail else {}))
             return probes.health(self.client, slot.url, starting=True)
 
         if not report.add(run_check("healthy", probe, wait)).ok:

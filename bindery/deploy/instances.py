@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -44,6 +44,14 @@ class InstanceConfig(BaseModel):
     health_timeout: float = Field(120.0, description="Seconds a new version has to become healthy.")
     launch_timeout: float = Field(300.0, description="Seconds the canary launch has to reach ready.")
     settings: dict[str, Any] = Field(default_factory=dict, description="BINDERY_* settings of this instance.")
+    dependencies: Literal["shared", "own"] = Field(
+        "shared",
+        description="'shared': a version's venv gets only the bindery wheel (pip --no-deps) and finds its "
+        "dependencies in the environment of the bindery that runs the deploy (a .pth line), so an install takes "
+        "seconds; a version that needs a dependency that environment lacks fails to start, named in the report. "
+        "'own': a full pip install of the wheel and its dependencies into the venv (minutes, needs an index).")
+    stack: bool = Field(True, description="Bring up this instance's stack (engines, registry, hub; not its web "
+                        "service: the front proxy owns the public port) before starting a version.")
 
     @property
     def public_url(self) -> str:

@@ -70,8 +70,12 @@ def launch(client: httpx.Client, base: str, spec: str, timeout: float) -> dict[s
             if phase == "ready":
                 return {"ready": event, "phases": phases}
             if phase == "failed":
-                raise CheckFailed.real(f"launch failed: {event.get('message', '')}".strip(), event=event,
-                                       phases=phases)
+                reason = f"launch failed: {event.get('message', '')}".strip()
+                if event.get("status_code") == 503:
+                    # The instance itself says a part it needs (the hub) did not answer, after its own retries:
+                    # a part restarting, not a broken version. Retried within the bound; if it persists, red.
+                    raise CheckFailed.transient(reason, event=event, phases=phases)
+                raise CheckFailed.real(reason, event=event, phases=phases)
     raise CheckFailed.transient("event stream ended before ready or failed", phases=phases)
 
 
@@ -81,11 +85,23 @@ def open_server(client: httpx.Client, ready: dict[str, Any]) -> dict[str, Any]:
     if not url or not token:
         raise CheckFailed.real("ready event has no url or token", ready=ready)
     r = client.get(url, params={"token": token}, follow_redirects=True)
-    failed = classify_status(r.status_code, f"GET {url}?token=…", body=r.text[:300])
-    if failed:
-        failed.evidence["final_url"] = str(r.url).split("?")[0]
+    final = str(r.url).split("?")[0]
+    hops = [f"{h.status_code} {str(h.url).split('?')[0]}" for h in r.history]
+    if r.status_code != 200:
+        # `ready` promised a running server: whatever the browser gets instead is the failure people see (a 503
+        # "server not running" from the hub is not a part still starting, it is a launcher that said ready too
+        # early). Only network errors on the way (the proxy restarting) are transient; they raise before here.
+        failed = classify_status(r.status_code, f"GET {url}?token=…", body=r.text[:300])
+        if failed is None or r.status_code >= 500:
+            failed = CheckFailed.real(f"GET {url}?token=… answered {r.status_code} after `ready`",
+                                      status=r.status_code, body=r.text[:300])
+        failed.evidence.update(final_url=final, redirects=hops)
         raise failed
-    return {"status": r.status_code, "final_url": str(r.url).split("?")[0]}
+    if not urlsplit(final).path.startswith(urlsplit(url).path):
+        # 200, but from the hub (spawn-pending or login page), not from the server: the browser never got there.
+        raise CheckFailed.real(f"GET {url}?token=… landed on {urlsplit(final).path} (a hub page), not on the "
+                               "server: `ready` came before the server was up", final_url=final, redirects=hops)
+    return {"status": r.status_code, "final_url": final, "redirects": hops}
 
 
 _USER = re.compile(r"/user/([^/]+)/")
@@ -103,5 +119,8 @@ def stop_server(client: httpx.Client, ready: dict[str, Any]) -> dict[str, Any]:
     r = client.delete(api, headers={"Authorization": f"token {token}"})
     if r.status_code in (202, 204, 404):  # 404: already gone (culled) is fine
         return {"status": r.status_code}
+    if r.status_code == 400 and "pending" in r.text:
+        # The hub refuses to stop a server while its spawn is pending: it can be stopped once the spawn ends.
+        raise CheckFailed.transient(f"DELETE {api} answered 400 (spawn still pending)", status=400, body=r.text[:300])
     raise classify_status(r.status_code, f"DELETE {api}", body=r.text) or CheckFailed.real(
         f"DELETE {api} answered {r.status_code}")

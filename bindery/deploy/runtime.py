@@ -4,6 +4,17 @@ Why per-version venvs: the new version is installed next to the running one with
 finds the old venv still there. State lives in ``<deploy_dir>/state/<instance>/`` (not committed: it describes
 this machine, not the desired configuration): ``state.json`` (the live slot), ``venvs/<version>/``, ``logs/``,
 ``front.target`` and ``front.pid``.
+
+Dependencies (``dependencies = "shared"``, the default): a version's venv holds only the bindery wheel
+(``pip install --no-deps``) plus one ``.pth`` line naming the site-packages of the Python that runs the deploy, so
+an install takes seconds and needs no package index. The venv's own site-packages comes first on ``sys.path``, so
+the version's bindery always wins over whatever bindery that environment holds (a plain path line: that
+environment's own ``.pth`` files, e.g. an editable install of a checkout, are not executed). ``"own"`` does a full
+install instead.
+
+The instance's stack (build and run engines, registry, hub with its proxy) is shared by both slots and brought up
+by ``ensure_stack`` with the instance's own settings only — never the deploying shell's ``BINDERY_*`` variables,
+which would make staging talk to prod's hub. Its web service is not started: the front proxy owns the public port.
 """
 
 from __future__ import annotations
@@ -11,20 +22,25 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from bindery.deploy.classify import CheckFailed
 from bindery.deploy.flow import Slot
 from bindery.deploy.front import write_target
 from bindery.deploy.instances import InstanceConfig
 from bindery.release.store import Artifact
+from bindery.settings import Settings
 
 INSTALL_TIMEOUT = 900.0
 STOP_TIMEOUT = 15.0
+FRONT_TIMEOUT = 10.0
 
 
 class LocalRuntime:
@@ -54,18 +70,98 @@ class LocalRuntime:
     def venv(self, version: str) -> Path:
         return self.dir / "venvs" / version
 
-    def install(self, artifact: Artifact) -> None:
+    def install(self, artifact: Artifact) -> dict[str, Any]:
         venv = self.venv(artifact.version)
         marker = venv / ".installed"
-        if marker.is_file() and marker.read_text().strip() == artifact.sha256:
-            return
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=120,
-                       capture_output=True)
-        proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                               "-q", artifact.location], capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+        mode = self.config.dependencies
+        if marker.is_file() and marker.read_text().split() == [artifact.sha256, mode]:
+            return {"venv": str(venv), "reused": True}
+        t0 = time.monotonic()
+        python = venv / "bin" / "python"
+        if mode == "shared":
+            self._run([sys.executable, "-m", "venv", "--clear", "--without-pip", str(venv)], "venv", 120)
+            site = Path(self._run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                  "venv", 30).strip())
+            shared = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+            (site / "bindery-shared-deps.pth").write_text("".join(f"{p}\n" for p in shared))
+            self._run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
+                       "--disable-pip-version-check", "-q", artifact.location], "pip install", INSTALL_TIMEOUT)
+        else:
+            self._run([sys.executable, "-m", "venv", "--clear", str(venv)], "venv", 120)
+            self._run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", artifact.location],
+                      "pip install", INSTALL_TIMEOUT)
+        marker.write_text(f"{artifact.sha256} {mode}\n")
+        return {"venv": str(venv), "dependencies": mode, "seconds": round(time.monotonic() - t0, 1)}
+
+    @staticmethod
+    def _run(argv: list[str], what: str, timeout: float) -> str:
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise CheckFailed.real(f"{what} did not finish within {timeout:g} s", command=argv) from None
         if proc.returncode != 0:
-            raise CheckFailed.real(f"pip install of {artifact.location} failed", output=proc.stderr[-2000:])
-        marker.write_text(artifact.sha256 + "\n")
+            raise CheckFailed.real(f"{what} failed ({proc.returncode})", command=argv,
+                                   output=(proc.stdout + proc.stderr)[-2000:])
+        return proc.stdout
+
+    # -- the instance's stack ------------------------------------------------------------------
+    def settings(self) -> Settings:
+        """The instance's settings alone (its TOML ``[settings]``), never the caller's environment."""
+        return instance_settings(self.config.settings)
+
+    def ensure_stack(self) -> dict[str, Any]:
+        """Bring up what of the instance's stack is not running (idempotent); its web part stays off."""
+        if not self.config.stack:
+            return {"stack": "not managed (stack = false)"}
+        from bindery import stack
+
+        logs = self.dir / "logs"
+        logs.mkdir(exist_ok=True)
+        with open(logs / "stack.log", "a") as log:
+            def say(message: str) -> None:
+                log.write(message.rstrip("\n") + "\n")
+                log.flush()
+            try:
+                result = stack.up(self.settings(), say, web_service=False)
+            except stack.StackError as exc:
+                raise CheckFailed.real(f"stack of {self.config.name} did not come up: {exc}",
+                                       log=str(logs / "stack.log")) from None
+        return {"seconds": result.get("seconds"), "timings": result.get("timings", {}),
+                "hub": result.get("hub_url"), "data_dir": result.get("data_dir")}
+
+    def down(self, stack_too: bool = True) -> dict[str, Any]:
+        """Stop everything of this instance: both slots, the front proxy and (``stack_too``) its stack."""
+        stopped = []
+        for key, value in self._state().items():
+            if key.startswith("slot_") and isinstance(value, dict):
+                slot = Slot(**value)
+                if self.running(slot):
+                    self.stop(slot)
+                    stopped.append(f"{slot.version}@{slot.port}")
+        pid_file = self.dir / "front.pid"
+        try:
+            pid = int(pid_file.read_text())
+            os.kill(pid, signal.SIGTERM)
+            stopped.append("front")
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            pass
+        pid_file.unlink(missing_ok=True)
+        self._save(live=None)
+        if stack_too and self.config.stack:
+            from bindery import stack
+
+            stack.down(self.settings(), lambda m: None)
+            stopped.append("stack")
+        return {"stopped": stopped}
+
+    def log_path(self, slot: Slot) -> Path:
+        return self.dir / "logs" / f"{slot.version}-{slot.port}.log"
+
+    def log_tail(self, slot: Slot, limit: int = 1500) -> str:
+        try:
+            return self.log_path(slot).read_text(errors="replace")[-limit:]
+        except FileNotFoundError:
+            return ""
 
     # -- processes -----------------------------------------------------------------------------
     def start(self, version: str, port: int) -> Slot:
@@ -74,7 +170,9 @@ class LocalRuntime:
         logs = self.dir / "logs"
         logs.mkdir(exist_ok=True)
         log = open(logs / f"{version}-{port}.log", "ab")
-        env = {**os.environ, **self.config.env(port), "VIRTUAL_ENV": str(venv)}
+        # Only the instance's settings: a BINDERY_* variable of the deploying shell must never leak into it.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("BINDERY_")}
+        env = {**inherited, **self.config.env(port), "VIRTUAL_ENV": str(venv)}
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, cwd=self.dir)
         log.close()
@@ -131,3 +229,29 @@ class LocalRuntime:
              str(self.dir / "front.target")],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         pid_file.write_text(str(proc.pid))
+        # Traffic is switched only once the public port accepts connections (bounded), so the verification that
+        # follows never mistakes a front still starting for a refused deploy.
+        deadline = time.monotonic() + FRONT_TIMEOUT
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise CheckFailed.real(f"front proxy on {self.config.public_url} exited ({proc.returncode})",
+                                       log=str(self.dir / "logs" / "front.log"))
+            try:
+                socket.create_connection((self.config.public_host, self.config.public_port), 0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise CheckFailed.real(f"front proxy did not listen on {self.config.public_url} within {FRONT_TIMEOUT:g} s",
+                               log=str(self.dir / "logs" / "front.log"))
+
+
+def instance_settings(values: dict[str, Any]) -> Settings:
+    """Settings from ``values`` and the defaults only (no ``BINDERY_*`` environment, no .env file)."""
+    return _InstanceSettings(**values)
+
+
+class _InstanceSettings(Settings):
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,  # noqa: ANN001
+                                   file_secret_settings):  # noqa: ANN001, ANN206
+        return (init_settings,)

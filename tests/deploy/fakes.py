@@ -27,6 +27,7 @@ class FakeMachine:
     starting_polls: int = 2  # /health polls answering 503/refused before a new process is healthy
     hub_blips: int = 0  # next N launches see "connection refused" (transient)
     log: list[str] = field(default_factory=list)
+    stack_ups: int = 0  # ensure_stack calls (the instance's shared stack)
     polls: dict[int, int] = field(default_factory=dict)
     served_by: list[str] = field(default_factory=list)  # version that answered each public request
 
@@ -36,6 +37,10 @@ class FakeMachine:
 
     def install(self, artifact: Artifact) -> None:
         self.installed.append(artifact.version)
+
+    def ensure_stack(self) -> dict:
+        self.stack_ups += 1
+        return {"stack": "up"}
 
     def start(self, version: str, port: int) -> Slot:
         slot = Slot(version, port, pid=port)
