@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -17,9 +18,10 @@ from bindery.build.queue import Build, BuildJob, BuildQueue
 from bindery.build.repo2docker import repo2docker_argv, run_repo2docker
 from bindery.events import Event, LaunchError
 from bindery.images import image_name
-from bindery.launch.hub import Hub
-from bindery.launch.launcher import LaunchConfig, Launcher
-from bindery.launch.quota import check_quota
+from bindery.launch.hub import Hub, HubError, HubUnavailable
+from bindery.launch.launcher import LaunchConfig, Launcher, hub_backoff
+from bindery.launch.prepull import Prepuller
+from bindery.launch.quota import check_quota, per_repo_limit
 from bindery.metrics import Metrics
 from bindery.providers import RepoProvider, get_provider
 from bindery.registry import Registry
@@ -37,6 +39,7 @@ class Services:
     builds: BuildQueue
     launcher: Launcher
     metrics: Metrics
+    prepuller: Prepuller | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -66,13 +69,17 @@ class Services:
         metrics.slots_used.set_function(lambda: len(builds.running))
         metrics.inprogress_builds.set_function(lambda: len(builds.running))
         registry = Registry(settings.registry, settings.registry_timeout, settings.registry_retries)
-        return cls(settings, registry, hub, builds, launcher, metrics)
+        prepuller = Prepuller(settings.run_socket, settings.prepull_timeout,
+                              settings.prepull_progress_interval) if settings.prepull else None
+        return cls(settings, registry, hub, builds, launcher, metrics, prepuller)
 
     async def aclose(self) -> None:
         await self.builds.aclose()
         await self.launcher.aclose()
         await self.hub.aclose()
         await self.registry.aclose()
+        if self.prepuller is not None:
+            await self.prepuller.aclose()
 
 
 async def launch(services: Services, provider_name: str, spec: str,
@@ -97,6 +104,11 @@ async def launch(services: Services, provider_name: str, spec: str,
             metrics.launch_count.labels("failure", provider_name, provider.repo_url).inc()
         metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         yield exc.event()
+    except HubError as exc:  # a hub call outside the launcher's retries
+        if provider is not None:
+            metrics.launch_count.labels("failure", provider_name, provider.repo_url).inc()
+        metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
+        yield Event(phase="failed", message=f"Could not launch: {exc}")
     except Exception as exc:  # a bug must still end the stream clearly, and never the service
         log.exception("launch of %s/%s failed unexpectedly", provider_name, spec[:200])
         yield Event(phase="failed", message=f"bindery hit an internal error ({type(exc).__name__});"
@@ -110,14 +122,19 @@ async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[E
     commit = await provider.resolve()
     image = image_name(settings.registry_host, settings.image_prefix, provider.slug,
                        provider.repo_url, commit)
-    quota = (services.hub, provider.repo_url, settings.max_servers, settings.max_servers_per_repo)
+    per_repo = per_repo_limit(settings.max_servers_per_repo, settings.quota_tiers, provider.name,
+                              provider.spec, provider.repo_url)
+    quota = (services.hub, provider.repo_url, settings.max_servers, per_repo)
     if await services.registry.image_exists(image):
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
     else:
-        await check_quota(*quota)
+        await _check_quota(services, *quota)
         async for event in _build(services, provider, image, commit):
             yield event
-    await check_quota(*quota)
+    await _check_quota(services, *quota)
+    if services.prepuller is not None:  # pull progress instead of a silent spawn
+        async for event in services.prepuller.pull(image):
+            yield event
     async for event in services.launcher.launch(image, provider.repo_url):
         if event.phase == "ready":
             event = Event(**event.data(), image=image, repo_url=provider.repo_url,
@@ -127,6 +144,19 @@ async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[E
                           binder_persistent_request=f"v2/{provider.name}/"
                                                     f"{provider.persistent_spec()}")
         yield event
+
+
+async def _check_quota(services: Services, *quota) -> None:
+    """check_quota, retried like a launch while the hub is unavailable, then a clear failure."""
+    retries = max(1, services.settings.launch_retries)
+    for attempt in range(1, retries + 1):
+        try:
+            return await check_quota(*quota)
+        except HubUnavailable as exc:
+            if attempt >= retries:
+                raise LaunchError(f"JupyterHub is not answering ({exc}) after {attempt} attempts; "
+                                  "nothing was launched. Please try again shortly.", 503) from exc
+            await asyncio.sleep(hub_backoff(attempt))
 
 
 async def _build(services: Services, provider: RepoProvider, image: str,

@@ -21,6 +21,21 @@ from bindery.git import SAFE_GIT_ENV
 CONFIG_FILE = Path(__file__).with_name("repo2docker_config.py")
 KNOWN_PHASES = {"fetching", "building", "pushing", "failed"}
 MAX_LINE = 64 * 1024
+TAIL_LINES = 200  # build output kept to explain a failure
+
+# Build failures whose cause lies outside the repository, said so a person understands them.
+# (pattern in the build output, lower case) -> explanation
+KNOWN_CAUSES = (
+    ("no space left on device",
+     "the build machine ran out of disk space (no space left on device); this is not the "
+     "repository's fault, please try again later"),
+    ("container engine initialization error",
+     "the build engine (container engine) is not answering, so the build could not run; "
+     "please try again later"),
+    ("error while fetching server api version",
+     "the build engine (container engine) is not answering, so the build could not run; "
+     "please try again later"),
+)
 
 
 def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: str,
@@ -81,6 +96,7 @@ async def run_repo2docker(argv: list[str], docker_host: str, timeout: float) -> 
             stderr=asyncio.subprocess.STDOUT, limit=MAX_LINE, start_new_session=True,
         )
         errors: list[str] = []
+        tail: list[str] = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
@@ -96,6 +112,7 @@ async def run_repo2docker(argv: list[str], docker_host: str, timeout: float) -> 
                 if not raw:
                     break
                 event = parse_line(raw)
+                tail = [*tail[-TAIL_LINES:], event.message]
                 if event.model_extra and event.model_extra.get("error"):
                     errors.append(event.message.strip())
                 yield event
@@ -112,8 +129,18 @@ async def run_repo2docker(argv: list[str], docker_host: str, timeout: float) -> 
             if code < 0:
                 reason = f"the build process was killed (signal {-code})"
             else:
-                reason = errors[-1] if errors else f"repo2docker exited with status {code}"
+                reason = (known_cause(tail) or (errors[-1] if errors else "")
+                          or f"repo2docker exited with status {code}")
             raise LaunchError(f"Build failed: {reason}")
+
+
+def known_cause(lines: list[str]) -> str | None:
+    """A person-readable cause when the build output shows an infrastructure failure."""
+    text = "\n".join(lines).lower()
+    for pattern, explanation in KNOWN_CAUSES:
+        if pattern in text:
+            return explanation
+    return None
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:

@@ -24,6 +24,15 @@ from bindery.launch.names import user_name
 PROGRESS_RETRY = 0.05  # seconds between asks while the hub has not registered the spawn yet
 
 
+def hub_backoff(attempt: int) -> float:
+    """Seconds to wait after failed attempt `attempt` (1-based) on a transient hub error.
+
+    Bounded: a hub that stays down ends a launch after `launch_retries` attempts, i.e. within
+    launch_retries × hub_timeout + Σ hub_backoff (see the launch_retries setting).
+    """
+    return min(0.5 * 2 ** (attempt - 1), 5.0)
+
+
 @dataclass
 class LaunchConfig:
     hub_url: str  # public proxy URL
@@ -62,7 +71,7 @@ class Launcher:
                     raise LaunchError(f"Could not launch: {exc}") from exc
                 if attempt >= self.config.retries:
                     raise LaunchError(f"Could not launch: {exc} (after {attempt} attempts).", 503)
-                delay = min(0.5 * 2 ** (attempt - 1), 5.0)  # bounded backoff
+                delay = hub_backoff(attempt)
                 yield Event(phase="launching", message=f"JupyterHub is not answering ({exc}); "
                             f"retrying in {delay:.1f} s (attempt {attempt + 1} of "
                             f"{self.config.retries})\n")

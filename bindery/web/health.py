@@ -14,9 +14,13 @@ CHECK_TIMEOUT = 3.0
 
 
 async def _engine(socket: str) -> None:
-    transport = httpx.AsyncHTTPTransport(uds=socket.removeprefix("unix://"))
+    """A Docker-API engine answers _ping (unix:// socket or tcp://host:port)."""
+    if socket.startswith("unix://"):
+        transport, base = httpx.AsyncHTTPTransport(uds=socket.removeprefix("unix://")), "http://engine"
+    else:
+        transport, base = None, "http://" + socket.split("://", 1)[-1]
     async with httpx.AsyncClient(transport=transport, timeout=CHECK_TIMEOUT) as client:
-        response = await client.get("http://engine/_ping")
+        response = await client.get(f"{base}/_ping")
         response.raise_for_status()
 
 
@@ -42,6 +46,7 @@ class Health:
             "JupyterHub": s.hub.version(),
             "Registry": s.registry.ping(),
             "Build engine": _engine(s.settings.build_socket),
+            "Run engine": _engine(s.settings.run_socket),
         }
         results = await asyncio.gather(
             *(asyncio.wait_for(p, CHECK_TIMEOUT) for p in probes.values()), return_exceptions=True)
@@ -54,4 +59,5 @@ class Health:
         queue = s.builds
         checks.append({"service": "Build queue", "ok": True, "queued": queue.queue_length,
                        "running": len(queue.running), "slots": queue.slots})
-        return {"ok": all(c["ok"] for c in checks), "checks": checks}
+        # checked_at: when these checks ran (the same value while the result is served from cache).
+        return {"ok": all(c["ok"] for c in checks), "checks": checks, "checked_at": time.time()}

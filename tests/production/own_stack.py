@@ -1,0 +1,130 @@
+"""A dedicated embedded stack for tests that break parts of it (or need other hub settings).
+
+Fault, limit and culling tests must not harm the session's shared stack, so each of their modules
+brings up its own (free ports, its own data_dir; ~8 s with the cached base image) and takes it down
+after. Settings are passed to the stack directly (no os.environ changes): `bindery.stack.web` gives
+the web child process exactly these settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import docker
+import httpx
+
+from bindery import stack as embedded
+from bindery.launch.hub import Hub
+from bindery.launch.names import PREFIX
+from bindery.settings import Settings
+from bindery.stack import podman
+from bindery.stack.paths import StackPaths
+from tests.conftest import stack_env
+
+# A Dockerfile repository builds on the stack's base image without knowing its name.
+FROM_BASE = "ARG BINDERY_BASE_IMAGE\nFROM ${BINDERY_BASE_IMAGE}\n"
+
+
+def settings_for(data_dir: Path, git_base: str, **overrides: object) -> Settings:
+    env = stack_env(data_dir, github_url=git_base, gitlab_url=git_base, gist_url=git_base,
+                    **overrides)
+    values = {k.removeprefix("BINDERY_").lower(): v for k, v in env.items()}
+    return Settings(**values)
+
+
+@contextlib.contextmanager
+def dedicated_stack(data_dir: Path, git_base: str, **overrides: object) -> Iterator[Settings]:
+    settings = settings_for(data_dir, git_base, **overrides)
+    try:
+        embedded.up(settings, log=lambda line: None)
+        yield settings
+    finally:
+        embedded.down(settings, log=lambda line: None)
+
+
+def repo(git_server, name: str, dockerfile: str = "", files: dict[str, str] | None = None):
+    """A new Dockerfile repository on the test git server: (path, URL)."""
+    return git_server.create(name, {"Dockerfile": FROM_BASE + dockerfile + "\n", **(files or {})})
+
+
+def run_client(settings: Settings) -> docker.DockerClient:
+    return docker.DockerClient(base_url=settings.run_socket, timeout=30)
+
+
+def server_containers(settings: Settings, all_: bool = True) -> list:
+    """The run side's server containers of this stack's hub."""
+    client = run_client(settings)
+    try:
+        stack_id = StackPaths.of(settings).stack_id
+        return client.containers.list(all=all_, filters={"label": f"{podman.STACK_LABEL}={stack_id}"})
+    finally:
+        client.close()
+
+
+async def hub_users(settings: Settings) -> list[dict]:
+    hub = Hub(settings.hub_api, settings.hub_token(), 10)
+    try:
+        return [u for u in await hub.list_users() if u["name"].startswith(PREFIX)]
+    finally:
+        await hub.aclose()
+
+
+async def wait_for(condition: Callable[[], object], timeout: float, what: str,
+                   interval: float = 0.2) -> object:
+    """Bounded polling of a real condition (sync or async); returns its first truthy value."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        last = condition()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what} (last: {last!r})")
+        await asyncio.sleep(interval)
+
+
+async def assert_no_orphans(settings: Settings, timeout: float = 30) -> None:
+    """No temporary hub users and no server containers left (within a bound: removal is async)."""
+    async def clean():
+        users = await hub_users(settings)
+        containers = server_containers(settings)
+        return (not users and not containers) or None
+    try:
+        await wait_for(clean, timeout, "no b- users on the hub and no server containers")
+    except AssertionError:
+        users = [u["name"] for u in await hub_users(settings)]
+        names = [c.name for c in server_containers(settings)]
+        raise AssertionError(f"orphans after {timeout} s: users {users}, containers {names}")
+
+
+def versions_ok(settings: Settings) -> bool:
+    response = httpx.get(settings.web_url.rstrip("/") + "/versions", timeout=5)
+    return response.status_code == 200
+
+
+async def release(settings: Settings, ready_event) -> None:
+    """Stop a launched server and delete its user (a person leaving): not an orphan, just done."""
+    user = ready_event.data()["user"]
+    hub = Hub(settings.hub_api, settings.hub_token(), 10)
+    try:
+        async def gone():
+            await hub.stop_server(user)
+            return await hub.delete_user(user)
+        await wait_for(gone, 60, f"user {user} deleted", interval=0.5)
+    finally:
+        await hub.aclose()
+
+
+def metric_samples(settings: Settings) -> dict[tuple[str, tuple], float]:
+    """/metrics parsed with prometheus_client's parser: {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(settings.web_url.rstrip("/") + "/metrics", timeout=10).text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
