@@ -48,3 +48,15 @@ def bindery_users(users: list[dict], repo_url: str | None = None) -> list[dict]:
 
     prefix = f"{PREFIX}{repo_key(repo_url)}-" if repo_url else PREFIX
     return [u for u in users if u["name"].startswith(prefix)]
+
+
+def manifest_pushes(settings: Settings, image: str) -> int:
+    """Pushes of `image` as the registry itself logged them (not bindery's own counting)."""
+    from bindery.images import split_image
+
+    _, repo, tag = split_image(image)
+    needle = f"http.request.uri=/v2/{repo}/manifests/{tag} "
+    log = settings.data_dir / "logs" / "registry.log"
+    return sum(1 for line in log.read_text(errors="replace").splitlines()
+               if "http.request.method=PUT" in line and needle in line
+               and "http.response.status=201" in line)

@@ -57,6 +57,9 @@ c.ConfigurableHTTPProxy.api_url = cfg["proxy_api_url"]
 c.ConfigurableHTTPProxy.auth_token = cfg["proxy_auth_token"]
 c.ConfigurableHTTPProxy.pid_file = cfg["proxy_pid_file"]
 c.ConfigurableHTTPProxy.should_start = True
+# URLs of servers that no longer exist (culled, stopped) reach bindery, which explains them
+# (424 "Binder not found" with a relaunch offer) instead of the hub's login page or 403.
+c.Proxy.extra_routes = {{"/user/": cfg["not_found_url"]}}
 
 c.JupyterHub.spawner_class = "docker"
 c.Spawner.start_timeout = cfg["start_timeout"]
@@ -121,6 +124,7 @@ def config(settings: Settings) -> dict:
         "slow_spawn_timeout": settings.hub_slow_spawn_timeout,
         "proxy_command": [proxy_command(settings)],
         "proxy_api_url": f"http://127.0.0.1:{settings.proxy_api_port}",
+        "not_found_url": f"http://127.0.0.1:{settings.port}",
         "proxy_auth_token": secret_file(paths.hub / "proxy-auth-token"),
         "proxy_pid_file": str(paths.hub / "proxy.pid"),
         "start_timeout": int(settings.hub_start_timeout),
