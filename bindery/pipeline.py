@@ -20,7 +20,8 @@ from bindery.events import Event, LaunchError
 from bindery.images import image_name
 from bindery.launch.hub import Hub, HubError, HubUnavailable
 from bindery.launch.launcher import LaunchConfig, Launcher, hub_backoff
-from bindery.launch.quota import check_quota
+from bindery.launch.prepull import Prepuller
+from bindery.launch.quota import check_quota, per_repo_limit
 from bindery.metrics import Metrics
 from bindery.providers import RepoProvider, get_provider
 from bindery.registry import Registry
@@ -38,6 +39,7 @@ class Services:
     builds: BuildQueue
     launcher: Launcher
     metrics: Metrics
+    prepuller: Prepuller | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -67,13 +69,18 @@ class Services:
         metrics.slots_used.set_function(lambda: len(builds.running))
         metrics.inprogress_builds.set_function(lambda: len(builds.running))
         registry = Registry(settings.registry, settings.registry_timeout, settings.registry_retries)
-        return cls(settings, registry, hub, builds, launcher, metrics)
+        prepuller = Prepuller(settings.run_socket, settings.prepull_timeout,
+                              settings.prepull_progress_interval,
+                              settings.prepull_concurrency) if settings.prepull else None
+        return cls(settings, registry, hub, builds, launcher, metrics, prepuller)
 
     async def aclose(self) -> None:
         await self.builds.aclose()
         await self.launcher.aclose()
         await self.hub.aclose()
         await self.registry.aclose()
+        if self.prepuller is not None:
+            await self.prepuller.aclose()
 
 
 async def launch(services: Services, provider_name: str, spec: str,
@@ -116,7 +123,9 @@ async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[E
     commit = await provider.resolve()
     image = image_name(settings.registry_host, settings.image_prefix, provider.slug,
                        provider.repo_url, commit)
-    quota = (services.hub, provider.repo_url, settings.max_servers, settings.max_servers_per_repo)
+    per_repo = per_repo_limit(settings.max_servers_per_repo, settings.quota_tiers, provider.name,
+                              provider.spec, provider.repo_url)
+    quota = (services.hub, provider.repo_url, settings.max_servers, per_repo)
     if await services.registry.image_exists(image):
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
     else:
@@ -124,6 +133,9 @@ async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[E
         async for event in _build(services, provider, image, commit):
             yield event
     await _check_quota(services, *quota)
+    if services.prepuller is not None:  # pull progress instead of a silent spawn
+        async for event in services.prepuller.pull(image):
+            yield event
     async for event in services.launcher.launch(image, provider.repo_url):
         if event.phase == "ready":
             event = Event(**event.data(), image=image, repo_url=provider.repo_url,

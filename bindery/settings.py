@@ -138,6 +138,36 @@ class Settings(BaseSettings):
     server_pids_limit: int = Field(1024, description="Process limit of a launched server.")
     max_servers: int = Field(100, description="Quota: servers running at once in total.")
     max_servers_per_repo: int = Field(20, description="Quota: servers running at once per repository.")
+    quota_tiers: dict[str, int] = Field(
+        default_factory=dict,
+        description="Higher (or lower) per-repository server quotas for chosen repositories: a JSON "
+        "object mapping a regular expression (re.search against '<provider>/<spec>' with the spec "
+        "url-decoded, e.g. 'gh/org/repo/main', and against the repository URL) to that repository's "
+        "limit, e.g. {\"^gh/org/course\": 200}. When several match, the highest limit wins; none: "
+        "max_servers_per_repo.",
+    )
+    abandon_grace_seconds: float = Field(
+        30.0,
+        description="Seconds a launch keeps going after its last watcher disconnected; a watcher "
+        "reconnecting in time (Last-Event-ID) resumes it, otherwise it is cancelled and its server "
+        "and temporary user are removed.",
+    )
+    prepull: bool = Field(
+        True,
+        description="Pull the image onto the run side (through run_docker_host's Docker API) before "
+        "asking the hub to start it, so the person sees pull progress instead of silence.",
+    )
+    prepull_timeout: float = Field(
+        900.0, description="Seconds the pull of one image onto the run side may take before the "
+        "launch fails."
+    )
+    prepull_progress_interval: float = Field(
+        1.0, description="Least seconds between two pull-progress events of one launch."
+    )
+    prepull_concurrency: int = Field(
+        2, description="Image pulls onto the run side at once; more wait (images share base layers, "
+        "which concurrent pulls would each download again)."
+    )
     cull_idle_seconds: int = Field(600, description="Idle servers are culled after this many seconds.")
     cull_max_age_seconds: int = Field(
         6 * 3600, description="Servers are culled after this many seconds, idle or not."

@@ -41,7 +41,8 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = Services.create(settings)
         state["services"] = services
-        state["sessions"] = Sessions(lambda p, s: pipeline.launch(services, p, s))
+        state["sessions"] = Sessions(lambda p, s: pipeline.launch(services, p, s),
+                                     grace=settings.abandon_grace_seconds)
         state["health"] = Health(services)
         try:
             yield

@@ -1,0 +1,163 @@
+"""Watch launches as a browser does: event ids, receive times, disconnects and Last-Event-ID resumes.
+Plus what the production tests count from outside bindery: registry pushes, hub users, containers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import docker
+import httpx
+
+from bindery.events import Event
+from bindery.images import split_image
+from bindery.launch.hub import Hub
+from bindery.launch.names import PREFIX, repo_key
+from bindery.settings import Settings
+
+
+@dataclass
+class Seen:
+    id: str | None
+    at: float  # time.monotonic() when it arrived
+    event: Event
+
+    @property
+    def phase(self) -> str:
+        return self.event.phase
+
+
+@dataclass
+class Watch:
+    """One connection's events (a reconnect appends to the same Watch)."""
+
+    events: list[Seen] = field(default_factory=list)
+
+    @property
+    def last(self) -> Event:
+        return self.events[-1].event
+
+    @property
+    def last_id(self) -> str | None:
+        ids = [s.id for s in self.events if s.id]
+        return ids[-1] if ids else None
+
+    def phases(self) -> list[str]:
+        return [s.phase for s in self.events]
+
+    def log(self) -> str:
+        return "".join(s.event.message for s in self.events)
+
+    def first(self, pred: Callable[[Seen], bool]) -> Seen | None:
+        return next((s for s in self.events if pred(s)), None)
+
+
+async def watch(base_url: str, provider: str, spec: str, into: Watch | None = None,
+                last_event_id: str | None = None,
+                stop_when: Callable[[Seen], bool] | None = None) -> Watch:
+    """Follow /build/<provider>/<spec> until a terminal event, or disconnect when `stop_when`."""
+    into = into or Watch()
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    timeout = httpx.Timeout(10.0, read=120.0)
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        async with client.stream("GET", f"{base_url.rstrip('/')}/build/{provider}/{spec}",
+                                 headers=headers) as response:
+            assert response.status_code == 200, response.status_code
+            event_id = None
+            async for line in response.aiter_lines():
+                if line.startswith("id:"):
+                    event_id = line[3:].strip()
+                elif line.startswith("data:"):
+                    seen = Seen(event_id, time.monotonic(), Event.model_validate_json(line[5:]))
+                    into.events.append(seen)
+                    event_id = None
+                    if seen.event.terminal or (stop_when and stop_when(seen)):
+                        return into  # leaving the `async with` closes the connection
+    return into
+
+
+async def open_with_token(event: Event) -> int:
+    data = event.data()
+    async with httpx.AsyncClient(timeout=15) as client:
+        response = await client.get(f"{data['url']}api", headers={"Authorization": f"token {data['token']}"})
+        return response.status_code
+
+
+def manifest_pushes(settings: Settings, image: str) -> int:
+    """PUTs of this image's manifest in the registry's own log: the number of builds pushed."""
+    _, repo, tag = split_image(image)
+    log = (settings.logs_dir / "registry.log").read_text(errors="replace")
+    pattern = re.compile(r"http\.request\.method=PUT .*http\.request\.uri=/v2/"
+                         + re.escape(repo) + r"/manifests/" + re.escape(tag) + r"\b")
+    return sum(1 for line in log.splitlines() if pattern.search(line))
+
+
+def repo_prefix(repo_url: str) -> str:
+    return f"{PREFIX}{repo_key(repo_url)}-"
+
+
+@contextlib.asynccontextmanager
+async def hub_client(settings: Settings):
+    hub = Hub(settings.hub_api, settings.hub_token(), 15)
+    try:
+        yield hub
+    finally:
+        await hub.aclose()
+
+
+async def users_of(settings: Settings, repo_url: str | None = None) -> list[dict]:
+    prefix = repo_prefix(repo_url) if repo_url else PREFIX
+    async with hub_client(settings) as hub:
+        return [u for u in await hub.list_users() if u["name"].startswith(prefix)]
+
+
+def server_containers(settings: Settings, user_prefix: str = PREFIX) -> list[str]:
+    """Names of the run side's containers (running or not) of hub users with this prefix."""
+    client = docker.DockerClient(base_url=settings.run_socket, timeout=30)
+    try:
+        return [c.name for c in client.containers.list(all=True)
+                if c.name.startswith(f"jupyter-{user_prefix}")]
+    finally:
+        client.close()
+
+
+async def wait_until(condition: Callable[[], object], timeout: float, what: str,
+                     interval: float = 0.25) -> object:
+    """Bounded polling of a real condition (sync or async); its first truthy value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(interval)
+
+
+async def remove_users(settings: Settings, repo_url: str) -> None:
+    """Stop and delete every temporary user of this repository (tests free the machine after)."""
+    async with hub_client(settings) as hub:
+        names = [u["name"] for u in await hub.list_users() if u["name"].startswith(repo_prefix(repo_url))]
+        await asyncio.gather(*(hub.stop_server(name) for name in names))
+
+        async def gone() -> bool:
+            deleted = await asyncio.gather(*(hub.delete_user(name) for name in names))
+            names[:] = [n for n, ok in zip(names, deleted) if not ok]
+            return not names
+
+        await wait_until(gone, 120, f"users of {repo_url} deleted", interval=0.5)
+
+
+def registry_log_lines(settings: Settings) -> list[str]:
+    return (settings.logs_dir / "registry.log").read_text(errors="replace").splitlines()
+
+
+def dumps(w: Watch) -> str:
+    return json.dumps([s.event.data() for s in w.events])[-3000:]
