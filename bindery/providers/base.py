@@ -25,6 +25,15 @@ class RepoProvider(ABC):
     name: ClassVar[str]
     label: ClassVar[str]
     spec_example: ClassVar[str]
+    # How the home page's form asks for a repository of this kind:
+    repo_label: ClassVar[str] = "Repository"
+    placeholder: ClassVar[str] = ""
+    escape_repo: ClassVar[bool] = False  # the repository is one url-escaped path segment
+
+    @classmethod
+    def web_prefix(cls, settings: Settings) -> str:
+        """A pasted web URL starting with this is reduced to the part after it."""
+        return ""
 
     def __init__(self, settings: Settings, spec: str) -> None:
         self.settings = settings

@@ -6,6 +6,7 @@ import re
 
 from bindery.events import LaunchError
 from bindery.providers.base import RepoProvider, split_ref
+from bindery.settings import Settings
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -20,6 +21,12 @@ class GitHubProvider(RepoProvider):
     name = "gh"
     label = "GitHub"
     spec_example = "org/repo/main"
+    repo_label = "GitHub repository name or URL"
+    placeholder = "org/repo"
+
+    @classmethod
+    def web_prefix(cls, settings: Settings) -> str:
+        return settings.github_url.rstrip("/") + "/"
 
     def parse(self, spec: str) -> tuple[str, str]:
         org, repo, ref = split_ref(spec, 2, "GitHub", self.spec_example)
@@ -38,8 +45,14 @@ class GitHubProvider(RepoProvider):
 
 class GistProvider(RepoProvider):
     name = "gist"
-    label = "GitHub Gist"
+    label = "Gist"
     spec_example = "user/0123456789abcdef/HEAD"
+    repo_label = "Gist user/id or URL"
+    placeholder = "user/0123456789abcdef"
+
+    @classmethod
+    def web_prefix(cls, settings: Settings) -> str:
+        return settings.gist_url.rstrip("/") + "/"
 
     def parse(self, spec: str) -> tuple[str, str]:
         if spec.count("/") == 1:

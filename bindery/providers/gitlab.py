@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 from bindery.events import LaunchError
 from bindery.providers.base import RepoProvider, split_ref
+from bindery.settings import Settings
 
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
 
@@ -15,6 +16,13 @@ class GitLabProvider(RepoProvider):
     name = "gl"
     label = "GitLab"
     spec_example = "group%2Fproject/main"
+    repo_label = "GitLab repository name or URL"
+    placeholder = "group/project"
+    escape_repo = True
+
+    @classmethod
+    def web_prefix(cls, settings: Settings) -> str:
+        return settings.gitlab_url.rstrip("/") + "/"
 
     def parse(self, spec: str) -> tuple[str, str]:
         escaped_namespace, ref = split_ref(spec, 1, "GitLab", self.spec_example)

@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from bindery._version import __version__
+from bindery.providers import PROVIDERS
 from bindery.settings import Settings
 from bindery.web import launches
 from bindery.web.door import Door
@@ -48,17 +49,9 @@ class ProviderForm:
 
 
 def providers(settings: Settings) -> list[ProviderForm]:
-    # TODO(lead): derive from the provider registry in bindery/providers once it exists.
-    return [
-        ProviderForm("gh", "GitHub", "GitHub repository name or URL", "org/repo",
-                     settings.github_url.rstrip("/") + "/", False),
-        ProviderForm("gl", "GitLab", "GitLab repository name or URL", "group/project",
-                     settings.gitlab_url.rstrip("/") + "/", True),
-        ProviderForm("git", "Git repository", "Repository URL", "https://example.org/repo.git",
-                     "", True),
-        ProviderForm("gist", "Gist", "Gist user/id or URL", "user/0123456789abcdef",
-                     settings.gist_url.rstrip("/") + "/", False),
-    ]
+    """The form entries of every provider the service launches (from the provider registry)."""
+    return [ProviderForm(p.name, p.label, p.repo_label, p.placeholder, p.web_prefix(settings),
+                         p.escape_repo) for p in PROVIDERS.values()]
 
 
 def form_spec(form: ProviderForm, repo: str, ref: str) -> str:

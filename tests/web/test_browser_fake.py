@@ -30,7 +30,7 @@ def test_home_form_builds_links_and_launches(browser):
         page.check("input[name=pathtype][value=file]")
         shot(page, "fake-home-filled")
         page.click("#launch-button")
-        page.wait_for_url(re.compile(rf"/user/{USER}/"), timeout=30_000)
+        page.wait_for_url(re.compile(rf"/user/{USER}/"), timeout=90_000)
         assert page.url == f"{base}user/{USER}/doc/tree/notebooks/intro.ipynb?token={TOKEN}"
         assert page.text_content("#jupyter") == "Fake Jupyter Server"
         assert record.launches["gh/org/repo/main"] == 1
@@ -40,7 +40,7 @@ def test_launch_page_shows_progress_then_failure(browser):
     with serve() as (base, _):
         page = browser.new_page()
         page.goto(f"{base}v2/gh/org/broken/main")
-        page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+        page.wait_for_selector("#error:not([hidden])", timeout=90_000)
         assert "Build failed: RUN false returned 1" in page.text_content("#error")
         log = page.text_content("#log")
         assert "Step 6/6 : RUN echo 6" in log and "Fetching repository" in log
@@ -63,7 +63,7 @@ def test_queue_position_and_building_icon_while_waiting(browser):
           }).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
         """)
         page.goto(f"{base}v2/gh/org/queued/main")
-        page.wait_for_url(re.compile(rf"/user/{USER}/"), timeout=30_000)
+        page.wait_for_url(re.compile(rf"/user/{USER}/"), timeout=90_000)
         assert any("Position in the build queue: 2" in s for s in seen), seen
         assert any("favicon-building.svg" in s for s in seen), seen
 
@@ -72,7 +72,7 @@ def test_dropped_stream_resumes_without_a_second_launch(browser):
     with serve() as (base, record):
         page = browser.new_page()
         page.goto(f"{base}v2/gh/org/flaky/main?urlpath=lab")
-        page.wait_for_url(re.compile(rf"/user/{USER}/lab"), timeout=30_000)
+        page.wait_for_url(re.compile(rf"/user/{USER}/lab"), timeout=90_000)
         assert page.url.endswith(f"/user/{USER}/lab?token={TOKEN}")
         streams = [s for s in record.streams if s[0] == "gh/org/flaky/main"]
         assert len(streams) == 2 and streams[0][1] is None and streams[1][1] == "s1.4"
@@ -83,7 +83,7 @@ def test_build_token_from_the_launch_page_is_accepted(browser):
     with serve(build_token_secret=SecretStr("k")) as (base, record):
         page = browser.new_page()
         page.goto(f"{base}v2/gh/org/repo/main")
-        page.wait_for_url(re.compile(rf"/user/{USER}/"), timeout=30_000)
+        page.wait_for_url(re.compile(rf"/user/{USER}/"), timeout=90_000)
         assert record.launches["gh/org/repo/main"] == 1
 
 
@@ -91,7 +91,7 @@ def test_refusal_is_shown_in_the_page(browser):
     with serve(banned_specs=["^gh/org/banned"], banned_message="Disabled here.") as (base, _):
         page = browser.new_page()
         page.goto(f"{base}v2/gh/org/banned/main")
-        page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+        page.wait_for_selector("#error:not([hidden])", timeout=90_000)
         assert "Disabled here." in page.text_content("#error")
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from dataclasses import asdict
 from pathlib import Path
 
-import pytest
 
 from bindery.settings import Settings
 from bindery.web.ui import form_spec, providers
@@ -16,7 +14,6 @@ from bindery.web.urlpath import server_redirect
 
 from .test_urlpath import REDIRECT_CASES
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 HERE = Path(__file__).parent
 FORMS = {f.name: f for f in providers(Settings())}
 SPEC_CASES = [
