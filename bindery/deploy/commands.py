@@ -71,6 +71,7 @@ def _deploy(deploy_dir: Path, store_dir: Path, name: str, timeout: float | None,
     from bindery.settings import Settings
 
     config = instances.load(deploy_dir, name)
+    instances.load_all(deploy_dir)  # refuses instances that share a port or a data folder (ConfigError)
     if not config.version:
         print(f"bindery deploy: {name} has no version; run `bindery bump {name}`", file=sys.stderr)
         return 2

@@ -141,3 +141,18 @@ def test_bump_refuses_empty_store_and_downgrade(deploy_dir: Path, tmp_path: Path
     store.put(wheel, "0.1.dev0+g000000000000", "0" * 40)
     with pytest.raises(BumpRefused, match="older than"):
         bump(deploy_dir, "staging", store)
+
+
+def test_deploy_refuses_instances_that_clash(tmp_path) -> None:  # noqa: ANN001
+    import argparse
+
+    from bindery.deploy.commands import cmd_deploy
+
+    for name in ("staging", "prod"):
+        (tmp_path / f"{name}.toml").write_text(
+            f'version = "0.1.dev1+gaaaaaaaaaaaa"\npublic_port = 9585\nbackend_ports = [1, 2]\n'
+            f'[settings]\ndata_dir = "/srv/{name}"\n')
+    args = argparse.Namespace(deploy_dir=tmp_path, store=tmp_path / "store", instance="staging",
+                              artifact_timeout=1.0, json=False)
+    assert cmd_deploy(args) == 2  # nothing was started: the clash is named before any stage
+    assert not (tmp_path / "state").exists()
