@@ -13,7 +13,6 @@ throughout), a version that was never released (fails at the bound, naming what 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import threading
