@@ -46,8 +46,8 @@ async def via_hub(hub: Hub, image: str) -> tuple[float, str]:
                     return time.perf_counter() - start, name
                 if event.get("failed"):
                     raise RuntimeError(event)
-        except Exception as exc:  # 400 before the spawn registers: ask again
-            if getattr(exc, "status_code", None) != 400:
+        except Exception as exc:  # 400/404 before the spawn registers: ask again
+            if getattr(exc, "status_code", None) not in (400, 404):
                 raise
             await asyncio.wait({post}, timeout=0.05)
 
