@@ -104,7 +104,8 @@ class Settings(BaseSettings):
     registry_timeout: float = Field(5.0, description="Timeout in seconds for one registry request.")
     registry_retries: int = Field(
         3, description="Attempts for the image existence check before a launch fails (never rebuilds "
-        "because the registry is unreachable)."
+        "because the registry is unreachable). An unreachable registry ends a launch within "
+        "registry_retries × (registry_timeout + 2) seconds (backoff ≤ 2 s between attempts)."
     )
 
     # -- container engines ---------------------------------------------------------------------
@@ -121,7 +122,9 @@ class Settings(BaseSettings):
     build_slots_per_repo: int = Field(
         1, description="Build slots one repository may hold at once, so one repo cannot starve others."
     )
-    build_timeout: float = Field(3600.0, description="Seconds a build may run before it is ended.")
+    build_timeout: float = Field(
+        3600.0, description="Seconds a build may run before it is ended. Also the bound for a build "
+        "whose engine or disk fails: those end at once with a failed event naming the cause.")
     build_memory_limit: str = Field("3G", description="Memory limit of a build (repo2docker).")
     repo2docker_command: list[str] = Field(
         default_factory=lambda: [sys.executable, "-m", "repo2docker"],
@@ -132,10 +135,17 @@ class Settings(BaseSettings):
     launch_timeout: float = Field(
         600.0, description="Seconds from the start request until a server must be ready."
     )
-    launch_retries: int = Field(3, description="Attempts of a launch on transient hub errors.")
-    server_mem_limit: str = Field("2G", description="Memory limit of a launched server.")
-    server_cpu_limit: float = Field(1.0, description="CPU limit of a launched server.")
-    server_pids_limit: int = Field(1024, description="Process limit of a launched server.")
+    launch_retries: int = Field(
+        3, description="Attempts of a launch (and of its quota check) on transient hub errors. A hub "
+        "that is down ends a launch within launch_retries × hub_timeout + Σ backoff (0.5, 1, 2, "
+        "... ≤ 5 s) seconds; a hub that fails mid-spawn within launch_retries × (launch_timeout + "
+        "cleanup).")
+    server_mem_limit: str = Field(
+        "2G", description="Memory limit of a launched server; a process beyond it is OOM-killed "
+        "inside the server's container.")
+    server_cpu_limit: float = Field(1.0, description="CPU limit of a launched server (CPUs).")
+    server_pids_limit: int = Field(
+        1024, description="Process (and thread) limit of a launched server: a fork bomb stops there.")
     max_servers: int = Field(100, description="Quota: servers running at once in total.")
     max_servers_per_repo: int = Field(20, description="Quota: servers running at once per repository.")
     quota_tiers: dict[str, int] = Field(
@@ -168,7 +178,9 @@ class Settings(BaseSettings):
         2, description="Image pulls onto the run side at once; more wait (images share base layers, "
         "which concurrent pulls would each download again)."
     )
-    cull_idle_seconds: int = Field(600, description="Idle servers are culled after this many seconds.")
+    cull_idle_seconds: int = Field(
+        600, description="Idle servers (and their users) are removed by jupyterhub-idle-culler after "
+        "this many seconds; it looks every cull_idle_seconds / 2, so removal happens within 1.5× this.")
     cull_max_age_seconds: int = Field(
         6 * 3600, description="Servers are culled after this many seconds, idle or not."
     )

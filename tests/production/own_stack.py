@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,6 +45,42 @@ def dedicated_stack(data_dir: Path, git_base: str, **overrides: object) -> Itera
         yield settings
     finally:
         embedded.down(settings, log=lambda line: None)
+
+
+# -- the fault stack, shared by test_faults.py and test_health_metrics.py --------------------------
+# One dedicated stack for everything that breaks parts on purpose (saves a stack start and the
+# first image pulls on both sides). Its build store sits on a small tmpfs, so a build can really
+# fill its disk; its hub culls idle servers quickly; small timeouts keep fault bounds short.
+BUILD_STORE_SIZE = "1800m"  # room for the base image's layers and small builds, not much more
+CULL_IDLE = 8  # seconds; jupyterhub-idle-culler looks every CULL_IDLE // 2 s
+FAULT_SETTINGS = {
+    "registry_timeout": 2, "registry_retries": 3,
+    "hub_timeout": 5, "launch_retries": 3, "launch_timeout": 60, "hub_http_timeout": 15,
+    "build_timeout": 120, "build_slots": 2, "cull_idle_seconds": CULL_IDLE,
+}
+_fault_stack: dict[str, Settings] = {}
+
+
+def fault_stack(config, tmp_path_factory, git_server) -> Settings:
+    """The shared fault stack (started on first use, stopped at the end of the session)."""
+    if "settings" in _fault_stack:
+        return _fault_stack["settings"]
+    data_dir = tmp_path_factory.mktemp("faults")
+    store = data_dir / "stores" / "build"
+    store.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={BUILD_STORE_SIZE}", "tmpfs", str(store)],
+                   check=True)
+    context = dedicated_stack(data_dir, git_server.base_url, **FAULT_SETTINGS)
+
+    def stop() -> None:
+        try:
+            context.__exit__(None, None, None)
+        finally:
+            subprocess.run(["umount", "-l", str(store)], check=False)
+
+    config.add_cleanup(stop)
+    _fault_stack["settings"] = context.__enter__()
+    return _fault_stack["settings"]
 
 
 def repo(git_server, name: str, dockerfile: str = "", files: dict[str, str] | None = None):
