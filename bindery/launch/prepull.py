@@ -27,7 +27,8 @@ from bindery.events import Event, LaunchError
 from bindery.images import split_image
 
 API = "/v1.41"
-DONE = ("pull complete", "already exists")
+# Docker says "Pull complete"/"Already exists"; podman says "Download complete".
+DONE = ("pull complete", "already exists", "download complete")
 
 
 def engine_client(docker_host: str, timeout: float = 10.0) -> httpx.AsyncClient:
@@ -58,8 +59,12 @@ class PullProgress:
             state["total"] = detail["total"]
         if isinstance(detail.get("current"), int) and status.lower().startswith("downloading"):
             state["current"] = detail["current"]
-        if status.lower() in DONE or status.lower() == "download complete":
+        if status.lower() in DONE:
             state["current"] = state["total"]
+
+    def finish(self) -> None:
+        for state in self.layers.values():
+            state["status"], state["current"] = "Pull complete", state["total"]
 
     def summary(self) -> dict[str, int]:
         return {
@@ -135,6 +140,7 @@ class Prepuller:
                         phase="launching", message="Waiting for other image pulls to finish...\n"))
                 async with self.slots:
                     await self._stream(pull, progress)
+            progress.finish()
             took = time.monotonic() - started
             await pull.channel.publish(Event(
                 phase="launching", pull=progress.summary(),

@@ -39,5 +39,6 @@ async def check_quota(hub: Hub, repo_url: str, max_total: int, max_per_repo: int
     count = sum(1 for u in active if u["name"].startswith(mine))
     if count >= max_per_repo:
         raise LaunchError(
-            f"This repository already has {count} servers running, its limit is {max_per_repo}. "
+            f"This repository already has {count} server{'s' if count != 1 else ''} running, "
+            f"its limit is {max_per_repo}. "
             "Please try again in a few minutes, when some of them have stopped.", 429)

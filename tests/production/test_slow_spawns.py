@@ -13,9 +13,9 @@ from tests.production.watch import (dumps, open_with_token, remove_users, repo_p
                                     server_containers, users_of, wait_until, watch)
 from tests.streams import git_spec
 
-START_TIMEOUT = 30  # the second hub's start and http timeouts (s)
-DELAYS = (0, 3, 10, 22)  # all > slow_spawn_timeout (1 s) but 0: the hub answers 202 and goes on
-TOO_SLOW = 45
+START_TIMEOUT = 40  # the second hub's start and http timeouts (s)
+DELAYS = (0, 3, 12, 28)  # all > slow_spawn_timeout (1 s) but 0: the hub answers 202 and goes on
+TOO_SLOW = 60
 
 
 def slow_start(delay: int) -> str:

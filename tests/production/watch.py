@@ -152,7 +152,7 @@ async def remove_users(settings: Settings, repo_url: str) -> None:
             names[:] = [n for n, ok in zip(names, deleted) if not ok]
             return not names
 
-        await wait_until(gone, 120, f"users of {repo_url} deleted", interval=0.5)
+        await wait_until(gone, 120 + 2 * len(names), f"users of {repo_url} deleted", interval=0.5)
 
 
 def registry_log_lines(settings: Settings) -> list[str]:
