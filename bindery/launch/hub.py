@@ -31,6 +31,9 @@ class Hub:
             base_url=self.api_url,
             headers={"Authorization": f"token {token}"},
             timeout=httpx.Timeout(timeout),
+            # Every launch holds a progress stream open for the whole spawn: httpx's default pool
+            # (100 connections) made launch 101 fail with PoolTimeout under a crowd.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=50),
         )
 
     async def _request(self, method: str, path: str, ok: tuple[int, ...],
