@@ -51,6 +51,7 @@ def create_app(settings: Settings) -> Starlette:
             await services.aclose()
 
     door = Door(settings)
+    book = launches.LaunchBook()  # which hub user launched which repository (for 424 pages)
 
     async def build_stream(request: Request) -> Response:
         sessions: Sessions = state["sessions"]
@@ -68,7 +69,7 @@ def create_app(settings: Settings) -> Starlette:
             session, after = sessions.start(provider, spec), -1
         else:
             session, after = resumed
-        return EventSourceResponse(_follow(sessions, session, after), headers=headers,
+        return EventSourceResponse(_follow(sessions, session, after, book), headers=headers,
                                    ping=settings.keepalive_seconds)
 
     async def incomplete_build_url(request: Request) -> Response:
@@ -95,7 +96,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/versions", versions),
         Route("/health", health),
         Route("/metrics", metrics),
-        *ui.routes(settings),
+        *ui.routes(settings, book),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.bindery = state
@@ -106,14 +107,15 @@ async def _one(event) -> AsyncIterator[ServerSentEvent]:
     yield ServerSentEvent(data=event.to_json())
 
 
-async def _follow(sessions: Sessions, session: Session, after: int) -> AsyncIterator[ServerSentEvent]:
+async def _follow(sessions: Sessions, session: Session, after: int,
+                  book: launches.LaunchBook) -> AsyncIterator[ServerSentEvent]:
     try:
         async with contextlib.aclosing(session.follow(after)) as events:
             async for event_id, event in events:
                 if event.phase == "ready" and event.model_extra:
                     user = event.model_extra.get("user")
                     if user:
-                        launches.remember_launch(user, session.provider, session.spec)
+                        book.remember(user, session.provider, session.spec)
                 yield ServerSentEvent(data=event.to_json(), id=event_id)
     finally:
         sessions.watcher_left(session)

@@ -1,7 +1,7 @@
 """Which hub user ran which repository, so an expired server link can offer to launch it again.
 
-The stream handler calls ``remember_launch(user, provider, spec)`` when it creates a hub user for a
-launch; the "Binder not found" page calls ``lookup(user)``. Records live in memory, bounded (the oldest
+The app keeps one ``LaunchBook``: the stream handler calls ``book.remember(user, provider, spec)``
+when a launch is ready; the "Binder not found" page calls ``book.lookup(user)``. Records live in memory, bounded (the oldest
 are forgotten first): servers are culled within hours, and after a restart the page still explains
 itself, only without the relaunch button.
 """
@@ -50,13 +50,3 @@ class LaunchBook:
         with self._lock:
             self._entries.clear()
 
-
-book = LaunchBook()
-
-
-def remember_launch(user: str, provider: str, spec: str) -> Launch:
-    return book.remember(user, provider, spec)
-
-
-def lookup(user: str) -> Launch | None:
-    return book.lookup(user)

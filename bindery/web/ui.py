@@ -83,7 +83,7 @@ def _raw_spec(request: Request, provider: str, spec: str) -> str:
     return quote(spec, safe="/")
 
 
-def routes(settings: Settings) -> list[BaseRoute]:
+def routes(settings: Settings, book: launches.LaunchBook) -> list[BaseRoute]:
     door = Door(settings)
     forms = providers(settings)
     by_name = {f.name: f for f in forms}
@@ -146,7 +146,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
             user, path = request.path_params["name"], request.path_params.get("path", "")
         else:
             user, path = request.query_params.get("user", ""), request.query_params.get("path", "")
-        launch = launches.lookup(user) if user else None
+        launch = book.lookup(user) if user else None
         relaunch = None
         if launch is not None:
             relaunch = _base(request) + launch.launch_path

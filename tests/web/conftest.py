@@ -7,11 +7,11 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from bindery.settings import Settings
-from bindery.web import ui
+from bindery.web import launches, ui
 
 
-def ui_app(**settings: object) -> Starlette:
-    return Starlette(routes=ui.routes(Settings(**settings)))
+def ui_app(book: launches.LaunchBook | None = None, **settings: object) -> Starlette:
+    return Starlette(routes=ui.routes(Settings(**settings), book or launches.LaunchBook()))
 
 
 @pytest.fixture

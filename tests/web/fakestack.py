@@ -62,6 +62,7 @@ def script(spec: str, server_url: str) -> list[dict]:
 
 def make_app(settings: Settings, record: Record, delay: float = 0.05) -> Starlette:
     door = Door(settings)
+    book = launches.LaunchBook()
 
     async def build(request: Request) -> Response:
         provider, spec = request.path_params["provider"], request.path_params["spec"]
@@ -74,7 +75,7 @@ def make_app(settings: Settings, record: Record, delay: float = 0.05) -> Starlet
         events = [refusal.event()] if refusal else script(key, f"{base}/user/{USER}/")
         if refusal is None and not last:
             record.launches[key] += 1
-            launches.remember_launch(USER, provider, spec)
+            book.remember(USER, provider, spec)
         drop_at = 5 if ("/flaky/" in f"/{key}/" and not last) else None
 
         async def stream() -> AsyncIterator[str]:
@@ -102,7 +103,7 @@ def make_app(settings: Settings, record: Record, delay: float = 0.05) -> Starlet
     return Starlette(routes=[
         Route("/build/{provider}/{spec:path}", build),
         Route(f"/user/{USER}/{{path:path}}", server),
-        *ui.routes(settings),
+        *ui.routes(settings, book),
     ])
 
 

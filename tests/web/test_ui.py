@@ -103,19 +103,18 @@ def test_static_assets_served(client: TestClient):
         assert client.get(f"/static/{name}").status_code == 200, name
 
 
-def test_expired_server_link_answers_424_and_offers_relaunch(client: TestClient):
-    launches.remember_launch("u-abc", "gh", "org/repo/main")
-    try:
-        r = client.get("/user/u-abc/lab/tree/a.ipynb", headers={"Accept": "text/html"})
-        assert r.status_code == 424 and "Binder not found" in r.text
-        assert 'href="/v2/gh/org/repo/main?urlpath=lab%2Ftree%2Fa.ipynb"' in r.text
-        r = client.get("/user/u-abc/api/status", headers={"Accept": "application/json"})
-        assert r.status_code == 424 and r.json()["relaunch_url"] == "/v2/gh/org/repo/main"
-        r = client.get("/binder-not-found", params={"user": "u-abc"},
-                       headers={"Accept": "text/html"})
-        assert r.status_code == 424 and "/v2/gh/org/repo/main" in r.text
-    finally:
-        launches.book.clear()
+def test_expired_server_link_answers_424_and_offers_relaunch():
+    book = launches.LaunchBook()
+    book.remember("u-abc", "gh", "org/repo/main")
+    client = TestClient(ui_app(book))
+    r = client.get("/user/u-abc/lab/tree/a.ipynb", headers={"Accept": "text/html"})
+    assert r.status_code == 424 and "Binder not found" in r.text
+    assert 'href="/v2/gh/org/repo/main?urlpath=lab%2Ftree%2Fa.ipynb"' in r.text
+    r = client.get("/user/u-abc/api/status", headers={"Accept": "application/json"})
+    assert r.status_code == 424 and r.json()["relaunch_url"] == "/v2/gh/org/repo/main"
+    r = client.get("/binder-not-found", params={"user": "u-abc"},
+                   headers={"Accept": "text/html"})
+    assert r.status_code == 424 and "/v2/gh/org/repo/main" in r.text
 
 
 def test_unknown_server_still_explains_itself(client: TestClient):
