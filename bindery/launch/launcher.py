@@ -79,19 +79,23 @@ class Launcher:
 
     async def _attempt(self, image: str, repo_url: str) -> AsyncIterator[Event]:
         name = user_name(repo_url, secrets.token_hex(4))
-        created = False
+        created = delivered = False
         try:
             async with asyncio.timeout(self.config.timeout):
                 await self.hub.create_user(name)
                 created = True
                 yield Event(phase="launching", message="Launching server...\n")
                 async for event in self._spawn(name, image):
+                    # Once `ready` is out, the server is the person's: a consumer that stops
+                    # reading after it (GeneratorExit, cancellation) must not remove it.
+                    delivered = event.phase == "ready"
                     yield event
         except TimeoutError:
             await self._cleanup(name, created, "timeout")
             raise LaunchError(f"The server did not start within {self.config.timeout:.0f} s.", 504)
         except BaseException:
-            await self._cleanup(name, created, "failed")
+            if not delivered:
+                await self._cleanup(name, created, "failed")
             raise
 
     async def _spawn(self, name: str, image: str) -> AsyncIterator[Event]:
