@@ -120,19 +120,27 @@ async def launch(services: Services, provider_name: str, spec: str,
 
 async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[Event]:
     settings = services.settings
-    commit = await provider.resolve()
-    image = image_name(settings.registry_host, settings.image_prefix, provider.slug,
-                       provider.repo_url, commit)
     per_repo = per_repo_limit(settings.max_servers_per_repo, settings.quota_tiers, provider.name,
                               provider.spec, provider.repo_url)
     quota = (services.hub, provider.repo_url, settings.max_servers, per_repo)
-    if await services.registry.image_exists(image):
+    # The quota needs only the repository: ask the hub while git resolves the ref.
+    first_quota = asyncio.ensure_future(_check_quota(services, *quota))
+    try:
+        commit = await provider.resolve()
+        image = image_name(settings.registry_host, settings.image_prefix, provider.slug,
+                           provider.repo_url, commit)
+        built = await services.registry.image_exists(image)
+        await first_quota  # before building, and for a built image before launching
+    finally:
+        if not first_quota.done():
+            first_quota.cancel()
+            await asyncio.gather(first_quota, return_exceptions=True)
+    if built:
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
     else:
-        await _check_quota(services, *quota)
         async for event in _build(services, provider, image, commit):
             yield event
-    await _check_quota(services, *quota)
+        await _check_quota(services, *quota)  # the build took a while: check again
     if services.prepuller is not None:  # pull progress instead of a silent spawn
         async for event in services.prepuller.pull(image):
             yield event

@@ -221,9 +221,21 @@ def _remove_via_api(settings: Settings, log: Callable[[str], None]) -> int:
         return 0
 
 
+def unmount_store(paths: StackPaths, side: str) -> None:
+    """podman leaves its store's overlay mounts behind when its service stops; drop them, so the
+    data folder can be removed (the store folder itself may be a mount of its own: kept)."""
+    below = [str(paths.store(side).resolve() / "root") + "/", str(paths.runroot(side)) + "/"]
+    with open("/proc/mounts") as mounts:
+        points = [line.split()[1] for line in mounts]
+    for point in sorted(points, key=len, reverse=True):  # innermost first
+        if point.startswith(tuple(below)):
+            subprocess.run(["umount", "-l", point], check=False, capture_output=True, timeout=30)
+
+
 def stop(settings: Settings, side: str) -> bool:
     paths = StackPaths.of(settings)
     stopped = process.stop(paths, f"engine-{side}")
+    unmount_store(paths, side)
     sock = socket_path(settings, side)
     if stopped and sock and os.path.exists(sock) and embedded(settings, side):
         try:

@@ -44,18 +44,7 @@ def dedicated_stack(data_dir: Path, git_base: str, **overrides: object) -> Itera
         embedded.up(settings, log=lambda line: None)
         yield settings
     finally:
-        embedded.down(settings, log=lambda line: None)
-        unmount_below(data_dir, keep=data_dir / "stores" / "build")
-
-
-def unmount_below(folder: Path, keep: Path | None = None) -> None:
-    """podman leaves its stores' overlay bind mounts behind when its service stops: drop them."""
-    root = str(Path(folder).resolve())
-    with open("/proc/mounts") as mounts:
-        points = [line.split()[1] for line in mounts]
-    for point in sorted(points, key=len, reverse=True):
-        if point.startswith(root + "/") and point != str(keep):
-            subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+        embedded.down(settings, log=lambda line: None)  # also drops podman's overlay mounts
 
 
 # -- the fault stack, shared by test_faults.py and test_health_metrics.py --------------------------
