@@ -54,19 +54,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer) -> It
     data_dir = Path(os.environ.get("BINDERY_TEST_DATA_DIR") or tmp_path_factory.mktemp("stack"))
     base = git_server.base_url
     env = stack_env(data_dir, github_url=base, gitlab_url=base, gist_url=base)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the web service child process reads its settings from here
-    settings = Settings()
+    # Settings are handed over explicitly, never through this process's environment, so tests
+    # that make their own Settings() see the defaults.
+    settings = Settings(**{k.removeprefix("BINDERY_").lower(): v for k, v in env.items()})
     try:
         embedded.up(settings)
         yield settings
     finally:
         embedded.down(settings)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture(scope="session")
@@ -103,8 +98,13 @@ def artifacts_dir() -> Path:
     return ARTIFACTS
 
 
-def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(settings: Settings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`bindery <args>` as a person runs it, against the stack of `settings`."""
     import sys
 
+    from bindery.stack.web import settings_env
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINDERY_")}
+    env.update(settings_env(settings))
     return subprocess.run([sys.executable, "-m", "bindery", *args], capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)

@@ -13,7 +13,7 @@ from tests.conftest import run_cli
 
 async def test_launch_prints_a_working_url(stack, git_repo_factory):
     path, url = git_repo_factory("cli")
-    done = await asyncio.to_thread(run_cli, "launch", url, "--ref", "main", "--json")
+    done = await asyncio.to_thread(run_cli, stack, "launch", url, "--ref", "main", "--json")
     assert done.returncode == 0, done.stderr[-2000:]
     ready = json.loads(done.stdout.strip().splitlines()[-1])
     assert ready["phase"] == "ready"
@@ -27,7 +27,7 @@ async def test_launch_of_a_local_folder_and_a_failure_exit_code(stack, base_imag
     folder.mkdir()
     shutil.copy("examples/hello/Dockerfile", folder / "Dockerfile")
     (folder / "data.txt").write_text("local folder content\n")
-    done = await asyncio.to_thread(run_cli, "launch", str(folder))
+    done = await asyncio.to_thread(run_cli, stack, "launch", str(folder))
     assert done.returncode == 0, done.stderr[-2000:]
     link = done.stdout.strip().splitlines()[-1]
     base, _, token = link.partition("?token=")
@@ -36,13 +36,13 @@ async def test_launch_of_a_local_folder_and_a_failure_exit_code(stack, base_imag
     assert response.status_code == 200
     assert response.json()["content"] == "local folder content\n"
 
-    bad = await asyncio.to_thread(run_cli, "launch", "git://127.0.0.1:1/nothing", "--json")
+    bad = await asyncio.to_thread(run_cli, stack, "launch", "git://127.0.0.1:1/nothing", "--json")
     assert bad.returncode == 1
     assert json.loads(bad.stdout.strip().splitlines()[-1])["phase"] == "failed"
 
 
 def test_status_json_names_the_parts(stack):
-    done = run_cli("status", "--json")
+    done = run_cli(stack, "status", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     status = json.loads(done.stdout)
     assert status["url"] == stack.web_url
