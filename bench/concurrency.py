@@ -107,7 +107,7 @@ async def main(same_ref: int, launches: int) -> None:
         print(f"  ready: {len(times)}/{launches}")
         if times:
             print(f"  time to ready: {summary(times)}")
-            print(f"  (mybinder.org 2018, 198 launches: median 138 s, max 573 s)")
+            print("  (mybinder.org 2018, 198 launches: median 138 s, max 573 s)")
         report_failures(failures)
         stop.set()
         await sampler

@@ -13,7 +13,6 @@ import statistics
 import time
 from urllib.parse import quote
 
-import httpx
 
 from common import bench_stack, make_repo, summary
 

@@ -7,7 +7,7 @@ import asyncio
 
 from tests.production.test_slow_spawns import slow_start
 from tests.production.watch import (dumps, open_with_token, remove_users, repo_prefix,
-                                    server_containers, users_of, wait_until, watch)
+                                    server_containers, users_of, wait_for, watch)
 from tests.streams import git_spec
 
 GRACE = 2.0
@@ -31,9 +31,9 @@ async def test_disconnect_mid_launch_removes_server_and_user_reconnect_keeps_it(
         users = await users_of(settings, url)
         assert len(users) == 1 and users[0]["servers"], users  # a real server was on its way
         # After the grace period the launch is abandoned: server and user removed, no container.
-        await wait_until(lambda: _none(users_of(settings, url)), GRACE + 60,
+        await wait_for(lambda: _none(users_of(settings, url)), GRACE + 60,
                          "the abandoned launch's user removed")
-        await wait_until(lambda: not server_containers(settings, repo_prefix(url)), 60,
+        await wait_for(lambda: not server_containers(settings, repo_prefix(url)), 60,
                          "the abandoned launch's container removed")
         assert 'bindery_launch_cleanups_total{outcome="failed"} 1.0' in await _metrics(service.url)
 
@@ -54,7 +54,7 @@ async def test_disconnect_mid_launch_removes_server_and_user_reconnect_keeps_it(
         await remove_users(settings, url)
     # Afterwards: no orphaned users of this repository on the hub, no containers on the engine.
     assert await users_of(settings, url) == []
-    await wait_until(lambda: not server_containers(settings, repo_prefix(url)), 60,
+    await wait_for(lambda: not server_containers(settings, repo_prefix(url)), 60,
                      "no orphaned containers")
 
 

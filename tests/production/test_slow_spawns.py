@@ -10,7 +10,7 @@ import pytest
 
 from tests.production.conftest import start_service
 from tests.production.watch import (dumps, open_with_token, remove_users, repo_prefix,
-                                    server_containers, users_of, wait_until, watch)
+                                    server_containers, users_of, wait_for, watch)
 from tests.streams import git_spec
 
 START_TIMEOUT = 40  # the second hub's start and http timeouts (s)
@@ -55,8 +55,8 @@ async def test_spawn_delays_up_to_the_start_timeout_all_work_and_beyond_it_fail_
         assert "ready" not in slow.phases()
         url = repos[TOO_SLOW]
         # Its temporary user and its container are gone (removal is asynchronous: bounded wait).
-        await wait_until(_no_users(slow_hub, url), 60, "the failed launch's user removed")
-        await wait_until(lambda: not server_containers(slow_hub, repo_prefix(url)), 60,
+        await wait_for(_no_users(slow_hub, url), 60, "the failed launch's user removed")
+        await wait_for(lambda: not server_containers(slow_hub, repo_prefix(url)), 60,
                          "the failed launch's container removed")
     finally:
         for url in repos.values():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,10 +14,11 @@ import docker
 import httpx
 
 from bindery.events import Event
-from bindery.images import split_image
 from bindery.launch.hub import Hub
 from bindery.launch.names import PREFIX, repo_key
 from bindery.settings import Settings
+from tests.production.own_stack import wait_for
+from tests.streams import manifest_pushes  # noqa: F401 (re-exported for the production tests)
 
 
 @dataclass
@@ -88,15 +88,6 @@ async def open_with_token(event: Event) -> int:
         return response.status_code
 
 
-def manifest_pushes(settings: Settings, image: str) -> int:
-    """PUTs of this image's manifest in the registry's own log: the number of builds pushed."""
-    _, repo, tag = split_image(image)
-    log = (settings.logs_dir / "registry.log").read_text(errors="replace")
-    pattern = re.compile(r"http\.request\.method=PUT .*http\.request\.uri=/v2/"
-                         + re.escape(repo) + r"/manifests/" + re.escape(tag) + r"\b")
-    return sum(1 for line in log.splitlines() if pattern.search(line))
-
-
 def repo_prefix(repo_url: str) -> str:
     return f"{PREFIX}{repo_key(repo_url)}-"
 
@@ -126,21 +117,6 @@ def server_containers(settings: Settings, user_prefix: str = PREFIX) -> list[str
         client.close()
 
 
-async def wait_until(condition: Callable[[], object], timeout: float, what: str,
-                     interval: float = 0.25) -> object:
-    """Bounded polling of a real condition (sync or async); its first truthy value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(interval)
-
-
 async def remove_users(settings: Settings, repo_url: str) -> None:
     """Stop and delete every temporary user of this repository (tests free the machine after)."""
     async with hub_client(settings) as hub:
@@ -152,7 +128,7 @@ async def remove_users(settings: Settings, repo_url: str) -> None:
             names[:] = [n for n, ok in zip(names, deleted) if not ok]
             return not names
 
-        await wait_until(gone, 120 + 2 * len(names), f"users of {repo_url} deleted", interval=0.5)
+        await wait_for(gone, 120 + 2 * len(names), f"users of {repo_url} deleted", interval=0.5)
 
 
 def registry_log_lines(settings: Settings) -> list[str]:
