@@ -17,6 +17,7 @@ import httpx
 from pydantic import SecretStr
 
 from bindery.settings import Settings
+from bindery._version import __version__
 from bindery.stack import process
 from bindery.stack.paths import StackPaths
 
@@ -70,8 +71,9 @@ def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
     info = process.start(
         paths, NAME, argv, env=env, ready=lambda: ping(settings),
         timeout=settings.stack_wait_timeout, what=f"bindery web service ({local_url(settings)})",
-        fingerprint=hashlib.sha256(json.dumps(settings_env(settings), sort_keys=True).encode())
-        .hexdigest()[:16],
+        # The code's version is part of it: `bindery up` after an upgrade restarts the service.
+        fingerprint=hashlib.sha256(json.dumps([settings_env(settings), __version__],
+                                              sort_keys=True).encode()).hexdigest()[:16],
         log=log,
     )  # fmt: skip
     return {**info, "url": settings.web_url, "state": "running"}
