@@ -57,8 +57,3 @@ async def ls_remote(url: str, ref: str, timeout: float) -> dict[str, str]:
             refs[name] = commit
     return refs
 
-
-async def local_commit(path: str, timeout: float = 10) -> str | None:
-    """HEAD of a local repository folder, or None when it is not a git checkout."""
-    code, out, _ = await run_git("-C", path, "rev-parse", "--verify", "HEAD", timeout=timeout)
-    return out.strip() if code == 0 else None

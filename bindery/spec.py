@@ -8,7 +8,6 @@ characters. Bad input stops here with a LaunchError carrying status 400.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bindery.events import LaunchError
@@ -21,14 +20,6 @@ FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _REF_CHARS = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./+=@-]*$")
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$|^[0-9a-f:.]+$")  # urlsplit lowercases
 _PATH = re.compile(r"^[A-Za-z0-9_./~%+@-]*$")
-
-
-@dataclass(frozen=True)
-class LaunchRequest:
-    """What arrived: a provider name, its spec string, and launch options."""
-
-    provider: str
-    spec: str
 
 
 def validate_ref(ref: str) -> str:
