@@ -302,10 +302,15 @@ class Settings(BaseSettings):
     def run_socket(self) -> str:
         return self.run_docker_host or f"unix://{self.sockets_dir / 'run.sock'}"
 
+    @property
+    def hub_token_file(self) -> Path:
+        """Where `bindery up` writes the bindery service's hub token (and the service reads it)."""
+        return self.secrets_dir / "hub-service-token"
+
     def hub_token(self) -> str:
         if self.hub_api_token is not None:
             return self.hub_api_token.get_secret_value()
-        path = self.secrets_dir / "hub-service-token"
+        path = self.hub_token_file
         try:
             return path.read_text().strip()
         except FileNotFoundError:

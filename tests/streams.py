@@ -56,7 +56,7 @@ def manifest_pushes(settings: Settings, image: str) -> int:
 
     _, repo, tag = split_image(image)
     needle = f"http.request.uri=/v2/{repo}/manifests/{tag} "
-    log = settings.data_dir / "logs" / "registry.log"
+    log = settings.logs_dir / "registry.log"
     return sum(1 for line in log.read_text(errors="replace").splitlines()
                if "http.request.method=PUT" in line and needle in line
                and "http.response.status=201" in line)

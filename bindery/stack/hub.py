@@ -102,7 +102,7 @@ def service_token(settings: Settings) -> str:
     """The bindery service's token: settings.hub_api_token, else the one in secrets (made once)."""
     if settings.hub_api_token is not None:
         return settings.hub_api_token.get_secret_value()
-    return secret_file(StackPaths.of(settings).secrets / "hub-service-token")
+    return secret_file(settings.hub_token_file)
 
 
 def config(settings: Settings) -> dict:

@@ -9,19 +9,12 @@ from collections.abc import Callable
 
 import httpx
 
+from bindery.registry import MANIFEST_TYPES  # both manifest kinds, or OCI pushes answer 404
 from bindery.settings import Settings
 from bindery.stack import process
 from bindery.stack.paths import StackPaths, write_if_changed
 
 NAME = "registry"
-MANIFEST_ACCEPT = ", ".join(
-    [
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.oci.image.index.v1+json",
-    ]
-)
 
 
 def embedded(settings: Settings) -> bool:
@@ -80,7 +73,7 @@ def has_image(settings: Settings, image: str, timeout: float = 5.0) -> bool:
         name, tag = ref, "latest"
     r = httpx.head(
         f"{settings.registry}/v2/{name}/manifests/{tag}",
-        headers={"Accept": MANIFEST_ACCEPT},
+        headers={"Accept": MANIFEST_TYPES},
         timeout=timeout,
     )
     if r.status_code == 404:
