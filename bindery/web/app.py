@@ -6,6 +6,7 @@ This layer only turns pipeline events into HTTP; the launch itself lives in `bin
 from __future__ import annotations
 
 import contextlib
+from importlib import metadata
 from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -77,9 +78,11 @@ def create_app(settings: Settings) -> Starlette:
                        "/build/gh/org/repo/main.", 400)
         return EventSourceResponse(_one(event))
 
+    versions_body = {"bindery": __version__, "binderhub": __version__,
+                     "builder_info": {"repo2docker-version": _installed("jupyter-repo2docker")}}
+
     async def versions(request: Request) -> Response:
-        return JSONResponse({"bindery": __version__, "binderhub": __version__,
-                             "builder_info": {"repo2docker-version": "2024.7.0"}})
+        return JSONResponse(versions_body)
 
     async def health(request: Request) -> Response:
         report = await state["health"].report()
@@ -101,6 +104,14 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.bindery = state
     return app
+
+
+def _installed(distribution: str) -> str:
+    """The installed version of a package (read once at start-up, not per request)."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 async def _one(event) -> AsyncIterator[ServerSentEvent]:
