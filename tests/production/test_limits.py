@@ -130,7 +130,11 @@ async def test_memory_hog_is_oom_killed_and_harms_nobody(limited, servers):
 async def test_fork_bomb_stays_inside_the_pids_limit(limited, servers):
     a, b = servers
     container = container_of(limited, a)
-    container.exec_run(["sh", "-c", "f() { f | f & }; f"], detach=True)
+    # Every process forks forever and retries when refused, so the bomb stays at its ceiling
+    # (a shell bomb's processes die when forks fail, and it can sink below it between samples).
+    bomb = ("import os, time\nwhile True:\n    try:\n        os.fork()\n"
+            "    except OSError:\n        time.sleep(0.05)\n")
+    container.exec_run(["python3", "-c", bomb], detach=True)
     seen: list[int] = []
 
     def pids() -> int | None:
