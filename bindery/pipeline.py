@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from bindery.build.queue import Build, BuildJob, BuildQueue
-from bindery.build.repo2docker import repo2docker_argv, run_repo2docker
+from bindery.build.mode import BuildpacksChooser
+from bindery.build.runner import run_build as run_one_build
 from bindery.events import Event, LaunchError
 from bindery.images import image_name
 from bindery.launch.hub import Hub, HubError, HubUnavailable
@@ -48,11 +49,10 @@ class Services:
         # Dockerfile repositories may say `ARG BINDERY_BASE_IMAGE` + `FROM ${BINDERY_BASE_IMAGE}`
         # to build on this stack's Jupyter-ready base without knowing its name.
         build_args = {"BINDERY_BASE_IMAGE": base_image_name(settings)}
+        chooser = BuildpacksChooser.from_settings(settings)  # one per service: its probe is cached
 
         def run_build(job: BuildJob) -> AsyncIterator[Event]:
-            argv = repo2docker_argv(settings.repo2docker_command, job.source, job.commit,
-                                    job.image, settings.build_memory_limit, build_args)
-            return run_repo2docker(argv, settings.build_socket, settings.build_timeout)
+            return run_one_build(settings, chooser, job, build_args)
 
         def build_finished(build: Build) -> None:
             status = "failure" if build.error else "success"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -130,6 +131,43 @@ class Settings(BaseSettings):
         default_factory=lambda: [sys.executable, "-m", "repo2docker"],
         description="Command that runs repo2docker.",
     )
+
+    # -- buildpacks: how repositories without a Dockerfile build (bindery/build/buildpacks/) ---
+    buildpacks: Literal["standard", "mirror", "auto"] = Field(
+        "auto",
+        description="standard: repo2docker's own buildpacks (need Docker Hub and conda-forge). "
+        "mirror: bindery's buildpacks, which need only the Debian mirror (debian_mirror) and a PyPI "
+        "index (pypi_index_url). auto: per build, mirror unless Docker Hub and the conda channel "
+        "both answer (probed within buildpacks_probe_timeout, remembered for "
+        "buildpacks_probe_cache_seconds); the build log says which was picked and why.",
+    )
+    buildpacks_probe_timeout: float = Field(
+        3.0, description="Seconds the auto probe waits for Docker Hub and the conda channel.")
+    buildpacks_probe_cache_seconds: float = Field(
+        300.0, description="Seconds an auto probe's answer is reused before probing again.")
+    docker_hub_url: str = Field(
+        "https://registry-1.docker.io/v2/",
+        description="Registry the auto probe checks for repo2docker's standard base image.")
+    conda_channel_url: str = Field(
+        "https://conda.anaconda.org/conda-forge/",
+        description="Conda channel the auto probe checks; reachable (with Docker Hub), "
+        "environment.yml repositories build with repo2docker's own conda buildpack.")
+    pypi_index_url: str = Field(
+        "https://pypi.org/simple",
+        description="PyPI index (simple API) mirror builds install Python packages from, e.g. a "
+        "site's devpi or Artifactory; also set as the index inside built images. The host's CA "
+        "certificates are trusted inside builds.")
+    python_installer: Literal["uv", "pip"] = Field(
+        "uv", description="What mirror builds install Python packages with: uv (fast) or pip.")
+    runtime_strict: bool = Field(
+        False,
+        description="A runtime.txt asking for a Python the mirrors cannot provide fails the build "
+        "(true) instead of building with the nearest available Python and a warning (false).")
+    environment_yml: Literal["refuse", "translate"] = Field(
+        "refuse",
+        description="environment.yml in mirror builds: refuse (a clear failure saying to use "
+        "requirements.txt) or translate (its pip: section and the conda packages of the same name "
+        "on PyPI, every untranslated package listed in the build log).")
 
     # -- launches ------------------------------------------------------------------------------
     launch_timeout: float = Field(

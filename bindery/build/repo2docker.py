@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import tempfile
 from collections.abc import AsyncIterator
@@ -23,19 +24,40 @@ KNOWN_PHASES = {"fetching", "building", "pushing", "failed"}
 MAX_LINE = 64 * 1024
 TAIL_LINES = 200  # build output kept to explain a failure
 
-# Build failures whose cause lies outside the repository, said so a person understands them.
-# (pattern in the build output, lower case) -> explanation
+# Build failures said so a person understands them and knows what to change.
+# (regular expression searched in the build output, explanation). The explanation may use the
+# expression's groups ({0}, {1}) and {file}: the file the failing step installs from, as the mirror
+# buildpacks announce it ("[bindery] installing the packages listed in <file>").
 KNOWN_CAUSES = (
-    ("no space left on device",
+    (r"no space left on device",
      "the build machine ran out of disk space (no space left on device); this is not the "
      "repository's fault, please try again later"),
-    ("container engine initialization error",
+    (r"container engine initialization error|error while fetching server api version",
      "the build engine (container engine) is not answering, so the build could not run; "
      "please try again later"),
-    ("error while fetching server api version",
-     "the build engine (container engine) is not answering, so the build could not run; "
-     "please try again later"),
+    (r"initializing source docker://([^\s:]+(?::[\w.\-]+)?)",
+     "the base image {0} could not be pulled: this service cannot reach its registry (Docker "
+     "Hub). A Dockerfile must start FROM an image this service has (ARG BINDERY_BASE_IMAGE, then "
+     "FROM ${{BINDERY_BASE_IMAGE}}); repositories without one need the service's buildpacks "
+     "setting to be 'mirror' or 'auto' (ask its operators)"),
+    (r"because ([\w.\-\[\]]+) was not found in the package registry|"
+     r"no matching distribution found for ([\w.\-\[\]]+)",
+     "the package {0} does not exist on this service's Python package index; fix its name in "
+     "{file}"),
+    (r"because there is no version of ([^\s,]+)|"
+     r"could not find a version that satisfies the requirement ([^\s(]+)",
+     "no version of the package {0} can be had from this service's Python package index; "
+     "change its version in {file}"),
+    (r"unable to locate package ([\w.+\-]+)",
+     "the Debian package {0} does not exist in this service's Debian mirror; fix its name in "
+     "{file}"),
+    (r"\[bindery\] (\S+) exited with status (\d+)",
+     "{0} exited with status {1}; fix {0} (its output is in the build log above)"),
+    (r"\[bindery\] installing the packages listed in (\S+) failed",
+     "installing the packages listed in {0} failed; see the build log above and fix {0}"),
 )
+STEP_FILE = re.compile(r"\[bindery\] installing the packages listed in ([^\s'\"]+)")
+REPO2DOCKER_ERROR = "Error during build: "  # how repo2docker prefixes an exception's message
 
 
 def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: str,
@@ -54,8 +76,9 @@ def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: s
     return [*argv, "--", repo]
 
 
-def build_env(docker_host: str, home: str) -> dict[str, str]:
+def build_env(docker_host: str, home: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {
+        **(extra or {}),
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": home,
         "LANG": "C.UTF-8",
@@ -87,11 +110,15 @@ def parse_line(raw: bytes) -> Event:
     return Event(phase=phase, message=message, **extra)
 
 
-async def run_repo2docker(argv: list[str], docker_host: str, timeout: float) -> AsyncIterator[Event]:
-    """Yield events of one build; raise LaunchError when it fails or exceeds `timeout`."""
+async def run_repo2docker(argv: list[str], docker_host: str, timeout: float,
+                          env: dict[str, str] | None = None) -> AsyncIterator[Event]:
+    """Yield events of one build; raise LaunchError when it fails or exceeds `timeout`.
+
+    `env`: extra environment for repo2docker (the BINDERY_BUILD_* options its config reads).
+    """
     with tempfile.TemporaryDirectory(prefix="bindery-build-") as home:
         proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=home, env=build_env(docker_host, home),
+            *argv, cwd=home, env=build_env(docker_host, home, env),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, limit=MAX_LINE, start_new_session=True,
         )
@@ -129,17 +156,22 @@ async def run_repo2docker(argv: list[str], docker_host: str, timeout: float) -> 
             if code < 0:
                 reason = f"the build process was killed (signal {-code})"
             else:
-                reason = (known_cause(tail) or (errors[-1] if errors else "")
+                reason = (known_cause(tail)
+                          or (errors[-1].removeprefix(REPO2DOCKER_ERROR) if errors else "")
                           or f"repo2docker exited with status {code}")
             raise LaunchError(f"Build failed: {reason}")
 
 
 def known_cause(lines: list[str]) -> str | None:
-    """A person-readable cause when the build output shows an infrastructure failure."""
-    text = "\n".join(lines).lower()
+    """A person-readable cause (and the file to change) when the build output shows one."""
+    text = "\n".join(lines)
+    steps = STEP_FILE.findall(text)
+    where = steps[-1] if steps else "your repository's dependency files"
     for pattern, explanation in KNOWN_CAUSES:
-        if pattern in text:
-            return explanation
+        match = re.search(pattern, text, re.IGNORECASE)
+        if match:
+            groups = [g for g in match.groups() if g is not None]
+            return explanation.format(*groups, file=where)
     return None
 
 

@@ -6,3 +6,11 @@ c.Repo2Docker.content_providers = [  # noqa: F821 (c is injected by traitlets)
     contentproviders.Local,
     contentproviders.Git,
 ]
+
+# Which buildpacks build repositories without a Dockerfile (standard or mirror), from the
+# BINDERY_BUILD_* variables bindery sets for this run: see bindery/build/buildpacks/.
+import os  # noqa: E402
+
+from bindery.build.buildpacks import configure  # noqa: E402
+
+configure(c, os.environ)  # noqa: F821

@@ -37,6 +37,8 @@ VARIANT = "minbase"
 PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "git", "tini")
 JUPYTER_SERVER_VERSION = "2.17.0"
 NOTEBOOK_VERSION = "7.4.7"
+UV_VERSION = "0.13.9"
+PYTHON_VERSION = "3.11"  # the Python of SUITE (bookworm): what images built FROM the base run
 CA_DIR = Path("/usr/local/share/ca-certificates")
 
 
@@ -53,6 +55,7 @@ def versions() -> dict[str, str]:
         "JUPYTERHUB_VERSION": hub_version(),
         "JUPYTER_SERVER_VERSION": JUPYTER_SERVER_VERSION,
         "NOTEBOOK_VERSION": NOTEBOOK_VERSION,
+        "UV_VERSION": UV_VERSION,
     }
 
 
