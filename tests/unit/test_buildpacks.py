@@ -1,0 +1,186 @@
+"""The mirror buildpacks' decisions, without an engine: what they render, parse and refuse."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from bindery.build.buildpacks import BuildOptions, mirror_buildpacks
+from bindery.build.buildpacks.environment import conda_to_pip
+from bindery.build.buildpacks.errors import BuildpackError
+from bindery.build.buildpacks.pipfile import lock_requirements, pipfile_requirements
+from bindery.build.buildpacks.runtime import choose_python, runtime_python
+from bindery.build.mode import BuildpacksChooser
+from bindery.build.repo2docker import known_cause
+
+
+def pick(folder: Path, files: dict[str, str], **options: object):
+    """The buildpack repo2docker would pick for `files`, and its Dockerfile."""
+    for rel, text in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    old = os.getcwd()
+    os.chdir(folder)
+    try:
+        packs = mirror_buildpacks(BuildOptions(base_image="base:1", **options))  # type: ignore[arg-type]
+        bp = next((p("base:1") for p in packs if p("base:1").detect()), None) or packs[-1]("base:1")
+        return type(bp).__name__, bp.render({"NB_UID": "1000"})
+    finally:
+        os.chdir(old)
+
+
+def test_requirements_are_installed_from_the_file_alone_before_the_repository(tmp_path):
+    name, dockerfile = pick(tmp_path, {"requirements.txt": "tabulate\n"})
+    assert name == "PythonBuildPack"
+    lines = dockerfile.splitlines()
+    copy_deps = lines.index("COPY --chown=1000:1000 src/requirements.txt "
+                            "/home/jovyan/requirements.txt")
+    install = next(i for i, line in enumerate(lines) if "uv pip install -r requirements.txt" in line)
+    copy_all = lines.index("COPY --chown=1000:1000 src/ /home/jovyan/")
+    assert copy_deps < install < copy_all
+
+
+def test_requirements_referring_to_the_repository_install_after_it(tmp_path):
+    _, dockerfile = pick(tmp_path, {"requirements.txt": "-e .\n", "setup.py": "x"})
+    lines = dockerfile.splitlines()
+    copy_all = lines.index("COPY --chown=1000:1000 src/ /home/jovyan/")
+    install = next(i for i, line in enumerate(lines) if "-r requirements.txt" in line)
+    assert install > copy_all and "src/requirements.txt" not in dockerfile
+
+
+def test_pip_installer_setting(tmp_path):
+    _, dockerfile = pick(tmp_path, {"requirements.txt": "x\n"}, installer="pip")
+    assert "pip install --no-cache-dir -r requirements.txt" in dockerfile
+    assert "uv pip" not in dockerfile
+
+
+def test_binder_folder_takes_precedence(tmp_path):
+    _, dockerfile = pick(tmp_path, {"requirements.txt": "a\n", "setup.py": "x",
+                                    "binder/requirements.txt": "b\n", "binder/postBuild": "x"})
+    assert "-r binder/requirements.txt" in dockerfile
+    assert "src/requirements.txt" not in dockerfile
+    assert "install ." not in dockerfile  # setup.py is ignored with a binder folder, as in repo2docker
+    assert "./binder/postBuild" in dockerfile
+
+
+def test_pyproject_static_dependencies_come_before_the_repository(tmp_path):
+    _, dockerfile = pick(tmp_path, {"pyproject.toml": "[project]\nname='p'\nversion='1'\n"
+                                                      "dependencies=['tabulate>=0.9']\n"})
+    lines = dockerfile.splitlines()
+    copy_all = lines.index("COPY --chown=1000:1000 src/ /home/jovyan/")
+    deps = next(i for i, line in enumerate(lines) if "'tabulate>=0.9'" in line)
+    package = next(i for i, line in enumerate(lines) if "uv pip install ." in line)
+    assert deps < copy_all < package
+
+
+def test_apt_txt_is_validated(tmp_path):
+    with pytest.raises(BuildpackError, match="apt.txt line 2"):
+        pick(tmp_path, {"apt.txt": "jq\nrm -rf /; echo\n"})
+
+
+def test_unsupported_kinds_are_refused_naming_the_file(tmp_path):
+    with pytest.raises(BuildpackError, match="install.R asks for a R environment"):
+        pick(tmp_path, {"install.R": "x", "requirements.txt": "a\n"})
+
+
+def test_environment_yml_refused_by_default(tmp_path):
+    with pytest.raises(BuildpackError, match="cannot reach one. Put your packages in a requirements"):
+        pick(tmp_path, {"environment.yml": "dependencies: [numpy]\n"})
+
+
+def test_start_sets_the_entrypoint(tmp_path):
+    _, dockerfile = pick(tmp_path, {"start": "#!/bin/sh\nexec \"$@\"\n"})
+    assert "ENV R2D_ENTRYPOINT=/home/jovyan/start" in dockerfile
+    assert "repo2docker-entrypoint" in dockerfile
+
+
+def test_runtime_python():
+    assert runtime_python("python-3.11", "runtime.txt") == "3.11"
+    assert runtime_python("python-3", "runtime.txt") == "3"
+    with pytest.raises(BuildpackError, match="builds Python repositories only"):
+        runtime_python("r-4.1-2022-01-01", "runtime.txt")
+    assert choose_python("3.11", "3.11", True, "runtime.txt").warning == ""
+    assert choose_python("3", "3.11", True, "runtime.txt").warning == ""
+    assert "building with Python 3.11" in choose_python("3.12", "3.11", False, "runtime.txt").warning
+    with pytest.raises(BuildpackError, match="Change runtime.txt to python-3.11"):
+        choose_python("3.12", "3.11", True, "runtime.txt")
+
+
+def test_conda_specs_to_pip():
+    assert conda_to_pip("numpy=1.26") == ("numpy", "numpy==1.26.*")
+    assert conda_to_pip("scipy>=1.10") == ("scipy", "scipy>=1.10")
+    assert conda_to_pip("pandas") == ("pandas", "pandas")
+    assert conda_to_pip("numpy=1.26=py311_0") == ("numpy", "numpy==1.26.*")
+
+
+def test_pipfile_parsing():
+    reqs, local = pipfile_requirements({"packages": {"a": "*", "b": "==1", "c": {"version": ">2",
+                                        "extras": ["x"]}, "me": {"path": ".", "editable": True}},
+                                        "dev-packages": {"d": "*"}})
+    assert reqs == ["a", "b==1", "c[x]>2", "d"] and local == ["."]
+    pins, local = lock_requirements({"default": {"a": {"version": "==1.0", "markers":
+                                                      "python_version >= '3'"}},
+                                     "develop": {"b": {"version": "==2"}}})
+    assert pins == ["a==1.0; python_version >= '3'", "b==2"] and local == []
+
+
+def test_options_round_trip():
+    options = BuildOptions(mode="mirror", base_image="b", runtime_strict=True, installer="pip")
+    assert BuildOptions.from_environ(options.to_environ()) == options
+
+
+def test_known_causes_name_the_file():
+    log = ["STEP 8/12: RUN echo '[bindery] installing the packages listed in binder/requirements.txt'"
+           " && { uv pip install -r binder/requirements.txt ; } || { echo '[bindery] installing the"
+           " packages listed in binder/requirements.txt' 'failed'; exit 1; }",
+           "[bindery] installing the packages listed in binder/requirements.txt",
+           "  × No solution found when resolving dependencies:",
+           "  ╰─▶ Because nopkg-xyz was not found in the package registry and you require",
+           "[bindery] installing the packages listed in binder/requirements.txt failed"]
+    assert known_cause(log) == ("the package nopkg-xyz does not exist on this service's Python "
+                                "package index; fix its name in binder/requirements.txt")
+    assert "postBuild exited with status 3" in known_cause(
+        ["RUN chmod +x postBuild && ./postBuild || { status=$?; echo '[bindery] postBuild exited "
+         "with status' $status; exit 1; }", "[bindery] postBuild exited with status 3"])
+    # the RUN line alone (printed by every build) is not read as a failure
+    assert known_cause(log[:1]) is None
+
+
+class _Answer(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        self.send_response(401)  # a registry's answer without credentials: still reachable
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+async def test_auto_probe_picks_and_caches():
+    server = HTTPServer(("127.0.0.1", 0), _Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    up = f"http://127.0.0.1:{server.server_address[1]}/"
+    now = [0.0]
+    try:
+        both = BuildpacksChooser("auto", up, up, 2, 300, clock=lambda: now[0])
+        assert (await both.choose()).mode == "standard"
+        one = BuildpacksChooser("auto", up, closed, 2, 300, clock=lambda: now[0])
+        first = await one.choose()
+        assert first.mode == "mirror" and "the conda channel" in first.reason
+        one.targets["the conda channel"] = up  # it became reachable, but the answer is cached ...
+        assert (await one.choose()) is first
+        now[0] = 301  # ... until it expires
+        assert (await one.choose()).mode == "standard"
+        fixed = BuildpacksChooser("standard", closed, closed, 2, 300)
+        assert (await fixed.choose()).reason == "the service's buildpacks setting is 'standard'"
+        await asyncio.gather(*(one.choose() for _ in range(5)))  # concurrent callers share it
+    finally:
+        server.shutdown()
