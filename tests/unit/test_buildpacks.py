@@ -184,3 +184,14 @@ async def test_auto_probe_picks_and_caches():
         await asyncio.gather(*(one.choose() for _ in range(5)))  # concurrent callers share it
     finally:
         server.shutdown()
+
+
+def test_repo2docker_reads_requirements_with_its_pinned_chardet(tmp_path):
+    """The reader repo2docker uses for every requirements.txt works with the chardet installed
+    next to it (chardet 7 broke it: module 'chardet' has no attribute 'universaldetector')."""
+    from repo2docker.utils import open_guess_encoding
+
+    path = tmp_path / "requirements.txt"
+    path.write_bytes("# données\ntabulate==0.9.0\n".encode("latin-1"))
+    with open_guess_encoding(str(path)) as f:
+        assert f.read().splitlines()[1] == "tabulate==0.9.0"

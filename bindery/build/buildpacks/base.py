@@ -65,9 +65,9 @@ COPY --chown={{ uid }}:{{ uid }} src/ {{ home }}/
 {% for command in assemble_scripts -%}
 RUN {{ command }}
 {% endfor -%}
-{% for key, value in labels -%}
-LABEL {{ key }}={{ value }}
-{% endfor -%}
+{% if labels -%}
+LABEL {% for key, value in labels %}{{ key }}={{ value }} {% endfor %}
+{% endif -%}
 {% if post_build -%}
 RUN {{ post_build }}
 {% endif -%}
