@@ -39,6 +39,8 @@ KINDS = {
     "Pipfile": {"Pipfile": '[packages]\ntabulate = "==0.9.0"\n'},
     "apt.txt": {"apt.txt": "jq\n"},
     "postBuild": {"postBuild": "#!/bin/bash\necho hi > ~/made.txt\n"},
+    "runtime.txt python-3.13 (trixie kernel)": {"runtime.txt": "python-3.13\n",
+                                                "requirements.txt": "tabulate==0.9.0\n"},
     "requirements (numpy, pandas, matplotlib)": {"requirements.txt": SCIENCE},
 }
 
@@ -72,7 +74,7 @@ async def kinds_table(settings: Settings, git) -> None:
         commit = git.commit(git.root / path, {"index.ipynb": NOTEBOOK.replace("[]", "[ ]")}, "nb")
         rebuild, log = await build(settings, url, commit, image + ":2")
         cached = "" if "Using cache" in log else "  (no cache hit!)"
-        print(f"{kind:42} {fresh:8.1f} {size:8.0f} {size - base:9.0f} {rebuild:10.1f}{cached}",
+        print(f"{kind:42} {fresh:8.1f} {size:8.1f} {size - base:9.1f} {rebuild:10.1f}{cached}",
               flush=True)
     print(f"(base image: {base:.0f} MB)")
 

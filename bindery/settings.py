@@ -159,6 +159,11 @@ class Settings(BaseSettings):
         "certificates are trusted inside builds.")
     python_installer: Literal["uv", "pip"] = Field(
         "uv", description="What mirror builds install Python packages with: uv (fast) or pip.")
+    python_suites: dict[str, str] = Field(
+        default_factory=lambda: {"3.13": "trixie"},
+        description="Pythons other than the base image's (bookworm: 3.11) that a runtime.txt may "
+        "ask for, each from another suite of the Debian mirror (version → suite); such a Python "
+        "runs the kernel from an environment of its own, as repo2docker does for Python 2.7.")
     runtime_strict: bool = Field(
         False,
         description="A runtime.txt asking for a Python the mirrors cannot provide fails the build "

@@ -18,6 +18,7 @@ def build_options(settings: Settings, mode: str) -> BuildOptions:
         mode=mode,
         base_image=base_image.image_name(settings),
         python_version=base_image.PYTHON_VERSION,
+        python_suites=",".join(f"{v}={suite}" for v, suite in settings.python_suites.items()),
         pypi_index_url=settings.pypi_index_url,
         installer=settings.python_installer,
         runtime_strict=settings.runtime_strict,

@@ -47,7 +47,7 @@ async def test_strict_runtime_fails_naming_runtime_txt(stack, git_server):
     assert error is not None
     message = error.event().message
     assert "runtime.txt asks for Python 3.12" in message
-    assert "Change runtime.txt to python-3.11" in message
+    assert "Change runtime.txt to one of python-3.11, python-3.13" in message
 
 
 async def test_environment_yml_translated_when_allowed_listing_what_was_not(stack, git_server):

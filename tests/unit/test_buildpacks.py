@@ -15,7 +15,7 @@ from bindery.build.buildpacks import BuildOptions, mirror_buildpacks
 from bindery.build.buildpacks.environment import conda_to_pip
 from bindery.build.buildpacks.errors import BuildpackError
 from bindery.build.buildpacks.pipfile import lock_requirements, pipfile_requirements
-from bindery.build.buildpacks.runtime import choose_python, runtime_python
+from bindery.build.buildpacks.runtime import PythonChoice, choose_python, runtime_python
 from bindery.build.mode import BuildpacksChooser
 from bindery.build.repo2docker import known_cause
 
@@ -105,11 +105,25 @@ def test_runtime_python():
     assert runtime_python("python-3", "runtime.txt") == "3"
     with pytest.raises(BuildpackError, match="builds Python repositories only"):
         runtime_python("r-4.1-2022-01-01", "runtime.txt")
-    assert choose_python("3.11", "3.11", True, "runtime.txt").warning == ""
-    assert choose_python("3", "3.11", True, "runtime.txt").warning == ""
-    assert "building with Python 3.11" in choose_python("3.12", "3.11", False, "runtime.txt").warning
-    with pytest.raises(BuildpackError, match="Change runtime.txt to python-3.11"):
-        choose_python("3.12", "3.11", True, "runtime.txt")
+    suites = {"3.13": "trixie"}
+    assert choose_python("3.11", "3.11", suites, True, "runtime.txt") == PythonChoice("3.11")
+    assert choose_python("3", "3.11", suites, True, "runtime.txt") == PythonChoice("3.11")
+    assert choose_python("3.13", "3.11", suites, True, "runtime.txt") == PythonChoice("3.13", "trixie")
+    nearest = choose_python("3.14", "3.11", suites, False, "runtime.txt")
+    assert (nearest.version, nearest.suite) == ("3.13", "trixie")
+    assert "building with Python 3.13 instead" in nearest.warning
+    tie = choose_python("3.12", "3.11", suites, False, "runtime.txt")  # the base's own on a tie
+    assert (tie.version, tie.suite) == ("3.11", "") and "3.11 or 3.13" in tie.warning
+    with pytest.raises(BuildpackError, match="Change runtime.txt to one of python-3.11, python-3.13"):
+        choose_python("3.12", "3.11", suites, True, "runtime.txt")
+
+
+def test_other_suites_python_gets_a_kernel_environment(tmp_path):
+    _, dockerfile = pick(tmp_path, {"runtime.txt": "python-3.13\n", "requirements.txt": "a\n"})
+    assert "apt-get install --yes --no-install-recommends -t trixie python3.13" in dockerfile
+    assert "rm /etc/apt/sources.list.d/trixie.list" in dockerfile  # apt.txt stays bookworm's
+    assert "uv pip install --python /opt/kernel/bin/python -r requirements.txt" in dockerfile
+    assert "ipykernel install --prefix /opt/venv --name python3" in dockerfile
 
 
 def test_conda_specs_to_pip():

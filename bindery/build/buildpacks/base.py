@@ -34,6 +34,7 @@ from bindery.build.buildpacks.options import BuildOptions
 from bindery.build.buildpacks.runtime import PythonChoice, choose_python, read_runtime, runtime_python
 
 HOME = "/home/jovyan"  # the base image's user and REPO_DIR
+KERNEL = "/opt/kernel"  # the kernel environment of a Python other than the base image's
 UID = "1000"
 APT_NAME = re.compile(r"[a-z0-9][a-z0-9.+\-]*(:[a-z0-9]+)?")
 
@@ -43,15 +44,23 @@ ENV DEBIAN_FRONTEND=noninteractive
 {% if apt_packages -%}
 RUN {{ apt_install }}
 {% endif -%}
+{% if kernel_root -%}
+RUN {{ kernel_root }}
+{% endif -%}
 ENV REPO_DIR={{ home }} \
     UV_DEFAULT_INDEX={{ index_url }} \
     PIP_INDEX_URL={{ index_url }} \
     UV_PYTHON_DOWNLOADS=never \
     UV_LINK_MODE=copy \
     UV_NO_CACHE=1 \
+    UV_NO_PROGRESS=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR {{ home }}
 USER {{ uid }}
+{% if kernel_user -%}
+ENV KERNEL_PYTHON_PREFIX={{ kernel }} PATH=${PATH}:{{ kernel }}/bin
+RUN {{ kernel_user }}
+{% endif -%}
 {% for src, dst in script_files -%}
 COPY --chown={{ uid }}:{{ uid }} {{ src }} {{ dst }}
 {% endfor -%}
@@ -137,16 +146,45 @@ class MirrorBuildPack(BuildPack):
     def install(self, args: list[str], what: str) -> str:
         """A guarded RUN line installing `args` (pip/uv arguments) into the image's venv."""
         quoted = " ".join(shlex.quote(a) for a in args)
+        kernel = bool(self.python.suite)  # install where the kernel runs
         if self.options.installer == "pip":
-            return guarded(f"pip install --no-cache-dir {quoted}", what)
-        return guarded(f"uv pip install {quoted}", what)
+            pip = f"{KERNEL}/bin/python -m pip" if kernel else "pip"
+            return guarded(f"{pip} install --no-cache-dir {quoted}", what)
+        target = f"--python {KERNEL}/bin/python " if kernel else ""
+        return guarded(f"uv pip install {target}{quoted}", what)
+
+    def requested_python(self) -> tuple[str, str]:
+        """(version asked for or "", the file that asks) — runtime.txt, as in repo2docker."""
+        source = self.binder_path("runtime.txt")
+        return runtime_python(read_runtime(source), source), source
 
     @cached_property
     def python(self) -> PythonChoice:
-        source = self.binder_path("runtime.txt")
-        requested = runtime_python(read_runtime(source), source)
-        return choose_python(requested, self.options.python_version, self.options.runtime_strict,
-                             source)
+        requested, source = self.requested_python()
+        return choose_python(requested, self.options.python_version, self.options.suites,
+                             self.options.runtime_strict, source)
+
+    def kernel_steps(self) -> tuple[str, str]:
+        """(root, user) RUN lines giving a Python from another Debian suite a kernel environment.
+
+        The suite's list is removed again afterwards, so apt.txt packages stay the base suite's.
+        """
+        suite, version = self.python.suite, self.python.version
+        if not suite:
+            return "", ""
+        source = self.requested_python()[1]
+        root = guarded(
+            f"sed 's/ bookworm / {suite} /' /etc/apt/sources.list > /etc/apt/sources.list.d/"
+            f"{suite}.list && apt-get -qq update && apt-get install --yes --no-install-recommends "
+            f"-t {suite} python{version} && rm /etc/apt/sources.list.d/{suite}.list && "
+            f"apt-get -qq clean && rm -rf /var/lib/apt/lists/* && install -d -o {UID} -g {UID} "
+            f"{KERNEL}", source)
+        user = guarded(
+            f"uv venv --seed --python /usr/bin/python{version} {KERNEL} && uv pip install "
+            f"--python {KERNEL}/bin/python ipykernel && {KERNEL}/bin/python -m ipykernel install "
+            f"--prefix /opt/venv --name python3 --display-name 'Python {version}'",
+            source)
+        return root, user
 
     def apt_packages(self) -> list[str]:
         path = self.binder_path("apt.txt")
@@ -190,12 +228,14 @@ class MirrorBuildPack(BuildPack):
         apt_install = guarded(
             "apt-get -qq update && apt-get install --yes --no-install-recommends "
             + " ".join(apt) + " && apt-get -qq clean && rm -rf /var/lib/apt/lists/*", apt_file)
+        kernel_root, kernel_user = self.kernel_steps()
         script_files = [(self.generate_build_context_filename(src)[0], dst)
                         for src, dst in sorted(self.get_build_script_files().items())]
         return jinja2.Template(TEMPLATE).render(
             base_image=self.base_image, home=HOME, uid=UID,
             index_url=shlex.quote(self.options.pypi_index_url),
             apt_packages=apt, apt_install=apt_install,
+            kernel=KERNEL, kernel_root=kernel_root, kernel_user=kernel_user,
             script_files=script_files,
             dependency_files=self.dependency_files(),
             dependency_scripts=self.dependency_scripts(),

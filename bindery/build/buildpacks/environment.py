@@ -19,7 +19,6 @@ from ruamel.yaml.error import YAMLError
 
 from bindery.build.buildpacks.base import MirrorBuildPack
 from bindery.build.buildpacks.errors import BuildpackError
-from bindery.build.buildpacks.runtime import choose_python
 
 CONDA_SPEC = re.compile(r"\s*([A-Za-z0-9_.\-]+)\s*(?:(==?|>=|<=|>|<|!=)\s*([^=\s]+))?(?:[=\s].*)?")
 NOT_ON_PYPI = {"python", "pip"}  # handled otherwise (the image's Python, the installer)
@@ -59,6 +58,18 @@ class EnvironmentBuildPack(MirrorBuildPack):
     def detect(self) -> bool:
         return os.path.exists(self.binder_path("environment.yml"))
 
+    def requested_python(self) -> tuple[str, str]:
+        """runtime.txt's Python if it names one, else environment.yml's `python=X.Y`."""
+        requested, source = super().requested_python()
+        if requested:
+            return requested, source
+        for dep in self._environment().get("dependencies") or []:
+            name, _ = conda_to_pip(str(dep))
+            if not isinstance(dep, dict) and name.lower() == "python":
+                version = str(dep).partition("=")[2].lstrip("=").split("=")[0].rstrip(".*")
+                return ".".join(version.split(".")[:2]), self.binder_path("environment.yml")
+        return "", source
+
     def _environment(self) -> dict:
         path = self.binder_path("environment.yml")
         try:
@@ -78,14 +89,7 @@ class EnvironmentBuildPack(MirrorBuildPack):
                 reqs += [str(p) for p in dep.get("pip") or [] if isinstance(p, (str, int, float))]
                 continue
             name, requirement = conda_to_pip(str(dep))
-            if name.lower() == "python":
-                version = str(dep).partition("=")[2].lstrip("=").rstrip(".*")
-                choice = choose_python(".".join(version.split(".")[:2]), self.options.python_version,
-                                       self.options.runtime_strict, path)
-                if choice.warning:
-                    self.say(choice.warning)
-                continue
-            if name.lower() in NOT_ON_PYPI:
+            if name.lower() in NOT_ON_PYPI:  # python: see requested_python
                 continue
             if requirement and index_has(self.options.pypi_index_url, name):
                 reqs.append(requirement)

@@ -19,10 +19,16 @@ class BuildOptions:
     mode: str = "mirror"  # "standard" (repo2docker's buildpacks) or "mirror" (bindery's)
     base_image: str = ""  # the Jupyter-ready image mirror builds start FROM
     python_version: str = "3.11"  # the Python of base_image
+    python_suites: str = "3.13=trixie"  # other obtainable Pythons: "version=suite,..."
     pypi_index_url: str = "https://pypi.org/simple"
     installer: str = "uv"  # "uv" or "pip"
     runtime_strict: bool = False
     environment_yml: str = "refuse"  # "refuse" or "translate"
+
+    @property
+    def suites(self) -> dict[str, str]:
+        pairs = (item.partition("=") for item in self.python_suites.split(",") if "=" in item)
+        return {version.strip(): suite.strip() for version, _, suite in pairs}
 
     def to_environ(self) -> dict[str, str]:
         return {PREFIX + k.upper(): ("1" if v is True else "0" if v is False else str(v))
