@@ -14,8 +14,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from bindery.build.queue import Build, BuildJob, BuildQueue
 from bindery.build.mode import BuildpacksChooser
+from bindery.build.queue import Build, BuildJob, BuildQueue
 from bindery.build.runner import run_build as run_one_build
 from bindery.events import Event, LaunchError
 from bindery.images import image_name

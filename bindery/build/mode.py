@@ -1,4 +1,4 @@
-"""Which buildpacks a build uses: the `buildpacks` setting, and for `auto` a short reachability probe.
+"""Which buildpacks a build uses: the `buildpacks` setting; for `auto`, a short reachability probe.
 
 `standard` (repo2docker's own buildpacks) needs Docker Hub (its base image) and a conda channel
 (its Python); `mirror` (bindery's) needs only the Debian mirror and a PyPI index. `auto` probes the
@@ -26,9 +26,10 @@ class ModeChoice:
 
 
 async def reachable(url: str, timeout: float) -> str:
-    """"" when `url` answers HTTP at all (any status: 401 from a registry is an answer), else why not."""
+    """"" when `url` answers HTTP at all (any status: a registry's 401 is an answer), else why not."""
     try:
-        async with httpx.AsyncClient(timeout=timeout, verify=ssl.create_default_context()) as client:
+        verify = ssl.create_default_context()  # the host's CA store (a re-signing proxy's CA too)
+        async with httpx.AsyncClient(timeout=timeout, verify=verify) as client:
             await client.get(url)
         return ""
     except httpx.HTTPError as exc:

@@ -37,7 +37,7 @@ def pick(folder: Path, files: dict[str, str], **options: object):
 
 def test_requirements_are_installed_from_the_file_alone_before_the_repository(tmp_path):
     name, dockerfile = pick(tmp_path, {"requirements.txt": "tabulate\n"})
-    assert name == "PythonBuildPack"
+    assert name == "MirrorPythonBuildPack"
     lines = dockerfile.splitlines()
     copy_deps = lines.index("COPY --chown=1000:1000 src/requirements.txt "
                             "/home/jovyan/requirements.txt")

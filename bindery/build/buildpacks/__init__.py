@@ -25,7 +25,8 @@ __all__ = ["BuildOptions", "MirrorBuildPack", "configure", "mirror_buildpacks"]
 
 def mirror_buildpacks(options: BuildOptions) -> list[type[MirrorBuildPack]]:
     """bindery's buildpack classes with `options` bound (repo2docker instantiates them itself)."""
-    return [type(bp.__name__, (bp,), {"options": options}) for bp in MIRROR_ORDER]
+    # "Mirror..." so the build log ("Using MirrorPythonBuildPack builder") says whose buildpack it is
+    return [type(f"Mirror{bp.__name__}", (bp,), {"options": options}) for bp in MIRROR_ORDER]
 
 
 def configure(c, environ: Mapping[str, str]) -> None:  # noqa: ANN001 (traitlets' Config)

@@ -8,7 +8,7 @@ packs the repository under ``src/`` next to it.
 The layers are ordered so a commit that changes only notebooks rebuilds in seconds:
 
     FROM base (Python, Jupyter, uv, user jovyan)  →  apt.txt packages (root)
-    → COPY the dependency files alone → install the dependencies (uv)   ← cached while they are unchanged
+    → COPY the dependency files alone → install the dependencies (uv)   ← cached while unchanged
     → COPY the whole repository → install the repository itself (setup.py / pyproject.toml)
     → postBuild → start (entrypoint)
 
@@ -31,7 +31,12 @@ from repo2docker.utils import R2dState
 
 from bindery.build.buildpacks.errors import BuildpackError
 from bindery.build.buildpacks.options import BuildOptions
-from bindery.build.buildpacks.runtime import PythonChoice, choose_python, read_runtime, runtime_python
+from bindery.build.buildpacks.runtime import (
+    PythonChoice,
+    choose_python,
+    read_runtime,
+    runtime_python,
+)
 
 HOME = "/home/jovyan"  # the base image's user and REPO_DIR
 KERNEL = "/opt/kernel"  # the kernel environment of a Python other than the base image's
@@ -112,7 +117,7 @@ class MirrorBuildPack(BuildPack):
         are copied alone, before the rest of the repository, so their install layer stays cached;
       - return in ``dependency_scripts()`` the shell lines (run as jovyan in the venv) that install
         those dependencies, each made with ``self.install(...)`` so a failure names its file;
-      - return in ``assemble_scripts()`` what needs the whole repository (installing it as a package);
+      - return in ``assemble_scripts()`` what needs the whole repository (installing it);
       - raise ``BuildpackError`` with a person's message for a repository it cannot build.
     apt.txt, postBuild, start, runtime.txt and the binder/ or .binder/ folder are handled here, for
     every kind, with repo2docker's meaning.

@@ -76,7 +76,8 @@ class EnvironmentBuildPack(MirrorBuildPack):
             with open(path, encoding="utf-8", errors="replace") as f:
                 data = YAML(typ="safe").load(f)
         except YAMLError as exc:
-            raise BuildpackError(f"{path} is not valid YAML ({str(exc)[:200]}). Fix {path}.") from None
+            reason = str(exc)[:200]
+            raise BuildpackError(f"{path} is not valid YAML ({reason}). Fix {path}.") from None
         return data if isinstance(data, dict) else {}
 
     def _translation(self) -> tuple[list[str], list[str]]:

@@ -1,4 +1,4 @@
-"""The one exception a buildpack raises for a repository it cannot build, with a person's message."""
+"""The one exception a buildpack raises for a repository it cannot build: a person's message."""
 
 
 class BuildpackError(RuntimeError):

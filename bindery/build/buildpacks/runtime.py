@@ -1,8 +1,8 @@
 """runtime.txt: which Python a repository asks for, and what a mirror build can give it.
 
 The base image's Python (bookworm: 3.11) is always there. Other Pythons can be had only from other
-suites of the Debian mirror (trixie: 3.13; CPython builds from elsewhere, e.g. python-build-standalone,
-need GitHub): such a Python gets a kernel environment of its own, as repo2docker gives Python 2.7,
+suites of the Debian mirror (trixie: 3.13; CPython builds from elsewhere, e.g.
+python-build-standalone, need GitHub): such a Python gets a kernel environment of its own, as repo2docker gives Python 2.7,
 while Jupyter itself keeps running on the base image's Python. A request for a version that cannot
 be had builds with the nearest one and a warning in the log, or fails when runtime_strict is set.
 """
