@@ -17,6 +17,7 @@ def build_options(settings: Settings, mode: str) -> BuildOptions:
     return BuildOptions(
         mode=mode,
         base_image=base_image.image_name(settings),
+        base_suite=base_image.SUITE,
         python_version=base_image.PYTHON_VERSION,
         python_suites=",".join(f"{v}={suite}" for v, suite in settings.python_suites.items()),
         pypi_index_url=settings.pypi_index_url,

@@ -66,9 +66,6 @@ USER {{ uid }}
 ENV KERNEL_PYTHON_PREFIX={{ kernel }} PATH=${PATH}:{{ kernel }}/bin
 RUN {{ kernel_user }}
 {% endif -%}
-{% for src, dst in script_files -%}
-COPY --chown={{ uid }}:{{ uid }} {{ src }} {{ dst }}
-{% endfor -%}
 {% for path in dependency_files -%}
 COPY --chown={{ uid }}:{{ uid }} src/{{ path }} {{ home }}/{{ path }}
 {% endfor -%}
@@ -179,7 +176,7 @@ class MirrorBuildPack(BuildPack):
             return "", ""
         source = self.requested_python()[1]
         root = guarded(
-            f"sed 's/ bookworm / {suite} /' /etc/apt/sources.list > /etc/apt/sources.list.d/"
+            f"sed 's/ {self.options.base_suite} / {suite} /' /etc/apt/sources.list > /etc/apt/sources.list.d/"
             f"{suite}.list && apt-get -qq update && apt-get install --yes --no-install-recommends "
             f"-t {suite} python{version} && rm /etc/apt/sources.list.d/{suite}.list && "
             f"apt-get -qq clean && rm -rf /var/lib/apt/lists/* && install -d -o {UID} -g {UID} "
@@ -234,14 +231,11 @@ class MirrorBuildPack(BuildPack):
             "apt-get -qq update && apt-get install --yes --no-install-recommends "
             + " ".join(apt) + " && apt-get -qq clean && rm -rf /var/lib/apt/lists/*", apt_file)
         kernel_root, kernel_user = self.kernel_steps()
-        script_files = [(self.generate_build_context_filename(src)[0], dst)
-                        for src, dst in sorted(self.get_build_script_files().items())]
         return jinja2.Template(TEMPLATE).render(
             base_image=self.base_image, home=HOME, uid=UID,
             index_url=shlex.quote(self.options.pypi_index_url),
             apt_packages=apt, apt_install=apt_install,
             kernel=KERNEL, kernel_root=kernel_root, kernel_user=kernel_user,
-            script_files=script_files,
             dependency_files=self.dependency_files(),
             dependency_scripts=self.dependency_scripts(),
             assemble_scripts=self.assemble_scripts(),

@@ -18,6 +18,7 @@ PREFIX = "BINDERY_BUILD_"
 class BuildOptions:
     mode: str = "mirror"  # "standard" (repo2docker's buildpacks) or "mirror" (bindery's)
     base_image: str = ""  # the Jupyter-ready image mirror builds start FROM
+    base_suite: str = "bookworm"  # the Debian suite of base_image
     python_version: str = "3.11"  # the Python of base_image
     python_suites: str = "3.13=trixie"  # other obtainable Pythons: "version=suite,..."
     pypi_index_url: str = "https://pypi.org/simple"
