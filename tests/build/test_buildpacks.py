@@ -141,7 +141,9 @@ async def test_failure_names_the_cause_and_the_file(launched, name):
 async def test_auto_picks_mirror_here_and_says_why(launched):
     log = launched["requirements.txt"].log
     assert "Buildpacks: mirror (auto:" in log
-    assert "Docker Hub (https://registry-1.docker.io/v2/) is not reachable" in log
+    # this machine reaches neither Docker Hub nor conda-forge; the log names what it could not reach
+    assert "(https://registry-1.docker.io/v2/) is not reachable" in log
+    assert "(https://conda.anaconda.org/conda-forge/) is not reachable" in log
 
 
 async def test_postbuild_file_seen_through_the_contents_api(launched):
