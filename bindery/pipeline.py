@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from bindery.build.queue import Build, BuildJob, BuildQueue
 from bindery.build.repo2docker import repo2docker_argv, run_repo2docker
 from bindery.events import Event, LaunchError
+from bindery.git import GIT_SLOTS
 from bindery.images import image_name
 from bindery.launch.hub import Hub, HubError, HubUnavailable
 from bindery.launch.launcher import LaunchConfig, Launcher, hub_backoff
@@ -44,6 +45,7 @@ class Services:
     @classmethod
     def create(cls, settings: Settings) -> Services:
         metrics = Metrics()
+        GIT_SLOTS.configure(settings.git_concurrency)
         hub = Hub(settings.hub_api, settings.hub_token(), settings.hub_timeout)
         # Dockerfile repositories may say `ARG BINDERY_BASE_IMAGE` + `FROM ${BINDERY_BASE_IMAGE}`
         # to build on this stack's Jupyter-ready base without knowing its name.
@@ -52,7 +54,8 @@ class Services:
         def run_build(job: BuildJob) -> AsyncIterator[Event]:
             argv = repo2docker_argv(settings.repo2docker_command, job.source, job.commit,
                                     job.image, settings.build_memory_limit, build_args)
-            return run_repo2docker(argv, settings.build_socket, settings.build_timeout)
+            return run_repo2docker(argv, settings.build_socket, settings.build_timeout,
+                                   job.git_config)
 
         def build_finished(build: Build) -> None:
             status = "failure" if build.error else "success"
@@ -172,7 +175,8 @@ async def _build(services: Services, provider: RepoProvider, image: str,
                  commit: str) -> AsyncIterator[Event]:
     local = provider.name == "local"  # a folder is built as it is, not at a ref
     job = BuildJob(image=image, repo=provider.repo_url, commit=None if local else commit,
-                   source=provider.repo_url, provider=provider.name)
+                   source=provider.repo_url, provider=provider.name,
+                   git_config=tuple(provider.git_config))
     joining = job.image in services.builds.active
     if joining:
         services.metrics.build_joins.inc()

@@ -195,6 +195,17 @@ class Settings(BaseSettings):
     )
     git_timeout: float = Field(20.0, description="Timeout in seconds for one git ls-remote.")
 
+    # -- outbound policy: where user input may make bindery connect (bindery/outbound.py) -------
+    repo_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR, e.g. '10.1.2.0/24') a repository's host may resolve to although "
+        "they are not public. Every other loopback, private, link-local (169.254.169.254), "
+        "unique-local, multicast or otherwise non-global address is refused before any connection. "
+        "Empty: only public addresses.",
+    )
+    git_concurrency: int = Field(
+        8, description="git subprocesses (ls-remote and friends) bindery runs at once; more wait.")
+
     # -- the front door (abuse controls, see bindery/web/door.py) -----------------------------
     banned_specs: list[str] = Field(
         default_factory=list,
@@ -226,6 +237,16 @@ class Settings(BaseSettings):
         description="Networks (CIDR) of reverse proxies whose X-Forwarded-For header is believed when "
         "finding a client's address. Empty: the header is ignored and the peer address is used.",
     )
+    max_open_launches_per_client: int = Field(
+        10, description="Launch sessions one client address may have open (not yet ready or failed) "
+        "at once; beyond it a launch is refused with an in-band 429. 0: no limit.")
+    max_open_launches: int = Field(
+        1000, description="Launch sessions open at once in total; beyond it a launch is refused with "
+        "an in-band 429. 0: no limit.")
+    metrics_repo_labels: int = Field(
+        500, description="Repositories that get their own value of the `repo` metric label (the first "
+        "ones to launch or build successfully); every other repository is counted as 'other', so "
+        "/metrics stays bounded whatever people type.")
     build_token_secret: SecretStr | None = Field(
         None,
         description="Secret that signs build tokens. Set: every launch needs a valid build_token "

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bindery.events import Event, LaunchError
-from bindery.git import SAFE_GIT_ENV
+from bindery.git import GitConfig, safe_git_env
 
 CONFIG_FILE = Path(__file__).with_name("repo2docker_config.py")
 KNOWN_PHASES = {"fetching", "building", "pushing", "failed"}
@@ -32,6 +32,9 @@ KNOWN_CAUSES = (
     ("container engine initialization error",
      "the build engine (container engine) is not answering, so the build could not run; "
      "please try again later"),
+    ("fatal: transport '",
+     "the repository has git submodules, which this service does not fetch (a submodule may point "
+     "anywhere, including networks this service must not reach)"),
     ("error while fetching server api version",
      "the build engine (container engine) is not answering, so the build could not run; "
      "please try again later"),
@@ -54,13 +57,13 @@ def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: s
     return [*argv, "--", repo]
 
 
-def build_env(docker_host: str, home: str) -> dict[str, str]:
+def build_env(docker_host: str, home: str, git_config: GitConfig = ()) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": home,
         "LANG": "C.UTF-8",
         "DOCKER_HOST": docker_host,
-        **SAFE_GIT_ENV,
+        **safe_git_env(git_config),
     }
     for name in ("SSL_CERT_FILE", "http_proxy", "https_proxy", "no_proxy"):
         if name in os.environ:
@@ -87,11 +90,12 @@ def parse_line(raw: bytes) -> Event:
     return Event(phase=phase, message=message, **extra)
 
 
-async def run_repo2docker(argv: list[str], docker_host: str, timeout: float) -> AsyncIterator[Event]:
+async def run_repo2docker(argv: list[str], docker_host: str, timeout: float,
+                          git_config: GitConfig = ()) -> AsyncIterator[Event]:
     """Yield events of one build; raise LaunchError when it fails or exceeds `timeout`."""
     with tempfile.TemporaryDirectory(prefix="bindery-build-") as home:
         proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=home, env=build_env(docker_host, home),
+            *argv, cwd=home, env=build_env(docker_host, home, git_config),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, limit=MAX_LINE, start_new_session=True,
         )
