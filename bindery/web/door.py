@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bindery.outbound import networks
 from bindery.settings import Settings
 from bindery.web import tokens
 from bindery.web.ratelimit import TokenBucket
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -53,11 +53,6 @@ class Refusal:
         )
 
 
-def _networks(cidrs: list[str]) -> list[Network]:
-    # strict=False: '10.1.2.3/8' means the network containing it, as people write it.
-    return [ipaddress.ip_network(c.strip(), strict=False) for c in cidrs if c.strip()]
-
-
 def _address(text: str | None) -> Address | None:
     try:
         return ipaddress.ip_address((text or "").strip())
@@ -68,8 +63,8 @@ def _address(text: str | None) -> Address | None:
 class Door:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.blocked = _networks(settings.blocked_networks)
-        self.trusted = _networks(settings.trusted_proxies)
+        self.blocked = networks(settings.blocked_networks)
+        self.trusted = networks(settings.trusted_proxies)
         self.banned = [re.compile(p) for p in settings.banned_specs]
         self.allowed = [re.compile(p) for p in settings.allowed_specs]
         self.bucket = (

@@ -32,7 +32,7 @@ async def get(port: int) -> bytes:
             break
         except OSError:
             await asyncio.sleep(0.01)
-    w.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    w.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     await w.drain()
     data = await r.read()
     w.close()
