@@ -26,6 +26,7 @@ from bindery.launch.quota import check_quota, per_repo_limit
 from bindery.metrics import Metrics
 from bindery.providers import RepoProvider, get_provider
 from bindery.registry import Registry
+from bindery.repoid import identify
 from bindery.settings import Settings
 from bindery.stack.base_image import image_name as base_image_name
 
@@ -44,7 +45,7 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
-        metrics = Metrics()
+        metrics = Metrics(settings.metrics_repo_labels)
         GIT_SLOTS.configure(settings.git_concurrency)
         hub = Hub(settings.hub_api, settings.hub_token(), settings.hub_timeout)
         # Dockerfile repositories may say `ARG BINDERY_BASE_IMAGE` + `FROM ${BINDERY_BASE_IMAGE}`
@@ -60,7 +61,8 @@ class Services:
         def build_finished(build: Build) -> None:
             status = "failure" if build.error else "success"
             metrics.build_time.labels(status).observe((build.finished or 0) - (build.started or 0))
-            metrics.build_count.labels(status, build.job.provider, build.job.repo).inc()
+            repo = metrics.repo_label(build.job.repo, admit=build.error is None)
+            metrics.build_count.labels(status, build.job.provider, repo).inc()
 
         builds = BuildQueue(run_build, settings.build_slots, settings.build_slots_per_repo,
                             on_finish=build_finished)
@@ -102,15 +104,18 @@ async def launch(services: Services, provider_name: str, spec: str,
         async for event in _stages(services, provider):
             yield event
         metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)
-        metrics.launch_count.labels("success", provider_name, provider.repo_url).inc()
+        repo = metrics.repo_label(repo_key_url(services.settings, provider), admit=True)
+        metrics.launch_count.labels("success", provider_name, repo).inc()
     except LaunchError as exc:
         if provider is not None:
-            metrics.launch_count.labels("failure", provider_name, provider.repo_url).inc()
+            repo = metrics.repo_label(repo_key_url(services.settings, provider))
+            metrics.launch_count.labels("failure", provider_name, repo).inc()
         metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         yield exc.event()
     except HubError as exc:  # a hub call outside the launcher's retries
         if provider is not None:
-            metrics.launch_count.labels("failure", provider_name, provider.repo_url).inc()
+            repo = metrics.repo_label(repo_key_url(services.settings, provider))
+            metrics.launch_count.labels("failure", provider_name, repo).inc()
         metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         yield Event(phase="failed", message=f"Could not launch: {exc}")
     except Exception as exc:  # a bug must still end the stream clearly, and never the service
@@ -121,17 +126,25 @@ async def launch(services: Services, provider_name: str, spec: str,
         metrics.inprogress_launches.dec()
 
 
+def repo_key_url(settings: Settings, provider: RepoProvider) -> str:
+    """The repository's normal form (bindery/repoid.py): one quota, one image, one metric label
+    however it is spelled. A local folder is its path."""
+    return provider.repo_url if provider.name == "local" else identify(settings, provider.repo_url).url
+
+
 async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[Event]:
     settings = services.settings
     per_repo = per_repo_limit(settings.max_servers_per_repo, settings.quota_tiers, provider.name,
                               provider.spec, provider.repo_url)
-    quota = (services.hub, provider.repo_url, settings.max_servers, per_repo)
+    identity = identify(settings, provider.repo_url)
+    repo_key = repo_key_url(settings, provider)
+    quota = (services.hub, repo_key, settings.max_servers, per_repo)
     # The quota needs only the repository: ask the hub while git resolves the ref.
     first_quota = asyncio.ensure_future(_check_quota(services, *quota))
     try:
         commit = await provider.resolve()
-        image = image_name(settings.registry_host, settings.image_prefix, provider.slug,
-                           provider.repo_url, commit)
+        slug = identity.slug if provider.name != "local" and identity.slug else provider.slug
+        image = image_name(settings.registry_host, settings.image_prefix, slug, repo_key, commit)
         built = await services.registry.image_exists(image)
         await first_quota  # before building, and for a built image before launching
     finally:
@@ -147,7 +160,7 @@ async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[E
     if services.prepuller is not None:  # pull progress instead of a silent spawn
         async for event in services.prepuller.pull(image):
             yield event
-    async for event in services.launcher.launch(image, provider.repo_url):
+    async for event in services.launcher.launch(image, repo_key):
         if event.phase == "ready":
             event = Event(**event.data(), image=image, repo_url=provider.repo_url,
                           binder_ref_url=provider.ref_url(),
@@ -174,7 +187,8 @@ async def _check_quota(services: Services, *quota) -> None:
 async def _build(services: Services, provider: RepoProvider, image: str,
                  commit: str) -> AsyncIterator[Event]:
     local = provider.name == "local"  # a folder is built as it is, not at a ref
-    job = BuildJob(image=image, repo=provider.repo_url, commit=None if local else commit,
+    job = BuildJob(image=image, repo=repo_key_url(services.settings, provider),
+                   commit=None if local else commit,
                    source=provider.repo_url, provider=provider.name,
                    git_config=tuple(provider.git_config))
     joining = job.image in services.builds.active
