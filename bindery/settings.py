@@ -238,8 +238,9 @@ class Settings(BaseSettings):
         "finding a client's address. Empty: the header is ignored and the peer address is used.",
     )
     max_open_launches_per_client: int = Field(
-        10, description="Launch sessions one client address may have open (not yet ready or failed) "
-        "at once; beyond it a launch is refused with an in-band 429. 0: no limit.")
+        50, description="Launch sessions one client address may have open (not yet ready or failed) "
+        "at once; beyond it a launch is refused with an in-band 429. A classroom behind one NAT "
+        "address launches together: leave room for it. 0: no limit.")
     max_open_launches: int = Field(
         1000, description="Launch sessions open at once in total; beyond it a launch is refused with "
         "an in-band 429. 0: no limit.")
