@@ -106,6 +106,8 @@ async def run_git(*args: str, timeout: float, cwd: str | None = None,
     async with asyncio.timeout_at(deadline):
         await GIT_SLOTS.semaphore().acquire()
     try:
+        if loop.time() >= deadline - 0.1:  # got a slot with no time left to use it
+            raise TimeoutError
         proc = await asyncio.create_subprocess_exec(
             "git", *args, cwd=cwd, env=git_env(config),
             stdin=asyncio.subprocess.DEVNULL,
