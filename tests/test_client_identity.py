@@ -26,6 +26,7 @@ from bindery.stack.web import settings_env
 from tests.conftest import free_port
 from tests.production.own_stack import wait_for
 from tests.streams import git_spec
+from tests.test_hostile import final_event
 
 RATE = 3  # launches per minute per client on both services
 
@@ -89,18 +90,11 @@ async def launch(url: str, provider: str, spec: str, source: str = "127.0.0.1",
                  headers: dict[str, str] | None = None, query: str = "") -> Event:
     """The last event of one launch, asked for from the loopback address `source`."""
     transport = httpx.AsyncHTTPTransport(local_address=source)
-    async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(60)) as client:
-        async with client.stream("GET", f"{url}/build/{provider}/{spec}{query}",
-                                 headers=headers or {}) as response:
-            assert response.status_code == 200
-            last = None
-            async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    last = Event.model_validate_json(line[5:])
-                    if last.terminal:
-                        break
-            assert last is not None
-            return last
+    async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(60),
+                                 headers=headers or {}) as client:
+        status, event = await final_event(client, f"{url}/build/{provider}/{spec}{query}")
+    assert status == 200 and event is not None
+    return event
 
 
 async def first_event(response: httpx.Response) -> Event:
