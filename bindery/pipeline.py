@@ -104,18 +104,13 @@ async def launch(services: Services, provider_name: str, spec: str,
         async for event in _stages(services, provider):
             yield event
         metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)
-        repo = metrics.repo_label(repo_key_url(services.settings, provider), admit=True)
-        metrics.launch_count.labels("success", provider_name, repo).inc()
+        _count_launch(services, "success", provider)
     except LaunchError as exc:
-        if provider is not None:
-            repo = metrics.repo_label(repo_key_url(services.settings, provider))
-            metrics.launch_count.labels("failure", provider_name, repo).inc()
+        _count_launch(services, "failure", provider)
         metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         yield exc.event()
     except HubError as exc:  # a hub call outside the launcher's retries
-        if provider is not None:
-            repo = metrics.repo_label(repo_key_url(services.settings, provider))
-            metrics.launch_count.labels("failure", provider_name, repo).inc()
+        _count_launch(services, "failure", provider)
         metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         yield Event(phase="failed", message=f"Could not launch: {exc}")
     except Exception as exc:  # a bug must still end the stream clearly, and never the service
@@ -126,24 +121,34 @@ async def launch(services: Services, provider_name: str, spec: str,
         metrics.inprogress_launches.dec()
 
 
-def repo_key_url(settings: Settings, provider: RepoProvider) -> str:
-    """The repository's normal form (bindery/repoid.py): one quota, one image, one metric label
-    however it is spelled. A local folder is its path."""
-    return provider.repo_url if provider.name == "local" else identify(settings, provider.repo_url).url
+def repo_identity(settings: Settings, provider: RepoProvider) -> tuple[str, str]:
+    """(key, slug): the repository's normal form (bindery/repoid.py), so that however it is spelled
+    it has one quota, one image, one build-fairness key and one metric label; and the readable part
+    of its image name. A local folder is its path."""
+    if provider.name == "local":
+        return provider.repo_url, provider.slug
+    identity = identify(settings, provider.repo_url)
+    return identity.url, identity.slug or provider.slug
+
+
+def _count_launch(services: Services, status: str, provider: RepoProvider | None) -> None:
+    if provider is None:  # the spec did not even parse: nothing to count it under
+        return
+    key, _ = repo_identity(services.settings, provider)
+    repo = services.metrics.repo_label(key, admit=status == "success")
+    services.metrics.launch_count.labels(status, provider.name, repo).inc()
 
 
 async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[Event]:
     settings = services.settings
     per_repo = per_repo_limit(settings.max_servers_per_repo, settings.quota_tiers, provider.name,
                               provider.spec, provider.repo_url)
-    identity = identify(settings, provider.repo_url)
-    repo_key = repo_key_url(settings, provider)
+    repo_key, slug = repo_identity(settings, provider)
     quota = (services.hub, repo_key, settings.max_servers, per_repo)
     # The quota needs only the repository: ask the hub while git resolves the ref.
     first_quota = asyncio.ensure_future(_check_quota(services, *quota))
     try:
         commit = await provider.resolve()
-        slug = identity.slug if provider.name != "local" and identity.slug else provider.slug
         image = image_name(settings.registry_host, settings.image_prefix, slug, repo_key, commit)
         built = await services.registry.image_exists(image)
         await first_quota  # before building, and for a built image before launching
@@ -154,7 +159,7 @@ async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[E
     if built:
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
     else:
-        async for event in _build(services, provider, image, commit):
+        async for event in _build(services, provider, repo_key, image, commit):
             yield event
         await _check_quota(services, *quota)  # the build took a while: check again
     if services.prepuller is not None:  # pull progress instead of a silent spawn
@@ -184,11 +189,10 @@ async def _check_quota(services: Services, *quota) -> None:
             await asyncio.sleep(hub_backoff(attempt))
 
 
-async def _build(services: Services, provider: RepoProvider, image: str,
+async def _build(services: Services, provider: RepoProvider, repo_key: str, image: str,
                  commit: str) -> AsyncIterator[Event]:
     local = provider.name == "local"  # a folder is built as it is, not at a ref
-    job = BuildJob(image=image, repo=repo_key_url(services.settings, provider),
-                   commit=None if local else commit,
+    job = BuildJob(image=image, repo=repo_key, commit=None if local else commit,
                    source=provider.repo_url, provider=provider.name,
                    git_config=tuple(provider.git_config))
     joining = job.image in services.builds.active
