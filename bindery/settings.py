@@ -209,8 +209,10 @@ class Settings(BaseSettings):
     # -- the front door (abuse controls, see bindery/web/door.py) -----------------------------
     banned_specs: list[str] = Field(
         default_factory=list,
-        description="Regular expressions (re.search) matched against '<provider>/<spec>' (spec "
-        "url-decoded, e.g. 'gh/org/repo/main'); a match refuses the launch with banned_message.",
+        description="Regular expressions (re.search, ignoring case) matched against '<provider>/<spec>' "
+        "(spec url-decoded, e.g. 'gh/org/repo/main') and against every other spelling of the same "
+        "repository ('git/https://github.com/org/repo/main', no '.git' or trailing '/'); a match "
+        "refuses the launch with banned_message.",
     )
     banned_message: str = Field(
         "This repository cannot be launched here: it is on this service's list of disabled "
@@ -219,8 +221,9 @@ class Settings(BaseSettings):
     )
     allowed_specs: list[str] = Field(
         default_factory=list,
-        description="Regular expressions (re.search) matched against '<provider>/<spec>'. Empty: "
-        "every repository may launch; otherwise only those matching one of them.",
+        description="Regular expressions matched like banned_specs (ignoring case, every spelling of "
+        "the repository). Empty: every repository may launch; otherwise only those matching one of "
+        "them.",
     )
     rate_limit_per_minute: int = Field(
         0,
