@@ -159,6 +159,25 @@ async def test_a_crowd_of_sessions_from_one_client_is_capped(services):
         server.close()
 
 
+async def test_the_front_streams_events_as_they_happen(services):
+    """A launch that is still resolving (its git server never answers) shows its first event
+    through the front: nothing is held back until the stream ends."""
+    held: list[asyncio.StreamWriter] = []
+    server = await asyncio.start_server(lambda r, w: held.append(w), "127.0.0.1", 0)
+    slow = git_spec(f"git://127.0.0.1:{server.sockets[0].getsockname()[1]}/org/slow", "main")
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.13")
+    try:
+        async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(30)) as client:
+            async with client.stream("GET", f"{services['front'].url}/build/git/{slow}") as stream:
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                assert (await first_event(stream)).phase == "fetching"
+                await wait_for(lambda: held, 30, "the launch reaches the git server")
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+
+
 @pytest.mark.parametrize("provider,spec", [
     ("gh", "EVIL-org/x/main"), ("gh", "evil-org/x.git/main"), ("gh", "Evil-Org/X/main"),
 ])

@@ -63,8 +63,9 @@ def create_app(target_file: Path, client: httpx.AsyncClient):
         if target is None:
             await Response(status_code=502)(scope, receive, send)
             return
-        url = httpx.URL(f"http://127.0.0.1:{target}{scope['path']}",
-                        query=scope.get("query_string", b""))
+        # raw_path: the path exactly as sent (a decoded one would turn git specs' %2F into '/').
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        url = httpx.URL(f"http://127.0.0.1:{target}{path}", query=scope.get("query_string", b""))
         upstream_request = client.build_request(request.method, url, headers=forward_headers(request),
                                                 content=request.stream())
         try:
