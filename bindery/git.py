@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import weakref
 from collections.abc import Sequence
 
@@ -58,6 +59,7 @@ def safe_git_env(extra: GitConfig = ()) -> dict[str, str]:
 
 
 SAFE_GIT_ENV = safe_git_env()
+REDIRECTED = re.compile(r"returned error: 30[1278]")  # curl's words for a refused redirect
 
 
 def git_env(extra: GitConfig = ()) -> dict[str, str]:
@@ -131,6 +133,10 @@ async def ls_remote(url: str, ref: str, timeout: float, config: GitConfig = ()) 
     except TimeoutError:
         raise LaunchError(f"The repository {url} did not answer within {timeout:.0f} s.", 504) from None
     if code != 0:
+        if REDIRECTED.search(err):
+            raise LaunchError(f"The repository {url} answered with a redirect, which this service "
+                              "does not follow (it could lead anywhere). Use the repository's own "
+                              "URL, e.g. its new name if it was renamed.", 404)
         reason = err.strip().splitlines()[-1] if err.strip() else f"git exited with {code}"
         raise LaunchError(f"Could not reach the repository {url}: {reason}", 404)
     refs: dict[str, str] = {}

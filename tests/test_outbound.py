@@ -97,6 +97,8 @@ async def test_blocked_address_sees_no_connection(stack, blocked, blocked_name, 
         if redirect_at not in unquote(spec):
             assert last.data()["status_code"] == 403, (spec, last.message)
             assert "non-public network" in last.message
+        else:
+            assert "redirect" in last.message, (spec, last.message)
     assert redirect_hits, "the redirecting server was asked (it is allowed)"
     assert listener.connections == 0
 

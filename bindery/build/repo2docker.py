@@ -35,6 +35,9 @@ KNOWN_CAUSES = (
     ("fatal: transport '",
      "the repository has git submodules, which this service does not fetch (a submodule may point "
      "anywhere, including networks this service must not reach)"),
+    ("the requested url returned error: 30",
+     "the repository's server answered with a redirect, which this service does not follow (it "
+     "could lead anywhere); use the repository's own URL"),
     ("error while fetching server api version",
      "the build engine (container engine) is not answering, so the build could not run; "
      "please try again later"),
