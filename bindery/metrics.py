@@ -10,8 +10,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600, float("inf"))
 
 
+OTHER_REPO = "other"
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, max_repo_labels: int = 500) -> None:
+        # The `repo` label is bounded: only repositories that launched or built successfully get
+        # their own value, up to max_repo_labels; the rest are counted as "other". Without this,
+        # everyone typing a made-up repository URL would grow /metrics without end.
+        self.max_repo_labels = max_repo_labels
+        self._repo_labels: set[str] = set()
         r = self.registry = CollectorRegistry()
         self.build_time = Histogram("binderhub_build_time_seconds", "Build time",
                                     ["status"], buckets=BUCKETS, registry=r)
@@ -32,3 +40,12 @@ class Metrics:
                                 ["outcome"], registry=r)
         self.build_joins = Counter("bindery_build_joins",
                                    "Requests that joined a build already under way", registry=r)
+
+    def repo_label(self, repo: str, admit: bool = False) -> str:
+        """`repo` if it has (or, after a success, gets) its own label value, else "other"."""
+        if repo in self._repo_labels:
+            return repo
+        if admit and len(self._repo_labels) < self.max_repo_labels:
+            self._repo_labels.add(repo)
+            return repo
+        return OTHER_REPO

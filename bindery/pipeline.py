@@ -18,6 +18,7 @@ from bindery.build.mode import BuildpacksChooser
 from bindery.build.queue import Build, BuildJob, BuildQueue
 from bindery.build.runner import run_build as run_one_build
 from bindery.events import Event, LaunchError
+from bindery.git import GIT_SLOTS
 from bindery.images import image_name
 from bindery.launch.hub import Hub, HubError, HubUnavailable
 from bindery.launch.launcher import LaunchConfig, Launcher, hub_backoff
@@ -26,6 +27,7 @@ from bindery.launch.quota import check_quota, per_repo_limit
 from bindery.metrics import Metrics
 from bindery.providers import RepoProvider, get_provider
 from bindery.registry import Registry
+from bindery.repoid import identify
 from bindery.settings import Settings
 from bindery.stack.base_image import image_name as base_image_name
 
@@ -44,7 +46,8 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
-        metrics = Metrics()
+        metrics = Metrics(settings.metrics_repo_labels)
+        GIT_SLOTS.configure(settings.git_concurrency)
         hub = Hub(settings.hub_api, settings.hub_token(), settings.hub_timeout)
         # Dockerfile repositories may say `ARG BINDERY_BASE_IMAGE` + `FROM ${BINDERY_BASE_IMAGE}`
         # to build on this stack's Jupyter-ready base without knowing its name.
@@ -57,7 +60,8 @@ class Services:
         def build_finished(build: Build) -> None:
             status = "failure" if build.error else "success"
             metrics.build_time.labels(status).observe((build.finished or 0) - (build.started or 0))
-            metrics.build_count.labels(status, build.job.provider, build.job.repo).inc()
+            repo = metrics.repo_label(build.job.repo, admit=build.error is None)
+            metrics.build_count.labels(status, build.job.provider, repo).inc()
 
         builds = BuildQueue(run_build, settings.build_slots, settings.build_slots_per_repo,
                             on_finish=build_finished)
@@ -99,15 +103,13 @@ async def launch(services: Services, provider_name: str, spec: str,
         async for event in _stages(services, provider):
             yield event
         metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)
-        metrics.launch_count.labels("success", provider_name, provider.repo_url).inc()
+        _count_launch(services, "success", provider)
     except LaunchError as exc:
-        if provider is not None:
-            metrics.launch_count.labels("failure", provider_name, provider.repo_url).inc()
+        _count_launch(services, "failure", provider)
         metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         yield exc.event()
     except HubError as exc:  # a hub call outside the launcher's retries
-        if provider is not None:
-            metrics.launch_count.labels("failure", provider_name, provider.repo_url).inc()
+        _count_launch(services, "failure", provider)
         metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         yield Event(phase="failed", message=f"Could not launch: {exc}")
     except Exception as exc:  # a bug must still end the stream clearly, and never the service
@@ -118,17 +120,35 @@ async def launch(services: Services, provider_name: str, spec: str,
         metrics.inprogress_launches.dec()
 
 
+def repo_identity(settings: Settings, provider: RepoProvider) -> tuple[str, str]:
+    """(key, slug): the repository's normal form (bindery/repoid.py), so that however it is spelled
+    it has one quota, one image, one build-fairness key and one metric label; and the readable part
+    of its image name. A local folder is its path."""
+    if provider.name == "local":
+        return provider.repo_url, provider.slug
+    identity = identify(settings, provider.repo_url)
+    return identity.url, identity.slug or provider.slug
+
+
+def _count_launch(services: Services, status: str, provider: RepoProvider | None) -> None:
+    if provider is None:  # the spec did not even parse: nothing to count it under
+        return
+    key, _ = repo_identity(services.settings, provider)
+    repo = services.metrics.repo_label(key, admit=status == "success")
+    services.metrics.launch_count.labels(status, provider.name, repo).inc()
+
+
 async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[Event]:
     settings = services.settings
     per_repo = per_repo_limit(settings.max_servers_per_repo, settings.quota_tiers, provider.name,
                               provider.spec, provider.repo_url)
-    quota = (services.hub, provider.repo_url, settings.max_servers, per_repo)
+    repo_key, slug = repo_identity(settings, provider)
+    quota = (services.hub, repo_key, settings.max_servers, per_repo)
     # The quota needs only the repository: ask the hub while git resolves the ref.
     first_quota = asyncio.ensure_future(_check_quota(services, *quota))
     try:
         commit = await provider.resolve()
-        image = image_name(settings.registry_host, settings.image_prefix, provider.slug,
-                           provider.repo_url, commit)
+        image = image_name(settings.registry_host, settings.image_prefix, slug, repo_key, commit)
         built = await services.registry.image_exists(image)
         await first_quota  # before building, and for a built image before launching
     finally:
@@ -138,13 +158,13 @@ async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[E
     if built:
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
     else:
-        async for event in _build(services, provider, image, commit):
+        async for event in _build(services, provider, repo_key, image, commit):
             yield event
         await _check_quota(services, *quota)  # the build took a while: check again
     if services.prepuller is not None:  # pull progress instead of a silent spawn
         async for event in services.prepuller.pull(image):
             yield event
-    async for event in services.launcher.launch(image, provider.repo_url):
+    async for event in services.launcher.launch(image, repo_key):
         if event.phase == "ready":
             event = Event(**event.data(), image=image, repo_url=provider.repo_url,
                           binder_ref_url=provider.ref_url(),
@@ -168,11 +188,12 @@ async def _check_quota(services: Services, *quota) -> None:
             await asyncio.sleep(hub_backoff(attempt))
 
 
-async def _build(services: Services, provider: RepoProvider, image: str,
+async def _build(services: Services, provider: RepoProvider, repo_key: str, image: str,
                  commit: str) -> AsyncIterator[Event]:
     local = provider.name == "local"  # a folder is built as it is, not at a ref
-    job = BuildJob(image=image, repo=provider.repo_url, commit=None if local else commit,
-                   source=provider.repo_url, provider=provider.name)
+    job = BuildJob(image=image, repo=repo_key, commit=None if local else commit,
+                   source=provider.repo_url, provider=provider.name,
+                   git_config=tuple(provider.git_config))
     joining = job.image in services.builds.active
     if joining:
         services.metrics.build_joins.inc()

@@ -238,11 +238,24 @@ class Settings(BaseSettings):
     )
     git_timeout: float = Field(20.0, description="Timeout in seconds for one git ls-remote.")
 
+    # -- outbound policy: where user input may make bindery connect (bindery/outbound.py) -------
+    repo_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR, e.g. '10.1.2.0/24') a repository's host may resolve to although "
+        "they are not public. Every other loopback, private, link-local (169.254.169.254), "
+        "unique-local, multicast or otherwise non-global address is refused before any connection. "
+        "Empty: only public addresses.",
+    )
+    git_concurrency: int = Field(
+        8, description="git subprocesses (ls-remote and friends) bindery runs at once; more wait.")
+
     # -- the front door (abuse controls, see bindery/web/door.py) -----------------------------
     banned_specs: list[str] = Field(
         default_factory=list,
-        description="Regular expressions (re.search) matched against '<provider>/<spec>' (spec "
-        "url-decoded, e.g. 'gh/org/repo/main'); a match refuses the launch with banned_message.",
+        description="Regular expressions (re.search, ignoring case) matched against '<provider>/<spec>' "
+        "(spec url-decoded, e.g. 'gh/org/repo/main') and against every other spelling of the same "
+        "repository ('git/https://github.com/org/repo/main', no '.git' or trailing '/'); a match "
+        "refuses the launch with banned_message.",
     )
     banned_message: str = Field(
         "This repository cannot be launched here: it is on this service's list of disabled "
@@ -251,8 +264,9 @@ class Settings(BaseSettings):
     )
     allowed_specs: list[str] = Field(
         default_factory=list,
-        description="Regular expressions (re.search) matched against '<provider>/<spec>'. Empty: "
-        "every repository may launch; otherwise only those matching one of them.",
+        description="Regular expressions matched like banned_specs (ignoring case, every spelling of "
+        "the repository). Empty: every repository may launch; otherwise only those matching one of "
+        "them.",
     )
     rate_limit_per_minute: int = Field(
         0,
@@ -269,6 +283,17 @@ class Settings(BaseSettings):
         description="Networks (CIDR) of reverse proxies whose X-Forwarded-For header is believed when "
         "finding a client's address. Empty: the header is ignored and the peer address is used.",
     )
+    max_open_launches_per_client: int = Field(
+        50, description="Launch sessions one client address may have open (not yet ready or failed) "
+        "at once; beyond it a launch is refused with an in-band 429. A classroom behind one NAT "
+        "address launches together: leave room for it. 0: no limit.")
+    max_open_launches: int = Field(
+        1000, description="Launch sessions open at once in total; beyond it a launch is refused with "
+        "an in-band 429. 0: no limit.")
+    metrics_repo_labels: int = Field(
+        500, description="Repositories that get their own value of the `repo` metric label (the first "
+        "ones to launch or build successfully); every other repository is counted as 'other', so "
+        "/metrics stays bounded whatever people type.")
     build_token_secret: SecretStr | None = Field(
         None,
         description="Secret that signs build tokens. Set: every launch needs a valid build_token "

@@ -7,6 +7,7 @@ a start request after 1 s (slow_spawn_timeout), so every launch sees a 202 first
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -27,6 +28,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The test git servers listen on 127.0.0.1: the only non-public address a test stack may fetch
+# from (127.0.0.2 and the rest stay blocked, see tests/test_outbound.py).
+TEST_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+
+
 def stack_env(data_dir: Path, **overrides: object) -> dict[str, str]:
     values = {
         "data_dir": data_dir,
@@ -38,9 +44,19 @@ def stack_env(data_dir: Path, **overrides: object) -> dict[str, str]:
         "hub_slow_spawn_timeout": 1,
         "keepalive_seconds": 5,
         "build_slots": 2,
+        "repo_allowed_networks": TEST_ALLOWED_NETWORKS,
         **overrides,
     }
-    return {f"BINDERY_{k.upper()}": str(v) for k, v in values.items()}
+    return {f"BINDERY_{k.upper()}": json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+            for k, v in values.items()}
+
+
+def settings_from_env(env: dict[str, str]) -> Settings:
+    """Settings from `stack_env`'s variables, parsed as the web child process parses them."""
+    values: dict[str, object] = {}
+    for key, text in env.items():
+        values[key.removeprefix("BINDERY_").lower()] = json.loads(text) if text[:1] in "[{" else text
+    return Settings(**values)
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +72,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer) -> It
     env = stack_env(data_dir, github_url=base, gitlab_url=base, gist_url=base)
     # Settings are handed over explicitly, never through this process's environment, so tests
     # that make their own Settings() see the defaults.
-    settings = Settings(**{k.removeprefix("BINDERY_").lower(): v for k, v in env.items()})
+    settings = settings_from_env(env)
     try:
         embedded.up(settings)
         yield settings

@@ -49,6 +49,10 @@ def corpus(git_base: str) -> list[tuple[str, str]]:
         "http://" + "a" * 3000 + "/x", "http://127.0.0.1/" + "x/" * 1500,
         "http://[::1/x", "http://[zz::1]/x", "http://127.0.0.1/x\\..\\y", "\\\\server\\share",
         "transport::http://127.0.0.1/x", "http::127.0.0.1/x",
+        # private networks (the tests allow only 127.0.0.1): refused before any connection
+        "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/x.git", "git://192.168.1.1/x",
+        "https://[::1]:8081/hub/api", "http://[fd00::1]/x", "http://[::ffff:127.0.0.2]/x",
+        "http://127.0.0.2:8081/hub/api", "git://0.0.0.0/x", "http://100.64.0.1/x",
     ]
     for url in urls:
         pairs.append(("git", f"{esc(url)}/main"))
@@ -67,4 +71,20 @@ def corpus(git_base: str) -> list[tuple[str, str]]:
         ("gh", "a" * 300 + "/repo/main"), ("gh", "org/" + "r" * 300 + "/main"),
     ]
     pairs.extend(specs)
+    return pairs
+
+
+FULL_SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def private_network_specs(blocked: str, named: str, redirector: str) -> list[tuple[str, str]]:
+    """Specs that must make NO connection to the listener at `blocked` (host:port, not allowed).
+
+    `named` is a host name that resolves to the blocked address, `redirector` an allowed http
+    server (host:port) that answers every request with a 302 to the blocked address.
+    """
+    urls = [f"git://{blocked}/org/x", f"http://{blocked}/org/x.git", f"https://{blocked}/org/x",
+            f"git://{named}/org/x", f"http://{named}/org/x.git"]
+    pairs = [("git", f"{esc(url)}/{ref}") for url in urls for ref in ("main", FULL_SHA)]
+    pairs += [("git", f"{esc(f'http://{redirector}/org/x.git')}/{ref}") for ref in ("main", FULL_SHA)]
     return pairs

@@ -27,6 +27,7 @@ class BuildJob:
     commit: str | None
     source: str  # what repo2docker fetches: a URL or a local folder
     provider: str = ""
+    git_config: tuple[tuple[str, str], ...] = ()  # the checked address the clone must use
 
 
 @dataclass(eq=False)

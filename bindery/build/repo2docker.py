@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bindery.events import Event, LaunchError
-from bindery.git import SAFE_GIT_ENV
+from bindery.git import GitConfig, safe_git_env
 
 CONFIG_FILE = Path(__file__).with_name("repo2docker_config.py")
 KNOWN_PHASES = {"fetching", "building", "pushing", "failed"}
@@ -35,6 +35,12 @@ KNOWN_CAUSES = (
     (r"container engine initialization error|error while fetching server api version",
      "the build engine (container engine) is not answering, so the build could not run; "
      "please try again later"),
+    (r"fatal: transport '",
+     "the repository has git submodules, which this service does not fetch (a submodule may point "
+     "anywhere, including networks this service must not reach)"),
+    (r"the requested url returned error: 30",
+     "the repository's server answered with a redirect, which this service does not follow (it "
+     "could lead anywhere); use the repository's own URL"),
     (r"initializing source docker://([^\s:]+(?::[\w.\-]+)?)",
      "the base image {0} could not be pulled: this service cannot reach its registry (Docker "
      "Hub). A Dockerfile must start FROM an image this service has (ARG BINDERY_BASE_IMAGE, then "
@@ -76,14 +82,15 @@ def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: s
     return [*argv, "--", repo]
 
 
-def build_env(docker_host: str, home: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+def build_env(docker_host: str, home: str, extra: dict[str, str] | None = None,
+              git_config: GitConfig = ()) -> dict[str, str]:
     env = {
         **(extra or {}),
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": home,
         "LANG": "C.UTF-8",
         "DOCKER_HOST": docker_host,
-        **SAFE_GIT_ENV,
+        **safe_git_env(git_config),
     }
     for name in ("SSL_CERT_FILE", "http_proxy", "https_proxy", "no_proxy"):
         if name in os.environ:
@@ -111,14 +118,15 @@ def parse_line(raw: bytes) -> Event:
 
 
 async def run_repo2docker(argv: list[str], docker_host: str, timeout: float,
-                          env: dict[str, str] | None = None) -> AsyncIterator[Event]:
+                          env: dict[str, str] | None = None,
+                          git_config: GitConfig = ()) -> AsyncIterator[Event]:
     """Yield events of one build; raise LaunchError when it fails or exceeds `timeout`.
 
     `env`: extra environment for repo2docker (the BINDERY_BUILD_* options its config reads).
     """
     with tempfile.TemporaryDirectory(prefix="bindery-build-") as home:
         proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=home, env=build_env(docker_host, home, env),
+            *argv, cwd=home, env=build_env(docker_host, home, env, git_config),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, limit=MAX_LINE, start_new_session=True,
         )

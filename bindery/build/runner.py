@@ -35,5 +35,6 @@ async def run_build(settings: Settings, chooser: BuildpacksChooser, job: BuildJo
     argv = repo2docker_argv(settings.repo2docker_command, job.source, job.commit, job.image,
                             settings.build_memory_limit, build_args)
     env = build_options(settings, choice.mode).to_environ()
-    async for event in run_repo2docker(argv, settings.build_socket, settings.build_timeout, env):
+    async for event in run_repo2docker(argv, settings.build_socket, settings.build_timeout, env,
+                                     job.git_config):
         yield event

@@ -63,6 +63,8 @@ class InstanceConfig(BaseModel):
         env["BINDERY_PORT"] = str(port)
         env["BINDERY_HOST"] = "127.0.0.1"
         env.setdefault("BINDERY_PUBLIC_URL", self.public_url + "/")
+        # The front proxy (bindery/deploy/front.py) reaches the slot from 127.0.0.1 and says who the client is.
+        env.setdefault("BINDERY_TRUSTED_PROXIES", '["127.0.0.1/32"]')
         return env
 
 

@@ -16,7 +16,8 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from bindery.events import LaunchError
-from bindery.git import ls_remote
+from bindery.git import GitConfig, ls_remote
+from bindery.outbound import OutboundPolicy
 from bindery.settings import Settings
 from bindery.spec import FULL_SHA, validate_ref, validate_repo_url
 
@@ -42,6 +43,7 @@ class RepoProvider(ABC):
         self.repo_url = validate_repo_url(url, settings.git_allowed_schemes)
         self.unresolved_ref = validate_ref(ref)
         self.commit: str | None = None
+        self.git_config: GitConfig = ()  # the checked address git must use (set by resolve)
 
     @abstractmethod
     def parse(self, spec: str) -> tuple[str, str]:
@@ -54,16 +56,23 @@ class RepoProvider(ABC):
 
     async def resolve(self) -> str:
         """Resolve the ref to a full commit hash."""
+        await self.check_outbound()  # before any connection, for every kind of ref
         ref = self.unresolved_ref
         if FULL_SHA.match(ref):
             self.commit = ref
             return ref
-        refs = await ls_remote(self.repo_url, ref, timeout=self.settings.git_timeout)
+        refs = await ls_remote(self.repo_url, ref, timeout=self.settings.git_timeout,
+                               config=self.git_config)
         for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", ref):
             if candidate in refs:
                 self.commit = refs[candidate]
                 return self.commit
         raise LaunchError(f"Could not find ref {ref!r} in {self.repo_url}.", 404)
+
+    async def check_outbound(self) -> None:
+        """Refuse a repository on a non-public network; pin git to the address checked."""
+        policy = OutboundPolicy(self.settings.repo_allowed_networks, self.settings.git_timeout)
+        self.git_config = (await policy.check_url(self.repo_url)).git_config()
 
     def ref_url(self) -> str:
         """A URL where a person can see the repository at the resolved commit."""

@@ -43,7 +43,9 @@ def create_app(settings: Settings) -> Starlette:
         services = Services.create(settings)
         state["services"] = services
         state["sessions"] = Sessions(lambda p, s: pipeline.launch(services, p, s),
-                                     grace=settings.abandon_grace_seconds)
+                                     grace=settings.abandon_grace_seconds,
+                                     max_open=settings.max_open_launches,
+                                     max_open_per_client=settings.max_open_launches_per_client)
         state["health"] = Health(services)
         try:
             yield
@@ -62,12 +64,16 @@ def create_app(settings: Settings) -> Starlette:
         resumed = sessions.resume(last_id)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         if resumed is None:
+            client = door.client_address(request)
+            busy = sessions.over_limit(client)
+            if busy is not None:  # before the door: a refused launch spends no rate budget
+                return EventSourceResponse(_one(failed(busy, 429)), headers=headers)
             refusal = await door.admit(request, provider, spec)
             if refusal is not None:
                 event = failed(refusal.message, refusal.status_code)
                 return EventSourceResponse(_one(event), headers={**headers, **refusal.headers})
             headers.update(door.headers(request))
-            session, after = sessions.start(provider, spec), -1
+            session, after = sessions.start(provider, spec, client), -1
         else:
             session, after = resumed
         return EventSourceResponse(_follow(sessions, session, after, book), headers=headers,

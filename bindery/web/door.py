@@ -27,11 +27,14 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bindery.events import LaunchError
+from bindery.outbound import networks
+from bindery.providers import get_provider
+from bindery.repoid import rule_targets
 from bindery.settings import Settings
 from bindery.web import tokens
 from bindery.web.ratelimit import TokenBucket
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -53,11 +56,6 @@ class Refusal:
         )
 
 
-def _networks(cidrs: list[str]) -> list[Network]:
-    # strict=False: '10.1.2.3/8' means the network containing it, as people write it.
-    return [ipaddress.ip_network(c.strip(), strict=False) for c in cidrs if c.strip()]
-
-
 def _address(text: str | None) -> Address | None:
     try:
         return ipaddress.ip_address((text or "").strip())
@@ -68,10 +66,11 @@ def _address(text: str | None) -> Address | None:
 class Door:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.blocked = _networks(settings.blocked_networks)
-        self.trusted = _networks(settings.trusted_proxies)
-        self.banned = [re.compile(p) for p in settings.banned_specs]
-        self.allowed = [re.compile(p) for p in settings.allowed_specs]
+        self.blocked = networks(settings.blocked_networks)
+        self.trusted = networks(settings.trusted_proxies)
+        # Case-insensitive, and matched against every spelling of the repository (repoid.py).
+        self.banned = [re.compile(p, re.IGNORECASE) for p in settings.banned_specs]
+        self.allowed = [re.compile(p, re.IGNORECASE) for p in settings.allowed_specs]
         self.bucket = (
             TokenBucket(settings.rate_limit_per_minute, 60.0)
             if settings.rate_limit_per_minute > 0 else None
@@ -126,11 +125,12 @@ class Door:
             return Refusal(403, "Launches from your network are not allowed on this service.")
 
         target = tokens.canonical_spec(provider, spec)
-        if self.allowed and not any(p.search(target) for p in self.allowed):
+        targets = self.rule_targets(provider, spec)
+        if self.allowed and not any(p.search(t) for p in self.allowed for t in targets):
             return Refusal(
                 403, f"This service only launches repositories on its allow list, and {target} "
                 "is not on it.")
-        if any(p.search(target) for p in self.banned):
+        if any(p.search(t) for p in self.banned for t in targets):
             return Refusal(403, f"{self.settings.banned_message} ({target})")
 
         if self.secret is not None:
@@ -153,6 +153,15 @@ class Door:
                     quota.headers(),
                 )
         return None
+
+    def rule_targets(self, provider: str, spec: str) -> list[str]:
+        """The spec as sent and, if it parses (no network), every spelling of its repository."""
+        raw = tokens.canonical_spec(provider, spec)
+        try:
+            parsed = get_provider(self.settings, provider, spec)
+        except LaunchError:  # the pipeline refuses it with the reason; rules see the raw spec
+            return rule_targets(self.settings, raw, None, None)
+        return rule_targets(self.settings, raw, parsed.repo_url, parsed.unresolved_ref)
 
     def headers(self, request: Request) -> dict[str, str]:
         """Standard rate-limit headers for this client (empty when there is no limit)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ class Session:
     id: str
     provider: str
     spec: str
+    client: str = ""  # the address that started it, for the per-client cap
     channel: Channel = field(default_factory=Channel)
     task: asyncio.Task | None = None
     ended_at: float | None = None
@@ -39,17 +41,38 @@ class Session:
 
 class Sessions:
     def __init__(self, run: Callable[[str, str], AsyncIterator[Event]], grace: float = 30.0,
-                 retention: float = 600.0, max_sessions: int = 10_000) -> None:
+                 retention: float = 600.0, max_sessions: int = 10_000, max_open: int = 0,
+                 max_open_per_client: int = 0) -> None:
         self.run = run
         self.grace = grace
         self.retention = retention
         self.max_sessions = max_sessions
+        self.max_open = max_open  # 0: no cap
+        self.max_open_per_client = max_open_per_client
         self.items: dict[str, Session] = {}
+        self.open_by_client: Counter[str] = Counter()
 
-    def start(self, provider: str, spec: str) -> Session:
+    @property
+    def open_count(self) -> int:
+        return self.open_by_client.total()
+
+    def over_limit(self, client: str) -> str | None:
+        """Why a new launch from `client` is refused (429), or None. Bounds the work one address,
+        and everyone together, can have under way, whatever the rate limit lets through."""
+        mine = self.open_by_client.get(client, 0)
+        if self.max_open_per_client and mine >= self.max_open_per_client:
+            return (f"You already have {mine} launches under way from your address; the limit is "
+                    f"{self.max_open_per_client}. Wait for one of them to finish, then try again.")
+        if self.max_open and self.open_count >= self.max_open:
+            return (f"This service has as many launches under way as it takes ({self.max_open}). "
+                    "Please try again in a minute.")
+        return None
+
+    def start(self, provider: str, spec: str, client: str = "") -> Session:
         self._forget_old()
-        session = Session(secrets.token_urlsafe(9).replace(".", "_"), provider, spec)
+        session = Session(secrets.token_urlsafe(9).replace(".", "_"), provider, spec, client)
         self.items[session.id] = session
+        self.open_by_client[client] += 1
         session.task = asyncio.get_running_loop().create_task(self._drive(session))
         return session
 
@@ -82,6 +105,9 @@ class Sessions:
             await session.channel.publish(failed("The launch was abandoned: nobody was watching."))
         finally:
             session.ended_at = time.monotonic()
+            self.open_by_client[session.client] -= 1
+            if self.open_by_client[session.client] <= 0:
+                del self.open_by_client[session.client]
             await session.channel.close()
 
     def _forget_old(self) -> None:

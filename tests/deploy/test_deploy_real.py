@@ -32,7 +32,7 @@ from bindery.release.store import Artifact, FolderStore
 from bindery.release.version import version_of
 from bindery.stack import hub as stack_hub
 from bindery.stack import podman
-from tests.conftest import ARTIFACTS, free_port
+from tests.conftest import ARTIFACTS, TEST_ALLOWED_NETWORKS, free_port
 from tests.gitserver import GitServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,7 +103,9 @@ def _instance_toml(name: str, data_dir: Path, canary: str) -> str:
     return (f'version = ""\npublic_port = {free_port()}\nbackend_ports = [{free_port()}, {free_port()}]\n'
             f'canary = "{canary}"\nhealth_timeout = 90\nlaunch_timeout = 240\n\n'
             f'[settings]\ndata_dir = "{data_dir}"\n{settings}\nhub_slow_spawn_timeout = 1\n'
-            f'keepalive_seconds = 5\nlaunch_retries = 3\n')
+            f'keepalive_seconds = 5\nlaunch_retries = 3\n'
+            # the canary's git server is on 127.0.0.1: allowed like the session stack's
+            f'repo_allowed_networks = {json.dumps(TEST_ALLOWED_NETWORKS)}\n')
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,8 @@ def test_instances_load_and_do_not_clash(deploy_dir: Path) -> None:
     env = staging.env(19586)
     assert env["BINDERY_PORT"] == "19586" and env["BINDERY_DATA_DIR"] == "/srv/bindery/staging"
     assert env["BINDERY_PUBLIC_URL"] == "http://127.0.0.1:9585/"
+    # the front proxy reaches slots from 127.0.0.1 and is the one proxy whose X-Forwarded-For counts
+    assert env["BINDERY_TRUSTED_PROXIES"] == '["127.0.0.1/32"]'
 
 
 def test_clashing_instances_are_refused(deploy_dir: Path) -> None:

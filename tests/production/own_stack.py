@@ -24,7 +24,7 @@ from bindery.launch.names import PREFIX
 from bindery.settings import Settings
 from bindery.stack import podman
 from bindery.stack.paths import StackPaths
-from tests.conftest import stack_env
+from tests.conftest import settings_from_env, stack_env
 
 # A Dockerfile repository builds on the stack's base image without knowing its name.
 FROM_BASE = "ARG BINDERY_BASE_IMAGE\nFROM ${BINDERY_BASE_IMAGE}\n"
@@ -33,8 +33,7 @@ FROM_BASE = "ARG BINDERY_BASE_IMAGE\nFROM ${BINDERY_BASE_IMAGE}\n"
 def settings_for(data_dir: Path, git_base: str, **overrides: object) -> Settings:
     env = stack_env(data_dir, github_url=git_base, gitlab_url=git_base, gist_url=git_base,
                     **overrides)
-    values = {k.removeprefix("BINDERY_").lower(): v for k, v in env.items()}
-    return Settings(**values)
+    return settings_from_env(env)
 
 
 @contextlib.contextmanager
