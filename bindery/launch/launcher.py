@@ -24,6 +24,11 @@ from bindery.launch.names import user_name
 PROGRESS_RETRY = 0.05  # seconds between asks while the hub has not registered the spawn yet
 
 
+def person_token_scopes(user: str) -> list[str]:
+    """Scopes of the token in the `ready` event: access to the user's default server only."""
+    return [f"access:servers!server={user}/"]
+
+
 def hub_backoff(attempt: int) -> float:
     """Seconds to wait after failed attempt `attempt` (1-based) on a transient hub error.
 
@@ -99,8 +104,10 @@ class Launcher:
             raise
 
     async def _spawn(self, name: str, image: str) -> AsyncIterator[Event]:
-        token_task = asyncio.ensure_future(
-            self.hub.mint_token(name, self.config.token_lifetime, "bindery launch"))
+        # The person's token opens their own server and nothing else (no API beyond it: not even
+        # starting, stopping or reading that server, nor minting more tokens), and it expires.
+        token_task = asyncio.ensure_future(self.hub.mint_token(
+            name, self.config.token_lifetime, "bindery launch", person_token_scopes(name)))
         start_task = asyncio.ensure_future(
             self.hub.start_server(name, {"image": image}, timeout=self.config.timeout))
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
