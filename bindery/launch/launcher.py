@@ -62,13 +62,19 @@ class Launcher:
         self.on_cleanup = on_cleanup or (lambda outcome: None)
         self.http = httpx.AsyncClient(timeout=5.0)
 
-    async def launch(self, image: str, repo_url: str) -> AsyncIterator[Event]:
-        """Yield `launching` events; the last event is `ready` (or a LaunchError is raised)."""
+    async def launch(self, image: str, repo_url: str, user: str | None = None
+                     ) -> AsyncIterator[Event]:
+        """Yield `launching` events; the last event is `ready` (or a LaunchError is raised).
+
+        `user`: the hub user to create (the name the launch's quota reservation holds); every
+        attempt uses it (a failed attempt removes the user before the next one).
+        """
+        user = user or user_name(repo_url, secrets.token_hex(4))
         attempt = 0
         while True:
             attempt += 1
             try:
-                async for event in self._attempt(image, repo_url):
+                async for event in self._attempt(image, user):
                     yield event
                 return
             except HubError as exc:
@@ -82,8 +88,7 @@ class Launcher:
                             f"{self.config.retries})\n")
                 await asyncio.sleep(delay)
 
-    async def _attempt(self, image: str, repo_url: str) -> AsyncIterator[Event]:
-        name = user_name(repo_url, secrets.token_hex(4))
+    async def _attempt(self, image: str, name: str) -> AsyncIterator[Event]:
         created = delivered = False
         try:
             async with asyncio.timeout(self.config.timeout):
