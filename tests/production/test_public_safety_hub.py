@@ -16,6 +16,7 @@ import json
 import socket
 import subprocess
 import threading
+import uuid
 from collections.abc import Iterator
 
 import docker
@@ -73,7 +74,9 @@ async def test_ready_token_opens_its_own_server_and_nothing_else(stack, launched
         me = await hub.get(f"{public}/users/{user}")
         got["read its own user"] = (me.status_code, sorted(me.json()))
         log("ready token through the public proxy", got)
-        assert got.pop("read its own user") == (200, ["groups", "kind", "name"])
+        status, fields = got.pop("read its own user")
+        assert status == 200 and set(fields) <= {"admin", "groups", "kind", "name", "user_info"}, \
+            fields  # no servers, roles, activity or tokens
         assert got == {what: 403 for what in attacks}, got
     # The token expires, and the server it opens still runs (the stop attempt was refused).
     assert (await open_server(launched)).status_code == 200
@@ -82,8 +85,11 @@ async def test_ready_token_opens_its_own_server_and_nothing_else(stack, launched
         tokens = (await admin.get(f"{stack.hub_api}/users/{user}/tokens")).json()["api_tokens"]
         minted = [t for t in tokens if t.get("note") == "bindery launch"]
         assert minted and all(t["expires_at"] for t in minted), tokens
-        assert all(set(t["scopes"]) <= {f"access:servers!server={user}/",
-                                        f"read:users:name!user={user}"} for t in minted), tokens
+        log("the person's token as the hub lists it",
+            [(t["note"], t["scopes"], t["expires_at"]) for t in minted])
+        identity = {f"read:users:name!user={user}", f"read:users:groups!user={user}"}
+        assert all(set(t["scopes"]) <= {f"access:servers!server={user}/", *identity}
+                   for t in minted), tokens
 
 
 async def test_hub_starts_only_images_of_binderys_registry_whoever_asks(stack, launched):
@@ -190,6 +196,58 @@ class CountingListener:
         self.sock.close()
 
 
+class PrivateHost:
+    """Another machine on the operator's private network: a network namespace behind a veth pair
+    (172.31.251.2, routed from the host), with a listener that counts what it accepts."""
+
+    ADDRESS, HOST_SIDE = "172.31.251.2", "172.31.251.1/30"
+    COUNTER = ("import socket, sys\ns = socket.create_server(('0.0.0.0', 8080))\n"
+               "print('listening', flush=True)\n"
+               "while True:\n    c, a = s.accept(); print('accepted', a[0], flush=True); c.close()\n")
+
+    def __init__(self, name: str) -> None:
+        self.ns, self.veth = name, f"{name}h"
+        self.port = 8080
+        steps = [["ip", "netns", "add", self.ns],
+                 ["ip", "link", "add", self.veth, "type", "veth", "peer", "name", f"{name}n"],
+                 ["ip", "link", "set", f"{name}n", "netns", self.ns],
+                 ["ip", "addr", "add", self.HOST_SIDE, "dev", self.veth],
+                 ["ip", "link", "set", self.veth, "up"],
+                 self.inside("ip", "addr", "add", f"{self.ADDRESS}/30", "dev", f"{name}n"),
+                 self.inside("ip", "link", "set", f"{name}n", "up"),
+                 self.inside("ip", "link", "set", "lo", "up")]
+        for step in steps:
+            subprocess.run(step, check=True, capture_output=True, timeout=30)
+        self.proc = subprocess.Popen(self.inside("python3", "-c", self.COUNTER),
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "listening"
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout),
+                                       daemon=True)
+        self.reader.start()
+
+    def inside(self, *argv: str) -> list[str]:
+        return ["nsenter", f"--net=/run/netns/{self.ns}", *argv]
+
+    def accepted_from(self) -> list[str]:
+        return [line.split()[1] for line in list(self.lines) if line.startswith("accepted")]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        subprocess.run(["ip", "link", "del", self.veth], capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def private_host() -> Iterator[PrivateHost]:
+    host = PrivateHost(f"bdyt{uuid.uuid4().hex[:6]}")
+    try:
+        yield host
+    finally:
+        host.close()
+
+
 @pytest.fixture
 def host_listener() -> Iterator[CountingListener]:
     listener = CountingListener("0.0.0.0")  # a host service bound on every interface
@@ -240,7 +298,7 @@ def server_container(settings: Settings, user: str):
 
 
 async def test_launched_container_cannot_reach_admin_surfaces_or_private_networks(
-        stack, launched, host_listener):
+        stack, launched, host_listener, private_host):
     user = launched.data()["user"]
     client, container = server_container(stack, user)
     try:
@@ -252,6 +310,9 @@ async def test_launched_container_cannot_reach_admin_surfaces_or_private_network
             ("registry", stack.registry_port), ("proxy API", stack.proxy_api_port),
             ("public proxy", stack.proxy_port), ("bindery web", stack.port),
             ("private listener", host_listener.port))]
+        sockets.append(["another machine of the private network", private_host.ADDRESS,
+                        private_host.port])
+        sockets.append(["cloud metadata", "169.254.169.254", 80])
         requests = [
             ["hub API version (needed)", "GET", f"{api}/", ""],
             ["hub users, no token", "GET", f"{api}/users", ""],
@@ -270,6 +331,11 @@ async def test_launched_container_cannot_reach_admin_surfaces_or_private_network
         assert not [k for k, v in got.items() if v == "open"], got
         assert all(v == 403 for k, v in got.items() if k.startswith("hub ") or ", own" in k), got
         assert host_listener.accepted == 0
+        # The private machine is there (the host reaches it), only the servers are kept away.
+        with socket.create_connection((private_host.ADDRESS, private_host.port), timeout=5):
+            pass
+        await wait_for(lambda: private_host.accepted_from(), 10, "the host's probe accepted")
+        assert private_host.accepted_from() == ["172.31.251.1"], private_host.accepted_from()
         status = await asyncio.to_thread(container.exec_run, ["cat", "/proc/1/status"])
         fields = dict(line.split(":", 1) for line in status.output.decode().splitlines()
                       if ":" in line)
@@ -299,3 +365,37 @@ async def test_launched_container_writes_are_bounded(stack, launched):
     finally:
         client.close()
     assert (await open_server(launched)).status_code == 200
+
+
+def test_egress_rules_install_and_remove_idempotently(stack, tmp_path):
+    """What `bindery up`/`down` do to the host (a second hub's worth, on the session's engine):
+    twice in a row changes nothing, removal leaves nothing, and other stacks' rules stay."""
+    from bindery.stack import server_network
+
+    other = stack.model_copy(update={"data_dir": tmp_path, "run_docker_host": stack.run_socket})
+
+    def state() -> tuple[int, int, bool, bool]:
+        tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True,
+                                check=True).stdout.split()
+        addrs = subprocess.run(["ip", "-4", "addr", "show", "dev", "lo"], capture_output=True,
+                               text=True, check=True).stdout
+        client = docker.DockerClient(base_url=stack.run_socket, timeout=30)
+        try:
+            net = bool(client.networks.list(names=[server_network.network_name(other)]))
+        finally:
+            client.close()
+        return (tables.count(server_network.table(other)),
+                addrs.count(f"inet {other.hub_address}/32"), net,
+                server_network.table(stack) in tables)
+
+    assert state() == (0, 0, False, True)
+    try:
+        server_network.install(other, log=lambda line: None)
+        assert state() == (1, 1, True, True)
+        server_network.install(other, log=lambda line: None)
+        assert state() == (1, 1, True, True)
+    finally:
+        server_network.remove(other, log=lambda line: None)
+    assert state() == (0, 0, False, True)
+    server_network.remove(other, log=lambda line: None)
+    assert state() == (0, 0, False, True)
