@@ -135,7 +135,7 @@ def config(settings: Settings) -> dict:
         sys.executable, "-m", "jupyterhub_idle_culler",
         f"--timeout={settings.cull_idle_seconds}",
         f"--max-age={settings.cull_max_age_seconds}",
-        "--cull-users=True",
+        "--cull-users=True",  # no --remove-named-servers: named servers are off
     ]  # fmt: skip
     return {
         "public_url": settings.hub_public + "/",
