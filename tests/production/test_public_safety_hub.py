@@ -263,6 +263,17 @@ def host_addresses() -> list[str]:
             if not a["local"].startswith("127.")]
 
 
+def resolvable() -> str:
+    """A name this machine's resolver answers (the servers' DNS goes through it)."""
+    for name in ("pypi.org", "deb.debian.org", "registry.npmjs.org"):
+        try:
+            socket.getaddrinfo(name, 443)
+            return name
+        except OSError:
+            continue
+    pytest.fail("no public name resolves on this machine")
+
+
 PROBE = r"""
 import json, socket, sys, urllib.request, urllib.error
 out = {}
@@ -283,6 +294,10 @@ for name, method, url, token in json.loads(sys.argv[2]):
         out[name] = exc.code
     except OSError as exc:
         out[name] = type(exc).__name__
+try:  # DNS through the gateway stays open (notebooks may fetch from the internet)
+    out["dns (kept)"] = len(socket.getaddrinfo(sys.argv[3], 443)) > 0
+except OSError as exc:
+    out["dns (kept)"] = type(exc).__name__
 print(json.dumps(out))
 """
 
@@ -322,12 +337,14 @@ async def test_launched_container_cannot_reach_admin_surfaces_or_private_network
             ["hub users, as a service (no token)", "GET", f"{api}/services", ""],
         ]
         result = await asyncio.to_thread(
-            container.exec_run, ["python3", "-c", PROBE, json.dumps(sockets), json.dumps(requests)],
+            container.exec_run, ["python3", "-c", PROBE, json.dumps(sockets), json.dumps(requests),
+                                 resolvable()],
             user=container.attrs["Config"]["User"] or "1000")
         assert result.exit_code == 0, result.output
         got = json.loads(result.output.decode().strip().splitlines()[-1])
         log("from inside a launched container", got)
         assert got.pop("hub API version (needed)") == 200
+        assert got.pop("dns (kept)") is True
         assert not [k for k, v in got.items() if v == "open"], got
         assert all(v == 403 for k, v in got.items() if k.startswith("hub ") or ", own" in k), got
         assert host_listener.accepted == 0
