@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bindery.build.mode import BuildpacksChooser
 from bindery.build.queue import Build, BuildJob, BuildQueue
@@ -23,7 +24,9 @@ from bindery.images import image_name
 from bindery.launch.hub import Hub, HubError, HubUnavailable
 from bindery.launch.launcher import LaunchConfig, Launcher, hub_backoff
 from bindery.launch.prepull import Prepuller
-from bindery.launch.quota import check_quota, per_repo_limit
+from bindery.launch.names import user_name
+from bindery.launch.quota import hub_snapshot, limits_for, per_repo_limit
+from bindery.launch.reservations import HubSnapshot, MemoryReservationBook, ReservationBook
 from bindery.metrics import Metrics
 from bindery.providers import RepoProvider, get_provider
 from bindery.registry import Registry
@@ -43,6 +46,7 @@ class Services:
     launcher: Launcher
     metrics: Metrics
     prepuller: Prepuller | None = None
+    reservations: ReservationBook = field(default_factory=MemoryReservationBook)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -143,28 +147,44 @@ async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[E
     per_repo = per_repo_limit(settings.max_servers_per_repo, settings.quota_tiers, provider.name,
                               provider.spec, provider.repo_url)
     repo_key, slug = repo_identity(settings, provider)
-    quota = (services.hub, repo_key, settings.max_servers, per_repo)
+    limits = limits_for(repo_key, settings.max_servers, per_repo)
+    user = user_name(repo_key, secrets.token_hex(4))  # the name the reservation holds
     # The quota needs only the repository: ask the hub while git resolves the ref.
-    first_quota = asyncio.ensure_future(_check_quota(services, *quota))
+    listing = asyncio.ensure_future(_hub_snapshot(services))
     try:
         commit = await provider.resolve()
         image = image_name(settings.registry_host, settings.image_prefix, slug, repo_key, commit)
         built = await services.registry.image_exists(image)
-        await first_quota  # before building, and for a built image before launching
+        # Check and take in one step, before building or launching.
+        await services.reservations.reserve(user, await listing, limits)
     finally:
-        if not first_quota.done():
-            first_quota.cancel()
-            await asyncio.gather(first_quota, return_exceptions=True)
+        if not listing.done():
+            listing.cancel()
+            await asyncio.gather(listing, return_exceptions=True)
+    delivered = False
+    try:
+        async for event in _build_and_launch(services, provider, repo_key, image, commit, built, user):
+            if event.phase == "ready":
+                await services.reservations.delivered(user)
+                delivered = True
+            yield event
+    finally:
+        if not delivered:  # failed or abandoned: the place is free again
+            await services.reservations.release(user)
+
+
+async def _build_and_launch(services: Services, provider: RepoProvider, repo_key: str, image: str,
+                            commit: str, built: bool, user: str) -> AsyncIterator[Event]:
+    settings = services.settings
     if built:
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
     else:
         async for event in _build(services, provider, repo_key, image, commit):
             yield event
-        await _check_quota(services, *quota)  # the build took a while: check again
     if services.prepuller is not None:  # pull progress instead of a silent spawn
         async for event in services.prepuller.pull(image):
             yield event
-    async for event in services.launcher.launch(image, repo_key):
+    async for event in services.launcher.launch(image, repo_key, user):
         if event.phase == "ready":
             event = Event(**event.data(), image=image, repo_url=provider.repo_url,
                           binder_ref_url=provider.ref_url(),
@@ -175,12 +195,13 @@ async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[E
         yield event
 
 
-async def _check_quota(services: Services, *quota) -> None:
-    """check_quota, retried like a launch while the hub is unavailable, then a clear failure."""
+async def _hub_snapshot(services: Services) -> HubSnapshot:
+    """The hub's active users, retried like a launch while the hub is unavailable, then a clear
+    failure."""
     retries = max(1, services.settings.launch_retries)
     for attempt in range(1, retries + 1):
         try:
-            return await check_quota(*quota)
+            return await hub_snapshot(services.hub)
         except HubUnavailable as exc:
             if attempt >= retries:
                 raise LaunchError(f"JupyterHub is not answering ({exc}) after {attempt} attempts; "

@@ -6,6 +6,8 @@ prints them all with their help, so the documentation comes from this file.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Literal
@@ -43,15 +45,16 @@ class Settings(BaseSettings):
         "Empty: http://127.0.0.1:<proxy_port> (see `hub_public`).",
     )
     hub_api_url: str = Field(
-        "", description="JupyterHub REST API URL. Empty: http://127.0.0.1:<hub_port>/hub/api."
+        "", description="JupyterHub REST API URL. Empty: http://<hub_address>:<hub_port>/hub/api "
+        "(see server_subnet)."
     )
     hub_api_token: SecretStr | None = Field(
         None,
         description="Token of the 'bindery' JupyterHub service. Empty: read from "
         "<data_dir>/secrets/hub-service-token (written by `bindery up`).",
     )
-    hub_port: int = Field(8081, description="Port the embedded hub listens on (all interfaces, so "
-                          "containers reach it as host.containers.internal).")
+    hub_port: int = Field(8081, description="Port the embedded hub's API listens on, only at the "
+                          "hub address (see server_subnet), never on every interface.")
     proxy_port: int = Field(8000, description="Public port of the embedded configurable-http-proxy.")
     proxy_api_port: int = Field(8001, description="API port of the embedded configurable-http-proxy.")
     hub_slow_spawn_timeout: float = Field(
@@ -189,6 +192,23 @@ class Settings(BaseSettings):
     server_cpu_limit: float = Field(1.0, description="CPU limit of a launched server (CPUs).")
     server_pids_limit: int = Field(
         1024, description="Process (and thread) limit of a launched server: a fork bomb stops there.")
+    # -- launched servers' confinement (untrusted code: issue 8, point 7) --
+    server_tmp_size_mb: int = Field(
+        1024, description="Size of the tmpfs a launched server gets as /tmp (MiB, counted in its "
+        "memory). Its other writes land in the engine's overlay, which podman cannot bound without "
+        "an XFS store with project quotas (see docs/containment.md).")
+    server_subnet: str = Field(
+        "", description="IPv4 network of the embedded stack's servers: its lower half is their "
+        "bridge (gateway .1), the first address of its upper half is where the hub's API listens "
+        "(added to the loopback interface). Empty: a /24 in 10.200.0.0/13 derived from data_dir.")
+    server_blocked_networks: list[str] = Field(
+        default_factory=lambda: [
+            "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+            "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
+            "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/3"],
+        description="Networks launched servers may not reach (JSON list of IPv4 CIDRs; nftables "
+        "rules installed by `bindery up`). The host itself is closed to them except the hub's API "
+        "and DNS on their gateway, whatever this says.")
     max_servers: int = Field(100, description="Quota: servers running at once in total.")
     max_servers_per_repo: int = Field(20, description="Quota: servers running at once per repository.")
     quota_tiers: dict[str, int] = Field(
@@ -335,7 +355,25 @@ class Settings(BaseSettings):
 
     @property
     def hub_api(self) -> str:
-        return (self.hub_api_url or f"http://127.0.0.1:{self.hub_port}/hub/api").rstrip("/")
+        return (self.hub_api_url or f"http://{self.hub_address}:{self.hub_port}/hub/api").rstrip("/")
+
+    @property
+    def stack_id(self) -> str:
+        """Short id of the embedded stack (from its data_dir): labels its containers, names its
+        network and firewall table."""
+        return stack_id_of(Path(self.data_dir).expanduser().absolute())
+
+    @property
+    def server_network(self) -> ipaddress.IPv4Network:
+        if self.server_subnet:
+            return ipaddress.IPv4Network(self.server_subnet)
+        n = int(self.stack_id, 16) % 2048  # 2048 /24s in 10.200.0.0/13
+        return ipaddress.IPv4Network(f"10.{200 + n // 256}.{n % 256}.0/24")
+
+    @property
+    def hub_address(self) -> str:
+        """Where the embedded hub's API listens: reachable from the host and the servers' bridge."""
+        return str(next(self.server_network.subnets(1)).broadcast_address + 2)
 
     @property
     def registry(self) -> str:
@@ -385,3 +423,7 @@ class Settings(BaseSettings):
             raise RuntimeError(
                 f"no hub token: set BINDERY_HUB_API_TOKEN or run `bindery up` (expected {path})"
             ) from None
+
+
+def stack_id_of(data_dir: Path) -> str:
+    return hashlib.sha256(str(data_dir).encode()).hexdigest()[:10]

@@ -68,20 +68,39 @@ def test_registry_config_has_delete_and_addr(tmp_path):
 
 def test_hub_config_compiles_with_scoped_services(tmp_path):
     s = make(tmp_path, hub_port=18999, proxy_port=18998, proxy_api_port=18997,
-             hub_slow_spawn_timeout=1.5, server_pids_limit=333)  # fmt: skip
+             hub_slow_spawn_timeout=1.5, server_pids_limit=333, server_subnet="10.250.3.0/24",
+             server_tmp_size_mb=64)  # fmt: skip
     path, _ = hub.write_config(s)
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     code = (
         "from traitlets.config import Config\nc = Config()\n"
         f"exec(open({str(path)!r}).read())\n"
+        "from types import SimpleNamespace as S\n"
+        "allowed = c.DockerSpawner.allowed_images\n"
+        "images = {i: allowed(S(user_options={'image': i})) for i in ["
+        f"{s.registry_host + '/bindery/x-1234abcd:ab'!r}, 'docker.io/someone/miner:latest', "
+        f"{s.registry_host + '/other/x:1'!r}, {s.registry_host + '/bindery/../x:1'!r}]}}\n"
+        "images['(none)'] = allowed(S(user_options={}))\n"
+        "c.DockerSpawner.allowed_images = images\n"
         "import json; print(json.dumps({k: dict(v) for k, v in c.items()}, default=str))"
     )
     out = json.loads(subprocess.check_output([sys.executable, "-c", code], text=True))
-    assert out["JupyterHub"]["hub_bind_url"] == "http://0.0.0.0:18999"
-    assert out["Spawner"]["hub_connect_url"] == "http://host.containers.internal:18999"
+    # The hub's API listens only at the hub address (upper half of server_subnet), not 0.0.0.0.
+    assert s.hub_address == "10.250.3.129" and s.hub_api == "http://10.250.3.129:18999/hub/api"
+    assert out["JupyterHub"]["hub_bind_url"] == "http://10.250.3.129:18999"
+    assert out["Spawner"]["hub_connect_url"] == "http://10.250.3.129:18999"
     assert out["JupyterHub"]["bind_url"] == "http://127.0.0.1:18998/"
     assert out["JupyterHub"]["tornado_settings"] == {"slow_spawn_timeout": 1.5}
-    assert out["DockerSpawner"]["extra_host_config"] == {"pids_limit": 333}
+    assert out["JupyterHub"]["allow_named_servers"] is False
+    assert out["DockerSpawner"]["extra_host_config"] == {
+        "pids_limit": 333, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"],
+        "tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m"}}
+    assert out["DockerSpawner"]["network_name"] == f"bindery-{s.stack_id}"
+    # Only bindery's own images (and the base image when none is asked for), whoever asks.
+    own = s.registry_host + "/bindery/x-1234abcd:ab"
+    assert out["DockerSpawner"]["allowed_images"] == {
+        own: [own], "docker.io/someone/miner:latest": [], s.registry_host + "/other/x:1": [],
+        s.registry_host + "/bindery/../x:1": [], "(none)": [out["DockerSpawner"]["image"]]}
     roles = {r["name"]: r for r in out["JupyterHub"]["load_roles"]}
     assert roles["bindery"]["scopes"] == hub.BINDERY_SCOPES
     assert "delete:servers" in roles["idle-culler"]["scopes"]

@@ -82,9 +82,10 @@ class Hub:
     async def stop_server(self, name: str) -> None:
         await self._request("DELETE", f"/users/{quote(name)}/server", ok=(202, 204, 400, 404))
 
-    async def mint_token(self, name: str, expires_in: int, note: str) -> str:
+    async def mint_token(self, name: str, expires_in: int, note: str, scopes: list[str]) -> str:
         response = await self._request("POST", f"/users/{quote(name)}/tokens", ok=(200, 201),
-                                       json_body={"expires_in": expires_in, "note": note})
+                                       json_body={"expires_in": expires_in, "note": note,
+                                                  "scopes": scopes})
         return str(response.json()["token"])
 
     async def progress(self, name: str) -> AsyncIterator[dict[str, Any]]:

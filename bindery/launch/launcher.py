@@ -24,6 +24,11 @@ from bindery.launch.names import user_name
 PROGRESS_RETRY = 0.05  # seconds between asks while the hub has not registered the spawn yet
 
 
+def person_token_scopes(user: str) -> list[str]:
+    """Scopes of the token in the `ready` event: access to the user's default server only."""
+    return [f"access:servers!server={user}/"]
+
+
 def hub_backoff(attempt: int) -> float:
     """Seconds to wait after failed attempt `attempt` (1-based) on a transient hub error.
 
@@ -57,13 +62,19 @@ class Launcher:
         self.on_cleanup = on_cleanup or (lambda outcome: None)
         self.http = httpx.AsyncClient(timeout=5.0)
 
-    async def launch(self, image: str, repo_url: str) -> AsyncIterator[Event]:
-        """Yield `launching` events; the last event is `ready` (or a LaunchError is raised)."""
+    async def launch(self, image: str, repo_url: str, user: str | None = None
+                     ) -> AsyncIterator[Event]:
+        """Yield `launching` events; the last event is `ready` (or a LaunchError is raised).
+
+        `user`: the hub user to create (the name the launch's quota reservation holds); every
+        attempt uses it (a failed attempt removes the user before the next one).
+        """
+        user = user or user_name(repo_url, secrets.token_hex(4))
         attempt = 0
         while True:
             attempt += 1
             try:
-                async for event in self._attempt(image, repo_url):
+                async for event in self._attempt(image, user):
                     yield event
                 return
             except HubError as exc:
@@ -77,8 +88,7 @@ class Launcher:
                             f"{self.config.retries})\n")
                 await asyncio.sleep(delay)
 
-    async def _attempt(self, image: str, repo_url: str) -> AsyncIterator[Event]:
-        name = user_name(repo_url, secrets.token_hex(4))
+    async def _attempt(self, image: str, name: str) -> AsyncIterator[Event]:
         created = delivered = False
         try:
             async with asyncio.timeout(self.config.timeout):
@@ -99,8 +109,10 @@ class Launcher:
             raise
 
     async def _spawn(self, name: str, image: str) -> AsyncIterator[Event]:
-        token_task = asyncio.ensure_future(
-            self.hub.mint_token(name, self.config.token_lifetime, "bindery launch"))
+        # The person's token opens their own server and nothing else (no API beyond it: not even
+        # starting, stopping or reading that server, nor minting more tokens), and it expires.
+        token_task = asyncio.ensure_future(self.hub.mint_token(
+            name, self.config.token_lifetime, "bindery launch", person_token_scopes(name)))
         start_task = asyncio.ensure_future(
             self.hub.start_server(name, {"image": image}, timeout=self.config.timeout))
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()

@@ -1,18 +1,20 @@
-"""Quotas on running servers, counted from the hub's own user list (not from bindery's memory).
+"""Quotas on running servers: the hub's own user list (which survives a restart of bindery) united
+with the launches in flight (bindery/launch/reservations.py).
 
-Checked twice per launch (see bindery/pipeline.py): before a build starts (so a repository at its
-limit does not spend a build slot) and again right before the server is started.
+A launch reserves its place once (see bindery/pipeline.py), before a build starts (so a repository
+at its limit does not spend a build slot), and holds it until its server is gone.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from urllib.parse import unquote
 
-from bindery.events import LaunchError
 from bindery.launch.hub import Hub
-from bindery.launch.names import PREFIX, is_bindery_user, repo_key
+from bindery.launch.names import PREFIX, repo_key
+from bindery.launch.reservations import HubSnapshot, Limits
 
 
 def per_repo_limit(default: int, tiers: Mapping[str, int], provider: str, spec: str,
@@ -28,17 +30,12 @@ def per_repo_limit(default: int, tiers: Mapping[str, int], provider: str, spec: 
     return max(limits) if limits else default
 
 
-async def check_quota(hub: Hub, repo_url: str, max_total: int, max_per_repo: int) -> None:
-    users = await hub.list_users()
-    active = [u for u in users if is_bindery_user(u.get("name", "")) and u.get("servers")]
-    if len(active) >= max_total:
-        raise LaunchError(
-            f"This Binder is running as many servers as it can ({len(active)} of {max_total}). "
-            "Please try again in a few minutes.", 429)
-    mine = f"{PREFIX}{repo_key(repo_url)}-"
-    count = sum(1 for u in active if u["name"].startswith(mine))
-    if count >= max_per_repo:
-        raise LaunchError(
-            f"This repository already has {count} server{'s' if count != 1 else ''} running, "
-            f"its limit is {max_per_repo}. "
-            "Please try again in a few minutes, when some of them have stopped.", 429)
+async def hub_snapshot(hub: Hub) -> HubSnapshot:
+    """The hub's active bindery users, stamped with the moment before the hub was asked."""
+    taken_at = time.monotonic()
+    return HubSnapshot.of(await hub.list_users(), taken_at)
+
+
+def limits_for(repo_url: str, max_total: int, max_per_repo: int) -> Limits:
+    return Limits(total=max_total, per_repo=max_per_repo,
+                  repo_prefix=f"{PREFIX}{repo_key(repo_url)}-")

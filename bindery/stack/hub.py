@@ -4,8 +4,12 @@ The hub's config is generated into ``data_dir/conf/jupyterhub_config.py`` (value
 the hub process needs no bindery import). Services:
 
 - ``bindery``: api token in ``data_dir/secrets/hub-service-token`` (mode 600); role ``bindery`` with
-  :data:`BINDERY_SCOPES` (create/delete users, start/stop servers and read their progress, mint user
-  tokens, reach the servers).
+  :data:`BINDERY_SCOPES`, only what bindery/launch/hub.py calls.
+
+Launched servers are untrusted: the hub starts only images of bindery's registry prefix (whoever
+asks, the service included), named servers are off, containers get no capabilities, no new
+privileges, a bounded /tmp, and sit on a network of their own whose egress
+bindery/stack/server_network.py confines; the hub's API listens only on the hub address.
 - ``idle-culler``: jupyterhub-idle-culler run by the hub, role ``idle-culler`` with :data:`CULLER_SCOPES`.
 """
 
@@ -23,13 +27,16 @@ import httpx
 
 import bindery
 from bindery.settings import Settings
-from bindery.stack import base_image, podman, process
+from bindery.stack import base_image, podman, process, server_network
 from bindery.stack.paths import StackPaths, secret_file, write_if_changed
 
 NAME = "hub"
-# admin:users ⊃ users ⊃ read:users, list:users; delete:users.  admin:servers ⊃ servers ⊃
-# read:servers (progress), start:servers, delete:servers.  tokens: mint user tokens.
-BINDERY_SCOPES = ["admin:users", "admin:servers", "tokens", "access:servers"]
+# One scope per call of bindery/launch/hub.py: POST /users/x (admin:users, which is also the only
+# scope that lets a service create users; it includes GET/DELETE /users/x and GET /users), POST
+# /users/x/server (start:servers), DELETE /users/x/server (delete:servers), GET /users with their
+# servers and /users/x/server/progress (read:servers), POST /users/x/tokens (tokens). Not
+# admin:servers (server state) nor access:servers (bindery never opens a server with its token).
+BINDERY_SCOPES = ["admin:users", "start:servers", "delete:servers", "read:servers", "tokens"]
 # What jupyterhub-idle-culler documents; admin:users (delete:users) because of --cull-users.
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers", "admin:users"]
 
@@ -49,7 +56,9 @@ c.JupyterHub.db_url = cfg["db_url"]
 c.JupyterHub.cookie_secret_file = cfg["cookie_secret_file"]
 c.JupyterHub.pid_file = cfg["pid_file"]
 c.JupyterHub.cleanup_servers = True
-c.JupyterHub.allow_named_servers = True
+c.JupyterHub.allow_named_servers = False
+# Tokens bindery mints for people expire (they open one server); nobody gets a longer-lived one.
+c.JupyterHub.token_expires_in_max_seconds = cfg["token_max_seconds"]
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": cfg["slow_spawn_timeout"]}}
 
 c.ConfigurableHTTPProxy.command = cfg["proxy_command"]
@@ -69,11 +78,26 @@ c.Spawner.cpu_limit = cfg["cpu_limit"]
 c.Spawner.environment = {{"JUPYTERHUB_ALLOW_TOKEN_IN_URL": "1"}}
 c.DockerSpawner.client_kwargs = {{"base_url": cfg["docker_url"]}}
 c.DockerSpawner.image = cfg["image"]
-c.DockerSpawner.allowed_images = "*"
+
+
+def _own_images(spawner):
+    """The requested image if it is one of bindery's own, else nothing (the hub refuses with 400)."""
+    image = (spawner.user_options or {{}}).get("image") or cfg["image"]
+    allowed = image == cfg["image"] or (image.startswith(cfg["image_prefix"]) and ".." not in image)
+    return [image] if allowed else []
+
+
+c.DockerSpawner.allowed_images = _own_images
 c.DockerSpawner.pull_policy = "ifnotpresent"
 c.DockerSpawner.remove = True
 c.DockerSpawner.cmd = ["jupyterhub-singleuser"]
-c.DockerSpawner.extra_host_config = {{"pids_limit": cfg["pids_limit"]}}
+c.DockerSpawner.network_name = cfg["network_name"]
+c.DockerSpawner.extra_host_config = {{
+    "pids_limit": cfg["pids_limit"],
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges"],
+    "tmpfs": {{"/tmp": f"rw,nosuid,nodev,size={{cfg['tmp_size_mb']}}m"}},
+}}
 c.DockerSpawner.extra_create_kwargs = {{"labels": cfg["labels"]}}
 
 c.JupyterHub.services = cfg["services"]
@@ -111,13 +135,18 @@ def config(settings: Settings) -> dict:
         sys.executable, "-m", "jupyterhub_idle_culler",
         f"--timeout={settings.cull_idle_seconds}",
         f"--max-age={settings.cull_max_age_seconds}",
-        "--cull-users=True", "--remove-named-servers=True",
+        "--cull-users=True",  # no --remove-named-servers: named servers are off
     ]  # fmt: skip
     return {
         "public_url": settings.hub_public + "/",
-        "hub_bind_url": f"http://0.0.0.0:{settings.hub_port}",
-        "hub_connect_url": f"http://127.0.0.1:{settings.hub_port}",
-        "spawner_hub_connect_url": f"http://host.containers.internal:{settings.hub_port}",
+        # Only the hub address (host + servers' bridge), not every interface.
+        "hub_bind_url": f"http://{settings.hub_address}:{settings.hub_port}",
+        "hub_connect_url": f"http://{settings.hub_address}:{settings.hub_port}",
+        "spawner_hub_connect_url": f"http://{settings.hub_address}:{settings.hub_port}",
+        "network_name": server_network.network_name(settings),
+        "image_prefix": f"{settings.registry_host}/{settings.image_prefix}",
+        "tmp_size_mb": settings.server_tmp_size_mb,
+        "token_max_seconds": settings.cull_max_age_seconds,
         "db_url": f"sqlite:///{paths.hub / 'jupyterhub.sqlite'}",
         "cookie_secret_file": str(paths.hub / "jupyterhub_cookie_secret"),
         "pid_file": str(paths.hub / "jupyterhub.pid"),
@@ -182,6 +211,7 @@ def ready(settings: Settings) -> bool:
 
 def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
     paths = StackPaths.of(settings)
+    server_network.install(settings, log)
     path, _ = write_config(settings)
     env = dict(os.environ)
     env.pop("JUPYTERHUB_API_TOKEN", None)
@@ -218,4 +248,5 @@ def stop(settings: Settings) -> bool:
     except (FileNotFoundError, ValueError, ProcessLookupError, OSError):
         pass
     pidfile.unlink(missing_ok=True)
+    server_network.remove(settings, log=lambda line: None)
     return stopped

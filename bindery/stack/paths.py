@@ -13,14 +13,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bindery.settings import Settings
+from bindery.settings import Settings, stack_id_of
 
 SIDES = ("build", "run")
 
@@ -74,7 +73,7 @@ class StackPaths:
     @property
     def stack_id(self) -> str:
         """Short id of this stack (from its data_dir): labels its containers, names its network."""
-        return hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:10]
+        return stack_id_of(self.data_dir)
 
     def make(self) -> None:
         for d in (self.conf, self.logs, self.pids, self.registry_data, self.hub):

@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parents[2]
 GIT_ID = ["-c", "user.name=deploy test", "-c", "user.email=deploy@test.invalid", "-c", "commit.gpgsign=false"]
 SEED_BUG = '''    async def _spawn(self, name: str, image: str) -> AsyncIterator[Event]:
         # B: the first seed's bug. Trust the start request's answer (202 = "pending") as "ready".
-        token = await self.hub.mint_token(name, self.config.token_lifetime, "bindery launch")
+        token = await self.hub.mint_token(name, self.config.token_lifetime, "bindery launch",
+                                          person_token_scopes(name))
         status = await self.hub.start_server(name, {"image": image}, timeout=self.config.timeout)
         url = self.config.hub_url.rstrip("/") + f"/user/{name}/"
         yield Event(phase="ready", message=f"server running at {url}\\n", url=url, token=token,

@@ -1,0 +1,79 @@
+"""The reservation book's contract (issue 8, point 4), written once for every implementation.
+
+The real-stack test of the same rule (ten concurrent launches against a quota of one) is in
+tests/production/test_public_safety_hub.py; this pins down the book's own semantics quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from bindery.events import LaunchError
+from bindery.launch.quota import limits_for
+from bindery.launch.reservations import HubSnapshot, MemoryReservationBook, ReservationBook
+
+REPO = "https://git.example.org/a/b"
+PREFIX = limits_for(REPO, 1, 1).repo_prefix
+
+
+@pytest.fixture(params=[MemoryReservationBook])
+def book(request) -> ReservationBook:
+    return request.param()
+
+
+def empty() -> HubSnapshot:
+    return HubSnapshot(frozenset(), time.monotonic())
+
+
+async def try_reserve(book: ReservationBook, user: str, hub: HubSnapshot, total: int,
+                      per_repo: int) -> str:
+    try:
+        await book.reserve(user, hub, limits_for(REPO, total, per_repo))
+        return "reserved"
+    except LaunchError as exc:
+        return f"refused {exc.status_code}"
+
+
+async def test_ten_concurrent_reservations_against_a_quota_of_one(book):
+    hub = empty()  # every caller saw the same (stale) listing: the race of check-then-act
+    results = await asyncio.gather(*(try_reserve(book, f"{PREFIX}{i}", hub, 100, 1)
+                                     for i in range(10)))
+    assert sorted(results) == ["refused 429"] * 9 + ["reserved"]
+    results = await asyncio.gather(*(try_reserve(book, f"{PREFIX}t{i}", hub, 2, 100)
+                                     for i in range(10)))
+    assert sorted(results) == ["refused 429"] * 9 + ["reserved"]  # 1 held + 1 more = total 2
+    assert await book.count(hub) == 2
+    assert await book.count(hub, PREFIX) == 2
+    assert await book.count(hub, "b-ffffffff-") == 0
+
+
+async def test_release_frees_the_place_and_the_hub_listing_counts_too(book):
+    user = f"{PREFIX}x"
+    await book.reserve(user, empty(), limits_for(REPO, 10, 1))
+    await book.release(user)
+    assert await book.count(empty()) == 0
+    # A server the hub lists (started by an earlier bindery) counts without any reservation.
+    listed = HubSnapshot(frozenset({f"{PREFIX}old"}), time.monotonic())
+    assert await try_reserve(book, user, listed, 10, 1) == "refused 429"
+    # Another repository's servers count only against the total.
+    other = HubSnapshot(frozenset({"b-ffffffff-old"}), time.monotonic())
+    assert await try_reserve(book, user, other, 2, 1) == "reserved"
+    assert await try_reserve(book, f"{PREFIX}y", other, 2, 5) == "refused 429"
+
+
+async def test_a_delivered_server_counts_until_a_later_listing_no_longer_shows_it(book):
+    user = f"{PREFIX}x"
+    stale = empty()  # asked for before the server was ready
+    await book.reserve(user, stale, limits_for(REPO, 10, 1))
+    await book.delivered(user)
+    # A listing older than the delivery that does not show the server: still counted.
+    assert await book.count(stale) == 1
+    # A later listing that shows it: counted once (the union is by username).
+    shown = HubSnapshot(frozenset({user}), time.monotonic())
+    assert await book.count(shown) == 1
+    # A later listing without it: the server is gone, the place is free.
+    assert await book.count(empty()) == 0
+    assert await try_reserve(book, f"{PREFIX}y", empty(), 10, 1) == "reserved"
