@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
 
 from bindery.events import LaunchError
 
@@ -26,9 +27,11 @@ def git_env() -> dict[str, str]:
     return {**keep, **SAFE_GIT_ENV}
 
 
-async def run_git(*args: str, timeout: float, cwd: str | None = None) -> tuple[int, str, str]:
+async def run_git(*args: str, timeout: float, cwd: str | None = None,
+                  extra_env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+    """`extra_env` adds to the safe environment (e.g. GIT_CONFIG_* credentials, never in argv)."""
     proc = await asyncio.create_subprocess_exec(
-        "git", *args, cwd=cwd, env=git_env(),
+        "git", *args, cwd=cwd, env={**git_env(), **(extra_env or {})},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
@@ -41,10 +44,12 @@ async def run_git(*args: str, timeout: float, cwd: str | None = None) -> tuple[i
     return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-async def ls_remote(url: str, ref: str, timeout: float) -> dict[str, str]:
+async def ls_remote(url: str, ref: str, timeout: float,
+                    extra_env: Mapping[str, str] | None = None) -> dict[str, str]:
     """Map ref names to commits for refs matching `ref` in the repository at `url`."""
     try:
-        code, out, err = await run_git("ls-remote", "--", url, ref, timeout=timeout)
+        code, out, err = await run_git("ls-remote", "--", url, ref, timeout=timeout,
+                                       extra_env=extra_env)
     except TimeoutError:
         raise LaunchError(f"The repository {url} did not answer within {timeout:.0f} s.", 504) from None
     if code != 0:

@@ -24,6 +24,8 @@ from bindery.launch.prepull import Prepuller
 from bindery.launch.quota import check_quota, per_repo_limit
 from bindery.metrics import Metrics
 from bindery.providers import RepoProvider, get_provider
+from bindery.providers.records import RecordProvider
+from bindery.providers.refcache import RefCache
 from bindery.registry import Registry
 from bindery.settings import Settings
 from bindery.stack.base_image import image_name as base_image_name
@@ -40,11 +42,14 @@ class Services:
     launcher: Launcher
     metrics: Metrics
     prepuller: Prepuller | None = None
+    refs: RefCache | None = None  # shared ref resolutions (a crowd costs one)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
         metrics = Metrics()
-        hub = Hub(settings.hub_api, settings.hub_token(), settings.hub_timeout)
+        # A build service (api_only) has no hub: its client is never called.
+        hub = Hub(settings.hub_api, "" if settings.api_only else settings.hub_token(),
+                  settings.hub_timeout)
         # Dockerfile repositories may say `ARG BINDERY_BASE_IMAGE` + `FROM ${BINDERY_BASE_IMAGE}`
         # to build on this stack's Jupyter-ready base without knowing its name.
         build_args = {"BINDERY_BASE_IMAGE": base_image_name(settings)}
@@ -71,8 +76,9 @@ class Services:
         registry = Registry(settings.registry, settings.registry_timeout, settings.registry_retries)
         prepuller = Prepuller(settings.run_socket, settings.prepull_timeout,
                               settings.prepull_progress_interval,
-                              settings.prepull_concurrency) if settings.prepull else None
-        return cls(settings, registry, hub, builds, launcher, metrics, prepuller)
+                              settings.prepull_concurrency) \
+            if settings.prepull and not settings.api_only else None
+        return cls(settings, registry, hub, builds, launcher, metrics, prepuller, RefCache(settings))
 
     async def aclose(self) -> None:
         await self.builds.aclose()
@@ -81,14 +87,19 @@ class Services:
         await self.registry.aclose()
         if self.prepuller is not None:
             await self.prepuller.aclose()
+        if self.refs is not None:
+            await self.refs.aclose()
 
 
 async def launch(services: Services, provider_name: str, spec: str,
-                 allow_local: bool = False) -> AsyncIterator[Event]:
+                 allow_local: bool = False, build_only: bool = False) -> AsyncIterator[Event]:
     """Every event of one launch; the last is `ready` or `failed` (errors become `failed`).
 
     `allow_local` admits the `local` provider (a folder): only the CLI on the same machine sets it.
+    `build_only` (or the api_only setting) stops once the image is in the registry: the last
+    event is then `ready` with `imageName` and no server, as BinderHub's api-only mode ends.
     """
+    build_only = build_only or services.settings.api_only
     started = time.monotonic()
     provider: RepoProvider | None = None
     metrics = services.metrics
@@ -96,7 +107,7 @@ async def launch(services: Services, provider_name: str, spec: str,
     try:
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
         provider = get_provider(services.settings, provider_name, spec, allow_local)
-        async for event in _stages(services, provider):
+        async for event in _stages(services, provider, build_only):
             yield event
         metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)
         metrics.launch_count.labels("success", provider_name, provider.repo_url).inc()
@@ -118,18 +129,21 @@ async def launch(services: Services, provider_name: str, spec: str,
         metrics.inprogress_launches.dec()
 
 
-async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[Event]:
+async def _stages(services: Services, provider: RepoProvider,
+                  build_only: bool = False) -> AsyncIterator[Event]:
     settings = services.settings
     per_repo = per_repo_limit(settings.max_servers_per_repo, settings.quota_tiers, provider.name,
                               provider.spec, provider.repo_url)
     quota = (services.hub, provider.repo_url, settings.max_servers, per_repo)
     # The quota needs only the repository: ask the hub while git resolves the ref.
-    first_quota = asyncio.ensure_future(_check_quota(services, *quota))
+    first_quota = asyncio.ensure_future(
+        asyncio.sleep(0) if build_only else _check_quota(services, *quota))
     try:
-        commit = await provider.resolve()
-        image = image_name(settings.registry_host, settings.image_prefix, provider.slug,
-                           provider.repo_url, commit)
-        built = await services.registry.image_exists(image)
+        commit = await (services.refs.resolve(provider) if services.refs else provider.resolve())
+        image = provider.prebuilt_image or image_name(
+            settings.registry_host, settings.image_prefix, provider.slug, provider.repo_url, commit)
+        built = await services.registry.image_exists(image) if provider.prebuilt_image is None \
+            else True  # the image provider checked its registry while resolving
         await first_quota  # before building, and for a built image before launching
     finally:
         if not first_quota.done():
@@ -140,7 +154,14 @@ async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[E
     else:
         async for event in _build(services, provider, image, commit):
             yield event
-        await _check_quota(services, *quota)  # the build took a while: check again
+        if not build_only:
+            await _check_quota(services, *quota)  # the build took a while: check again
+    if build_only:
+        yield Event(phase="ready", message=f"Done! {image} is in the registry; not launching, as "
+                    "requested.\n", imageName=image, image=image, repo_url=provider.repo_url,
+                    binder_ref_url=provider.ref_url(),
+                    binder_persistent_request=f"v2/{provider.name}/{provider.persistent_spec()}")
+        return
     if services.prepuller is not None:  # pull progress instead of a silent spawn
         async for event in services.prepuller.pull(image):
             yield event
@@ -171,8 +192,16 @@ async def _check_quota(services: Services, *quota) -> None:
 async def _build(services: Services, provider: RepoProvider, image: str,
                  commit: str) -> AsyncIterator[Event]:
     local = provider.name == "local"  # a folder is built as it is, not at a ref
-    job = BuildJob(image=image, repo=provider.repo_url, commit=None if local else commit,
-                   source=provider.repo_url, provider=provider.name)
+    joining = image in services.builds.active
+    record = isinstance(provider, RecordProvider)
+    folder = None
+    if record and not joining:  # a DOI record: its files, downloaded, are what is built
+        folder = provider.content_folder(image)
+        async for event in provider.download(folder):
+            yield event
+    job = BuildJob(image=image, repo=provider.repo_url,
+                   commit=None if local or record else commit,
+                   source=str(folder) if folder else provider.repo_url, provider=provider.name)
     joining = job.image in services.builds.active
     if joining:
         services.metrics.build_joins.inc()
@@ -180,6 +209,10 @@ async def _build(services: Services, provider: RepoProvider, image: str,
     yield Event(phase="waiting" if build.position else "building",
                 message=("Joining the build of this image already under way\n" if joining
                          else f"Building {image}\n"))
-    async for event in build.follow():
-        yield event
+    try:
+        async for event in build.follow():
+            yield event
+    finally:
+        if folder is not None and not joining:
+            provider.remove_content(folder)
     yield Event(phase="built", message="Built image, launching...\n", imageName=image)

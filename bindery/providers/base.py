@@ -8,17 +8,24 @@ repository URL and a ref, and resolves that ref to a commit. Subclasses must:
 - optionally override ``resolve()`` when a faster or richer way than ``git ls-remote`` exists.
 
 ``slug`` names the repository in image names, ``persistent_spec`` pins the spec to the commit.
+``tools`` (set by the pipeline's RefCache before ``resolve()``) holds what resolutions share across
+requests: the abbreviated-SHA clone cache and the conditional (ETag) API client.
 """
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from bindery.events import LaunchError
 from bindery.git import ls_remote
+from bindery.providers.credentials import git_auth_env
+from bindery.providers.tools import ResolveTools
 from bindery.settings import Settings
 from bindery.spec import FULL_SHA, validate_ref, validate_repo_url
+
+SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
 
 
 class RepoProvider(ABC):
@@ -29,6 +36,12 @@ class RepoProvider(ABC):
     repo_label: ClassVar[str] = "Repository"
     placeholder: ClassVar[str] = ""
     escape_repo: ClassVar[bool] = False  # the repository is one url-escaped path segment
+    # Path segments of the spec before the ref (`launch --ref` replaces or appends the ref);
+    # None: the spec has no ref (DOI records, images).
+    repo_parts: ClassVar[int | None] = 1
+    # An image reference to launch as it is (pre-built images); None: build from the repository.
+    prebuilt_image: str | None = None
+    tools: ResolveTools | None = None
 
     @classmethod
     def web_prefix(cls, settings: Settings) -> str:
@@ -58,12 +71,26 @@ class RepoProvider(ABC):
         if FULL_SHA.match(ref):
             self.commit = ref
             return ref
-        refs = await ls_remote(self.repo_url, ref, timeout=self.settings.git_timeout)
+        tools = self.tools or ResolveTools.create(self.settings)
+        by_api = await self.resolve_by_api(tools)
+        if by_api is not None:
+            self.commit = by_api
+            return by_api
+        auth = git_auth_env(self.settings, self.repo_url)
+        refs = await ls_remote(self.repo_url, ref, timeout=self.settings.git_timeout,
+                               extra_env=auth)
         for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", ref):
             if candidate in refs:
                 self.commit = refs[candidate]
                 return self.commit
+        if SHORT_SHA.match(ref):  # an abbreviated commit, as people copy it from a web page
+            self.commit = await tools.shas.find(self.repo_url, ref, auth)
+            return self.commit
         raise LaunchError(f"Could not find ref {ref!r} in {self.repo_url}.", 404)
+
+    async def resolve_by_api(self, tools: ResolveTools) -> str | None:
+        """The commit through the host's web API, or None to use the git protocol instead."""
+        return None
 
     def ref_url(self) -> str:
         """A URL where a person can see the repository at the resolved commit."""
@@ -72,8 +99,11 @@ class RepoProvider(ABC):
     def persistent_spec(self) -> str:
         """The spec with the ref replaced by the resolved commit."""
         assert self.commit is not None
-        head, _, _ = self.spec.rpartition(self.unresolved_ref)
-        return f"{head}{self.commit}"
+        if self.repo_parts is None:
+            return self.spec
+        # The ref is the spec's last segments (it may contain escaped or plain '/').
+        head = "/".join(self.spec.split("/", self.repo_parts)[:self.repo_parts])
+        return f"{head}/{self.commit}"
 
 
 def split_ref(spec: str, parts_before_ref: int, what: str, example: str) -> list[str]:
