@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bindery.channel import Channel
 from bindery.events import Event, failed
@@ -25,6 +26,7 @@ class Session:
     provider: str
     spec: str
     channel: Channel = field(default_factory=Channel)
+    options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the run
     task: asyncio.Task | None = None
     ended_at: float | None = None
     reaper: asyncio.TimerHandle | None = None
@@ -38,7 +40,7 @@ class Session:
 
 
 class Sessions:
-    def __init__(self, run: Callable[[str, str], AsyncIterator[Event]], grace: float = 30.0,
+    def __init__(self, run: Callable[..., AsyncIterator[Event]], grace: float = 30.0,
                  retention: float = 600.0, max_sessions: int = 10_000) -> None:
         self.run = run
         self.grace = grace
@@ -46,9 +48,10 @@ class Sessions:
         self.max_sessions = max_sessions
         self.items: dict[str, Session] = {}
 
-    def start(self, provider: str, spec: str) -> Session:
+    def start(self, provider: str, spec: str, **options: Any) -> Session:
         self._forget_old()
-        session = Session(secrets.token_urlsafe(9).replace(".", "_"), provider, spec)
+        session = Session(secrets.token_urlsafe(9).replace(".", "_"), provider, spec,
+                          options=options)
         self.items[session.id] = session
         session.task = asyncio.get_running_loop().create_task(self._drive(session))
         return session
@@ -76,7 +79,7 @@ class Sessions:
 
     async def _drive(self, session: Session) -> None:
         try:
-            async for event in self.run(session.provider, session.spec):
+            async for event in self.run(session.provider, session.spec, **session.options):
                 await session.channel.publish(event)
         except asyncio.CancelledError:
             await session.channel.publish(failed("The launch was abandoned: nobody was watching."))
