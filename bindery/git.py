@@ -48,8 +48,10 @@ async def ls_remote(url: str, ref: str, timeout: float,
                     extra_env: Mapping[str, str] | None = None) -> dict[str, str]:
     """Map ref names to commits for refs matching `ref` in the repository at `url`."""
     try:
-        code, out, err = await run_git("ls-remote", "--", url, ref, timeout=timeout,
-                                       extra_env=extra_env)
+        # `<ref>^{}` too: patterns match whole name tails, and an annotated tag's commit is listed
+        # as refs/tags/<ref>^{} (without it a tag resolved to the tag object, not its commit).
+        code, out, err = await run_git("ls-remote", "--", url, ref, f"{ref}^{{}}",
+                                       timeout=timeout, extra_env=extra_env)
     except TimeoutError:
         raise LaunchError(f"The repository {url} did not answer within {timeout:.0f} s.", 504) from None
     if code != 0:

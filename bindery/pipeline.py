@@ -24,6 +24,7 @@ from bindery.launch.prepull import Prepuller
 from bindery.launch.quota import check_quota, per_repo_limit
 from bindery.metrics import Metrics
 from bindery.providers import RepoProvider, get_provider
+from bindery.providers.credentials import git_auth_env
 from bindery.providers.records import RecordProvider
 from bindery.providers.refcache import RefCache
 from bindery.registry import Registry
@@ -57,7 +58,8 @@ class Services:
         def run_build(job: BuildJob) -> AsyncIterator[Event]:
             argv = repo2docker_argv(settings.repo2docker_command, job.source, job.commit,
                                     job.image, settings.build_memory_limit, build_args)
-            return run_repo2docker(argv, settings.build_socket, settings.build_timeout)
+            return run_repo2docker(argv, settings.build_socket, settings.build_timeout,
+                                   git_auth_env(settings, job.source))
 
         def build_finished(build: Build) -> None:
             status = "failure" if build.error else "success"

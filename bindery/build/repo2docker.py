@@ -87,11 +87,15 @@ def parse_line(raw: bytes) -> Event:
     return Event(phase=phase, message=message, **extra)
 
 
-async def run_repo2docker(argv: list[str], docker_host: str, timeout: float) -> AsyncIterator[Event]:
-    """Yield events of one build; raise LaunchError when it fails or exceeds `timeout`."""
+async def run_repo2docker(argv: list[str], docker_host: str, timeout: float,
+                          extra_env: dict[str, str] | None = None) -> AsyncIterator[Event]:
+    """Yield events of one build; raise LaunchError when it fails or exceeds `timeout`.
+
+    `extra_env`: e.g. a private repository's GIT_CONFIG_* credential for repo2docker's git clone.
+    """
     with tempfile.TemporaryDirectory(prefix="bindery-build-") as home:
         proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=home, env=build_env(docker_host, home),
+            *argv, cwd=home, env={**build_env(docker_host, home), **(extra_env or {})},
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, limit=MAX_LINE, start_new_session=True,
         )
