@@ -99,14 +99,15 @@ async def test_doi_records_are_downloaded_built_and_launched(stack, base_image):
 
             assert "Unpacking record.zip" in "".join(e.message for e in results["zenodo"])
             assert servers["figshare"].requests["/never-fetched"] == 0  # link-only file skipped
-            # Again: the version names the image, so nothing is downloaded or built twice.
+            # Again: the version names the image, so nothing is downloaded or built twice
+            # (build-only: the image question, without starting one more server).
             downloads = servers["hydroshare"].requests.copy()
             again = [e async for e in pipeline.launch(services, "hydroshare",
-                                                      specs["hydroshare"])]
+                                                      specs["hydroshare"], build_only=True)]
             assert again[-1].phase == "ready" and "building" not in phases(again)
+            assert again[-1].data()["imageName"] == results["hydroshare"][-1].data()["image"]
             assert not [p for p in servers["hydroshare"].requests if "/data/contents/" in p
                         and servers["hydroshare"].requests[p] != downloads[p]]
-            await remove_users(settings, again[-1])
         finally:
             await remove_users(settings, *(events[-1] for events in results.values()))
         # nothing is left in the download folder once the builds are done
