@@ -72,6 +72,14 @@ class RepoProvider(ABC):
             self.commit = ref
             return ref
         tools = self.tools or ResolveTools.create(self.settings)
+        try:
+            return await self._resolve_with(tools)
+        finally:
+            if self.tools is None:  # made for this call only
+                await tools.aclose()
+
+    async def _resolve_with(self, tools: ResolveTools) -> str:
+        ref = self.unresolved_ref
         by_api = await self.resolve_by_api(tools)
         if by_api is not None:
             self.commit = by_api

@@ -203,3 +203,20 @@ def test_two_part_gist_and_launch_ref():
     assert parse_target("gh/org/repo/feature/x", None) == ("gh", "org/repo/feature/x")
     with pytest.raises(SystemExit):
         parse_target("zenodo/10.5281/zenodo.1", "v1")
+
+
+def test_credentials_reach_the_web_service_process_intact(tmp_path, monkeypatch):
+    """`bindery up` hands settings to the web process as BINDERY_* variables: tokens inside
+    git_credentials must arrive as themselves, not as SecretStr's '**********'."""
+    from bindery.providers.credentials import git_auth_env
+    from bindery.stack.web import settings_env
+    from tests.providers.conftest import SECRET
+    prefix = "https://git.example.org/team/"
+    env = settings_env(Settings(data_dir=tmp_path, git_credentials={prefix: SECRET}))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    child = Settings()
+    assert child.git_credentials[prefix].get_secret_value() == SECRET
+    auth = git_auth_env(child, prefix + "repo.git")
+    assert auth["GIT_CONFIG_KEY_0"] == f"http.{prefix}.extraHeader"
+    assert git_auth_env(child, "https://git.example.org/other/repo.git") == {}
