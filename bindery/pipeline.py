@@ -154,7 +154,7 @@ async def _stages(services: Services, provider: RepoProvider,
     if built:
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
     else:
-        async for event in _build(services, provider, image, commit):
+        async for event in _build(services, provider, image, commit, build_only):
             yield event
         if not build_only:
             await _check_quota(services, *quota)  # the build took a while: check again
@@ -192,7 +192,7 @@ async def _check_quota(services: Services, *quota) -> None:
 
 
 async def _build(services: Services, provider: RepoProvider, image: str,
-                 commit: str) -> AsyncIterator[Event]:
+                 commit: str, build_only: bool = False) -> AsyncIterator[Event]:
     local = provider.name == "local"  # a folder is built as it is, not at a ref
     joining = image in services.builds.active
     record = isinstance(provider, RecordProvider)
@@ -211,10 +211,17 @@ async def _build(services: Services, provider: RepoProvider, image: str,
     yield Event(phase="waiting" if build.position else "building",
                 message=("Joining the build of this image already under way\n" if joining
                          else f"Building {image}\n"))
+    if folder is not None and joining:
+        provider.remove_content(folder)  # another launch's build of this image has its own copy
+        folder = None
     try:
         async for event in build.follow():
             yield event
-    finally:
-        if folder is not None and not joining:
+    except LaunchError:
+        if folder is not None:
             provider.remove_content(folder)
-    yield Event(phase="built", message="Built image, launching...\n", imageName=image)
+        raise
+    if folder is not None:  # built; a launch cancelled mid-build leaves it to content_folder's sweep
+        provider.remove_content(folder)
+    yield Event(phase="built", message="Built image.\n" if build_only else
+                "Built image, launching...\n", imageName=image)
