@@ -54,8 +54,8 @@ class ApiClient:
             self.not_modified += 1
             self._etags.move_to_end(key)
             return ApiAnswer(200, remembered[1], cached=True)
-        if response.status_code >= 500 or response.status_code == 429 or (
-                response.status_code == 403 and response.headers.get("x-ratelimit-remaining") == "0"):
+        # 403: GitHub's primary and secondary rate limits (the latter without a header to tell).
+        if response.status_code >= 500 or response.status_code in (403, 429):
             raise ApiUnavailable(f"HTTP {response.status_code} from {url}")
         try:
             body = response.json()
