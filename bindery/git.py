@@ -126,10 +126,14 @@ async def run_git(*args: str, timeout: float, cwd: str | None = None,
     return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-async def ls_remote(url: str, ref: str, timeout: float, config: GitConfig = ()) -> dict[str, str]:
+async def ls_remote(url: str, ref: str, timeout: float,
+                    config: GitConfig = ()) -> dict[str, str]:
     """Map ref names to commits for refs matching `ref` in the repository at `url`."""
     try:
-        code, out, err = await run_git("ls-remote", "--", url, ref, timeout=timeout, config=config)
+        # `<ref>^{}` too: patterns match whole name tails, and an annotated tag's commit is listed
+        # as refs/tags/<ref>^{} (without it a tag resolved to the tag object, not its commit).
+        code, out, err = await run_git("ls-remote", "--", url, ref, f"{ref}^{{}}",
+                                       timeout=timeout, config=config)
     except TimeoutError:
         raise LaunchError(f"The repository {url} did not answer within {timeout:.0f} s.", 504) from None
     if code != 0:

@@ -55,7 +55,19 @@ def parse_target(target: str, ref: str | None) -> tuple[str, str]:
     provider, _, spec = target.partition("/")
     if not spec:
         raise SystemExit(f"bindery: {target!r} is not a URL, a folder, or provider/spec")
-    return provider, (f"{spec.rsplit('/', 1)[0]}/{ref}" if ref else spec)
+    if not ref:
+        return provider, spec
+    from bindery.providers import PROVIDERS
+
+    cls = PROVIDERS.get(provider)
+    if cls is None or cls.repo_parts is None:
+        raise SystemExit(f"bindery: --ref does not apply to {provider!r} specs")
+    # The repository is the spec's first repo_parts segments; --ref replaces or adds the ref.
+    repo = spec.strip("/").split("/", cls.repo_parts)[:cls.repo_parts]
+    if len(repo) < cls.repo_parts:
+        raise SystemExit(f"bindery: {target!r} does not name a repository, e.g. "
+                         f"{provider}/{cls.spec_example}")
+    return provider, "/".join([*repo, quote(ref, safe="") if cls.escape_repo else ref])
 
 
 async def stream_events(settings: Settings, provider: str, spec: str) -> AsyncIterator[Event]:

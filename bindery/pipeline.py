@@ -29,6 +29,8 @@ from bindery.launch.quota import hub_snapshot, limits_for, per_repo_limit
 from bindery.launch.reservations import HubSnapshot, MemoryReservationBook, ReservationBook
 from bindery.metrics import Metrics
 from bindery.providers import RepoProvider, get_provider
+from bindery.providers.records import RecordProvider
+from bindery.providers.refcache import RefCache
 from bindery.registry import Registry
 from bindery.repoid import identify
 from bindery.settings import Settings
@@ -47,12 +49,15 @@ class Services:
     metrics: Metrics
     prepuller: Prepuller | None = None
     reservations: ReservationBook = field(default_factory=MemoryReservationBook)
+    refs: RefCache | None = None  # shared ref resolutions (a crowd costs one)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
         metrics = Metrics(settings.metrics_repo_labels)
         GIT_SLOTS.configure(settings.git_concurrency)
-        hub = Hub(settings.hub_api, settings.hub_token(), settings.hub_timeout)
+        # A build service (api_only) has no hub: its client is never called.
+        hub = Hub(settings.hub_api, "" if settings.api_only else settings.hub_token(),
+                  settings.hub_timeout)
         # Dockerfile repositories may say `ARG BINDERY_BASE_IMAGE` + `FROM ${BINDERY_BASE_IMAGE}`
         # to build on this stack's Jupyter-ready base without knowing its name.
         build_args = {"BINDERY_BASE_IMAGE": base_image_name(settings)}
@@ -79,8 +84,10 @@ class Services:
         registry = Registry(settings.registry, settings.registry_timeout, settings.registry_retries)
         prepuller = Prepuller(settings.run_socket, settings.prepull_timeout,
                               settings.prepull_progress_interval,
-                              settings.prepull_concurrency) if settings.prepull else None
-        return cls(settings, registry, hub, builds, launcher, metrics, prepuller)
+                              settings.prepull_concurrency) \
+            if settings.prepull and not settings.api_only else None
+        return cls(settings, registry, hub, builds, launcher, metrics, prepuller,
+                   refs=RefCache(settings))
 
     async def aclose(self) -> None:
         await self.builds.aclose()
@@ -89,14 +96,19 @@ class Services:
         await self.registry.aclose()
         if self.prepuller is not None:
             await self.prepuller.aclose()
+        if self.refs is not None:
+            await self.refs.aclose()
 
 
 async def launch(services: Services, provider_name: str, spec: str,
-                 allow_local: bool = False) -> AsyncIterator[Event]:
+                 allow_local: bool = False, build_only: bool = False) -> AsyncIterator[Event]:
     """Every event of one launch; the last is `ready` or `failed` (errors become `failed`).
 
     `allow_local` admits the `local` provider (a folder): only the CLI on the same machine sets it.
+    `build_only` (or the api_only setting) stops once the image is in the registry: the last
+    event is then `ready` with `imageName` and no server, as BinderHub's api-only mode ends.
     """
+    build_only = build_only or services.settings.api_only
     started = time.monotonic()
     provider: RepoProvider | None = None
     metrics = services.metrics
@@ -104,7 +116,7 @@ async def launch(services: Services, provider_name: str, spec: str,
     try:
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
         provider = get_provider(services.settings, provider_name, spec, allow_local)
-        async for event in _stages(services, provider):
+        async for event in _stages(services, provider, build_only):
             yield event
         metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)
         _count_launch(services, "success", provider)
@@ -127,8 +139,8 @@ async def launch(services: Services, provider_name: str, spec: str,
 def repo_identity(settings: Settings, provider: RepoProvider) -> tuple[str, str]:
     """(key, slug): the repository's normal form (bindery/repoid.py), so that however it is spelled
     it has one quota, one image, one build-fairness key and one metric label; and the readable part
-    of its image name. A local folder is its path."""
-    if provider.name == "local":
+    of its image name. A local folder is its path, a pre-built image its reference."""
+    if provider.name == "local" or provider.prebuilt_image is not None:
         return provider.repo_url, provider.slug
     identity = identify(settings, provider.repo_url)
     return identity.url, identity.slug or provider.slug
@@ -142,7 +154,8 @@ def _count_launch(services: Services, status: str, provider: RepoProvider | None
     services.metrics.launch_count.labels(status, provider.name, repo).inc()
 
 
-async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[Event]:
+async def _stages(services: Services, provider: RepoProvider,
+                  build_only: bool = False) -> AsyncIterator[Event]:
     settings = services.settings
     per_repo = per_repo_limit(settings.max_servers_per_repo, settings.quota_tiers, provider.name,
                               provider.spec, provider.repo_url)
@@ -150,17 +163,24 @@ async def _stages(services: Services, provider: RepoProvider) -> AsyncIterator[E
     limits = limits_for(repo_key, settings.max_servers, per_repo)
     user = user_name(repo_key, secrets.token_hex(4))  # the name the reservation holds
     # The quota needs only the repository: ask the hub while git resolves the ref.
-    listing = asyncio.ensure_future(_hub_snapshot(services))
+    # A build-only request starts no server: it takes no place.
+    listing = None if build_only else asyncio.ensure_future(_hub_snapshot(services))
     try:
-        commit = await provider.resolve()
-        image = image_name(settings.registry_host, settings.image_prefix, slug, repo_key, commit)
-        built = await services.registry.image_exists(image)
-        # Check and take in one step, before building or launching.
-        await services.reservations.reserve(user, await listing, limits)
+        commit = await (services.refs.resolve(provider) if services.refs else provider.resolve())
+        image = provider.prebuilt_image or image_name(
+            settings.registry_host, settings.image_prefix, slug, repo_key, commit)
+        built = await services.registry.image_exists(image) if provider.prebuilt_image is None \
+            else True  # the image provider checked its registry while resolving
+        if listing is not None:  # check and take in one step, before building or launching
+            await services.reservations.reserve(user, await listing, limits)
     finally:
-        if not listing.done():
+        if listing is not None and not listing.done():
             listing.cancel()
             await asyncio.gather(listing, return_exceptions=True)
+    if build_only:
+        async for event in _build_only(services, provider, repo_key, image, commit, built):
+            yield event
+        return
     delivered = False
     try:
         async for event in _build_and_launch(services, provider, repo_key, image, commit, built, user):
@@ -195,6 +215,20 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
         yield event
 
 
+async def _build_only(services: Services, provider: RepoProvider, repo_key: str, image: str,
+                      commit: str, built: bool) -> AsyncIterator[Event]:
+    """Build and push without launching; ends as BinderHub's api-only mode does."""
+    if built:
+        yield Event(phase="built", message="Found built image.\n", imageName=image)
+    else:
+        async for event in _build(services, provider, repo_key, image, commit, build_only=True):
+            yield event
+    yield Event(phase="ready", message=f"Done! {image} is in the registry; not launching, as "
+                "requested.\n", imageName=image, image=image, repo_url=provider.repo_url,
+                binder_ref_url=provider.ref_url(),
+                binder_persistent_request=f"v2/{provider.name}/{provider.persistent_spec()}")
+
+
 async def _hub_snapshot(services: Services) -> HubSnapshot:
     """The hub's active users, retried like a launch while the hub is unavailable, then a clear
     failure."""
@@ -210,10 +244,18 @@ async def _hub_snapshot(services: Services) -> HubSnapshot:
 
 
 async def _build(services: Services, provider: RepoProvider, repo_key: str, image: str,
-                 commit: str) -> AsyncIterator[Event]:
+                 commit: str, build_only: bool = False) -> AsyncIterator[Event]:
     local = provider.name == "local"  # a folder is built as it is, not at a ref
-    job = BuildJob(image=image, repo=repo_key, commit=None if local else commit,
-                   source=provider.repo_url, provider=provider.name,
+    joining = image in services.builds.active
+    record = isinstance(provider, RecordProvider)
+    folder = None
+    if record and not joining:  # a DOI record: its files, downloaded, are what is built
+        folder = provider.content_folder(image)
+        async for event in provider.download(folder):
+            yield event
+    job = BuildJob(image=image, repo=repo_key,
+                   commit=None if local or record else commit,
+                   source=str(folder) if folder else provider.repo_url, provider=provider.name,
                    git_config=tuple(provider.git_config))
     joining = job.image in services.builds.active
     if joining:
@@ -222,6 +264,17 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
     yield Event(phase="waiting" if build.position else "building",
                 message=("Joining the build of this image already under way\n" if joining
                          else f"Building {image}\n"))
-    async for event in build.follow():
-        yield event
-    yield Event(phase="built", message="Built image, launching...\n", imageName=image)
+    if folder is not None and joining:
+        provider.remove_content(folder)  # another launch's build of this image has its own copy
+        folder = None
+    try:
+        async for event in build.follow():
+            yield event
+    except LaunchError:
+        if folder is not None:
+            provider.remove_content(folder)
+        raise
+    if folder is not None:  # built; a launch cancelled mid-build leaves it to content_folder's sweep
+        provider.remove_content(folder)
+    yield Event(phase="built", message="Built image.\n" if build_only else
+                "Built image, launching...\n", imageName=image)

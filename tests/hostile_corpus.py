@@ -66,7 +66,11 @@ def corpus(git_base: str) -> list[tuple[str, str]]:
         ("gist", ""), ("gist", "user"), ("gist", "user/../x/main"), ("gist", "-u/x/main"),
         ("gist", "user/x y/main"), ("git", ""), ("git", "main"), ("git", "%2F/main"),
         ("nosuch", "x/y/z"), ("local", "/etc"), ("local", "%2Fetc"), ("file", "/etc/passwd"),
-        ("zenodo", "10.5281/zenodo.1"), ("GH", "org/repo/main"), ("g%68", "org/repo/main"),
+        ("zenodo", "../../etc/passwd"), ("zenodo", f"10.5281/zenodo.1{esc(';' + TOUCH)}"),
+        ("figshare", "10.6084/m9.figshare.-1"), ("dataverse", "10.7910/../../x"),
+        ("hydroshare", "x" * 33), ("ckan", esc("http://169.254.169.254/dataset/x")),
+        ("image", "quay.io/x/y:1"), ("image", f"{esc('127.0.0.1:1/-x')}"),
+        ("GH", "org/repo/main"), ("g%68", "org/repo/main"),
         ("ext", f"sh -c {esc(TOUCH)}"), ("..", "x"), ("gh", "org/repo/" + "%" * 10),
         ("gh", "a" * 300 + "/repo/main"), ("gh", "org/" + "r" * 300 + "/main"),
     ]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from bindery.events import LaunchError
 from bindery.providers.base import RepoProvider
+from bindery.providers.doi import RECORD_PROVIDERS
 from bindery.providers.git import GitProvider
 from bindery.providers.github import GistProvider, GitHubProvider
 from bindery.providers.gitlab import GitLabProvider
+from bindery.providers.image import ImageProvider
 from bindery.providers.local import LocalProvider
 from bindery.settings import Settings
 
 PROVIDERS: dict[str, type[RepoProvider]] = {
-    p.name: p for p in (GitHubProvider, GitLabProvider, GitProvider, GistProvider)
+    p.name: p for p in (GitHubProvider, GitLabProvider, GitProvider, GistProvider,
+                        *RECORD_PROVIDERS, ImageProvider)
 }
 
 

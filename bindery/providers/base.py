@@ -8,18 +8,25 @@ repository URL and a ref, and resolves that ref to a commit. Subclasses must:
 - optionally override ``resolve()`` when a faster or richer way than ``git ls-remote`` exists.
 
 ``slug`` names the repository in image names, ``persistent_spec`` pins the spec to the commit.
+``tools`` (set by the pipeline's RefCache before ``resolve()``) holds what resolutions share across
+requests: the abbreviated-SHA clone cache and the conditional (ETag) API client.
 """
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from bindery.events import LaunchError
 from bindery.git import GitConfig, ls_remote
 from bindery.outbound import OutboundPolicy
+from bindery.providers.credentials import git_auth_config
+from bindery.providers.tools import ResolveTools
 from bindery.settings import Settings
 from bindery.spec import FULL_SHA, validate_ref, validate_repo_url
+
+SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
 
 
 class RepoProvider(ABC):
@@ -30,6 +37,12 @@ class RepoProvider(ABC):
     repo_label: ClassVar[str] = "Repository"
     placeholder: ClassVar[str] = ""
     escape_repo: ClassVar[bool] = False  # the repository is one url-escaped path segment
+    # Path segments of the spec before the ref (`launch --ref` replaces or appends the ref);
+    # None: the spec has no ref (DOI records, images).
+    repo_parts: ClassVar[int | None] = 1
+    # An image reference to launch as it is (pre-built images); None: build from the repository.
+    prebuilt_image: str | None = None
+    tools: ResolveTools | None = None
 
     @classmethod
     def web_prefix(cls, settings: Settings) -> str:
@@ -43,6 +56,10 @@ class RepoProvider(ABC):
         self.repo_url = validate_repo_url(url, settings.git_allowed_schemes)
         self.unresolved_ref = validate_ref(ref)
         self.commit: str | None = None
+        # The checked address git must use, and the operator's credential for this repository if
+        # any (set by check_outbound, before any connection).
+        self.git_config: GitConfig = ()
+        self._outbound_checked = False
         self.git_config: GitConfig = ()  # the checked address git must use (set by resolve)
 
     @abstractmethod
@@ -61,18 +78,45 @@ class RepoProvider(ABC):
         if FULL_SHA.match(ref):
             self.commit = ref
             return ref
+        tools = self.tools or ResolveTools.create(self.settings)
+        try:
+            return await self._resolve_with(tools)
+        finally:
+            if self.tools is None:  # made for this call only
+                await tools.aclose()
+
+    async def _resolve_with(self, tools: ResolveTools) -> str:
+        ref = self.unresolved_ref
+        by_api = await self.resolve_by_api(tools)
+        if by_api is not None:
+            self.commit = by_api
+            return by_api
         refs = await ls_remote(self.repo_url, ref, timeout=self.settings.git_timeout,
                                config=self.git_config)
         for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", ref):
             if candidate in refs:
                 self.commit = refs[candidate]
                 return self.commit
+        if SHORT_SHA.match(ref):  # an abbreviated commit, as people copy it from a web page
+            self.commit = await tools.shas.find(self.repo_url, ref, self.git_config)
+            return self.commit
         raise LaunchError(f"Could not find ref {ref!r} in {self.repo_url}.", 404)
 
     async def check_outbound(self) -> None:
-        """Refuse a repository on a non-public network; pin git to the address checked."""
+        """Refuse a repository on a non-public network; pin git to the address checked (once).
+
+        Providers that only talk to services the operator configured (DOI records, images) override
+        this: the operator chose those addresses, not the person asking."""
+        if self._outbound_checked:
+            return
         policy = OutboundPolicy(self.settings.repo_allowed_networks, self.settings.git_timeout)
-        self.git_config = (await policy.check_url(self.repo_url)).git_config()
+        pins = (await policy.check_url(self.repo_url)).git_config()
+        self.git_config = (*pins, *git_auth_config(self.settings, self.repo_url))
+        self._outbound_checked = True
+
+    async def resolve_by_api(self, tools: ResolveTools) -> str | None:
+        """The commit through the host's web API, or None to use the git protocol instead."""
+        return None
 
     def ref_url(self) -> str:
         """A URL where a person can see the repository at the resolved commit."""
@@ -81,8 +125,11 @@ class RepoProvider(ABC):
     def persistent_spec(self) -> str:
         """The spec with the ref replaced by the resolved commit."""
         assert self.commit is not None
-        head, _, _ = self.spec.rpartition(self.unresolved_ref)
-        return f"{head}{self.commit}"
+        if self.repo_parts is None:
+            return self.spec
+        # The ref is the spec's last segments (it may contain escaped or plain '/').
+        head = "/".join(self.spec.split("/", self.repo_parts)[:self.repo_parts])
+        return f"{head}/{self.commit}"
 
 
 def split_ref(spec: str, parts_before_ref: int, what: str, example: str) -> list[str]:

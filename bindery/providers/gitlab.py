@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from bindery.events import LaunchError
 from bindery.providers.base import RepoProvider, split_ref
+from bindery.providers.credentials import api_auth_headers
+from bindery.providers.github import commit_from_answer
+from bindery.providers.httpapi import ApiUnavailable
+from bindery.providers.tools import ResolveTools
 from bindery.settings import Settings
 
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
@@ -37,3 +41,23 @@ class GitLabProvider(RepoProvider):
     @property
     def slug(self) -> str:
         return f"gl-{self._namespace}"
+
+    def api_url(self) -> str:
+        if self.settings.gitlab_api_url:
+            return self.settings.gitlab_api_url.rstrip("/")
+        base = self.settings.gitlab_url.rstrip("/")
+        return f"{base}/api/v4" if base == "https://gitlab.com" else ""
+
+    async def resolve_by_api(self, tools: ResolveTools) -> str | None:
+        """GET /projects/{url-escaped path}/repository/commits/{ref} (GitLab REST API v4)."""
+        api = self.api_url()
+        if not api:
+            return None
+        url = (f"{api}/projects/{quote(self._namespace, safe='')}/repository/commits/"
+               f"{quote(self.unresolved_ref, safe='')}")
+        try:
+            answer = await tools.api.get_json(url, api_auth_headers(self.settings, self.repo_url))
+        except ApiUnavailable:
+            return None
+        return commit_from_answer(answer.status, answer.body, "id", self.unresolved_ref,
+                                  self.repo_url)

@@ -26,7 +26,8 @@ class LocalProvider(RepoProvider):
         self.repo_url = str(path)
         self.unresolved_ref = "HEAD"
         self.commit = None
-        self.git_config = ()  # a folder: no network, nothing to check
+        self.git_config = ()
+        self._outbound_checked = True  # a folder: no network, nothing to check
 
     def parse(self, spec: str) -> tuple[str, str]:
         return spec, "HEAD"

@@ -68,7 +68,10 @@ c.ConfigurableHTTPProxy.pid_file = cfg["proxy_pid_file"]
 c.ConfigurableHTTPProxy.should_start = True
 # URLs of servers that no longer exist (culled, stopped) reach bindery, which explains them
 # (424 "Binder not found" with a relaunch offer) instead of the hub's login page or 403.
-c.Proxy.extra_routes = {{"/user/": cfg["not_found_url"]}}
+c.Proxy.extra_routes = {{"/user/": cfg["not_found_url"], "/": cfg["not_found_url"]}}
+# The hub takes only /hub/; every other unknown path (e.g. /other/x) gets bindery's 404 page, not
+# a 302 into the hub (JupyterHub's hub_routespec, made for exactly this).
+c.JupyterHub.hub_routespec = "/hub/"
 
 c.JupyterHub.spawner_class = "docker"
 c.Spawner.start_timeout = cfg["start_timeout"]

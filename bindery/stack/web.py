@@ -34,7 +34,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         if isinstance(value, (list, dict, tuple)):
-            text = json.dumps(value, default=str)
+            # secrets inside (e.g. git_credentials' tokens) as their values, not as '**********'
+            text = json.dumps(value, default=lambda v: v.get_secret_value()
+                              if isinstance(v, SecretStr) else str(v))
         elif isinstance(value, bool):
             text = "true" if value else "false"
         elif isinstance(value, Path):

@@ -22,7 +22,7 @@ from bindery.events import failed
 from bindery.pipeline import Services
 from bindery.settings import Settings
 from bindery.web import launches, ui
-from bindery.web.door import Door
+from bindery.web.door import Door, Refusal
 from bindery.web.health import Health
 from bindery.web.sessions import Session, Sessions
 
@@ -42,10 +42,11 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = Services.create(settings)
         state["services"] = services
-        state["sessions"] = Sessions(lambda p, s: pipeline.launch(services, p, s),
-                                     grace=settings.abandon_grace_seconds,
-                                     max_open=settings.max_open_launches,
-                                     max_open_per_client=settings.max_open_launches_per_client)
+        state["sessions"] = Sessions(
+            lambda p, s, **options: pipeline.launch(services, p, s, **options),
+            grace=settings.abandon_grace_seconds,
+            max_open=settings.max_open_launches,
+            max_open_per_client=settings.max_open_launches_per_client)
         state["health"] = Health(services)
         try:
             yield
@@ -68,12 +69,14 @@ def create_app(settings: Settings) -> Starlette:
             busy = sessions.over_limit(client)
             if busy is not None:  # before the door: a refused launch spends no rate budget
                 return EventSourceResponse(_one(failed(busy, 429)), headers=headers)
-            refusal = await door.admit(request, provider, spec)
+            build_only = settings.api_only or _true(request.query_params.get("build_only"))
+            refusal = (build_only_refusal(settings) if build_only else None) \
+                or await door.admit(request, provider, spec)
             if refusal is not None:
                 event = failed(refusal.message, refusal.status_code)
                 return EventSourceResponse(_one(event), headers={**headers, **refusal.headers})
             headers.update(door.headers(request))
-            session, after = sessions.start(provider, spec, client), -1
+            session, after = sessions.start(provider, spec, client, build_only=build_only), -1
         else:
             session, after = resumed
         return EventSourceResponse(_follow(sessions, session, after, book), headers=headers,
@@ -105,11 +108,25 @@ def create_app(settings: Settings) -> Starlette:
         Route("/versions", versions),
         Route("/health", health),
         Route("/metrics", metrics),
-        *ui.routes(settings, book),
+        # A build service (api_only) has no pages: nobody lands on a server from it.
+        *([] if settings.api_only else ui.routes(settings, book)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.bindery = state
     return app
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "1", "yes")
+
+
+def build_only_refusal(settings: Settings) -> Refusal | None:
+    """Building without launching is for build clients the operator trusts (as in BinderHub):
+    it needs build tokens or an allow list, which the door then checks."""
+    if settings.build_token_secret is None and not settings.allowed_specs:
+        return Refusal(403, "Building without launching is not enabled on this service: it needs "
+                       "a build token secret or an allow list of repositories.")
+    return None
 
 
 def _installed(distribution: str) -> str:

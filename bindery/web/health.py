@@ -48,6 +48,9 @@ class Health:
             "Build engine": _engine(s.settings.build_socket),
             "Run engine": _engine(s.settings.run_socket),
         }
+        if s.settings.api_only:  # a build service launches nothing: no hub, no run side
+            for unused in ("JupyterHub", "Run engine"):
+                probes.pop(unused).close()
         results = await asyncio.gather(
             *(asyncio.wait_for(p, CHECK_TIMEOUT) for p in probes.values()), return_exceptions=True)
         checks: list[dict[str, Any]] = []

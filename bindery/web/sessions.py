@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bindery.channel import Channel
 from bindery.events import Event, failed
@@ -27,6 +28,7 @@ class Session:
     spec: str
     client: str = ""  # the address that started it, for the per-client cap
     channel: Channel = field(default_factory=Channel)
+    options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the run
     task: asyncio.Task | None = None
     ended_at: float | None = None
     reaper: asyncio.TimerHandle | None = None
@@ -40,7 +42,7 @@ class Session:
 
 
 class Sessions:
-    def __init__(self, run: Callable[[str, str], AsyncIterator[Event]], grace: float = 30.0,
+    def __init__(self, run: Callable[..., AsyncIterator[Event]], grace: float = 30.0,
                  retention: float = 600.0, max_sessions: int = 10_000, max_open: int = 0,
                  max_open_per_client: int = 0) -> None:
         self.run = run
@@ -68,9 +70,10 @@ class Sessions:
                     "Please try again in a minute.")
         return None
 
-    def start(self, provider: str, spec: str, client: str = "") -> Session:
+    def start(self, provider: str, spec: str, client: str = "", **options: Any) -> Session:
         self._forget_old()
-        session = Session(secrets.token_urlsafe(9).replace(".", "_"), provider, spec, client)
+        session = Session(secrets.token_urlsafe(9).replace(".", "_"), provider, spec, client,
+                          options=options)
         self.items[session.id] = session
         self.open_by_client[client] += 1
         session.task = asyncio.get_running_loop().create_task(self._drive(session))
@@ -99,7 +102,7 @@ class Sessions:
 
     async def _drive(self, session: Session) -> None:
         try:
-            async for event in self.run(session.provider, session.spec):
+            async for event in self.run(session.provider, session.spec, **session.options):
                 await session.channel.publish(event)
         except asyncio.CancelledError:
             await session.channel.publish(failed("The launch was abandoned: nobody was watching."))

@@ -49,9 +49,10 @@ class ProviderForm:
 
 
 def providers(settings: Settings) -> list[ProviderForm]:
-    """The form entries of every provider the service launches (from the provider registry)."""
+    """The form entries of the repository providers (from the provider registry). DOI records and
+    images have no ref, which the form always adds: their links work, the form does not offer them."""
     return [ProviderForm(p.name, p.label, p.repo_label, p.placeholder, p.web_prefix(settings),
-                         p.escape_repo) for p in PROVIDERS.values()]
+                         p.escape_repo) for p in PROVIDERS.values() if p.repo_parts is not None]
 
 
 def form_spec(form: ProviderForm, repo: str, ref: str) -> str:
@@ -155,11 +156,23 @@ def routes(settings: Settings, book: launches.LaunchBook) -> list[BaseRoute]:
                 relaunch += "?" + urlencode({"urlpath": path})
         message = ("This Binder's server no longer exists: servers are stopped after a while "
                    "without use, and what was not saved elsewhere is gone.")
-        if "text/html" not in request.headers.get("accept", "text/html"):
-            return JSONResponse({"status_code": 424, "message": message, "relaunch_url": relaunch},
-                                status_code=424)
-        return page(request, "not_found.html", status_code=424, message=message,
+        return not_found_answer(request, 424, message, relaunch, launch)
+
+    def not_found_answer(request: Request, status: int, message: str, relaunch: str | None = None,
+                         launch: launches.Launch | None = None) -> Response:
+        # JSON only for clients that ask for it; any other client (curl, requests: */*) gets the
+        # page. Both say "Binder not found", which is what monitoring and people look for.
+        if _wants_json(request):
+            return JSONResponse({"status_code": status, "error": "Binder not found",
+                                 "message": f"Binder not found: {message}",
+                                 "relaunch_url": relaunch}, status_code=status)
+        return page(request, "not_found.html", status_code=status, message=message,
                     relaunch=relaunch, launch=launch)
+
+    async def unknown_page(request: Request) -> Response:
+        """Any other path (the hub's proxy sends unknown paths here too): a 404 page."""
+        return not_found_answer(request, 404, "There is nothing at this address. Binder links start "
+                                "with /v2/ (launch) or /user/ (a running server).")
 
     return [
         Route("/", home),
@@ -173,5 +186,11 @@ def routes(settings: Settings, book: launches.LaunchBook) -> list[BaseRoute]:
         Route("/user/{name}/{path:path}", not_found),
         Route("/favicon.ico", lambda r: RedirectResponse(f"{_base(r)}static/favicon.svg", 301)),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+        Route("/{path:path}", unknown_page, methods=["GET", "HEAD"]),
     ]
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
 

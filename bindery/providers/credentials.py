@@ -1,0 +1,40 @@
+"""Operator-configured tokens for private repositories, scoped by URL prefix.
+
+A token reaches git only as a config entry ``http.<prefix>.extraHeader`` that bindery/git.py passes
+through the environment (``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n``, beside the
+safety config), so it is never part of a command line,
+a repository URL or the clone's ``.git/config`` (which a Dockerfile's ``COPY . .`` would put into an
+image layer); and git sends it only to URLs under that prefix.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from pydantic import SecretStr
+
+from bindery.git import GitConfig
+from bindery.settings import Settings
+
+
+def credential_for(settings: Settings, url: str) -> tuple[str, SecretStr] | None:
+    """(prefix, token) of the longest configured prefix that `url` starts with."""
+    matches = [(p, t) for p, t in settings.git_credentials.items() if p and url.startswith(p)]
+    return max(matches, key=lambda m: len(m[0])) if matches else None
+
+
+def git_auth_config(settings: Settings, url: str) -> GitConfig:
+    """git config that makes git send the token for `url` (empty when none is configured)."""
+    found = credential_for(settings, url)
+    if found is None or not url.startswith(("http://", "https://")):
+        return ()
+    prefix, token = found
+    # Basic with a fixed user name works for GitHub (x-access-token), GitLab and Gitea tokens.
+    basic = base64.b64encode(f"x-access-token:{token.get_secret_value()}".encode()).decode()
+    return ((f"http.{prefix}.extraHeader", f"Authorization: Basic {basic}"),)
+
+
+def api_auth_headers(settings: Settings, url: str) -> dict[str, str]:
+    """Authorization header for a host's web API, from the token configured for repository `url`."""
+    found = credential_for(settings, url)
+    return {"Authorization": f"Bearer {found[1].get_secret_value()}"} if found else {}
