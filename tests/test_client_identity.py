@@ -143,8 +143,10 @@ async def test_a_crowd_of_sessions_from_one_client_is_capped(services):
     transport = httpx.AsyncHTTPTransport(local_address="127.0.0.5")
     try:
         async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(60)) as client:
+            # Two refs: requests for one ref share a single resolution (the ref cache).
+            other_ref = slow.rsplit("/", 1)[0] + "/dev"
             async with client.stream("GET", f"{url}/build/git/{slow}") as first, \
-                    client.stream("GET", f"{url}/build/git/{slow}") as second:
+                    client.stream("GET", f"{url}/build/git/{other_ref}") as second:
                 for stream in (first, second):
                     assert (await first_event(stream)).phase == "fetching"
                 await wait_for(lambda: len(held) >= 2, 30, "both launches reach the git server")

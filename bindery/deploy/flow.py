@@ -129,7 +129,8 @@ class Deployer:
                                     self.backoff)).ok
 
     def _verify(self, report: Report, version: str) -> Report:
-        target = Target(self.config.public_url, version, self.config.canary, self.config.launch_timeout)
+        target = Target(self.config.public_url, version, self.config.canary, self.config.launch_timeout,
+                        hub_token=self.config.hub_token())
         if not self.config.canary:
             report.notes.append("no canary configured: end-to-end launch not verified (cannot be green)")
         for check in verify(target, self.client, self.backoff):

@@ -57,6 +57,16 @@ class InstanceConfig(BaseModel):
     def public_url(self) -> str:
         return f"http://{self.public_host}:{self.public_port}"
 
+    def hub_token(self) -> str | None:
+        """The instance's hub service token (from its settings or data folder); None before its
+        stack has made one."""
+        from bindery.deploy.runtime import instance_settings  # runtime imports this module
+
+        try:
+            return instance_settings(self.settings).hub_token()
+        except RuntimeError:
+            return None
+
     def env(self, port: int) -> dict[str, str]:
         """Environment for the instance's process serving on slot ``port``."""
         env = {f"BINDERY_{k.upper()}": _env_value(v) for k, v in self.settings.items()}

@@ -107,9 +107,11 @@ def open_server(client: httpx.Client, ready: dict[str, Any]) -> dict[str, Any]:
 _USER = re.compile(r"/user/([^/]+)/")
 
 
-def stop_server(client: httpx.Client, ready: dict[str, Any]) -> dict[str, Any]:
-    """Shut the canary's server down through the hub API with the launch token (its own server's scope)."""
-    url, token = str(ready.get("url", "")), ready.get("token")
+def stop_server(client: httpx.Client, ready: dict[str, Any], hub_token: str | None = None
+                ) -> dict[str, Any]:
+    """Shut the canary's server down through the hub API: with the instance's service token when
+    given (a launch's token only opens its server), else with the launch token."""
+    url, token = str(ready.get("url", "")), hub_token or ready.get("token")
     match = _USER.search(urlsplit(url).path)
     if not match or not token:
         raise CheckFailed.real("cannot tell the user of the ready url", url=url)

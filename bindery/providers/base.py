@@ -43,6 +43,9 @@ class RepoProvider(ABC):
     # An image reference to launch as it is (pre-built images); None: build from the repository.
     prebuilt_image: str | None = None
     tools: ResolveTools | None = None
+    # Defaults for providers whose __init__ is their own (records, images, folders).
+    git_config: GitConfig = ()
+    _outbound_checked: bool = False
 
     @classmethod
     def web_prefix(cls, settings: Settings) -> str:
