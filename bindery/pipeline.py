@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from bindery.build.mode import BuildpacksChooser
 from bindery.build.queue import Build, BuildJob, BuildQueue
-from bindery.build.runner import engine_executor
+from bindery.build.runner import build_log_url, engine_executor
 from bindery.build.runner import run_build as run_one_build
 from bindery.events import Event, LaunchError
 from bindery.git import GIT_SLOTS
@@ -270,7 +270,8 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
     build = services.builds.submit(job)
     yield Event(phase="waiting" if build.position else "building",
                 message=("Joining the build of this image already under way\n" if joining
-                         else f"Building {image}\n"))
+                         else f"Building {image}\n"),
+                build_log_url=build_log_url(services.settings, image))
     if folder is not None and joining:
         provider.remove_content(folder)  # another launch's build of this image has its own copy
         folder = None

@@ -139,6 +139,16 @@ class EngineExecutor(BuildExecutor):
         finally:
             stream.close()
 
+    async def log_so_far(self, name: str) -> str | None:
+        """A running build's log as a person reads it, or None when there is no such build."""
+        def read() -> str | None:
+            try:
+                raw = self.client.api.logs(name, stdout=True, stderr=True)
+            except docker.errors.NotFound:
+                return None
+            return "".join(parse_line(line).message for line in raw.splitlines())
+        return await asyncio.to_thread(read)
+
     # -- end --------------------------------------------------------------------------------------
     async def wait(self, handle: BuildHandle) -> int:
         remaining = handle.deadline - time.time()

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from bindery.settings import Settings
 from bindery.stack import base_image, podman
+from bindery.stack.paths import StackPaths
 from bindery.stack.process import StackError
 
 HERE = Path(__file__).parent / "builder"
@@ -80,9 +82,7 @@ def ensure(settings: Settings, log: Callable[[str], None] = print) -> dict:
     with open(cache.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another stack may be building it: wait for its result
         if (cache / "index.json").is_file():
-            pulled = podman.run(settings, "build", ["pull", "-q", f"oci:{cache}:r2d"], timeout=600)
-            image_id = pulled.stdout.strip().splitlines()[-1]  # `pull -q` prints the image's id
-            podman.run(settings, "build", ["tag", image_id, name], timeout=60)
+            _load(settings, cache, name)
             source = "cache"
         else:
             log(f"  building the build image {name} (pip install repo2docker, ~1 min)")
@@ -96,6 +96,16 @@ def ensure(settings: Settings, log: Callable[[str], None] = print) -> dict:
     seconds = round(time.monotonic() - t0, 1)
     log(f"  build image ready ({source}) in {seconds}s")
     return {"image": name, "source": source, "seconds": seconds}
+
+
+def _load(settings: Settings, cache: Path, name: str) -> None:
+    """Copy the cached OCI layout into the build store under `name` (skopeo: seconds)."""
+    env = podman.write_configs(settings, StackPaths.of(settings), "build")
+    res = subprocess.run(
+        [shutil.which("skopeo") or "skopeo", "copy", "-q", f"oci:{cache}:r2d",
+         f"containers-storage:{name}"], env=env, capture_output=True, text=True, timeout=600)
+    if res.returncode != 0:
+        raise StackError(f"loading the build image from {cache} failed: {res.stderr.strip()}")
 
 
 def _build(settings: Settings, name: str) -> None:
