@@ -34,6 +34,13 @@ OUT_OF_MEMORY = -3  # exit status `wait` reports when the engine killed the buil
 LABEL = "bindery.build"
 
 
+def gone(exc: Exception) -> bool:
+    """The container does not exist (any more). podman answers 500 rather than 404 when another
+    process removes it between two calls, saying so in the message."""
+    return isinstance(exc, docker.errors.NotFound) or (
+        isinstance(exc, docker.errors.APIError) and "no such container" in str(exc).lower())
+
+
 def engine_client(docker_host: str, timeout: float = API_TIMEOUT) -> docker.DockerClient:
     return docker.DockerClient(base_url=docker_host, version=API_VERSION, timeout=timeout)
 
@@ -92,8 +99,10 @@ class EngineExecutor(BuildExecutor):
         while True:
             try:
                 container = self.client.containers.get(name)
-            except docker.errors.NotFound:
-                return None
+            except docker.errors.APIError as exc:
+                if gone(exc):
+                    return None
+                raise
             if container.status != "created" or time.monotonic() > end:
                 break
             time.sleep(0.2)  # bounded: another process is between create and start
@@ -107,7 +116,9 @@ class EngineExecutor(BuildExecutor):
         try:
             stream = await asyncio.to_thread(
                 self.client.api.logs, name, stdout=True, stderr=True, stream=True, follow=True)
-        except docker.errors.NotFound:
+        except docker.errors.APIError as exc:
+            if not gone(exc):
+                raise
             for line in (self.logs.text(name) or "").splitlines(keepends=True):
                 yield line.encode()  # already ended and removed: its kept log
             return
@@ -144,8 +155,10 @@ class EngineExecutor(BuildExecutor):
         def read() -> str | None:
             try:
                 raw = self.client.api.logs(name, stdout=True, stderr=True)
-            except docker.errors.NotFound:
-                return None
+            except docker.errors.APIError as exc:
+                if gone(exc):
+                    return None
+                raise
             return "".join(parse_line(line).message for line in raw.splitlines())
         return await asyncio.to_thread(read)
 
@@ -163,7 +176,9 @@ class EngineExecutor(BuildExecutor):
             await self._stop(handle.name, TIMED_OUT, "the build reached its time limit")
             return TIMED_OUT
         if status is None:  # already removed by whoever saw it end first: its record
-            record = self.logs.record(handle.name)
+            end = time.monotonic() + 10  # bounded: that process may still be writing the record
+            while (record := self.logs.record(handle.name)) is None and time.monotonic() < end:
+                await asyncio.sleep(0.2)
             return record.status if record is not None else CANCELLED
         return status
 
@@ -171,17 +186,22 @@ class EngineExecutor(BuildExecutor):
         client = engine_client(self.docker_host, timeout=timeout + 5)
         try:
             container = client.containers.get(name)
-            result = container.wait(timeout=timeout)
-            container.reload()
-            status = int(result.get("StatusCode", -1))
-            if container.attrs.get("State", {}).get("OOMKilled"):
-                status = OUT_OF_MEMORY
-            self._finish(name, status)
-            return status
-        except docker.errors.NotFound:
-            return None
+            status = int(container.wait(timeout=timeout).get("StatusCode", -1))
+        except docker.errors.APIError as exc:
+            if gone(exc):
+                return None
+            raise
         finally:
             client.close()
+        try:
+            container.reload()
+            if container.attrs.get("State", {}).get("OOMKilled"):
+                status = OUT_OF_MEMORY
+        except docker.errors.APIError as exc:
+            if not gone(exc):
+                raise
+        self._finish(name, status)
+        return status
 
     async def cancel(self, name: str, reason: str = "cancelled") -> None:
         await self._stop(name, CANCELLED, reason)
@@ -200,8 +220,10 @@ class EngineExecutor(BuildExecutor):
         try:
             container = self.client.containers.get(name)
             raw = container.logs(stdout=True, stderr=True)
-        except docker.errors.NotFound:
-            return  # another process kept and removed it
+        except docker.errors.APIError as exc:
+            if gone(exc):
+                return  # another process kept and removed it
+            raise
         text = "".join(parse_line(line).message for line in raw.splitlines())
         self.logs.keep(name, container.labels.get(f"{LABEL}.image", ""), text + note, status)
         self._remove(name)
@@ -209,8 +231,9 @@ class EngineExecutor(BuildExecutor):
     def _remove(self, name: str) -> None:
         try:
             self.client.api.remove_container(name, force=True)
-        except docker.errors.NotFound:
-            pass
+        except docker.errors.APIError as exc:
+            if not gone(exc):
+                raise
 
     # -- listing ----------------------------------------------------------------------------------
     async def running(self) -> list[RunningBuild]:
@@ -228,7 +251,10 @@ class EngineExecutor(BuildExecutor):
             else:  # ended with nobody waiting (its bindery died): keep its log, remove it
                 state = container.attrs.get("State", {})
                 status = OUT_OF_MEMORY if state.get("OOMKilled") else int(state.get("ExitCode", -1))
-                self._finish(container.name, status)
+                try:
+                    self._finish(container.name, status)
+                except docker.errors.APIError:
+                    pass  # the engine is busy with it: the next listing tries again
         return alive
 
     async def aclose(self) -> None:
