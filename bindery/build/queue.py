@@ -76,10 +76,15 @@ class BuildQueue:
             build = Build(job)
             self.active[job.image] = build
             self.waiting.append(build)
-            self._kick()
+            if self.occupied is None:  # this process is the only one building: decide now
+                self._schedule([])
+            else:  # ask the engine what runs elsewhere first
+                self._kick()
         return build
 
     def _kick(self) -> None:
+        if self.occupied is None:
+            return
         self._wake.set()
         if self._scheduler is None or self._scheduler.done():
             self._scheduler = self._spawn(self._schedule_loop())
