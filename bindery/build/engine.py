@@ -55,7 +55,11 @@ class EngineExecutor(BuildExecutor):
 
     # -- start / attach ---------------------------------------------------------------------------
     async def start(self, spec: BuildSpec) -> BuildHandle:
-        return await asyncio.to_thread(self._start, spec)
+        try:
+            return await asyncio.to_thread(self._start, spec)
+        except requests.exceptions.ConnectionError as exc:
+            raise RuntimeError("the build engine (container engine) is not answering, so the "
+                               f"build could not run; please try again later ({exc})") from exc
 
     def _start(self, spec: BuildSpec) -> BuildHandle:
         existing = self._attach(spec.name)

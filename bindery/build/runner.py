@@ -89,7 +89,7 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
     try:
         handle = await executor.start(spec)
     except Exception as exc:
-        raise LaunchError(f"The build could not start: {exc}") from None
+        raise LaunchError(f"Build failed: {exc}") from None
     if handle.attached:
         yield Event(phase="building",
                     message="Following the build of this image already running on the build engine\n")
@@ -125,6 +125,8 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
         reason = "Build failed: the build was cancelled."
     elif status == OUT_OF_MEMORY:
         reason = f"Build failed: the build ran out of memory (its limit is {memory_limit})."
+    elif 128 < status <= 128 + 64:  # what `timeout` in the container says of a killed child
+        reason = f"Build failed: the build process was killed (signal {status - 128})."
     else:
         cause = (known_cause(tail) or (errors[-1].removeprefix(REPO2DOCKER_ERROR) if errors else "")
                  or f"repo2docker exited with status {status}")
