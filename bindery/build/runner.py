@@ -60,9 +60,8 @@ def build_spec(settings: Settings, job: BuildJob, mode: str,
                build_args: dict[str, str]) -> BuildSpec:
     argv = repo2docker_argv([], job.source, job.commit, job.image, settings.build_memory_limit,
                             build_args, config=CONFIG_IN_IMAGE)
+    # The build image trusts the host's CA certificates itself (it is FROM the base image).
     env = {**build_options(settings, mode).to_environ(), **safe_git_env(job.git_config)}
-    if "SSL_CERT_FILE" in os.environ:
-        env["SSL_CERT_FILE"] = os.environ["SSL_CERT_FILE"]
     mounts = (job.source,) if os.path.isabs(job.source) and os.path.isdir(job.source) else ()
     return BuildSpec(image=job.image, repo=job.repo, argv=argv, env=env,
                      memory_limit=settings.build_memory_limit, timeout=settings.build_timeout,
