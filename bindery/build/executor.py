@@ -12,6 +12,8 @@ The contract every implementation keeps (tests/build/test_executor_contract.py c
   log kept (:class:`bindery.build.logs.BuildLogs`), so ``wait`` in a second process, or after the
   first removed it, still returns the same status (from the kept record).
 - ``cancel`` stops and removes the build (its log so far is kept, ending with the reason).
+- ``log_so_far`` gives a running build's log as a person reads it (None when there is no such
+  build), for the build log page while the build runs.
 - ``running`` lists the builds alive on the engine with their image and repository key: the truth
   for build slots across processes. Finished builds nobody waited for (their bindery died) are
   removed there, their log kept.
@@ -81,6 +83,9 @@ class BuildExecutor(ABC):
 
     @abstractmethod
     async def cancel(self, name: str, reason: str = "cancelled") -> None: ...
+
+    @abstractmethod
+    async def log_so_far(self, name: str) -> str | None: ...
 
     @abstractmethod
     async def running(self) -> list[RunningBuild]: ...

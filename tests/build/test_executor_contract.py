@@ -86,6 +86,7 @@ async def test_second_start_attaches_and_follows_from_the_start(subject, spec_fo
 
     follower = asyncio.create_task(follow_first())
     await wait_for(lambda: any("first-marker-42" in m for m in seen), 180, "the first log line")
+    assert "first-marker-42" in (await second.log_so_far(handle.name) or "")
     joined = await second.start(spec)
     assert joined.attached and joined.name == handle.name
     assert abs(joined.deadline - handle.deadline) < 1  # the build's own deadline, not a new one
@@ -98,6 +99,7 @@ async def test_second_start_attaches_and_follows_from_the_start(subject, spec_fo
     assert await first.wait(handle) == 0  # the other waiter: same status, from the kept record
     # Finished: the container is gone, its log kept (as a person reads it) with its status.
     assert not subject.exists(handle.name)
+    assert await second.log_so_far(handle.name) is None  # not running any more: the kept log
     kept = subject.logs.text(handle.name)
     assert kept is not None and "first-marker-42" in kept and "second-marker-54" in kept
     record = subject.logs.record(handle.name)
