@@ -1,4 +1,4 @@
-"""Builds as named containers on the build engine (the executor contract: bindery/build/executor.py).
+"""Builds as named containers on the build engine (the executor contract: build/executor.py).
 
 repo2docker runs in a container of the build image (bindery/stack/builder_image.py) with the build
 engine's Docker-API socket mounted, as BinderHub's build pods have the node's socket, and host
@@ -32,6 +32,7 @@ START_GRACE = 30.0  # a created container another process is starting must run w
 SELF_TIMEOUT_GRACE = 60  # the in-container `timeout` fires this long after the deadline
 OUT_OF_MEMORY = -3  # exit status `wait` reports when the engine killed the build for memory
 LABEL = "bindery.build"
+REAP_AFTER = 5.0  # seconds an ended build is left to its follower before a listing reaps it
 
 
 def gone(exc: Exception) -> bool:
@@ -52,6 +53,7 @@ class EngineExecutor(BuildExecutor):
         self.stack_id = stack_id
         self.logs = logs
         self.client = engine_client(docker_host)
+        self._ended: dict[str, float] = {}  # ended builds seen by running(): name -> first seen
 
     # -- start / attach ---------------------------------------------------------------------------
     async def start(self, spec: BuildSpec) -> BuildHandle:
@@ -253,12 +255,18 @@ class EngineExecutor(BuildExecutor):
                 alive.append(RunningBuild(container.name, labels.get(f"{LABEL}.image", ""),
                                           labels.get(f"{LABEL}.repo", "")))
             else:  # ended with nobody waiting (its bindery died): keep its log, remove it
+                first_seen = self._ended.setdefault(container.name, time.monotonic())
+                if time.monotonic() - first_seen < REAP_AFTER:
+                    continue  # whoever follows it may still be reading its last lines
+                self._ended.pop(container.name, None)
                 state = container.attrs.get("State", {})
                 status = OUT_OF_MEMORY if state.get("OOMKilled") else int(state.get("ExitCode", -1))
                 try:
                     self._finish(container.name, status)
                 except docker.errors.APIError:
                     pass  # the engine is busy with it: the next listing tries again
+        listed = {c.name for c in found}
+        self._ended = {n: t for n, t in self._ended.items() if n in listed}
         return alive
 
     async def aclose(self) -> None:

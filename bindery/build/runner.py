@@ -73,8 +73,9 @@ async def run_build(settings: Settings, chooser: BuildpacksChooser, executor: Bu
     """Every event of one build; raises LaunchError when it fails."""
     choice = await chooser.choose()
     yield Event(phase="building", message=f"Buildpacks: {choice.mode} ({choice.reason})\n")
-    async for event in follow_build(executor, build_spec(settings, job, choice.mode, build_args),
-                                    build_log_url(settings, job.image), settings.build_memory_limit):
+    spec = build_spec(settings, job, choice.mode, build_args)
+    log_url = build_log_url(settings, job.image)
+    async for event in follow_build(executor, spec, log_url, settings.build_memory_limit):
         yield event
 
 
@@ -91,7 +92,8 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
         raise LaunchError(f"Build failed: {exc}") from None
     if handle.attached:
         yield Event(phase="building",
-                    message="Following the build of this image already running on the build engine\n")
+                    message="Following the build of this image already running on the build "
+                            "engine\n")
     errors: list[str] = []
     tail: list[str] = []
     lines = executor.follow(handle.name)

@@ -1,4 +1,4 @@
-"""The image builds run in: repo2docker from PyPI (pinned) + bindery's buildpacks, FROM the base image.
+"""The image builds run in: repo2docker from PyPI (pinned) + bindery's buildpacks, FROM the base.
 
 Builds are containers on the build engine (bindery/build/engine.py), like BinderHub's build pods;
 this module makes their image in the build store when it is missing. ``builder/Containerfile``
@@ -29,8 +29,8 @@ from bindery.stack.process import StackError
 
 HERE = Path(__file__).parent / "builder"
 BUILD_DIR = Path(__file__).parents[1] / "build"
-REPO2DOCKER_VERSION = "2024.7.0"  # the version BinderHub's chart pins; drives builds through the API
-CHARDET_SPEC = "chardet>=5,<6"  # see pyproject.toml: repo2docker 2024.7.0 needs chardet's old layout
+REPO2DOCKER_VERSION = "2024.7.0"  # BinderHub's chart pins it; it builds through the Docker API
+CHARDET_SPEC = "chardet>=5,<6"  # see pyproject.toml: repo2docker 2024.7.0 needs chardet 5
 
 
 def _sources() -> list[Path]:

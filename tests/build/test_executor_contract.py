@@ -142,8 +142,9 @@ async def test_a_build_nobody_waits_for_is_removed_with_its_log_kept(subject, sp
     handle = await executor.start(spec)  # its starter "dies": nobody follows or waits
     del executor
 
+    other = subject.make()  # another process, listing builds for its slots
+
     async def reaped() -> bool:
-        other = subject.make()
         return handle.name not in {b.name for b in await other.running()} \
             and not subject.exists(handle.name)
 

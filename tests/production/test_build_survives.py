@@ -1,7 +1,8 @@
 """Builds outlive the bindery process that started them, and their logs outlive the builds (issue 9,
 points 1 and 3): kill -9 of a web service mid-build; the build container keeps running; another
-process asked for the same ref attaches to it (one build, counted by the registry) and launches; no
-build container is left; the build log is readable at its URL after the build and after a restart."""
+process asked for the same ref attaches to it (one build, counted by the registry) and launches;
+no build container is left; the build log is readable at its URL after the build and after a
+restart."""
 
 from __future__ import annotations
 
