@@ -22,7 +22,7 @@ from common import bench_stack
 
 from bindery.build.mode import BuildpacksChooser
 from bindery.build.queue import BuildJob
-from bindery.build.runner import run_build
+from bindery.build.runner import engine_executor, run_build
 from bindery.settings import Settings
 from bindery.stack import base_image
 
@@ -49,7 +49,8 @@ async def build(settings: Settings, url: str, commit: str | None, image: str) ->
     job = BuildJob(image=image, repo=url, commit=commit, source=url)
     log: list[str] = []
     start = time.perf_counter()
-    async for event in run_build(settings, BuildpacksChooser.from_settings(settings), job, {}):
+    async for event in run_build(settings, BuildpacksChooser.from_settings(settings),
+                                 engine_executor(settings), job, {}):
         log.append(event.message)
     return time.perf_counter() - start, "".join(log)
 

@@ -45,10 +45,11 @@ def failed(message: str, status_code: int | None = None, **extra: Any) -> Event:
 class LaunchError(Exception):
     """A launch cannot go on; its message is for the person who asked (it becomes a failed event)."""
 
-    def __init__(self, message: str, status_code: int | None = None) -> None:
+    def __init__(self, message: str, status_code: int | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
+        self.extra = extra  # more fields of the failed event (e.g. build_log_url)
 
     def event(self) -> Event:
-        return failed(self.message, self.status_code)
+        return failed(self.message, self.status_code, **self.extra)

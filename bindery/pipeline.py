@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from bindery.build.mode import BuildpacksChooser
 from bindery.build.queue import Build, BuildJob, BuildQueue
+from bindery.build.runner import build_log_url, engine_executor
 from bindery.build.runner import run_build as run_one_build
 from bindery.events import Event, LaunchError
 from bindery.git import GIT_SLOTS
@@ -63,8 +64,13 @@ class Services:
         build_args = {"BINDERY_BASE_IMAGE": base_image_name(settings)}
         chooser = BuildpacksChooser.from_settings(settings)  # one per service: its probe is cached
 
+        executor = engine_executor(settings)
+
         def run_build(job: BuildJob) -> AsyncIterator[Event]:
-            return run_one_build(settings, chooser, job, build_args)
+            return run_one_build(settings, chooser, executor, job, build_args)
+
+        async def occupied() -> list[tuple[str, str]]:  # the engine's builds: slots across processes
+            return [(b.image, b.repo) for b in await executor.running()]
 
         def build_finished(build: Build) -> None:
             status = "failure" if build.error else "success"
@@ -73,7 +79,8 @@ class Services:
             metrics.build_count.labels(status, build.job.provider, repo).inc()
 
         builds = BuildQueue(run_build, settings.build_slots, settings.build_slots_per_repo,
-                            on_finish=build_finished)
+                            on_finish=build_finished, occupied=occupied,
+                            poll=settings.build_slot_poll_seconds)
         launcher = Launcher(hub, LaunchConfig(
             hub_url=settings.hub_public, timeout=settings.launch_timeout,
             retries=settings.launch_retries, token_lifetime=settings.cull_max_age_seconds),
@@ -263,7 +270,8 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
     build = services.builds.submit(job)
     yield Event(phase="waiting" if build.position else "building",
                 message=("Joining the build of this image already under way\n" if joining
-                         else f"Building {image}\n"))
+                         else f"Building {image}\n"),
+                build_log_url=build_log_url(services.settings, image))
     if folder is not None and joining:
         provider.remove_content(folder)  # another launch's build of this image has its own copy
         folder = None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import sys
 from pathlib import Path
 from typing import Literal
 
@@ -130,10 +129,24 @@ class Settings(BaseSettings):
         3600.0, description="Seconds a build may run before it is ended. Also the bound for a build "
         "whose engine or disk fails: those end at once with a failed event naming the cause.")
     build_memory_limit: str = Field("3G", description="Memory limit of a build (repo2docker).")
-    repo2docker_command: list[str] = Field(
-        default_factory=lambda: [sys.executable, "-m", "repo2docker"],
-        description="Command that runs repo2docker.",
-    )
+
+    # -- build containers and kept build logs (bindery/build/engine.py, bindery/build/logs.py) --
+    build_image: str = Field(
+        "", description="Image build containers run (repo2docker + bindery's buildpacks), in the "
+        "build engine's store. Empty: made by `bindery up` from PyPI FROM the base image "
+        "(localhost/bindery/repo2docker:<recipe-hash>).")
+    build_slot_poll_seconds: float = Field(
+        1.0, description="While waiting for a build slot, how often the build engine's running "
+        "build containers (the count every bindery process shares) are checked again.")
+    build_log_dir: Path | None = Field(
+        None, description="Where each image build's log is kept, shared by every bindery process "
+        "on the machine. Empty: <data_dir>/build-logs.")
+    build_log_max_bytes: int = Field(
+        2 * 1024 * 1024, description="Bytes of one build's log kept (its tail; the start is cut).")
+    build_log_keep_days: float = Field(
+        30.0, description="Days a build log is kept after its build ended.")
+    build_log_keep_count: int = Field(
+        2000, description="Build logs kept at most (the oldest are removed first).")
 
     # -- buildpacks: how repositories without a Dockerfile build (bindery/build/buildpacks/) ---
     buildpacks: Literal["standard", "mirror", "auto"] = Field(
@@ -410,6 +423,10 @@ class Settings(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def build_logs_path(self) -> Path:
+        return self.build_log_dir or self.data_dir / "build-logs"
 
     @property
     def hub_api(self) -> str:

@@ -5,19 +5,24 @@
 - At most `slots` builds run at once, and at most `per_repo` of them for one repository, so one
   slow repository cannot hold every slot. Others wait in FIFO order and are told their position
   whenever it changes.
+- Across processes, `occupied` (the build engine's running build containers, with their image and
+  repository labels) is the truth for what runs: slots count those too, checked again every
+  `poll` seconds while builds wait, and an image already building elsewhere is joined at once
+  (the executor attaches to its container) without taking a slot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bindery.channel import Channel
 from bindery.events import Event, LaunchError
 
 Runner = Callable[["BuildJob"], AsyncIterator[Event]]
+Occupied = Callable[[], Awaitable[list[tuple[str, str]]]]  # (image, repo) of builds running anywhere
 
 
 @dataclass(frozen=True)
@@ -49,15 +54,21 @@ class Build:
 
 class BuildQueue:
     def __init__(self, runner: Runner, slots: int, per_repo: int,
-                 on_finish: Callable[[Build], None] | None = None) -> None:
+                 on_finish: Callable[[Build], None] | None = None,
+                 occupied: Occupied | None = None, poll: float = 1.0) -> None:
         self.runner = runner
         self.slots = max(1, slots)
         self.per_repo = max(1, per_repo)
         self.on_finish = on_finish
+        self.occupied = occupied
+        self.poll = max(0.05, poll)
         self.active: dict[str, Build] = {}  # image -> queued or running build
         self.waiting: list[Build] = []
         self.running: list[Build] = []
         self._tasks: set[asyncio.Task] = set()
+        self._wake = asyncio.Event()
+        self._scheduler: asyncio.Task | None = None
+        self._elsewhere: list[tuple[str, str]] = []  # the engine's running builds, as last seen
 
     def submit(self, job: BuildJob) -> Build:
         build = self.active.get(job.image)
@@ -65,37 +76,70 @@ class BuildQueue:
             build = Build(job)
             self.active[job.image] = build
             self.waiting.append(build)
-            self._schedule()
+            if self.occupied is None:  # this process is the only one building: decide now
+                self._schedule([])
+            else:  # ask the engine what runs elsewhere first
+                self._kick()
         return build
 
-    def _running_for(self, repo: str) -> int:
-        return sum(1 for b in self.running if b.job.repo == repo)
+    def _kick(self) -> None:
+        if self.occupied is None:
+            return
+        self._wake.set()
+        if self._scheduler is None or self._scheduler.done():
+            self._scheduler = self._spawn(self._schedule_loop())
 
-    def _schedule(self) -> None:
-        for build in list(self.waiting):
-            if len(self.running) >= self.slots:
+    async def _schedule_loop(self) -> None:
+        while self.waiting:
+            self._wake.clear()
+            elsewhere: list[tuple[str, str]] = []
+            if self.occupied is not None:
+                try:
+                    elsewhere = await self.occupied()
+                except Exception:  # engine trouble: count this process's builds; the build says why
+                    elsewhere = []
+            self._elsewhere = elsewhere
+            self._schedule(elsewhere)
+            if not self.waiting:
                 break
-            if self._running_for(build.job.repo) >= self.per_repo:
-                continue
+            try:  # bounded poll: other processes' builds end without telling this one
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+            except TimeoutError:
+                pass
+
+    def _schedule(self, elsewhere: list[tuple[str, str]]) -> None:
+        repos = {image: repo for image, repo in elsewhere}
+        repos.update({b.job.image: b.job.repo for b in self.running})
+        for build in list(self.waiting):
+            joining = build.job.image in repos  # running elsewhere: attach, takes no slot
+            if not joining:
+                if len(repos) >= self.slots:
+                    continue  # a later one may be running elsewhere already: it joins
+                if sum(1 for r in repos.values() if r == build.job.repo) >= self.per_repo:
+                    continue
+            repos[build.job.image] = build.job.repo
             self.waiting.remove(build)
             self.running.append(build)
             build.position = None
-            task = asyncio.get_running_loop().create_task(self._run(build))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._run(build))
+        full = len(repos) >= self.slots
         for place, build in enumerate(self.waiting, start=1):
             if build.position != place:
                 build.position = place
-                why = "all build slots are busy" if len(self.running) >= self.slots else \
+                why = "all build slots are busy" if full else \
                     "this repository already uses its build slots"
                 self._publish_soon(build, Event(
                     phase="waiting", position=place,
                     message=f"Waiting for a build slot ({why}): position {place} in the queue\n"))
 
-    def _publish_soon(self, build: Build, event: Event) -> None:
-        task = asyncio.get_running_loop().create_task(build.channel.publish(event))
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _publish_soon(self, build: Build, event: Event) -> None:
+        self._spawn(build.channel.publish(event))
 
     async def _run(self, build: Build) -> None:
         build.started = time.monotonic()
@@ -112,7 +156,12 @@ class BuildQueue:
             self.active.pop(build.job.image, None)
             if self.on_finish:
                 self.on_finish(build)
-            self._schedule()  # before watchers wake, so they see the queue already moved on
+            # Before watchers wake, so they see the queue already moved on; the scheduler then
+            # checks the engine again without waiting for its poll.
+            self._elsewhere = [(i, r) for i, r in self._elsewhere if i != build.job.image]
+            self._schedule(self._elsewhere)
+            if self.waiting:
+                self._kick()
             await build.channel.close()
 
     @property
@@ -120,6 +169,7 @@ class BuildQueue:
         return len(self.waiting)
 
     async def aclose(self) -> None:
+        """Stop following builds; their containers keep running for the next process to join."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,23 +1,16 @@
-"""Run one repo2docker build as a subprocess and turn its JSON log into events.
+"""repo2docker's side of a build: its arguments, its JSON log lines as events, its failures explained.
 
-A subprocess (not the library in-process) so a build never blocks the service's event loop, can
-be killed at its timeout, and never sees bindery's credentials: its environment is built from
-scratch with only what a build needs.
+Where repo2docker runs (a container on the build engine) is the executor's business
+(bindery/build/executor.py); bindery/build/runner.py drives one build through it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
-import signal
-import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from bindery.events import Event, LaunchError
-from bindery.git import GitConfig, safe_git_env
+from bindery.events import Event
 
 CONFIG_FILE = Path(__file__).with_name("repo2docker_config.py")
 KNOWN_PHASES = {"fetching", "building", "pushing", "failed"}
@@ -68,8 +61,8 @@ REPO2DOCKER_ERROR = "Error during build: "  # how repo2docker prefixes an except
 
 def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: str,
                      memory_limit: str, build_args: dict[str, str] | None = None,
-                     push: bool = True) -> list[str]:
-    argv = [*command, "--config", str(CONFIG_FILE), "--json-logs", "--no-run",
+                     push: bool = True, config: str = str(CONFIG_FILE)) -> list[str]:
+    argv = [*command, "--config", config, "--json-logs", "--no-run",
             "--user-id", "1000", "--user-name", "jovyan",
             "--image-name", image, "--build-memory-limit", memory_limit]
     for key, value in (build_args or {}).items():
@@ -80,22 +73,6 @@ def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: s
         argv += ["--ref", commit]
     # `--` so a repository string can never be read as an option.
     return [*argv, "--", repo]
-
-
-def build_env(docker_host: str, home: str, extra: dict[str, str] | None = None,
-              git_config: GitConfig = ()) -> dict[str, str]:
-    env = {
-        **(extra or {}),
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": home,
-        "LANG": "C.UTF-8",
-        "DOCKER_HOST": docker_host,
-        **safe_git_env(git_config),
-    }
-    for name in ("SSL_CERT_FILE", "http_proxy", "https_proxy", "no_proxy"):
-        if name in os.environ:
-            env[name] = os.environ[name]
-    return env
 
 
 def parse_line(raw: bytes) -> Event:
@@ -117,59 +94,6 @@ def parse_line(raw: bytes) -> Event:
     return Event(phase=phase, message=message, **extra)
 
 
-async def run_repo2docker(argv: list[str], docker_host: str, timeout: float,
-                          env: dict[str, str] | None = None,
-                          git_config: GitConfig = ()) -> AsyncIterator[Event]:
-    """Yield events of one build; raise LaunchError when it fails or exceeds `timeout`.
-
-    `env`: extra environment for repo2docker (the BINDERY_BUILD_* options its config reads).
-    """
-    with tempfile.TemporaryDirectory(prefix="bindery-build-") as home:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=home, env=build_env(docker_host, home, env, git_config),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, limit=MAX_LINE, start_new_session=True,
-        )
-        errors: list[str] = []
-        tail: list[str] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        try:
-            assert proc.stdout is not None
-            while True:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise TimeoutError
-                try:
-                    raw = await asyncio.wait_for(proc.stdout.readline(), remaining)
-                except ValueError:  # a line longer than MAX_LINE: skip the rest of it
-                    continue
-                if not raw:
-                    break
-                event = parse_line(raw)
-                tail = [*tail[-TAIL_LINES:], event.message]
-                if event.model_extra and event.model_extra.get("error"):
-                    errors.append(event.message.strip())
-                yield event
-            code = await asyncio.wait_for(proc.wait(), max(0.1, deadline - loop.time()))
-        except TimeoutError:
-            _kill(proc)
-            await proc.wait()
-            raise LaunchError(f"The build took longer than {timeout:.0f} s and was stopped.") from None
-        except BaseException:
-            _kill(proc)
-            await proc.wait()
-            raise
-        if code != 0:
-            if code < 0:
-                reason = f"the build process was killed (signal {-code})"
-            else:
-                reason = (known_cause(tail)
-                          or (errors[-1].removeprefix(REPO2DOCKER_ERROR) if errors else "")
-                          or f"repo2docker exited with status {code}")
-            raise LaunchError(f"Build failed: {reason}")
-
-
 def known_cause(lines: list[str]) -> str | None:
     """A person-readable cause (and the file to change) when the build output shows one."""
     text = "\n".join(lines)
@@ -181,10 +105,3 @@ def known_cause(lines: list[str]) -> str | None:
             groups = [g for g in match.groups() if g is not None]
             return explanation.format(*groups, file=where)
     return None
-
-
-def _kill(proc: asyncio.subprocess.Process) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from bindery.settings import Settings
-from bindery.stack import base_image, hub, podman, registry, web
+from bindery.stack import base_image, builder_image, hub, podman, registry, web
 from bindery.stack.paths import StackPaths
 from bindery.stack.process import StackError
 
@@ -50,6 +50,7 @@ def up(
     step("registry", lambda: registry.start(settings, log))
     if build_base:
         step("base_image", lambda: base_image.ensure(settings, log))
+        step("builder_image", lambda: builder_image.ensure(settings, log))
     step("hub", lambda: hub.start(settings, log))
     if web_service:
         step("web", lambda: web.start(settings, log))

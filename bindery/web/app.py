@@ -21,7 +21,7 @@ from bindery._version import __version__
 from bindery.events import failed
 from bindery.pipeline import Services
 from bindery.settings import Settings
-from bindery.web import launches, ui
+from bindery.web import buildlogs, launches, ui
 from bindery.web.door import Door, Refusal
 from bindery.web.health import Health
 from bindery.web.sessions import Session, Sessions
@@ -108,6 +108,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/versions", versions),
         Route("/health", health),
         Route("/metrics", metrics),
+        *buildlogs.routes(settings),
         # A build service (api_only) has no pages: nobody lands on a server from it.
         *([] if settings.api_only else ui.routes(settings, book)),
     ]

@@ -8,7 +8,7 @@ import pytest
 
 from bindery.build.mode import BuildpacksChooser
 from bindery.build.queue import BuildJob
-from bindery.build.runner import run_build
+from bindery.build.runner import engine_executor, run_build
 from bindery.events import Event, LaunchError
 from bindery.settings import Settings
 
@@ -20,7 +20,8 @@ async def build(settings: Settings, url: str, image: str) -> tuple[list[Event], 
                    source=url)
     events: list[Event] = []
     try:
-        async for event in run_build(settings, BuildpacksChooser.from_settings(settings), job, {}):
+        async for event in run_build(settings, BuildpacksChooser.from_settings(settings),
+                                     engine_executor(settings), job, {}):
             events.append(event)
     except LaunchError as exc:
         return events, exc

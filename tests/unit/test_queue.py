@@ -100,3 +100,57 @@ async def test_a_failed_build_fails_every_watcher_and_frees_its_slot():
     gate.release.setdefault("y", asyncio.Event()).set()
     await drain(y)
     assert gate.started == ["x", "y"]
+
+
+
+async def until(condition, what: str) -> None:
+    for _ in range(500):  # bounded: the schedulers below poll every 0.05 s
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"not within 5 s: {what}")
+
+
+async def test_builds_running_elsewhere_take_slots_and_are_joined_without_one():
+    """`occupied` (the engine's build containers) counts builds of other processes: they hold
+    slots until the engine stops listing them, and an image already building elsewhere starts
+    at once (its runner attaches) without a slot."""
+    gate = Gate()
+    elsewhere = [("other-img", "B")]
+
+    async def occupied():
+        return list(elsewhere)
+
+    queue = BuildQueue(gate, slots=1, per_repo=1, occupied=occupied, poll=0.05)
+    mine = queue.submit(job("mine", "A"))
+    waited = asyncio.create_task(drain(mine))
+    await until(lambda: mine.position == 1, "mine waits for the slot the other process holds")
+    joined = queue.submit(job("other-img", "B"))
+    await until(lambda: "other-img" in gate.started, "the running build joined at once")
+    assert gate.started == ["other-img"] and mine.position == 1
+    elsewhere.clear()  # the other process's build container ended
+    gate.release["other-img"].set()
+    await drain(joined)
+    await until(lambda: "mine" in gate.started, "mine starts once the engine's slot is free")
+    gate.release["mine"].set()
+    events = await waited
+    assert any("Waiting for a build slot (all build slots are busy)" in e.message for e in events)
+    await queue.aclose()
+
+
+async def test_a_slot_freed_elsewhere_is_seen_by_polling():
+    gate = Gate()
+    elsewhere = [("x", "B"), ("y", "C")]
+
+    async def occupied():
+        return list(elsewhere)
+
+    queue = BuildQueue(gate, slots=2, per_repo=1, occupied=occupied, poll=0.05)
+    mine = queue.submit(job("mine", "A"))
+    await until(lambda: mine.position == 1, "mine waits: both slots are held elsewhere")
+    assert gate.started == []
+    elsewhere.pop()  # one of the other process's builds ended; nothing here was told
+    await until(lambda: gate.started == ["mine"], "mine starts on the next poll")
+    gate.release["mine"].set()
+    await drain(mine)
+    await queue.aclose()

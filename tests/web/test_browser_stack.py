@@ -45,6 +45,11 @@ def test_failing_repository_shows_its_error(stack, git_repo_factory, browser):
     assert page.text_content("#error").strip()
     assert "browser-failure-marker" in page.text_content("#log")
     assert page.get_attribute("#favicon", "href").endswith("favicon-failed.svg")
+    # The whole build log stays readable after the build: the log area links it.
+    assert page.is_visible("#full-log")
+    log_page = browser.new_page()
+    log_page.goto(page.get_attribute("#full-log", "href"))
+    assert "browser-failure-marker" in log_page.text_content("#log")
     shot(page, "stack-launch-failed")
 
 

@@ -41,6 +41,14 @@ function appendLog(message) {
   if (atBottom) log.scrollTop = log.scrollHeight;
 }
 
+// The build's whole log stays readable at its own address, also after the build (and this page).
+function showFullLog(url) {
+  const link = $("full-log");
+  if (!/^https?:\/\//.test(url)) return; // only ever a web address of ours, never a script URL
+  link.href = url;
+  link.hidden = false;
+}
+
 function advance(phase) {
   if (phase === "building" || phase === "unknown") {
     progress.value = Math.min(70, Math.max(progress.value, STEPS.building) + 0.5);
@@ -78,6 +86,7 @@ function onEvent(source, event) {
   // Terminal events always count (an event without an id repeats the previous lastEventId).
   if (seenBefore(event.lastEventId) && phase !== "ready" && phase !== "failed") return;
   appendLog(data.message);
+  if (data.build_log_url) showFullLog(data.build_log_url);
   advance(phase);
   if (phase in LABELS) setPhase(LABELS[phase]);
   const queue = $("queue");

@@ -1,0 +1,94 @@
+"""Where a build runs: the build executor interface (engine containers now, Kubernetes pods later).
+
+The contract every implementation keeps (tests/build/test_executor_contract.py checks it):
+
+- A build is named from its image (:func:`build_name`: deterministic, the same in every process).
+  ``start`` creates it; when a build of that name already exists (started by this or any other
+  bindery process, before or after a restart) it attaches instead: no error, no second build. The
+  returned handle says which, and carries the build's deadline as the build recorded it.
+- ``follow`` yields the build's output lines FROM ITS START, whoever started it, and ends when the
+  build ends (or at once when it already has).
+- ``wait`` waits for the end and returns the exit status; the finished build is removed and its
+  log kept (:class:`bindery.build.logs.BuildLogs`), so ``wait`` in a second process, or after the
+  first removed it, still returns the same status (from the kept record).
+- ``cancel`` stops and removes the build (its log so far is kept, ending with the reason).
+- ``log_so_far`` gives a running build's log as a person reads it (None when there is no such
+  build), for the build log page while the build runs.
+- ``running`` lists the builds alive on the engine with their image and repository key: the truth
+  for build slots across processes. Finished builds nobody waited for (their bindery died) are
+  removed there, their log kept.
+- The executor enforces the build's memory limit; the build's timeout is enforced by ``wait``
+  (stop and remove at the deadline) and, with nobody waiting, by the build itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+NAME_PREFIX = "bindery-build-"
+TIMED_OUT = -1  # exit status `wait` reports for a build stopped at its deadline
+CANCELLED = -2  # exit status of a build removed by `cancel`
+
+
+def build_name(image: str) -> str:
+    """The build's name: derived from the image alone (image names are public anyway)."""
+    return NAME_PREFIX + hashlib.sha256(image.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """Everything one build needs: what to run, with which environment, under which limits."""
+
+    image: str  # the image the build makes (names the build)
+    repo: str  # the repository key (fairness: per-repository slots)
+    argv: list[str]  # repo2docker's arguments, after the command
+    env: dict[str, str] = field(default_factory=dict)  # options + pinned git config
+    memory_limit: str = "3G"
+    timeout: float = 3600.0
+    mounts: tuple[str, ...] = ()  # host folders the build reads (a local source), read-only
+
+    @property
+    def name(self) -> str:
+        return build_name(self.image)
+
+
+@dataclass(frozen=True)
+class BuildHandle:
+    name: str
+    deadline: float  # wall-clock time (epoch seconds) the build must end by
+    attached: bool  # True: the build already existed and this caller joined it
+
+
+@dataclass(frozen=True)
+class RunningBuild:
+    name: str
+    image: str
+    repo: str
+
+
+class BuildExecutor(ABC):
+    """Runs builds by name; see the module docstring for the contract."""
+
+    @abstractmethod
+    async def start(self, spec: BuildSpec) -> BuildHandle: ...
+
+    @abstractmethod
+    def follow(self, name: str) -> AsyncIterator[bytes]: ...
+
+    @abstractmethod
+    async def wait(self, handle: BuildHandle) -> int: ...
+
+    @abstractmethod
+    async def cancel(self, name: str, reason: str = "cancelled") -> None: ...
+
+    @abstractmethod
+    async def log_so_far(self, name: str) -> str | None: ...
+
+    @abstractmethod
+    async def running(self) -> list[RunningBuild]: ...
+
+    async def aclose(self) -> None:
+        """Release this process's resources; builds keep running."""
