@@ -38,6 +38,16 @@ class Settings(BaseSettings):
         15.0, description="Seconds of silence on an event stream before a keepalive comment is sent."
     )
 
+    # -- several web replicas behind a load balancer (issue 9, `bindery up --replicas N`) --------
+    replicas: int = Field(
+        1, ge=1, le=32,
+        description="bindery web processes `bindery up` runs. 1: one process on <host>:<port>. More: "
+        "each on its own loopback port behind HAProxy at <host>:<port>, sharing state through the "
+        "stack's Redis (see redis_port).")
+    redis_port: int = Field(
+        6390, description="Loopback port of the stack's Redis (started by `bindery up` when replicas > 1 "
+        "and state_url is empty; password in <data_dir>/secrets/redis).")
+
     # -- JupyterHub ----------------------------------------------------------------------------
     hub_url: str = Field(
         "",

@@ -7,6 +7,7 @@
       run/       sockets (settings.sockets_dir) and pid files
       logs/      one log file per background process
       registry/  the registry's blobs
+      redis/     the shared state store's data (only with several web replicas)
       hub/       hub database, cookie secret, proxy auth token
       secrets/   tokens of the hub services (mode 600)
 """
@@ -47,6 +48,10 @@ class StackPaths:
     @property
     def registry_data(self) -> Path:
         return self.data_dir / "registry"
+
+    @property
+    def redis_data(self) -> Path:
+        return self.data_dir / "redis"
 
     @property
     def hub(self) -> Path:

@@ -41,7 +41,8 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _record(paths: StackPaths, name: str) -> dict:
+def record(paths: StackPaths, name: str) -> dict:
+    """The pid file's record of ``name`` (pid, argv, fingerprint and the ``meta`` it was started with)."""
     try:
         record = json.loads(paths.pid(name).read_text())
         return record if isinstance(record, dict) else {}
@@ -51,9 +52,9 @@ def _record(paths: StackPaths, name: str) -> dict:
 
 def read_pid(paths: StackPaths, name: str) -> int | None:
     """pid of the running process ``name`` started by this stack, or None."""
-    record = _record(paths, name)
+    entry = record(paths, name)
     try:
-        pid, argv = int(record["pid"]), list(record["argv"])
+        pid, argv = int(entry["pid"]), list(entry["argv"])
     except (ValueError, KeyError, TypeError):
         return None
     _reap(pid)
@@ -82,18 +83,20 @@ def start(
     cwd: Path | None = None,
     what: str | None = None,
     fingerprint: str = "",
+    meta: Mapping[str, object] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Start ``argv`` in the background unless it already runs and is ``ready()``.
 
     Waits (bounded by ``timeout``) until ``ready()`` is true. Raises StackError naming the log file
     when the process exits early or does not answer in time. A running process whose recorded
-    ``fingerprint`` (e.g. a hash of its config) differs is restarted.
+    ``fingerprint`` (e.g. a hash of its config) differs is restarted. ``meta`` is kept in the pid
+    file's record (e.g. the port a replica was given, so a restart keeps it).
     """
     what = what or name
     logfile = paths.log(name)
     pid = read_pid(paths, name)
-    if pid is not None and _record(paths, name).get("fingerprint", "") != fingerprint:
+    if pid is not None and record(paths, name).get("fingerprint", "") != fingerprint:
         log(f"  {what}: configuration changed, restarting")
         stop(paths, name)
         pid = None
@@ -126,7 +129,8 @@ def start(
             env=dict(env) if env is not None else None,
             start_new_session=True,
         )
-    paths.pid(name).write_text(json.dumps({"pid": proc.pid, "argv": list(argv), "fingerprint": fingerprint}))
+    paths.pid(name).write_text(json.dumps({**(meta or {}), "pid": proc.pid, "argv": list(argv),
+                                                "fingerprint": fingerprint}))
     t0 = time.monotonic()
     if not _wait(ready, proc.pid, timeout, proc):
         code = proc.poll()
