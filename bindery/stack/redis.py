@@ -38,6 +38,7 @@ def config_text(settings: Settings) -> str:
         f"requirepass {password(settings)}",
         f"dir {paths.redis_data}",
         "daemonize no",
+        "set-proc-title no",  # keep the command line, so the pid file's record recognises it
         'logfile ""',
         # Sessions and reservations must survive a restart of Redis itself: append-only file, fsync each second.
         "appendonly yes",
