@@ -1,4 +1,6 @@
-"""Background processes of the stack: start once (pid file + log file), wait until they answer, stop.
+"""The one process supervisor: background processes of the stack (start once with a pid file and a log file,
+wait until they answer, stop) and the deploy's version slots and front proxy (``spawn``, ``alive``,
+``kill_group``, used by bindery/deploy/runtime.py).
 
 A pid file holds ``{"pid": ..., "argv": [...]}``; a process counts as ours only while it is alive and
 its command line still equals the recorded one (so a reused pid is never signalled).
@@ -115,20 +117,8 @@ def start(
             f"something not started by this stack already answers where {what} should run "
             f"(port or socket in use by another process?); pick other ports or data_dir"
         )
-    logfile.parent.mkdir(parents=True, exist_ok=True)
     paths.pids.mkdir(parents=True, exist_ok=True)
-    with open(logfile, "ab") as out:
-        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {list(argv)}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=str(cwd) if cwd else None,
-            env=dict(env) if env is not None else None,
-            start_new_session=True,
-        )
+    proc = spawn(argv, logfile, env=env, cwd=cwd)
     paths.pid(name).write_text(json.dumps({**(meta or {}), "pid": proc.pid, "argv": list(argv),
                                                 "fingerprint": fingerprint}))
     t0 = time.monotonic()
@@ -142,6 +132,31 @@ def start(
         raise StackError(f"{what} {why}; see {logfile}:\n{log_tail(logfile)}")
     log(f"  {what} started (pid {proc.pid}) in {time.monotonic() - t0:.1f}s")
     return {"pid": proc.pid, "started": True, "log": str(logfile)}
+
+
+def spawn(argv: Sequence[str], logfile: Path, *, env: Mapping[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.Popen:
+    """Start ``argv`` in a session of its own (so :func:`kill_group` stops it and its children), its output
+    appended to ``logfile`` after a line saying when and what started."""
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    with open(logfile, "ab") as out:
+        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {list(argv)}\n".encode())
+        out.flush()
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=str(cwd) if cwd else None,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+        )
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (an exited child of ours is reaped and counts as gone)."""
+    _reap(pid)
+    return _cmdline(pid) is not None
 
 
 def _safe(ready: Callable[[], bool]) -> bool:
