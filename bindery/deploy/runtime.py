@@ -36,7 +36,8 @@ from bindery.deploy.front import write_target
 from bindery.deploy.instances import InstanceConfig
 from bindery.release.store import Artifact
 from bindery.settings import Settings
-from bindery.stack import process
+from bindery.stack import balancer, process
+from bindery.stack.paths import StackPaths
 
 INSTALL_TIMEOUT = 900.0
 STOP_TIMEOUT = 15.0
@@ -147,6 +148,8 @@ class LocalRuntime:
             process.kill_group(pid, STOP_TIMEOUT)
             stopped.append("front")
         pid_file.unlink(missing_ok=True)
+        if process.stop(StackPaths(self.dir), balancer.NAME):
+            stopped.append("balancer")
         self._save(live=None)
         if stack_too and self.config.stack:
             from bindery import stack
@@ -185,6 +188,36 @@ class LocalRuntime:
         """SIGTERM the slot's process group, SIGKILL after a bound."""
         if slot.pid is not None and self.running(slot):
             process.kill_group(slot.pid, STOP_TIMEOUT)
+
+    # -- several replicas behind HAProxy -------------------------------------------------------
+    def slot_on(self, port: int) -> Slot | None:
+        """The running version on replica port ``port``, if any."""
+        value = self._state().get(f"slot_{port}")
+        slot = Slot(**value) if isinstance(value, dict) else None
+        return slot if slot is not None and self.running(slot) else None
+
+    def balance(self, ports: list[int]) -> dict[str, Any]:
+        """HAProxy at the public address in front of ``ports`` (bindery/stack/balancer.py; its files in this
+        instance's state folder). Restarted only when the ports or settings change, never during a roll."""
+        front = instance_settings({**self.config.settings, "data_dir": self.dir, "host": self.config.public_host,
+                                   "port": self.config.public_port})
+        backends = [(f"replica-{i}", port) for i, port in enumerate(ports, 1)]
+
+        def listening() -> bool:
+            try:
+                socket.create_connection((self.config.public_host, self.config.public_port), 0.5).close()
+                return True
+            except OSError:
+                return False
+
+        try:
+            info = balancer.start(front, backends, ready=listening, log=lambda message: None)
+        except process.StackError as exc:
+            raise CheckFailed.real(f"load balancer on {self.config.public_url}: {exc}") from None
+        return {"pid": info["pid"], "ports": ports}
+
+    def set_live(self, slot: Slot) -> None:
+        self._save(live=asdict(slot))
 
     # -- traffic -------------------------------------------------------------------------------
     def switch(self, slot: Slot) -> None:
