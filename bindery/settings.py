@@ -417,9 +417,20 @@ class Settings(BaseSettings):
         """Public URL of the hub's proxy (no trailing slash)."""
         return (self.hub_url or f"http://127.0.0.1:{self.proxy_port}").rstrip("/")
 
+    # The data folder's layout is declared once, in bindery/stack/paths.py; these name its parts for the service.
     @property
     def logs_dir(self) -> Path:
-        return self.data_dir / "logs"
+        return self._layout().logs
+
+    @property
+    def data_cache_dir(self) -> Path:
+        """Per-data_dir caches of the service (fetched DOI records, treeless clones for abbreviated SHAs)."""
+        return self._layout().work_cache
+
+    def _layout(self):  # noqa: ANN202 - StackPaths; imported here because paths.py imports this module
+        from bindery.stack.paths import StackPaths
+
+        return StackPaths.of(self)
 
     @property
     def hub_api(self) -> str:
@@ -462,11 +473,11 @@ class Settings(BaseSettings):
 
     @property
     def secrets_dir(self) -> Path:
-        return self.data_dir / "secrets"
+        return self._layout().secrets
 
     @property
     def sockets_dir(self) -> Path:
-        return self.data_dir / "run"
+        return self._layout().pids
 
     @property
     def build_socket(self) -> str:

@@ -6,6 +6,7 @@
       stores/    podman image stores: build/{root,runroot,tmp}, run/{root,runroot,tmp}
       run/       sockets (settings.sockets_dir) and pid files
       logs/      one log file per background process
+      cache/     the service's own caches: fetched DOI records, treeless clones for abbreviated SHAs
       registry/  the registry's blobs
       redis/     the shared state store's data (only with several web replicas)
       hub/       hub database, cookie secret, proxy auth token
@@ -44,6 +45,10 @@ class StackPaths:
     @property
     def pids(self) -> Path:
         return self.data_dir / "run"
+
+    @property
+    def work_cache(self) -> Path:
+        return self.data_dir / "cache"
 
     @property
     def registry_data(self) -> Path:
