@@ -1,5 +1,8 @@
 """The embedded single-machine stack: build podman, run podman, registry, base image, hub, web.
 
+``web`` is one `bindery serve`, or with ``settings.replicas`` > 1 that many behind HAProxy with Redis
+(bindery/stack/replicas.py).
+
 ``up(settings)`` starts what is not running yet (idempotent, bounded waits) and returns ``status()``;
 ``down(settings)`` stops everything this data_dir started and removes the hub's server containers.
 Everything lives in ``settings.data_dir``; stacks with different data dirs and ports run side by side.
@@ -51,15 +54,22 @@ def up(
     if build_base:
         step("base_image", lambda: base_image.ensure(settings, log))
     step("hub", lambda: hub.start(settings, log))
-    if web_service and settings.replicas > 1:
-        step("web", lambda: replicas.start(settings, log))
-    elif web_service:
-        step("web", lambda: (replicas.stop_all_but_single(settings, log), web.start(settings, log)))
+    if web_service:
+        step("web", lambda: _web(settings, log))
     result = status(settings)
     result["seconds"] = round(time.monotonic() - t0, 2)
     result["timings"] = timings
     log(f"up in {result['seconds']}s: bindery {result['url']}  hub {settings.hub_public}")
     return result
+
+
+def _web(settings: Settings, log: Callable[[str], None]) -> None:
+    """One web process at the public address, or ``settings.replicas`` behind HAProxy (reconciling either way)."""
+    if settings.replicas > 1:
+        replicas.start(settings, log)
+    else:
+        replicas.stop_all_but_single(settings, log)
+        web.start(settings, log)
 
 
 def down(settings: Settings, log: Callable[[str], None] = print) -> dict:
