@@ -61,6 +61,18 @@ def trial(settings: Settings, victim: str) -> dict[str, float]:
     return {"down": down, "first_ok": first_ok or float("nan"), "failed": failed}
 
 
+def _count(settings: Settings, text: str) -> int:
+    return StackPaths.of(settings).log(balancer.NAME).read_text(errors="replace").count(text)
+
+
+def _wait_until(condition, timeout: float, what: str) -> None:  # noqa: ANN001 - bounded poll
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"not within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=3)
@@ -75,8 +87,10 @@ def main() -> int:
             for n in range(args.trials):
                 victim = f"replica-{n % 2 + 1}"
                 results.append(trial(settings, victim))
+                ups = _count(settings, f"{victim} is UP")
                 replicas.start(settings, log=lambda m: None)  # `bindery up` brings the dead one back
-                time.sleep(2 * INTER)  # let HAProxy's check see it UP again before the next kill (not a sync)
+                _wait_until(lambda: _count(settings, f"{victim} is UP") > ups, 30,
+                            f"HAProxy to take {victim} back")  # before the next kill, or both could be out
         finally:
             replicas.stop(settings)
     bound = FALL * FASTINTER + INTER
