@@ -57,6 +57,7 @@ class Runtime(Protocol):
     # several replicas (``replica_ports``): HAProxy in front of them, replaced one at a time
     def slot_on(self, port: int) -> Slot | None: ...
     def balance(self, ports: list[int]) -> dict | None: ...
+    def in_rotation(self, slot: Slot) -> dict | None: ...
     def set_live(self, slot: Slot) -> None: ...
 
 
@@ -166,6 +167,10 @@ class Deployer:
                 return report.finish(False)
             replaced.append((before, new))
             self.runtime.set_live(new)
+            # Healthy is not enough: the load balancer must route to it again before the next one stops.
+            if self._stage(report, f"in rotation {label}", lambda: self.runtime.in_rotation(new) or {}) is None:
+                report.rollback = self._unroll(version, replaced)
+                return report.finish(False)
         self._verify(report, version)
         if not report.green:
             report.rollback = self._unroll(version, replaced)
@@ -188,6 +193,8 @@ class Deployer:
             if back is None or not self._healthy(rb, back, label):
                 return rb.finish(False)
             self.runtime.set_live(back)
+            if self._stage(rb, f"in rotation {label}", lambda: self.runtime.in_rotation(back) or {}) is None:
+                return rb.finish(False)
         self._verify(rb, olds[0].version)
         return rb.finish(rb.green and all(c.ok for c in rb.checks))
 

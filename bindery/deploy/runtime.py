@@ -201,7 +201,7 @@ class LocalRuntime:
         instance's state folder). Restarted only when the ports or settings change, never during a roll."""
         front = instance_settings({**self.config.settings, "data_dir": self.dir, "host": self.config.public_host,
                                    "port": self.config.public_port})
-        backends = [(f"replica-{i}", port) for i, port in enumerate(ports, 1)]
+        backends = [(f"replica-{i}", port) for i, port in enumerate(ports, 1)]  # names: see in_rotation
 
         def listening() -> bool:
             try:
@@ -215,6 +215,17 @@ class LocalRuntime:
         except process.StackError as exc:
             raise CheckFailed.real(f"load balancer on {self.config.public_url}: {exc}") from None
         return {"pid": info["pid"], "ports": ports}
+
+    def in_rotation(self, slot: Slot) -> dict[str, Any]:
+        """Bounded wait until HAProxy routes to the replica on ``slot.port`` again (its check passed)."""
+        paths = StackPaths(self.dir)
+        name = f"replica-{self.config.replica_ports.index(slot.port) + 1}"
+        t0 = time.monotonic()
+        if not balancer.wait_in_rotation(paths, name, self.config.health_timeout):
+            raise CheckFailed.real(f"the load balancer does not route to {name} (port {slot.port}) "
+                                   f"{self.config.health_timeout:g} s after it became healthy",
+                                   states=balancer.server_states(paths), log=str(paths.log(balancer.NAME)))
+        return {"replica": name, "seconds": round(time.monotonic() - t0, 2)}
 
     def set_live(self, slot: Slot) -> None:
         self._save(live=asdict(slot))

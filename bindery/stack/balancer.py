@@ -15,12 +15,17 @@ Why these settings:
   ``failed`` events tell people more than HAProxy's own 503 would.
 * ``leastconn``: event streams last minutes; spreading open connections spreads the work.
 * Each response says which replica served it (``X-Bindery-Replica``), for operators and tests.
+* A stats socket (``StackPaths.short_socket``, mode 600) tells whether HAProxy routes to a replica again, so a
+  rolling restart waits for that before it touches the next one (else both could be out of rotation at once).
 """
 
 from __future__ import annotations
 
 import hashlib
+import socket
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from bindery.settings import Settings
 from bindery.stack import process
@@ -29,6 +34,12 @@ from bindery.stack.paths import StackPaths, write_if_changed
 NAME = "balancer"
 CHECK_INTERVAL_MS = 1000
 REPLICA_HEADER = "X-Bindery-Replica"
+BACKEND = "replicas"
+STATS_TIMEOUT = 2.0
+
+
+def stats_socket(paths: StackPaths) -> Path:
+    return paths.short_socket(NAME)
 
 
 def config_text(settings: Settings, backends: Sequence[tuple[str, int]]) -> str:
@@ -42,6 +53,7 @@ def config_text(settings: Settings, backends: Sequence[tuple[str, int]]) -> str:
         "global",
         "    maxconn 4096",
         "    log stdout format raw local0 info",
+        f"    stats socket {stats_socket(StackPaths.of(settings))} mode 600 level operator",
         "",
         "defaults",
         "    mode http",
@@ -69,7 +81,7 @@ def config_text(settings: Settings, backends: Sequence[tuple[str, int]]) -> str:
         f"    http-response set-header {REPLICA_HEADER} %s",
         "    default_backend replicas",
         "",
-        "backend replicas",
+        f"backend {BACKEND}",
         "    balance leastconn",
         "    option httpchk",
         "    http-check send meth GET uri /health",
@@ -95,6 +107,42 @@ def start(settings: Settings, backends: Sequence[tuple[str, int]], ready: Callab
         fingerprint=hashlib.sha256(text.encode()).hexdigest()[:16], log=log,
     )  # fmt: skip
     return {**info, "state": "running"}
+
+
+def server_states(paths: StackPaths) -> dict[str, str]:
+    """HAProxy's view of each replica (``UP``, ``DOWN``, ``MAINT``...), from its stats socket; {} if unreachable."""
+    try:
+        with socket.socket(socket.AF_UNIX) as conn:
+            conn.settimeout(STATS_TIMEOUT)
+            conn.connect(str(stats_socket(paths)))
+            conn.sendall(b"show stat\n")
+            data = b""
+            while chunk := conn.recv(65536):
+                data += chunk
+    except OSError:
+        return {}
+    lines = data.decode(errors="replace").splitlines()
+    if not lines or not lines[0].startswith("# "):
+        return {}
+    header = lines[0][2:].split(",")
+    pxname, svname, status = header.index("pxname"), header.index("svname"), header.index("status")
+    states = {}
+    for line in lines[1:]:
+        fields = line.split(",")
+        if len(fields) > status and fields[pxname] == BACKEND and fields[svname] != "BACKEND":
+            states[fields[svname]] = fields[status]
+    return states
+
+
+def wait_in_rotation(paths: StackPaths, name: str, timeout: float) -> bool:
+    """Bounded wait until HAProxy routes to replica ``name`` (its health check passed since it started)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if server_states(paths).get(name, "").startswith("UP"):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
 
 
 def status(settings: Settings) -> dict:

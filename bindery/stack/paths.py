@@ -74,6 +74,10 @@ class StackPaths:
         """podman's runroot: must be shorter than 50 characters, so not under a deep data_dir."""
         return Path(tempfile.gettempdir()) / f"bindery-{self.stack_id}-{side}"
 
+    def short_socket(self, name: str) -> Path:
+        """A unix socket of this stack: socket paths are limited to ~100 bytes, so not under a deep data_dir."""
+        return Path(tempfile.gettempdir()) / f"bindery-{self.stack_id}-{name}.sock"
+
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 

@@ -75,10 +75,18 @@ def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
         redis.start(settings, log)
     extra_env["BINDERY_STATE_URL"] = state_url(settings)
     backends: list[tuple[str, int]] = []
+    balancing = process.read_pid(paths, balancer.NAME) is not None
     for name in wanted:
         port = _port_of(paths, name)
-        web.start(replica_settings(settings, port), log, name=name, extra_env=extra_env, meta={"port": port})
+        info = web.start(replica_settings(settings, port), log, name=name, extra_env=extra_env, meta={"port": port})
         backends.append((name, port))
+        # A restarted replica (new settings or code) must be back in rotation before the next one is touched,
+        # or HAProxy could have none left. (A new one is not configured in HAProxy yet: nothing to wait for.)
+        if info["started"] and balancing and name in balancer.server_states(paths) \
+                and not balancer.wait_in_rotation(paths, name, settings.stack_wait_timeout):
+            raise process.StackError(
+                f"{name} answers on port {port} but the load balancer does not route to it after "
+                f"{settings.stack_wait_timeout:.0f}s; see {paths.log(balancer.NAME)}")
     balancer.start(settings, backends, ready=lambda: web.ping(settings), log=log)
     # Only now that HAProxy no longer names them: stop replicas beyond N.
     for name in running_names(paths):

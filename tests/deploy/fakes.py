@@ -73,6 +73,10 @@ class FakeMachine:
         self.balanced = list(ports)
         return {"ports": ports}
 
+    def in_rotation(self, slot: Slot) -> dict:
+        self.log.append(f"in rotation {slot.version}@{slot.port}")
+        return {}
+
     def set_live(self, slot: Slot) -> None:
         self.live_slot = slot
 

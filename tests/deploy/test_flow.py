@@ -161,11 +161,13 @@ def test_rolling_deploy_replaces_replicas_one_at_a_time(store: FolderStore, tmp_
     m.log.clear()
     report = roll(m, store, B, tmp_path)
     assert report.green, report.to_text()
-    assert m.log == [entry for p in REPLICAS for entry in (f"stop {A}@{p}", f"start {B}@{p}")]
-    # Each replica was healthy and named the version before the next was touched; the others served meanwhile.
+    assert m.log == [entry for p in REPLICAS for entry in (f"stop {A}@{p}", f"start {B}@{p}", f"in rotation {B}@{p}")]
+    # Each replica was healthy, named the version and was routed to before the next was touched; the others
+    # served meanwhile.
     names = [c.name for c in report.checks]
     for i in range(1, len(REPLICAS)):
-        assert names.index(f"version replica {i}/3") < names.index(f"stop replica {i + 1}/3")
+        assert (names.index(f"version replica {i}/3") < names.index(f"in rotation replica {i}/3")
+                < names.index(f"stop replica {i + 1}/3"))
     assert m.serving_during == [2, 2, 2]
     assert names[-1] != "healthy replica 3/3" and "canary launch" in names  # verified at the end, as today
     assert {s.version for s in m.procs.values()} == {B}
@@ -179,7 +181,7 @@ def test_rolling_deploy_stops_at_an_unhealthy_replica_and_puts_it_back(store: Fo
     report = roll(m, store, B, tmp_path)
     assert not report.green
     assert m.log == [f"stop {A}@19601", f"start {B}@19601", f"stop {B}@19601",
-                     f"start {A}@19601"]  # the other two replicas were never touched
+                     f"start {A}@19601", f"in rotation {A}@19601"]  # the other two replicas were never touched
     assert {p: s.version for p, s in m.procs.items()} == {p: A for p in REPLICAS}
     assert report.rollback is not None and report.rollback.green, report.rollback.to_text()
 

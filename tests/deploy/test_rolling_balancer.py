@@ -9,11 +9,15 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from bindery.deploy.classify import CheckFailed
+from bindery.deploy.flow import Slot
 from bindery.deploy.instances import InstanceConfig
 from bindery.deploy.runtime import LocalRuntime
-from bindery.stack import process
+from bindery.stack import balancer, process
 from bindery.stack.balancer import REPLICA_HEADER
+from bindery.stack.paths import StackPaths
 from tests.conftest import free_port
 
 
@@ -60,10 +64,17 @@ def test_balance_routes_over_replicas_and_around_a_stopped_one(tmp_path: Path) -
                           "both replicas serve")
         again = runtime.balance(ports)  # idempotent: the same HAProxy keeps running during a roll
         assert again["pid"] == info["pid"]
+        assert runtime.in_rotation(Slot("v", ports[1]))["replica"] == "replica-2"
         servers[0].terminate()
         servers[0].wait(10)
         # A refused connection is retried on the other replica: no request fails while replica-1 is away.
         assert served_by(config.public_url, 10) == {"replica-2"}
+        # HAProxy's stats socket says so too, and a replica out of rotation is a real failure of the roll.
+        wait_until(lambda: balancer.server_states(StackPaths(runtime.dir)).get("replica-1", "").startswith("DOWN"),
+                   20, "HAProxy marks replica-1 DOWN")
+        with pytest.raises(CheckFailed, match="does not route to replica-1"):
+            runtime.config = config.model_copy(update={"health_timeout": 1.0})
+            runtime.in_rotation(Slot("v", ports[0]))
         assert "balancer" in runtime.down(stack_too=False)["stopped"]
         assert not process.alive(info["pid"])
     finally:

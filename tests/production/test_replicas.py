@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -165,6 +166,36 @@ async def test_killing_a_replica_keeps_the_load_balancer_serving(replicated):
         return seen == {"replica-1", "replica-2"}
 
     await wait_for(both_serve, 30, "both replicas serve again")
+
+
+def test_up_with_changed_settings_restarts_replicas_one_at_a_time(replicated):
+    """An upgrade or a settings change: `bindery up` restarts each replica, and the next only once HAProxy routes
+    to the restarted one again, so the public address never fails a request."""
+    before = {r["name"]: r["pid"] for r in embedded.status(replicated)["replicas"]}
+    failures: list[str] = []
+    done = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(timeout=10) as http:
+            while not done.is_set():
+                try:
+                    r = http.get(replicated.web_url + "versions")
+                    if r.status_code != 200:
+                        failures.append(str(r.status_code))
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        embedded.up(replicated.model_copy(update={"keepalive_seconds": 6}), log=lambda line: None,
+                    build_base=False)
+    finally:
+        done.set()
+        thread.join(30)
+    after = {r["name"]: r["pid"] for r in embedded.status(replicated)["replicas"]}
+    assert after.keys() == before.keys() and all(after[n] != before[n] for n in before)
+    assert failures == []
 
 
 def test_up_reconciles_the_replica_count_and_down_stops_everything(replicated):
