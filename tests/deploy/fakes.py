@@ -124,8 +124,8 @@ class FakeMachine:
     def _server(self, request: httpx.Request) -> httpx.Response:
         token = request.url.params.get("token") or request.headers.get("authorization", "").removeprefix("token ")
         version = token.removeprefix("tok-")
-        if request.method == "DELETE":
-            return httpx.Response(204)
+        if request.method == "POST" and request.url.path.endswith("/api/shutdown"):
+            return httpx.Response(200)
         if version in self.forbidden:
             return httpx.Response(403, text="Forbidden")
         return httpx.Response(200, text="<html>jupyter</html>")
