@@ -112,7 +112,7 @@ def stop_server(client: httpx.Client, ready: dict[str, Any]) -> dict[str, Any]:
 
     Why not the hub's DELETE /users/<name>/server: a person's token opens their own server and nothing else (it
     holds no hub scope), so the hub refuses it; the server itself obeys its owner's shutdown, and the hub then sees
-    the server gone (the culler removes the idle canary user as any other)."""
+    the server gone."""
     url, token = str(ready.get("url", "")), ready.get("token")
     if not _USER.search(urlsplit(url).path) or not token:
         raise CheckFailed.real("cannot tell the user of the ready url", url=url)
