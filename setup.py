@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent
 
 
 def _version_module():
+    # version.py runs git through bindery/git.py (standard library only at import): make this tree importable.
+    sys.path.insert(0, str(ROOT))
     spec = importlib.util.spec_from_file_location("_bindery_release_version", ROOT / "bindery/release/version.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up here

@@ -12,6 +12,9 @@ build's clone, its ``git submodule update``) inherit:
   is never fetched;
 - no redirects (``http.followRedirects=false``): a 302 to a private address is not followed;
 - the address the outbound policy checked (``bindery.outbound.Pin.git_config``), appended per call.
+
+The operator's own repositories (bindery's checkout for its version, the deploy folder's commits) are run with
+:func:`git_in` instead: synchronous, the operator's git config (their identity), the same timeout discipline.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import subprocess
 import weakref
+from pathlib import Path
 from collections.abc import Sequence
 
-from bindery.events import LaunchError
 
 GitConfig = Sequence[tuple[str, str]]
 
@@ -66,6 +70,31 @@ def git_env(extra: GitConfig = ()) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "http_proxy",
                                                          "https_proxy", "no_proxy", "SSL_CERT_FILE")}
     return {**keep, **safe_git_env(extra)}
+
+
+class GitError(RuntimeError):
+    """A git command in the operator's repository failed; the message names the command and git's own words."""
+
+
+def operator_git_env() -> dict[str, str]:
+    """git in the operator's own repositories: their environment and config, never a prompt or a pager."""
+    return {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat"}
+
+
+def git_in(repo: Path | str, *args: str, timeout: float) -> str:
+    """Run git in the operator's repository ``repo`` (argument list, no shell, bounded by ``timeout``);
+    return its output without the trailing newline, or raise GitError."""
+    cmd = ["git", "-C", str(repo), "-c", "log.showSignature=false", *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=operator_git_env(),
+                              stdin=subprocess.DEVNULL, check=False)
+    except FileNotFoundError:
+        raise GitError("git is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(f"`{' '.join(cmd)}` did not finish within {timeout:g} s") from None
+    if proc.returncode != 0:
+        raise GitError(f"`{' '.join(cmd)}` failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc.stdout.rstrip("\n")
 
 
 class GitSlots:
@@ -129,6 +158,10 @@ async def run_git(*args: str, timeout: float, cwd: str | None = None,
 async def ls_remote(url: str, ref: str, timeout: float,
                     config: GitConfig = ()) -> dict[str, str]:
     """Map ref names to commits for refs matching `ref` in the repository at `url`."""
+    # Imported here: this module stays standard-library-only at import, because setup.py's build
+    # environment (no dependencies) loads it through release/version.py.
+    from bindery.events import LaunchError
+
     try:
         # `<ref>^{}` too: patterns match whole name tails, and an annotated tag's commit is listed
         # as refs/tags/<ref>^{} (without it a tag resolved to the tag object, not its commit).

@@ -23,6 +23,18 @@ MANIFEST_TYPES = ", ".join((
 ))
 
 
+def manifest_url(base_url: str, image: str) -> str:
+    """Where the registry at ``base_url`` says whether ``image`` (``host/repo:tag``) exists: a HEAD there, with
+    ``MANIFEST_HEADERS``, answers 200 (it does) or 404 (it does not). The one existence check, sync or async."""
+    _, repo, tag = split_image(image)
+    if not repo or "/" in tag:  # no tag given: host/repo
+        repo, tag = image.partition("/")[2], "latest"
+    return f"{base_url.rstrip('/')}/v2/{repo}/manifests/{tag}"
+
+
+MANIFEST_HEADERS = {"Accept": MANIFEST_TYPES}
+
+
 class Registry:
     def __init__(self, base_url: str, timeout: float, retries: int) -> None:
         self.base_url = base_url.rstrip("/")
@@ -30,14 +42,13 @@ class Registry:
         self.client = httpx.AsyncClient(timeout=timeout)
 
     async def image_exists(self, image: str) -> bool:
-        _, repo, tag = split_image(image)
-        url = f"{self.base_url}/v2/{repo}/manifests/{tag}"
+        url = manifest_url(self.base_url, image)
         problem = ""
         for attempt in range(self.retries):
             if attempt:
                 await asyncio.sleep(min(0.25 * 2**attempt, 2.0))  # bounded backoff between tries
             try:
-                response = await self.client.head(url, headers={"Accept": MANIFEST_TYPES})
+                response = await self.client.head(url, headers=MANIFEST_HEADERS)
             except httpx.HTTPError as exc:
                 problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 continue

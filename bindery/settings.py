@@ -37,6 +37,16 @@ class Settings(BaseSettings):
         15.0, description="Seconds of silence on an event stream before a keepalive comment is sent."
     )
 
+    # -- several web replicas behind a load balancer (issue 9, `bindery up --replicas N`) --------
+    replicas: int = Field(
+        1, ge=1, le=32,
+        description="bindery web processes `bindery up` runs. 1: one process on <host>:<port>. More: "
+        "each on its own loopback port behind HAProxy at <host>:<port>, sharing state through the "
+        "stack's Redis (see redis_port).")
+    redis_port: int = Field(
+        6390, description="Loopback port of the stack's Redis (started by `bindery up` when replicas > 1 "
+        "and state_url is empty; password in <data_dir>/secrets/redis).")
+
     # -- JupyterHub ----------------------------------------------------------------------------
     hub_url: str = Field(
         "",
@@ -420,9 +430,20 @@ class Settings(BaseSettings):
         """Public URL of the hub's proxy (no trailing slash)."""
         return (self.hub_url or f"http://127.0.0.1:{self.proxy_port}").rstrip("/")
 
+    # The data folder's layout is declared once, in bindery/stack/paths.py; these name its parts for the service.
     @property
     def logs_dir(self) -> Path:
-        return self.data_dir / "logs"
+        return self._layout().logs
+
+    @property
+    def data_cache_dir(self) -> Path:
+        """Per-data_dir caches of the service (fetched DOI records, treeless clones for abbreviated SHAs)."""
+        return self._layout().work_cache
+
+    def _layout(self):  # noqa: ANN202 - StackPaths; imported here because paths.py imports this module
+        from bindery.stack.paths import StackPaths
+
+        return StackPaths.of(self)
 
     @property
     def build_logs_path(self) -> Path:
@@ -469,11 +490,11 @@ class Settings(BaseSettings):
 
     @property
     def secrets_dir(self) -> Path:
-        return self.data_dir / "secrets"
+        return self._layout().secrets
 
     @property
     def sockets_dir(self) -> Path:
-        return self.data_dir / "run"
+        return self._layout().pids
 
     @property
     def build_socket(self) -> str:

@@ -14,6 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${BINDERY_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 APT_PACKAGES=(podman buildah skopeo runc docker-registry debootstrap iproute2 git chromium uidmap
+              haproxy redis-server
               slirp4netns fuse-overlayfs containernetworking-plugins nftables
               python3 python3-venv python3-pip ca-certificates tar)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import docker
 import httpx
 
 from bindery.events import Event
 from bindery.launch_cli import stream_events
 from bindery.settings import Settings
+from bindery.engine import docker_client
 
 
 async def collect(settings: Settings, provider: str, spec: str) -> list[Event]:
@@ -36,7 +36,7 @@ async def open_server(event: Event) -> httpx.Response:
 
 
 def run_side_images(settings: Settings) -> set[str]:
-    client = docker.DockerClient(base_url=settings.run_socket, timeout=30)
+    client = docker_client(settings.run_socket, 30)
     try:
         return {tag for image in client.images.list() for tag in image.tags}
     finally:

@@ -48,3 +48,13 @@ def test_status_json_names_the_parts(stack):
     assert status["url"] == stack.web_url
     assert status["base_image"].startswith(f"{stack.registry_host}/bindery/base:")
     assert {"web", "hub", "registry", "engine_build", "engine_run"} <= set(status["parts"])
+    # One process (replicas = 1): it is the one replica; no load balancer, no Redis.
+    assert [r["name"] for r in status["replicas"]] == ["web"]
+    assert status["replicas"][0]["pid"] == status["parts"]["web"]["pid"] is not None
+    assert "balancer" not in status["parts"] and "redis" not in status["parts"]
+
+
+def test_up_refuses_a_replica_count_below_one(stack):
+    done = run_cli(stack, "up", "--replicas", "0")
+    assert done.returncode == 2
+    assert "replicas" in done.stderr and "greater than or equal to 1" in done.stderr

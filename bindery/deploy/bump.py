@@ -13,7 +13,8 @@ from packaging.version import InvalidVersion, Version
 
 from bindery.deploy import deploygit, instances
 from bindery.release.store import ArtifactStore, newest
-from bindery.release.version import GitError, commit_of_version, git
+from bindery.git import GitError
+from bindery.release.version import commit_of_version, git
 
 
 class BumpRefused(RuntimeError):

@@ -146,8 +146,7 @@ def cmd_canary(args: argparse.Namespace) -> int:
     if not config.canary:
         print(f"bindery canary: {args.instance} has no canary configured", file=sys.stderr)
         return 2
-    target = Target(config.public_url, config.version, config.canary, config.launch_timeout,
-                    hub_token=config.hub_token())
+    target = Target(config.public_url, config.version, config.canary, config.launch_timeout)
     with http_client() as client:
         canary = Canary(args.instance, target, client, alert_after=args.alert_after)
         if args.metrics_port:

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bindery.release.version import GitError, git
+from bindery.git import GitError, git_in
 
+GIT_TIMEOUT = 30.0  # seconds per git command in the deploy folder (a local repository)
 FALLBACK_IDENTITY = ("-c", "user.name=bindery deploy", "-c", "user.email=deploy@bindery.invalid")
+
+
+def git(deploy_dir: Path, *args: str) -> str:
+    return git_in(deploy_dir, *args, timeout=GIT_TIMEOUT)
 
 
 def ensure_repo(deploy_dir: Path) -> None:

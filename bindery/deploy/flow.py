@@ -54,6 +54,11 @@ class Runtime(Protocol):
     def running(self, slot: Slot) -> bool: ...
     def switch(self, slot: Slot) -> None: ...
     def stop(self, slot: Slot) -> None: ...
+    # several replicas (``replica_ports``): HAProxy in front of them, replaced one at a time
+    def slot_on(self, port: int) -> Slot | None: ...
+    def balance(self, ports: list[int]) -> dict | None: ...
+    def in_rotation(self, slot: Slot) -> dict | None: ...
+    def set_live(self, slot: Slot) -> None: ...
 
 
 @dataclass
@@ -86,6 +91,8 @@ class Deployer:
         # Both slots share the instance's stack (engines, registry, hub): bring up what is not running.
         if self._stage(report, "stack", lambda: self.runtime.ensure_stack() or {}) is None:
             return self._finish(report.finish(False))
+        if self.config.replica_ports:
+            return self._finish(self._roll(report, version))
         port = self._free_port(old)
         new = self._stage(report, "start", lambda: self.runtime.start(version, port))
         if new is None:
@@ -110,9 +117,10 @@ class Deployer:
         except ArtifactWaitTimeout as exc:
             raise CheckFailed.real(str(exc), store=self.store.location) from None
 
-    def _healthy(self, report: Report, slot: Slot) -> bool:
+    def _healthy(self, report: Report, slot: Slot, label: str = "") -> bool:
         """Bounded wait for /health on the new slot (5xx and refused are expected while it starts), then its
         /versions must name the version being deployed."""
+        suffix = f" {label}" if label else ""
         wait = Backoff(attempts=10_000, deadline=self.config.health_timeout, first=self.health_poll, factor=1.5,
                        cap=5.0)
 
@@ -123,14 +131,75 @@ class Deployer:
                                        **({"log_tail": tail} if tail else {}))
             return probes.health(self.client, slot.url, starting=True)
 
-        if not report.add(run_check("healthy", probe, wait)).ok:
+        if not report.add(run_check("healthy" + suffix, probe, wait)).ok:
             return False
-        return report.add(run_check("version", lambda: probes.versions(self.client, slot.url, slot.version),
-                                    self.backoff)).ok
+        return report.add(run_check("version" + suffix,
+                                    lambda: probes.versions(self.client, slot.url, slot.version), self.backoff)).ok
+
+    # -- several replicas ----------------------------------------------------------------------
+    def _roll(self, report: Report, version: str) -> Report:
+        """Replace the replicas one at a time: stop one (HAProxy routes around it), start the new version on its
+        port, wait until it is healthy and names the version, then the next. The others keep serving throughout.
+        A replica that does not become healthy stops the roll and puts the replaced ones back; a red verification
+        at the end (the canary, as for one process) puts all of them back."""
+        ports = list(self.config.replica_ports)
+        if self._stage(report, "balancer", lambda: self.runtime.balance(ports) or {"ports": ports}) is None:
+            return report.finish(False)
+        replaced: list[tuple[Slot | None, Slot]] = []
+        for index, port in enumerate(ports, 1):
+            label = f"replica {index}/{len(ports)}"
+            before = self.runtime.slot_on(port)
+            if before is not None and before.version == version:
+                report.notes.append(f"{label} (port {port}) already runs {version}")
+                continue
+            self.say(f"{report.action} {self.config.name}: {label} on port {port}: "
+                     f"{before.version if before else '(none)'} -> {version}")
+            if before is not None:
+                self._stage(report, f"stop {label}", lambda: self.runtime.stop(before) or {"version": before.version})
+            new = self._stage(report, f"start {label}", lambda: self.runtime.start(version, port))
+            if new is None or not self._healthy(report, new, label):
+                replaced.append((before, new or Slot(version, port)))
+                if before is None and new is not None:  # nothing to put back here: never leave it half-started
+                    self.runtime.stop(new)
+                report.notes.append(f"{label} of {version} never became healthy: the roll stopped there and the "
+                                    "replaced replicas are put back")
+                report.rollback = self._unroll(version, replaced)
+                return report.finish(False)
+            replaced.append((before, new))
+            self.runtime.set_live(new)
+            # Healthy is not enough: the load balancer must route to it again before the next one stops.
+            if self._stage(report, f"in rotation {label}", lambda: self.runtime.in_rotation(new) or {}) is None:
+                report.rollback = self._unroll(version, replaced)
+                return report.finish(False)
+        self._verify(report, version)
+        if not report.green:
+            report.rollback = self._unroll(version, replaced)
+        return report
+
+    def _unroll(self, version: str, replaced: list[tuple[Slot | None, Slot]]) -> Report:
+        """Put the previous version back on every replaced replica (its venv is kept), one at a time, then verify."""
+        olds = [before for before, _ in replaced if before is not None]
+        if not olds:
+            rb = Report(self.config.name, "rollback", "(none)", version)
+            rb.notes.append(f"no previous version to roll back to; {version} left running for inspection")
+            return rb.finish(False)
+        rb = Report(self.config.name, "rollback", olds[0].version, version)
+        for before, new in reversed(replaced):
+            label = f"port {new.port}"
+            self._stage(rb, f"stop new {label}", lambda: self.runtime.stop(new) or {"version": new.version})
+            if before is None:
+                continue
+            back = self._stage(rb, f"restart old {label}", lambda: self.runtime.start(before.version, before.port))
+            if back is None or not self._healthy(rb, back, label):
+                return rb.finish(False)
+            self.runtime.set_live(back)
+            if self._stage(rb, f"in rotation {label}", lambda: self.runtime.in_rotation(back) or {}) is None:
+                return rb.finish(False)
+        self._verify(rb, olds[0].version)
+        return rb.finish(rb.green and all(c.ok for c in rb.checks))
 
     def _verify(self, report: Report, version: str) -> Report:
-        target = Target(self.config.public_url, version, self.config.canary, self.config.launch_timeout,
-                        hub_token=self.config.hub_token())
+        target = Target(self.config.public_url, version, self.config.canary, self.config.launch_timeout)
         if not self.config.canary:
             report.notes.append("no canary configured: end-to-end launch not verified (cannot be green)")
         for check in verify(target, self.client, self.backoff):

@@ -38,6 +38,11 @@ class InstanceConfig(BaseModel):
     public_port: int = Field(description="Port people use; a small front proxy forwards it to the live slot.")
     public_host: str = Field("127.0.0.1", description="Address the front proxy listens on.")
     backend_ports: tuple[int, int] = Field(description="Two ports: the live version and the new one.")
+    replica_ports: list[int] = Field(
+        default_factory=list,
+        description="Ports of several replicas behind HAProxy at public_port (instead of the two slots behind the "
+        "front proxy): a deploy replaces them one at a time, each health-checked before the next. Empty: one "
+        "process, blue/green on backend_ports.")
     canary: str = Field("", description="'<provider>/<spec>' launched to verify a deploy and by `bindery canary`.")
     command: list[str] = Field(default_factory=lambda: ["bindery", "serve"],
                                description="Command (inside the version's venv bin/) that serves the instance.")
@@ -56,16 +61,6 @@ class InstanceConfig(BaseModel):
     @property
     def public_url(self) -> str:
         return f"http://{self.public_host}:{self.public_port}"
-
-    def hub_token(self) -> str | None:
-        """The instance's hub service token (from its settings or data folder); None before its
-        stack has made one."""
-        from bindery.deploy.runtime import instance_settings  # runtime imports this module
-
-        try:
-            return instance_settings(self.settings).hub_token()
-        except RuntimeError:
-            return None
 
     def env(self, port: int) -> dict[str, str]:
         """Environment for the instance's process serving on slot ``port``."""
@@ -120,7 +115,7 @@ def clashes(configs: list[InstanceConfig]) -> list[str]:
     seen: dict[str, str] = {}
     problems = []
     for c in configs:
-        keys = [f"port {p}" for p in (c.public_port, *c.backend_ports)]
+        keys = [f"port {p}" for p in (c.public_port, *c.backend_ports, *c.replica_ports)]
         keys += [f"port {v}" for k, v in c.settings.items() if k.endswith("_port")]
         if "data_dir" in c.settings:
             keys.append(f"data_dir {Path(str(c.settings['data_dir'])).expanduser()}")

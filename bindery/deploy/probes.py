@@ -107,22 +107,18 @@ def open_server(client: httpx.Client, ready: dict[str, Any]) -> dict[str, Any]:
 _USER = re.compile(r"/user/([^/]+)/")
 
 
-def stop_server(client: httpx.Client, ready: dict[str, Any], hub_token: str | None = None
-                ) -> dict[str, Any]:
-    """Shut the canary's server down through the hub API: with the instance's service token when
-    given (a launch's token only opens its server), else with the launch token."""
-    url, token = str(ready.get("url", "")), hub_token or ready.get("token")
-    match = _USER.search(urlsplit(url).path)
-    if not match or not token:
+def stop_server(client: httpx.Client, ready: dict[str, Any]) -> dict[str, Any]:
+    """Shut the canary's server down with the launch token, through the server's own API.
+
+    Why not the hub's DELETE /users/<name>/server: a person's token opens their own server and nothing
+    else (it holds no hub scope), so the hub refuses it; the server itself obeys its owner's shutdown,
+    and the hub then sees the server gone."""
+    url, token = str(ready.get("url", "")), ready.get("token")
+    if not _USER.search(urlsplit(url).path) or not token:
         raise CheckFailed.real("cannot tell the user of the ready url", url=url)
-    prefix = urlsplit(url).path[: match.start()]
-    parts = urlsplit(url)
-    api = f"{parts.scheme}://{parts.netloc}{prefix}/hub/api/users/{match.group(1)}/server"
-    r = client.delete(api, headers={"Authorization": f"token {token}"})
-    if r.status_code in (202, 204, 404):  # 404: already gone (culled) is fine
+    api = f"{url.rstrip('/')}/api/shutdown"
+    r = client.post(api, headers={"Authorization": f"token {token}"})
+    if r.status_code in (200, 202, 204, 404):  # 404: already gone (culled) is fine
         return {"status": r.status_code}
-    if r.status_code == 400 and "pending" in r.text:
-        # The hub refuses to stop a server while its spawn is pending: it can be stopped once the spawn ends.
-        raise CheckFailed.transient(f"DELETE {api} answered 400 (spawn still pending)", status=400, body=r.text[:300])
-    raise classify_status(r.status_code, f"DELETE {api}", body=r.text) or CheckFailed.real(
-        f"DELETE {api} answered {r.status_code}")
+    raise classify_status(r.status_code, f"POST {api}", body=r.text) or CheckFailed.real(
+        f"POST {api} answered {r.status_code}")

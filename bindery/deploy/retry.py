@@ -26,7 +26,10 @@ class Backoff:
     cap: float = 10.0
 
     def delay(self, attempt: int) -> float:
-        return min(self.cap, self.first * self.factor ** (attempt - 1))
+        try:
+            return min(self.cap, self.first * self.factor ** (attempt - 1))
+        except OverflowError:  # thousands of fast polls: the growth has long reached the cap
+            return self.cap
 
 
 def run_check(

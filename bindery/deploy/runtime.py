@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +36,8 @@ from bindery.deploy.front import write_target
 from bindery.deploy.instances import InstanceConfig
 from bindery.release.store import Artifact
 from bindery.settings import Settings
+from bindery.stack import balancer, process
+from bindery.stack.paths import StackPaths
 
 INSTALL_TIMEOUT = 900.0
 STOP_TIMEOUT = 15.0
@@ -141,11 +142,14 @@ class LocalRuntime:
         pid_file = self.dir / "front.pid"
         try:
             pid = int(pid_file.read_text())
-            os.kill(pid, signal.SIGTERM)
+        except (FileNotFoundError, ValueError):
+            pid = None
+        if pid is not None and process.alive(pid):
+            process.kill_group(pid, STOP_TIMEOUT)
             stopped.append("front")
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            pass
         pid_file.unlink(missing_ok=True)
+        if process.stop(StackPaths(self.dir), balancer.NAME):
+            stopped.append("balancer")
         self._save(live=None)
         if stack_too and self.config.stack:
             from bindery import stack
@@ -169,45 +173,62 @@ class LocalRuntime:
         command = [str(venv / "bin" / self.config.command[0]), *self.config.command[1:]]
         logs = self.dir / "logs"
         logs.mkdir(exist_ok=True)
-        log = open(logs / f"{version}-{port}.log", "ab")
         # Only the instance's settings: a BINDERY_* variable of the deploying shell must never leak into it.
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("BINDERY_")}
         env = {**inherited, **self.config.env(port), "VIRTUAL_ENV": str(venv)}
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=self.dir)
-        log.close()
+        proc = process.spawn(command, logs / f"{version}-{port}.log", env=env, cwd=self.dir)
         slot = Slot(version, port, proc.pid)
         self._save(**{f"slot_{port}": asdict(slot)})
         return slot
 
     def running(self, slot: Slot) -> bool:
-        if slot.pid is None:
-            return False
-        try:
-            pid, _ = os.waitpid(slot.pid, os.WNOHANG)  # reap if it is our child and exited
-            if pid == slot.pid:
-                return False
-        except ChildProcessError:
-            pass
-        try:
-            os.kill(slot.pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
+        return slot.pid is not None and process.alive(slot.pid)
 
     def stop(self, slot: Slot) -> None:
         """SIGTERM the slot's process group, SIGKILL after a bound."""
-        if slot.pid is None or not self.running(slot):
-            return
+        if slot.pid is not None and self.running(slot):
+            process.kill_group(slot.pid, STOP_TIMEOUT)
+
+    # -- several replicas behind HAProxy -------------------------------------------------------
+    def slot_on(self, port: int) -> Slot | None:
+        """The running version on replica port ``port``, if any."""
+        value = self._state().get(f"slot_{port}")
+        slot = Slot(**value) if isinstance(value, dict) else None
+        return slot if slot is not None and self.running(slot) else None
+
+    def balance(self, ports: list[int]) -> dict[str, Any]:
+        """HAProxy at the public address in front of ``ports`` (bindery/stack/balancer.py; its files in this
+        instance's state folder). Restarted only when the ports or settings change, never during a roll."""
+        front = instance_settings({**self.config.settings, "data_dir": self.dir, "host": self.config.public_host,
+                                   "port": self.config.public_port})
+        backends = [(f"replica-{i}", port) for i, port in enumerate(ports, 1)]  # names: see in_rotation
+
+        def listening() -> bool:
+            try:
+                socket.create_connection((self.config.public_host, self.config.public_port), 0.5).close()
+                return True
+            except OSError:
+                return False
+
         try:
-            os.killpg(slot.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while self.running(slot) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if self.running(slot):
-            os.killpg(slot.pid, signal.SIGKILL)
+            info = balancer.start(front, backends, ready=listening, log=lambda message: None)
+        except process.StackError as exc:
+            raise CheckFailed.real(f"load balancer on {self.config.public_url}: {exc}") from None
+        return {"pid": info["pid"], "ports": ports}
+
+    def in_rotation(self, slot: Slot) -> dict[str, Any]:
+        """Bounded wait until HAProxy routes to the replica on ``slot.port`` again (its check passed)."""
+        paths = StackPaths(self.dir)
+        name = f"replica-{self.config.replica_ports.index(slot.port) + 1}"
+        t0 = time.monotonic()
+        if not balancer.wait_in_rotation(paths, name, self.config.health_timeout):
+            raise CheckFailed.real(f"the load balancer does not route to {name} (port {slot.port}) "
+                                   f"{self.config.health_timeout:g} s after it became healthy",
+                                   states=balancer.server_states(paths), log=str(paths.log(balancer.NAME)))
+        return {"replica": name, "seconds": round(time.monotonic() - t0, 2)}
+
+    def set_live(self, slot: Slot) -> None:
+        self._save(live=asdict(slot))
 
     # -- traffic -------------------------------------------------------------------------------
     def switch(self, slot: Slot) -> None:
@@ -218,16 +239,13 @@ class LocalRuntime:
     def _ensure_front(self) -> None:
         pid_file = self.dir / "front.pid"
         try:
-            pid = int(pid_file.read_text())
-            os.kill(pid, 0)
-            return
-        except (FileNotFoundError, ValueError, ProcessLookupError):
+            if process.alive(int(pid_file.read_text())):
+                return
+        except (FileNotFoundError, ValueError):
             pass
-        log = open(self.dir / "logs" / "front.log", "ab") if (self.dir / "logs").is_dir() else subprocess.DEVNULL
-        proc = subprocess.Popen(
+        proc = process.spawn(
             [sys.executable, "-m", "bindery.deploy.front", self.config.public_host, str(self.config.public_port),
-             str(self.dir / "front.target")],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+             str(self.dir / "front.target")], self.dir / "logs" / "front.log")
         pid_file.write_text(str(proc.pid))
         # Traffic is switched only once the public port accepts connections (bounded), so the verification that
         # follows never mistakes a front still starting for a refused deploy.

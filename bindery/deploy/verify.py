@@ -7,7 +7,7 @@ again so canaries never pile up. A later check is not run once an earlier one fa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 
@@ -24,9 +24,6 @@ class Target:
     version: str
     canary_spec: str  # "<provider>/<spec>" as in /build/<provider>/<spec>
     launch_timeout: float = 300.0
-    # The instance's hub service token, to shut the canary's server down: the token a launch hands
-    # out opens its server and nothing else (it cannot stop it). Never printed.
-    hub_token: str | None = field(default=None, repr=False)
 
 
 def verify(target: Target, client: httpx.Client, backoff: Backoff = Backoff()) -> list[CheckResult]:
@@ -48,7 +45,7 @@ def verify(target: Target, client: httpx.Client, backoff: Backoff = Backoff()) -
         return results
     ready = launched.detail["ready"]
     opened = step("open server", lambda: probes.open_server(client, ready))
-    stopped = step("stop server", lambda: probes.stop_server(client, ready, target.hub_token))  # even if opening failed
+    stopped = step("stop server", lambda: probes.stop_server(client, ready))  # even if opening failed
     if opened.ok and stopped.ok:
         step("health after", lambda: probes.health(client, target.base_url))
     return results

@@ -23,22 +23,13 @@ from urllib.parse import quote
 import httpx
 
 from bindery.channel import Channel
+from bindery.engine import http_client
 from bindery.events import Event, LaunchError
 from bindery.images import split_image
 
 API = "/v1.41"
 # Docker says "Pull complete"/"Already exists"; podman says "Download complete".
 DONE = ("pull complete", "already exists", "download complete")
-
-
-def engine_client(docker_host: str, timeout: float = 10.0) -> httpx.AsyncClient:
-    """An httpx client for a Docker-API endpoint given as unix://PATH or tcp://HOST:PORT."""
-    timeout_ = httpx.Timeout(timeout, read=None)
-    if docker_host.startswith("unix://"):
-        transport = httpx.AsyncHTTPTransport(uds=docker_host.removeprefix("unix://"))
-        return httpx.AsyncClient(transport=transport, base_url="http://engine", timeout=timeout_)
-    base = docker_host.replace("tcp://", "http://", 1)
-    return httpx.AsyncClient(base_url=base, timeout=timeout_)
 
 
 @dataclass
@@ -97,7 +88,7 @@ class Prepuller:
         self.interval = interval
         # Images share layers (the same base): concurrent pulls would each download them again.
         self.slots = asyncio.Semaphore(max(1, concurrency))
-        self.client = engine_client(docker_host)
+        self.client = http_client(docker_host)
         self.active: dict[str, Pull] = {}
         self._tasks: set[asyncio.Task] = set()
 

@@ -127,7 +127,7 @@ class RecordProvider(RepoProvider):
 
     # -- content ------------------------------------------------------------------------------------
     def content_folder(self, image: str) -> Path:
-        root = self.settings.data_dir / "cache" / "records"
+        root = self.settings.data_cache_dir / "records"
         stale_after = self.settings.build_timeout + 600  # left behind by an abandoned launch
         if root.is_dir():
             for old in root.iterdir():

@@ -16,7 +16,7 @@ class ResolveTools:
 
     @classmethod
     def create(cls, settings: Settings) -> ResolveTools:
-        return cls(AbbreviatedShas(settings.data_dir / "cache" / "commits",
+        return cls(AbbreviatedShas(settings.data_cache_dir / "commits",
                                    settings.sha_cache_repos, settings.git_fetch_timeout),
                    ApiClient(settings.api_timeout))
 

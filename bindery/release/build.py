@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bindery.release.store import Artifact, ArtifactStore
-from bindery.release.version import BUILD_INFO_NAME, GitError, explain
+from bindery.git import GitError
+from bindery.release.version import BUILD_INFO_NAME, explain
 
 BUILD_TIMEOUT = 600.0
 

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from bindery.release.version import PACKAGE_DIR, GitError, explain, package_version
+from bindery.git import GitError
+from bindery.release.version import PACKAGE_DIR, explain, package_version
 
 
 def register(sub: argparse._SubParsersAction) -> None:

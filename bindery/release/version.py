@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from bindery.git import GitError, git_in
+
 
 BASE_VERSION = "0.1"
 # The files whose content makes up the release; any change to them makes a new version. One declared list.
@@ -42,23 +44,9 @@ BUILD_INFO_NAME = "_build_info.json"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
-class GitError(RuntimeError):
-    """A git command failed; the message names the command and git's own words."""
-
-
 def git(repo: Path | str, *args: str, timeout: float = GIT_TIMEOUT) -> str:
-    """Run git in ``repo`` with an argument list (no shell) and a timeout; return stdout without trailing newline."""
-    cmd = ["git", "-C", str(repo), "-c", "log.showSignature=false", *args]
-    env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat"}
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
-    except FileNotFoundError:
-        raise GitError("git is not installed (needed to derive bindery's version from a checkout)") from None
-    except subprocess.TimeoutExpired:
-        raise GitError(f"`{' '.join(cmd)}` did not finish within {timeout:g} s") from None
-    if proc.returncode != 0:
-        raise GitError(f"`{' '.join(cmd)}` failed ({proc.returncode}): {proc.stderr.strip()}")
-    return proc.stdout.rstrip("\n")
+    """git in a checkout (bindery's own runner, bindery/git.py), with this module's timeout."""
+    return git_in(repo, *args, timeout=timeout)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """The embedded single-machine stack: build podman, run podman, registry, base image, hub, web.
 
+``web`` is one `bindery serve`, or with ``settings.replicas`` > 1 that many behind HAProxy with Redis
+(bindery/stack/replicas.py).
+
 ``up(settings)`` starts what is not running yet (idempotent, bounded waits) and returns ``status()``;
 ``down(settings)`` stops everything this data_dir started and removes the hub's server containers.
 Everything lives in ``settings.data_dir``; stacks with different data dirs and ports run side by side.
@@ -11,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from bindery.settings import Settings
-from bindery.stack import base_image, builder_image, hub, podman, registry, web
+from bindery.stack import base_image, builder_image, hub, podman, registry, replicas, web
 from bindery.stack.paths import StackPaths
 from bindery.stack.process import StackError
 
@@ -53,7 +56,7 @@ def up(
         step("builder_image", lambda: builder_image.ensure(settings, log))
     step("hub", lambda: hub.start(settings, log))
     if web_service:
-        step("web", lambda: web.start(settings, log))
+        step("web", lambda: _web(settings, log))
     result = status(settings)
     result["seconds"] = round(time.monotonic() - t0, 2)
     result["timings"] = timings
@@ -61,9 +64,18 @@ def up(
     return result
 
 
+def _web(settings: Settings, log: Callable[[str], None]) -> None:
+    """One web process at the public address, or ``settings.replicas`` behind HAProxy (reconciling either way)."""
+    if settings.replicas > 1:
+        replicas.start(settings, log)
+    else:
+        replicas.stop_all_but_single(settings, log)
+        web.start(settings, log)
+
+
 def down(settings: Settings, log: Callable[[str], None] = print) -> dict:
     """Stop the parts this data_dir started (web, hub, registry, engines); remove server containers."""
-    stopped: list[str] = []
+    stopped: list[str] = replicas.stop(settings)  # whatever `up --replicas N` started, whatever N is now
     if web.stop(settings):
         stopped.append("web")
     if hub.stop(settings):
@@ -92,18 +104,25 @@ def down(settings: Settings, log: Callable[[str], None] = print) -> dict:
 
 def status(settings: Settings) -> dict:
     paths = StackPaths.of(settings)
+    several = replicas.status(settings)
+    single = web.status(settings)
     parts = {
-        "web": web.status(settings),
+        "web": single if not several["replicas"] else {**single, "pid": several.get("balancer", {}).get("pid")},
         "hub": hub.status(settings),
         "registry": registry.status(settings),
         "engine_build": podman.status(settings, "build"),
         "engine_run": podman.status(settings, "run"),
+        **{name: several[name] for name in ("balancer", "redis") if name in several},
+        **{r["name"]: r for r in several["replicas"]},
     }
+    listed = several["replicas"] or ([{"name": "web", "url": single["url"], "pid": single["pid"],
+                                       "state": single["state"]}] if single["pid"] else [])
     return {
         "url": settings.web_url,
         "hub_url": settings.hub_public,
         "base_image": base_image.image_name(settings),
         "parts": {**parts, "base_image": base_image.status(settings)},
+        "replicas": listed,
         "running": all(p.get("state") == "running" for p in parts.values()),
         "data_dir": str(paths.data_dir),
     }

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--no-web", action="store_true", help="do not start bindery's web service")
     up.add_argument("--no-base-image", action="store_true",
                     help="do not build/push the base image when it is missing")  # fmt: skip
+    up.add_argument("--replicas", type=int, default=None, metavar="N",
+                    help="web processes to run (default: BINDERY_REPLICAS or 1); more than one run behind "
+                    "HAProxy at the public port, with the stack's Redis; `up` again with another N reconciles")
     up.add_argument("--json", action="store_true", help="print the resulting status as JSON")
     up.set_defaults(func=cmd_up)
 
@@ -36,9 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    given: dict[str, object] = {}
     if args.data_dir is not None:
-        return Settings(data_dir=args.data_dir)
-    return Settings()
+        given["data_dir"] = args.data_dir
+    if getattr(args, "replicas", None) is not None:
+        given["replicas"] = args.replicas
+    return Settings(**given)
 
 
 def _err(msg: str) -> None:
@@ -48,7 +54,11 @@ def _err(msg: str) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from bindery.stack import StackError, up
 
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValueError as exc:  # pydantic's ValidationError: e.g. --replicas 0
+        _err(f"bindery up: {exc}")
+        return 2
     log = _err if args.json else (lambda m: print(m, flush=True))
     try:
         result = up(settings, log=log, web_service=not args.no_web,
@@ -86,4 +96,6 @@ def cmd_status(args: argparse.Namespace) -> int:
             where = part.get("url") or part.get("socket") or ""
             pid = f"pid {part['pid']}" if part.get("pid") else ""
             print(f"  {name:<13} {part['state']:<9} {where}  {pid}")
+        if len(result["replicas"]) > 1:
+            print(f"{len(result['replicas'])} replicas behind the load balancer at {result['url']}")
     return 0 if result["running"] else 3

@@ -6,7 +6,9 @@
       stores/    podman image stores: build/{root,runroot,tmp}, run/{root,runroot,tmp}
       run/       sockets (settings.sockets_dir) and pid files
       logs/      one log file per background process
+      cache/     the service's own caches: fetched DOI records, treeless clones for abbreviated SHAs
       registry/  the registry's blobs
+      redis/     the shared state store's data (only with several web replicas)
       hub/       hub database, cookie secret, proxy auth token
       secrets/   tokens of the hub services (mode 600)
 """
@@ -45,8 +47,16 @@ class StackPaths:
         return self.data_dir / "run"
 
     @property
+    def work_cache(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
     def registry_data(self) -> Path:
         return self.data_dir / "registry"
+
+    @property
+    def redis_data(self) -> Path:
+        return self.data_dir / "redis"
 
     @property
     def hub(self) -> Path:
@@ -63,6 +73,10 @@ class StackPaths:
     def runroot(self, side: str) -> Path:
         """podman's runroot: must be shorter than 50 characters, so not under a deep data_dir."""
         return Path(tempfile.gettempdir()) / f"bindery-{self.stack_id}-{side}"
+
+    def short_socket(self, name: str) -> Path:
+        """A unix socket of this stack: socket paths are limited to ~100 bytes, so not under a deep data_dir."""
+        return Path(tempfile.gettempdir()) / f"bindery-{self.stack_id}-{name}.sock"
 
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"

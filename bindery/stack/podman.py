@@ -206,9 +206,9 @@ def remove_stack_containers(settings: Settings, log: Callable[[str], None] = pri
 
 def _remove_via_api(settings: Settings, log: Callable[[str], None]) -> int:
     try:
-        import docker
+        from bindery.engine import docker_client
 
-        client = docker.DockerClient(base_url=settings.run_socket, timeout=30)
+        client = docker_client(settings.run_socket)
         stack_id = StackPaths.of(settings).stack_id
         found = client.containers.list(all=True, filters={"label": f"{STACK_LABEL}={stack_id}"})
         for c in found:

@@ -1,4 +1,6 @@
-"""Background processes of the stack: start once (pid file + log file), wait until they answer, stop.
+"""The one process supervisor: background processes of the stack (start once with a pid file and a log file,
+wait until they answer, stop) and the deploy's version slots and front proxy (``spawn``, ``alive``,
+``kill_group``, used by bindery/deploy/runtime.py).
 
 A pid file holds ``{"pid": ..., "argv": [...]}``; a process counts as ours only while it is alive and
 its command line still equals the recorded one (so a reused pid is never signalled).
@@ -41,7 +43,8 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _record(paths: StackPaths, name: str) -> dict:
+def record(paths: StackPaths, name: str) -> dict:
+    """The pid file's record of ``name`` (pid, argv, fingerprint and the ``meta`` it was started with)."""
     try:
         record = json.loads(paths.pid(name).read_text())
         return record if isinstance(record, dict) else {}
@@ -51,9 +54,9 @@ def _record(paths: StackPaths, name: str) -> dict:
 
 def read_pid(paths: StackPaths, name: str) -> int | None:
     """pid of the running process ``name`` started by this stack, or None."""
-    record = _record(paths, name)
+    entry = record(paths, name)
     try:
-        pid, argv = int(record["pid"]), list(record["argv"])
+        pid, argv = int(entry["pid"]), list(entry["argv"])
     except (ValueError, KeyError, TypeError):
         return None
     _reap(pid)
@@ -82,18 +85,20 @@ def start(
     cwd: Path | None = None,
     what: str | None = None,
     fingerprint: str = "",
+    meta: Mapping[str, object] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Start ``argv`` in the background unless it already runs and is ``ready()``.
 
     Waits (bounded by ``timeout``) until ``ready()`` is true. Raises StackError naming the log file
     when the process exits early or does not answer in time. A running process whose recorded
-    ``fingerprint`` (e.g. a hash of its config) differs is restarted.
+    ``fingerprint`` (e.g. a hash of its config) differs is restarted. ``meta`` is kept in the pid
+    file's record (e.g. the port a replica was given, so a restart keeps it).
     """
     what = what or name
     logfile = paths.log(name)
     pid = read_pid(paths, name)
-    if pid is not None and _record(paths, name).get("fingerprint", "") != fingerprint:
+    if pid is not None and record(paths, name).get("fingerprint", "") != fingerprint:
         log(f"  {what}: configuration changed, restarting")
         stop(paths, name)
         pid = None
@@ -112,21 +117,10 @@ def start(
             f"something not started by this stack already answers where {what} should run "
             f"(port or socket in use by another process?); pick other ports or data_dir"
         )
-    logfile.parent.mkdir(parents=True, exist_ok=True)
     paths.pids.mkdir(parents=True, exist_ok=True)
-    with open(logfile, "ab") as out:
-        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {list(argv)}\n".encode())
-        out.flush()
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=str(cwd) if cwd else None,
-            env=dict(env) if env is not None else None,
-            start_new_session=True,
-        )
-    paths.pid(name).write_text(json.dumps({"pid": proc.pid, "argv": list(argv), "fingerprint": fingerprint}))
+    proc = spawn(argv, logfile, env=env, cwd=cwd)
+    paths.pid(name).write_text(json.dumps({**(meta or {}), "pid": proc.pid, "argv": list(argv),
+                                                "fingerprint": fingerprint}))
     t0 = time.monotonic()
     if not _wait(ready, proc.pid, timeout, proc):
         code = proc.poll()
@@ -138,6 +132,31 @@ def start(
         raise StackError(f"{what} {why}; see {logfile}:\n{log_tail(logfile)}")
     log(f"  {what} started (pid {proc.pid}) in {time.monotonic() - t0:.1f}s")
     return {"pid": proc.pid, "started": True, "log": str(logfile)}
+
+
+def spawn(argv: Sequence[str], logfile: Path, *, env: Mapping[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.Popen:
+    """Start ``argv`` in a session of its own (so :func:`kill_group` stops it and its children), its output
+    appended to ``logfile`` after a line saying when and what started."""
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    with open(logfile, "ab") as out:
+        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {list(argv)}\n".encode())
+        out.flush()
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=str(cwd) if cwd else None,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+        )
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (an exited child of ours is reaped and counts as gone)."""
+    _reap(pid)
+    return _cmdline(pid) is not None
 
 
 def _safe(ready: Callable[[], bool]) -> bool:

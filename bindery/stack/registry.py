@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import httpx
 
-from bindery.registry import MANIFEST_TYPES  # both manifest kinds, or OCI pushes answer 404
+from bindery.registry import MANIFEST_HEADERS, manifest_url
 from bindery.settings import Settings
 from bindery.stack import process
 from bindery.stack.paths import StackPaths, write_if_changed
@@ -67,15 +67,7 @@ def ping(settings: Settings, timeout: float = 2.0) -> bool:
 
 def has_image(settings: Settings, image: str, timeout: float = 5.0) -> bool:
     """True when ``image`` (``host:port/name:tag``) exists in the registry."""
-    ref = image.split("/", 1)[1] if image.startswith(settings.registry_host + "/") else image
-    name, _, tag = ref.rpartition(":")
-    if not name or "/" in tag:
-        name, tag = ref, "latest"
-    r = httpx.head(
-        f"{settings.registry}/v2/{name}/manifests/{tag}",
-        headers={"Accept": MANIFEST_TYPES},
-        timeout=timeout,
-    )
+    r = httpx.head(manifest_url(settings.registry, image), headers=MANIFEST_HEADERS, timeout=timeout)
     if r.status_code == 404:
         return False
     r.raise_for_status()

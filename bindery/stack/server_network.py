@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import docker
 
+from bindery.engine import docker_client
 from bindery.settings import Settings
 from bindery.stack.process import StackError
 
@@ -103,7 +104,7 @@ def _has_address(settings: Settings) -> bool:
 
 
 def _engine(settings: Settings) -> docker.DockerClient:
-    return docker.DockerClient(base_url=settings.run_socket, timeout=TIMEOUT)
+    return docker_client(settings.run_socket, TIMEOUT)
 
 
 def install(settings: Settings, log: Callable[[str], None] = print) -> None:

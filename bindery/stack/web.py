@@ -65,18 +65,25 @@ def ping(settings: Settings, timeout: float = 2.0) -> bool:
     return r.status_code == 200
 
 
-def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
+def start(settings: Settings, log: Callable[[str], None] = print, *, name: str = NAME,
+          extra_env: dict[str, str] | None = None, meta: dict[str, object] | None = None) -> dict:
+    """Start `bindery serve` with ``settings`` (plus ``extra_env``) as process ``name`` unless it runs.
+
+    A running one started with other settings or an older bindery is restarted (``bindery up`` after an
+    upgrade); this waits until it answers, so restarting replicas one after another is a rolling restart.
+    """
     paths = StackPaths.of(settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINDERY_")}
-    env.update(settings_env(settings))
+    child_env = {**settings_env(settings), **(extra_env or {})}
+    env.update(child_env)
     argv = [sys.executable, "-m", "bindery", "serve"]
     info = process.start(
-        paths, NAME, argv, env=env, ready=lambda: ping(settings),
+        paths, name, argv, env=env, ready=lambda: ping(settings),
         timeout=settings.stack_wait_timeout, what=f"bindery web service ({local_url(settings)})",
         # The code's version is part of it: `bindery up` after an upgrade restarts the service.
-        fingerprint=hashlib.sha256(json.dumps([settings_env(settings), __version__],
+        fingerprint=hashlib.sha256(json.dumps([child_env, __version__],
                                               sort_keys=True).encode()).hexdigest()[:16],
-        log=log,
+        meta=meta, log=log,
     )  # fmt: skip
     return {**info, "url": settings.web_url, "state": "running"}
 

@@ -6,8 +6,8 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
 
+from bindery.engine import http_client
 from bindery.pipeline import Services
 
 CHECK_TIMEOUT = 3.0
@@ -15,12 +15,8 @@ CHECK_TIMEOUT = 3.0
 
 async def _engine(socket: str) -> None:
     """A Docker-API engine answers _ping (unix:// socket or tcp://host:port)."""
-    if socket.startswith("unix://"):
-        transport, base = httpx.AsyncHTTPTransport(uds=socket.removeprefix("unix://")), "http://engine"
-    else:
-        transport, base = None, "http://" + socket.split("://", 1)[-1]
-    async with httpx.AsyncClient(transport=transport, timeout=CHECK_TIMEOUT) as client:
-        response = await client.get(f"{base}/_ping")
+    async with http_client(socket, CHECK_TIMEOUT, read=CHECK_TIMEOUT) as client:
+        response = await client.get("/_ping")
         response.raise_for_status()
 
 

@@ -3,7 +3,6 @@ way the build queue runs them (bindery.build.runner), with the settings changed 
 
 from __future__ import annotations
 
-import docker
 import pytest
 
 from bindery.build.mode import BuildpacksChooser
@@ -11,6 +10,7 @@ from bindery.build.queue import BuildJob
 from bindery.build.runner import engine_executor, run_build
 from bindery.events import Event, LaunchError
 from bindery.settings import Settings
+from bindery.engine import docker_client
 
 pytestmark = pytest.mark.stack
 
@@ -61,7 +61,7 @@ async def test_environment_yml_translated_when_allowed_listing_what_was_not(stac
     assert error is None, log[-3000:]
     assert "installing from PyPI instead: tabulate==0.9.*, six==1.16.0" in log
     assert "were NOT installed: bindery-conda-only-xyz=1.0" in log
-    client = docker.DockerClient(base_url=settings.build_socket, timeout=120)
+    client = docker_client(settings.build_socket, 120)
     try:
         out = client.containers.run(f"{settings.registry_host}/bindery/translate:test",
                                     ["python", "-c", "import tabulate, six; "

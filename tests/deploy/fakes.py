@@ -30,6 +30,8 @@ class FakeMachine:
     stack_ups: int = 0  # ensure_stack calls (the instance's shared stack)
     polls: dict[int, int] = field(default_factory=dict)
     served_by: list[str] = field(default_factory=list)  # version that answered each public request
+    balanced: list[int] = field(default_factory=list)  # replica ports behind the load balancer (rolling deploys)
+    serving_during: list[int] = field(default_factory=list)  # replicas serving whenever one was stopped
 
     # -- runtime protocol ----------------------------------------------------------------------
     def live(self) -> Slot | None:
@@ -60,12 +62,30 @@ class FakeMachine:
     def stop(self, slot: Slot) -> None:
         if self.procs.get(slot.port) == slot:
             del self.procs[slot.port]
+            if self.balanced:
+                self.serving_during.append(sum(p in self.procs for p in self.balanced))
         self.log.append(f"stop {slot.version}@{slot.port}")
+
+    def slot_on(self, port: int) -> Slot | None:
+        return self.procs.get(port)
+
+    def balance(self, ports: list[int]) -> dict:
+        self.balanced = list(ports)
+        return {"ports": ports}
+
+    def in_rotation(self, slot: Slot) -> dict:
+        self.log.append(f"in rotation {slot.version}@{slot.port}")
+        return {}
+
+    def set_live(self, slot: Slot) -> None:
+        self.live_slot = slot
 
     # -- HTTP ----------------------------------------------------------------------------------
     def handler(self, request: httpx.Request) -> httpx.Response:
         port = request.url.port
-        if port == PUBLIC:
+        if port == PUBLIC and self.balanced:  # HAProxy: the first replica that runs (it routes around the others)
+            port = next((p for p in self.balanced if p in self.procs), -1)
+        elif port == PUBLIC:
             if self.front is None or self.front not in self.procs:
                 raise httpx.ConnectError("connection refused", request=request)
             port = self.front
@@ -104,8 +124,8 @@ class FakeMachine:
     def _server(self, request: httpx.Request) -> httpx.Response:
         token = request.url.params.get("token") or request.headers.get("authorization", "").removeprefix("token ")
         version = token.removeprefix("tok-")
-        if request.method == "DELETE":
-            return httpx.Response(204)
+        if request.method == "POST" and request.url.path.endswith("/api/shutdown"):
+            return httpx.Response(200)
         if version in self.forbidden:
             return httpx.Response(403, text="Forbidden")
         return httpx.Response(200, text="<html>jupyter</html>")

@@ -143,3 +143,55 @@ def test_rollback_restarts_old_when_it_died(store: FolderStore, tmp_path: Path) 
     del m.procs[19585]  # old crashed meanwhile
     report = deploy(m, store, B, tmp_path)
     assert report.rollback.green and m.live_slot == Slot(A, 19585, 19585)
+
+
+# -- several replicas behind HAProxy: rolling deploys ------------------------------------------------------------
+REPLICAS = [19601, 19602, 19603]
+
+
+def roll(machine: FakeMachine, store: FolderStore, version: str, deploy_dir: Path):  # noqa: ANN201
+    with machine.client() as client:
+        cfg = config(version).model_copy(update={"replica_ports": REPLICAS, "health_timeout": 0.3})
+        return Deployer(cfg, store, machine, client, deploy_dir, backoff=FAST, health_poll=0.01).deploy()
+
+
+def test_rolling_deploy_replaces_replicas_one_at_a_time(store: FolderStore, tmp_path: Path) -> None:
+    m = FakeMachine()
+    assert roll(m, store, A, tmp_path).green
+    m.log.clear()
+    report = roll(m, store, B, tmp_path)
+    assert report.green, report.to_text()
+    assert m.log == [entry for p in REPLICAS for entry in (f"stop {A}@{p}", f"start {B}@{p}", f"in rotation {B}@{p}")]
+    # Each replica was healthy, named the version and was routed to before the next was touched; the others
+    # served meanwhile.
+    names = [c.name for c in report.checks]
+    for i in range(1, len(REPLICAS)):
+        assert (names.index(f"version replica {i}/3") < names.index(f"in rotation replica {i}/3")
+                < names.index(f"stop replica {i + 1}/3"))
+    assert m.serving_during == [2, 2, 2]
+    assert names[-1] != "healthy replica 3/3" and "canary launch" in names  # verified at the end, as today
+    assert {s.version for s in m.procs.values()} == {B}
+
+
+def test_rolling_deploy_stops_at_an_unhealthy_replica_and_puts_it_back(store: FolderStore, tmp_path: Path) -> None:
+    m = FakeMachine()
+    assert roll(m, store, A, tmp_path).green
+    m.unhealthy.add(B)
+    m.log.clear()
+    report = roll(m, store, B, tmp_path)
+    assert not report.green
+    assert m.log == [f"stop {A}@19601", f"start {B}@19601", f"stop {B}@19601",
+                     f"start {A}@19601", f"in rotation {A}@19601"]  # the other two replicas were never touched
+    assert {p: s.version for p, s in m.procs.items()} == {p: A for p in REPLICAS}
+    assert report.rollback is not None and report.rollback.green, report.rollback.to_text()
+
+
+def test_rolling_deploy_red_canary_rolls_every_replica_back(store: FolderStore, tmp_path: Path) -> None:
+    m = FakeMachine()
+    assert roll(m, store, A, tmp_path).green
+    m.broken_launch.add(B)
+    report = roll(m, store, B, tmp_path)
+    assert not report.green and report.first_failure.name == "canary launch"
+    assert report.rollback is not None and report.rollback.green, report.rollback.to_text()
+    assert {p: s.version for p, s in m.procs.items()} == {p: A for p in REPLICAS}
+    assert records.latest(tmp_path, "staging", B).green is False

@@ -72,10 +72,20 @@ def test_open_server_refused_is_transient() -> None:
     assert classify_exception(info.value).kind is Kind.TRANSIENT
 
 
-def test_stop_server_pending_spawn_is_transient_404_is_fine() -> None:
-    with client(lambda r: httpx.Response(400, text='{"message": "canary-1 is pending spawn"}')) as c, \
-            pytest.raises(CheckFailed) as info:
-        probes.stop_server(c, READY)
-    assert info.value.kind is Kind.TRANSIENT
+def test_stop_server_asks_the_server_itself_with_the_token_404_is_fine() -> None:
+    seen: list[httpx.Request] = []
+
+    def server(r: httpx.Request) -> httpx.Response:
+        seen.append(r)
+        return httpx.Response(200)
+
+    with client(server) as c:
+        assert probes.stop_server(c, READY) == {"status": 200}
+    assert seen[0].method == "POST" and seen[0].url.path == "/user/canary-1/api/shutdown"
+    assert seen[0].headers["authorization"] == f"token {READY['token']}"
     with client(lambda r: httpx.Response(404)) as c:
         assert probes.stop_server(c, READY) == {"status": 404}
+    with client(lambda r: httpx.Response(403)) as c, pytest.raises(CheckFailed) as info:
+        probes.stop_server(c, READY)
+    assert info.value.kind is Kind.REAL
+

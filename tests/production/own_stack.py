@@ -24,6 +24,7 @@ from bindery.launch.names import PREFIX
 from bindery.settings import Settings
 from bindery.stack import podman
 from bindery.stack.paths import StackPaths
+from bindery.engine import docker_client
 from tests.conftest import settings_from_env, stack_env
 
 # A Dockerfile repository builds on the stack's base image without knowing its name.
@@ -88,7 +89,7 @@ def repo(git_server, name: str, dockerfile: str = "", files: dict[str, str] | No
 
 
 def run_client(settings: Settings) -> docker.DockerClient:
-    return docker.DockerClient(base_url=settings.run_socket, timeout=30)
+    return docker_client(settings.run_socket, 30)
 
 
 def server_containers(settings: Settings, all_: bool = True) -> list:

@@ -14,13 +14,13 @@ import signal
 import time
 from pathlib import Path
 
-import docker
 import pytest
 
 from bindery.settings import Settings
 from bindery.stack import hub as stack_hub
 from bindery.stack import podman
 from bindery.stack import registry as stack_registry
+from bindery.engine import docker_client
 from tests.production.own_stack import (
     assert_no_orphans,
     fault_stack,
@@ -57,7 +57,7 @@ async def launch_works(settings: Settings, url: str) -> None:
 
 
 def build_side_images(settings: Settings) -> set[str]:
-    client = docker.DockerClient(base_url=settings.build_socket, timeout=30)
+    client = docker_client(settings.build_socket, 30)
     try:
         return {image.id for image in client.images.list(all=True)}
     finally:

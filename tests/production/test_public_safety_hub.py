@@ -26,6 +26,7 @@ import pytest
 from bindery.settings import Settings
 from bindery.stack.paths import StackPaths
 from bindery.stack.podman import STACK_LABEL
+from bindery.engine import docker_client
 from tests.production.own_stack import release, wait_for
 from tests.production.watch import dumps, remove_users, users_of, watch
 from tests.streams import collect, git_spec, open_server
@@ -303,7 +304,7 @@ print(json.dumps(out))
 
 
 def server_container(settings: Settings, user: str):
-    client = docker.DockerClient(base_url=settings.run_socket, timeout=30)
+    client = docker_client(settings.run_socket, 30)
     stack_id = StackPaths.of(settings).stack_id
     for container in client.containers.list(filters={"label": f"{STACK_LABEL}={stack_id}"}):
         if f"JUPYTERHUB_USER={user}" in container.attrs["Config"]["Env"]:
@@ -396,7 +397,7 @@ def test_egress_rules_install_and_remove_idempotently(stack, tmp_path):
                                 check=True).stdout.split()
         addrs = subprocess.run(["ip", "-4", "addr", "show", "dev", "lo"], capture_output=True,
                                text=True, check=True).stdout
-        client = docker.DockerClient(base_url=stack.run_socket, timeout=30)
+        client = docker_client(stack.run_socket, 30)
         try:
             net = bool(client.networks.list(names=[server_network.network_name(other)]))
         finally:

@@ -10,13 +10,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import docker
 import httpx
 
 from bindery.events import Event
 from bindery.launch.hub import Hub
 from bindery.launch.names import PREFIX, repo_key
 from bindery.settings import Settings
+from bindery.engine import docker_client
 from tests.production.own_stack import wait_for
 from tests.streams import manifest_pushes  # noqa: F401 (re-exported for the production tests)
 
@@ -109,7 +109,7 @@ async def users_of(settings: Settings, repo_url: str | None = None) -> list[dict
 
 def server_containers(settings: Settings, user_prefix: str = PREFIX) -> list[str]:
     """Names of the run side's containers (running or not) of hub users with this prefix."""
-    client = docker.DockerClient(base_url=settings.run_socket, timeout=30)
+    client = docker_client(settings.run_socket, 30)
     try:
         return [c.name for c in client.containers.list(all=True)
                 if c.name.startswith(f"jupyter-{user_prefix}")]

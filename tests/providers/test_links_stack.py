@@ -14,7 +14,6 @@ import uuid
 import zipfile
 from pathlib import Path
 
-import docker
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -26,6 +25,7 @@ from bindery.pipeline import Services
 from bindery.registry import Registry
 from bindery.settings import Settings
 from bindery.stack.web import settings_env
+from bindery.engine import docker_client
 from tests.conftest import free_port
 from tests.production.own_stack import FROM_BASE, wait_for
 from tests.providers.conftest import SECRET
@@ -171,7 +171,7 @@ async def test_private_repository_secret_is_in_no_artifact(stack, git_server, pr
         # events
         assert not any(n.decode() in e.to_json() for e in events for n in needles)
         # every image layer (the clone's .git/config is in it: the search is not vacuous)
-        build = docker.DockerClient(base_url=stack.build_socket, timeout=120)
+        build = docker_client(stack.build_socket, 120)
         try:
             archive = b"".join(build.images.get(image).save())
         finally:
@@ -185,7 +185,7 @@ async def test_private_repository_secret_is_in_no_artifact(stack, git_server, pr
                 assert not any(n in text for n in needles), log
         assert not any(n.decode() in caplog.text for n in needles)
         # the launched server's environment (every process in it)
-        run_side = docker.DockerClient(base_url=stack.run_socket, timeout=60)
+        run_side = docker_client(stack.run_socket, 60)
         try:
             [container] = [c for c in run_side.containers.list()
                            if image in (c.image.tags or [])]

@@ -1,0 +1,27 @@
+"""Clients of a Docker-API engine (podman's service or Docker), made in one place.
+
+An engine is named as settings name it: ``unix:///path/to/socket`` or ``tcp://host:port``. bindery talks to it two
+ways: the ``docker`` package (synchronous: the stack's network and cleanup) and httpx (asynchronous: image pulls with
+progress, health checks). Both get their address and timeout here, so every call has a bound.
+"""
+
+from __future__ import annotations
+
+import docker
+import httpx
+
+DEFAULT_TIMEOUT = 30.0
+
+
+def docker_client(docker_host: str, timeout: float = DEFAULT_TIMEOUT) -> docker.DockerClient:
+    """The ``docker`` package's client of the engine at ``docker_host``."""
+    return docker.DockerClient(base_url=docker_host, timeout=timeout)
+
+
+def http_client(docker_host: str, timeout: float = 10.0, *, read: float | None = None) -> httpx.AsyncClient:
+    """An httpx client whose base URL is the engine's API (``read=None``: streams such as pulls may be quiet long)."""
+    bounds = httpx.Timeout(timeout, read=read)
+    if docker_host.startswith("unix://"):
+        transport = httpx.AsyncHTTPTransport(uds=docker_host.removeprefix("unix://"))
+        return httpx.AsyncClient(transport=transport, base_url="http://engine", timeout=bounds)
+    return httpx.AsyncClient(base_url=docker_host.replace("tcp://", "http://", 1), timeout=bounds)
