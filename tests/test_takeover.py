@@ -36,9 +36,10 @@ STALE = 3.0  # seconds of silence after which a dead process's launches are take
 class Replica:
     """One `bindery serve` process on the session stack."""
 
-    def __init__(self, stack: Settings, folder: Path, name: str) -> None:
+    def __init__(self, stack: Settings, folder: Path, name: str, **overrides: object) -> None:
         self.settings = stack.model_copy(update={
-            "port": free_port(), "state_stale_seconds": STALE, "state_heartbeat_seconds": 0.5})
+            "port": free_port(), "state_stale_seconds": STALE, "state_heartbeat_seconds": 0.5,
+            **overrides})
         self.url = f"http://127.0.0.1:{self.settings.port}"
         self.log = folder / f"{name}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("BINDERY_")}

@@ -2,46 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bindery.state.base import StateStore
-from tests.conftest import free_port
-from tests.production.own_stack import wait_for
+from tests.state.redisserver import redis_server
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = shutil.which("redis-server")
-    assert server, "redis-server is not installed (scripts/install.sh installs it)"
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    log = (folder / "redis.log").open("w")
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        import asyncio
-
-        import redis
-
-        def answers() -> bool:
-            try:
-                return redis.Redis.from_url(url, socket_timeout=1).ping()
-            except redis.ConnectionError:
-                return proc.poll() is not None and pytest.fail(
-                    f"redis-server exited: {Path(log.name).read_text()}")
-        asyncio.run(wait_for(answers, 30, "redis-server answers PING"))
+async def redis_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    async with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
 
 
 def make_store(kind: str, redis_url: str, folder: Path, **bounds) -> StateStore:

@@ -74,6 +74,8 @@ async def test_one_claim_wins_among_concurrent_claimers(store_factory):
     first = store_factory()
     await first.create_session("s4", {"owner": ""})
     stores = [store_factory() for _ in range(5)]
+    for i, s in enumerate(stores):  # live processes beat (an owner without a heartbeat is gone)
+        await s.beat(f"P{i}", stale_after=30)
     results = await asyncio.gather(*(s.claim("s4", f"P{i}") for i, s in enumerate(stores)))
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
