@@ -61,8 +61,8 @@ class Replica:
 def replicas(stack: Settings, tmp_path: Path) -> Iterator:
     started: list[Replica] = []
 
-    async def start(name: str) -> Replica:
-        replica = Replica(stack, tmp_path, name)
+    async def start(name: str, **overrides: object) -> Replica:
+        replica = Replica(stack, tmp_path, name, **overrides)
         started.append(replica)
         await replica.ready()
         return replica
@@ -166,3 +166,18 @@ async def test_sigterm_mid_launch_hands_over_and_exits(stack, git_repo_factory, 
         page = await client.get(f"{stack.web_url}user/{ready.data()['user']}/tree",
                                 headers={"Accept": "text/html"})
     assert page.status_code == 424 and f"v2/git/{git_spec(url, 'main')}" in page.text
+
+
+async def test_a_store_that_does_not_answer_is_named_not_crashed_on(stack, replicas):
+    nothing_there = f"redis://127.0.0.1:{free_port()}/0"
+    c = await replicas("c", state_url=nothing_there, state_timeout=1)
+    async with httpx.AsyncClient(timeout=30) as client:
+        health = await client.get(f"{c.url}/health")
+        assert health.status_code == 503
+        store = [check for check in health.json()["checks"] if check["service"] == "State store"]
+        assert store and not store[0]["ok"] and "Connection" in store[0]["error"]
+        async with client.stream("GET", f"{c.url}/build/gh/org/repo/main") as response:
+            events = await read_events(response, lambda e: e.terminal)
+    assert response.status_code == 200
+    assert events[-1][1].data()["status_code"] == 503
+    assert "state store" in events[-1][1].message

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from bindery.settings import Settings
 from bindery.state.base import StateStore
+
+
+def unavailable_errors() -> tuple[type[BaseException], ...]:
+    """What the stores raise when they cannot answer (down, locked beyond the timeout)."""
+    errors: tuple[type[BaseException], ...] = (OSError, TimeoutError, sqlite3.Error)
+    try:
+        from redis.exceptions import RedisError
+        return (*errors, RedisError)
+    except ImportError:
+        return errors
 
 
 def open_store(settings: Settings) -> StateStore:

@@ -6,6 +6,7 @@ This layer only turns pipeline events into HTTP; the launch itself lives in `bin
 from __future__ import annotations
 
 import contextlib
+import logging
 from importlib import metadata
 from collections.abc import AsyncIterator
 
@@ -24,11 +25,14 @@ from bindery.events import failed
 from bindery.pipeline import Services
 from bindery.launch.reservations import StoreReservationBook
 from bindery.settings import Settings
-from bindery.state import open_store
+from bindery.state import open_store, unavailable_errors
 from bindery.web import launches, ui
 from bindery.web.door import Door, Refusal
 from bindery.web.health import Health
 from bindery.web.sessions import Bounds, Sessions
+
+
+log = logging.getLogger("bindery.web")
 
 
 def raw_spec(request: Request, prefix: str) -> str:
@@ -68,7 +72,7 @@ def create_app(settings: Settings) -> Starlette:
                 max_open_per_client=settings.max_open_launches_per_client),
             on_ready=on_ready)
         state["sessions"] = sessions
-        state["health"] = Health(services)
+        state["health"] = Health(services, store=store)
         state["drain"] = sessions.hand_over  # called by the SIGTERM handler (web/drain.py)
         sessions.start_monitor()
         try:
@@ -80,7 +84,16 @@ def create_app(settings: Settings) -> Starlette:
 
     door = Door(settings, store)
 
+    store_down = unavailable_errors()
+
     async def build_stream(request: Request) -> Response:
+        try:
+            return await open_stream(request)
+        except store_down as exc:
+            log.error("state store unavailable: %s: %s", type(exc).__name__, exc)
+            return EventSourceResponse(_one(failed(STORE_DOWN, 503)))
+
+    async def open_stream(request: Request) -> Response:
         sessions: Sessions = state["sessions"]
         provider = request.path_params["provider"]
         spec = raw_spec(request, "/build")
@@ -143,6 +156,8 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
+STORE_DOWN = ("bindery cannot reach its state store (where launches are recorded), so it cannot "
+              "start or resume launches right now. Please try again in a minute.")
 DRAINING = ("This bindery process is shutting down (a restart or deploy); your launch goes on: "
             "reconnect, and another process continues it.")
 
