@@ -3,7 +3,7 @@ Redis (same run, interleaved), and the time from a process's death (kill -9) to 
 resuming on another process, per store.
 
 Two `bindery serve` processes per store run against one bench stack (as replicas do).
-Usage: .venv/bin/python bench/state.py [--runs 7] [--kills 3]
+Usage: .venv/bin/python bench/state.py [--runs 7] [--kills 3]   (0: only the store operations)
 """
 
 from __future__ import annotations
@@ -82,7 +82,37 @@ async def cleanup(hub: Hub, names: list[str]) -> None:
     names.clear()
 
 
+async def store_ops(store, n: int = 300) -> dict[str, float]:
+    """Median milliseconds of the operations one launch's events and quota cost."""
+    sid = secrets.token_hex(4)
+    timings: dict[str, list[float]] = {"append": [], "read after": [], "atomic update": []}
+    for i in range(n):
+        for name, op in (("append", lambda: store.append(sid, '{"phase":"launching"}')),
+                         ("read after", lambda: store.events(sid, i - 1)),
+                         ("atomic update", lambda: store.take_token(sid, 10**6, 60.0, time.time()))):
+            start = time.perf_counter()
+            await op()
+            timings[name].append(1000 * (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in timings.items()}
+
+
+async def compare_ops(folder: Path, redis_url: str) -> None:
+    from bindery.state.redis import RedisStore
+    from bindery.state.sqlite import SQLiteStore
+
+    stores = {"sqlite": SQLiteStore(folder / "ops.sqlite"), "redis": RedisStore(redis_url)}
+    for name, store in stores.items():
+        ops = await store_ops(store)
+        await store.aclose()
+        print(f"{name:>6} store op medians: " + "  ".join(f"{k} {v:.2f} ms" for k, v in ops.items()))
+
+
 async def main(runs: int, kills: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bindery-bench-ops-") as tmp:
+        async with redis_server(Path(tmp)) as redis_url:
+            await compare_ops(Path(tmp), redis_url)
+    if runs < 1 or kills < 1:
+        return
     with bench_stack(hub_slow_spawn_timeout=10, max_servers=1000, max_servers_per_repo=1000) \
             as (settings, git), tempfile.TemporaryDirectory(prefix="bindery-bench-state-") as tmp:
         async with redis_server(Path(tmp)) as redis_url:
