@@ -181,3 +181,27 @@ async def test_a_store_that_does_not_answer_is_named_not_crashed_on(stack, repli
     assert response.status_code == 200
     assert events[-1][1].data()["status_code"] == 503
     assert "state store" in events[-1][1].message
+
+
+async def test_a_dead_process_launch_nobody_reconnects_to_is_cleaned_up(
+        stack, git_repo_factory, replicas):
+    grace = {"abandon_grace_seconds": 3}
+    a, _b = await replicas("a", **grace), await replicas("b", **grace)
+    _, url = git_repo_factory("takeover-abandoned")
+    path = f"/build/git/{git_spec(url, 'main')}"
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=180)) as client:
+        async with client.stream("GET", a.url + path) as response:
+            first = await read_events(response, launching_server)
+            assert await repo_users(stack, url)  # A created the hub user
+            a.proc.send_signal(signal.SIGKILL)
+            a.proc.wait(10)
+    # Nobody reconnects: B's sweep notices (stale owner, unwatched past the grace) and removes it.
+    await wait_for(lambda: _no_users(stack, url), 60, "the dead launch's hub user is removed")
+    session = first[-1][0].rpartition(".")[0]
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=60)) as client:
+        rest = await reconnect(client, _b.url + path, f"{session}.0")
+    assert rest[-1][1].phase == "failed" and "abandoned" in rest[-1][1].message
+
+
+async def _no_users(stack: Settings, url: str) -> bool:
+    return await repo_users(stack, url) == []

@@ -31,6 +31,7 @@ R = TypeVar("R")
 Change = Callable[[Record | None], tuple[Record | None, R]]
 
 SESSION, OWNER, LAUNCH, RESERVATIONS, RATE = "session", "owner", "launch", "reservations", "rate"
+OPEN = "open"  # a marker per session not yet ended, so sweeps read only those
 
 
 class StateStore(ABC):
@@ -94,6 +95,15 @@ class StateStore(ABC):
     async def create_session(self, sid: str, meta: Record) -> None:
         await self.put(SESSION, sid, {**meta, "ended": False, "hub_user": "",
                                       "watched_at": time.time()}, self.retention)
+        await self.put(OPEN, sid, {}, self.retention)
+
+    async def end_session(self, sid: str) -> None:
+        await self.patch_session(sid, ended=True)
+        await self.delete(OPEN, sid)
+
+    async def open_sessions(self) -> list[str]:
+        """Ids of the sessions not ended yet (bounded by the retention)."""
+        return await self.keys(OPEN)
 
     async def session(self, sid: str) -> Record | None:
         return await self.get(SESSION, sid)

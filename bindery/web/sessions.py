@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bindery.events import Event, failed
-from bindery.state.base import SESSION, StateStore
+from bindery.state.base import StateStore
 
 log = logging.getLogger("bindery.sessions")
 
@@ -136,7 +136,7 @@ class Sessions:
             return True
         events = await self.store.events(sid)
         if events and Event.model_validate_json(events[-1][1]).terminal:
-            await self.store.patch_session(sid, ended=True)  # it ended; only the flag was lost
+            await self.store.end_session(sid)  # it ended; only the flag was lost
             return False
         log.info("taking over launch session %s", sid)
         if meta.get("hub_user"):
@@ -163,7 +163,7 @@ class Sessions:
                     await self.on_ready(session, event)
                 await self.store.append(sid, event.to_json())
                 if event.terminal:
-                    await self.store.patch_session(sid, ended=True)
+                    await self.store.end_session(sid)
                     ended = True
                     break
         except asyncio.CancelledError:
@@ -185,7 +185,7 @@ class Sessions:
 
     async def _end(self, sid: str, event: Event) -> None:
         await self.store.append(sid, event.to_json())
-        await self.store.patch_session(sid, ended=True)
+        await self.store.end_session(sid)
 
     # -- following -------------------------------------------------------------------------------
     async def follow(self, sid: str, after: int = -1) -> AsyncIterator[tuple[str, Event]]:
@@ -247,7 +247,7 @@ class Sessions:
     async def _sweep_orphans(self) -> None:
         """End sessions whose owner died and that nobody reconnected to within the grace."""
         deadline = time.time() - self.bounds.grace
-        for sid in await self.store.keys(SESSION):
+        for sid in await self.store.open_sessions():
             meta = await self.store.session(sid)
             if meta is None or meta.get("ended") or sid in self.items \
                     or meta.get("watched_at", 0) >= deadline:

@@ -65,7 +65,9 @@ async def test_claim_only_when_owner_is_gone_or_released(store_factory):
     assert await a.claim("s3", "A") is None  # B holds it now
     await b.release_session("s3", "B")  # B shuts down: the next reconnect takes it at once
     assert (await a.claim("s3", "A"))["owner"] == "A"
-    await a.patch_session("s3", ended=True)
+    assert "s3" in await b.open_sessions()
+    await a.end_session("s3")
+    assert "s3" not in await b.open_sessions()
     await a.owner_gone("A")
     assert await b.claim("s3", "B") is None  # an ended session is never re-run
 
