@@ -186,7 +186,7 @@ async def test_a_store_that_does_not_answer_is_named_not_crashed_on(stack, repli
 async def test_a_dead_process_launch_nobody_reconnects_to_is_cleaned_up(
         stack, git_repo_factory, replicas):
     grace = {"abandon_grace_seconds": 3}
-    a, _b = await replicas("a", **grace), await replicas("b", **grace)
+    a, b = await replicas("a", **grace), await replicas("b", **grace)
     _, url = git_repo_factory("takeover-abandoned")
     path = f"/build/git/{git_spec(url, 'main')}"
     async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=180)) as client:
@@ -199,7 +199,7 @@ async def test_a_dead_process_launch_nobody_reconnects_to_is_cleaned_up(
     await wait_for(lambda: _no_users(stack, url), 60, "the dead launch's hub user is removed")
     session = first[-1][0].rpartition(".")[0]
     async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=60)) as client:
-        rest = await reconnect(client, _b.url + path, f"{session}.0")
+        rest = await reconnect(client, b.url + path, f"{session}.0")
     assert rest[-1][1].phase == "failed" and "abandoned" in rest[-1][1].message
 
 
