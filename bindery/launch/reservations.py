@@ -16,6 +16,7 @@ as one transaction across every process of the service. Both apply the same rule
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -66,20 +67,30 @@ class ReservationBook:
         raise NotImplementedError
 
 
-def _counted(held: dict[str, float | None], hub: HubSnapshot) -> set[str]:
-    """Drop (from `held`, user -> delivered_at) delivered reservations that a listing taken after
-    their delivery no longer shows: the server is gone. Anything older than the delivery (or not
-    delivered) still counts. What the quota counts: the hub's active users and the held ones."""
-    gone = [user for user, delivered_at in held.items()
-            if delivered_at is not None and delivered_at < hub.taken_at and user not in hub.active]
-    for user in gone:
+Held = dict[str, dict[str, float | None]]  # user -> {"taken": time, "delivered": time | None}
+
+
+def _counted(held: Held, hub: HubSnapshot, max_pending: float = math.inf) -> set[str]:
+    """Drop (from `held`) delivered reservations that a listing taken after their delivery no
+    longer shows: the server is gone; and undelivered ones older than `max_pending` seconds whose
+    user the hub does not list: their launch cannot still be running (its process died). Anything
+    else still counts. What the quota counts: the hub's active users and the held ones."""
+    def gone(user: str, place: dict[str, float | None]) -> bool:
+        if user in hub.active:
+            return False
+        delivered = place.get("delivered")
+        if delivered is not None:
+            return delivered < hub.taken_at
+        return (place.get("taken") or 0.0) < hub.taken_at - max_pending
+    for user in [user for user, place in held.items() if gone(user, place)]:
         del held[user]
     return set(hub.active) | set(held)
 
 
-def take_place(held: dict[str, float | None], user: str, hub: HubSnapshot, limits: Limits) -> None:
+def take_place(held: Held, user: str, hub: HubSnapshot, limits: Limits,
+               max_pending: float = math.inf) -> None:
     """Add `user` to `held`, or raise LaunchError(429) when a quota is full."""
-    counted = _counted(held, hub)
+    counted = _counted(held, hub, max_pending)
     if len(counted) >= limits.total:
         raise LaunchError(
             f"This Binder is running as many servers as it can ({len(counted)} of "
@@ -90,12 +101,17 @@ def take_place(held: dict[str, float | None], user: str, hub: HubSnapshot, limit
             f"This repository already has {mine} server{'s' if mine != 1 else ''} "
             f"running, its limit is {limits.per_repo}. "
             "Please try again in a few minutes, when some of them have stopped.", 429)
-    held[user] = None
+    held[user] = {"taken": time.time(), "delivered": None}
+
+
+def _deliver(held: Held, user: str) -> None:
+    if user in held:
+        held[user] = {**held[user], "delivered": time.time()}
 
 
 class MemoryReservationBook(ReservationBook):
     def __init__(self) -> None:
-        self._held: dict[str, float | None] = {}  # user -> delivered_at
+        self._held: Held = {}
         self._lock = asyncio.Lock()
 
     async def reserve(self, user: str, hub: HubSnapshot, limits: Limits) -> None:
@@ -103,8 +119,7 @@ class MemoryReservationBook(ReservationBook):
             take_place(self._held, user, hub, limits)
 
     async def delivered(self, user: str) -> None:
-        if user in self._held:
-            self._held[user] = time.time()
+        _deliver(self._held, user)
 
     async def release(self, user: str) -> None:
         # No lock and no await before the change: this runs in `finally` blocks of cancelled
@@ -117,16 +132,19 @@ class MemoryReservationBook(ReservationBook):
 
 
 class StoreReservationBook(ReservationBook):
-    """Reservations in the state store: one record (user -> delivered_at) changed atomically, so
-    two processes' check-and-takes cannot both see the last free place."""
+    """Reservations in the state store: one record changed atomically, so two processes'
+    check-and-takes cannot both see the last free place. A process that dies mid-launch leaves
+    its reservation behind; it counts until the session is cleaned up (which releases it) or, at
+    the latest, `max_pending` seconds (longer than any launch may take) after it was taken."""
 
     KEY = "all"
     TTL = 7 * 24 * 3600.0  # refreshed by every change; a service idle for a week holds none
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, max_pending: float = math.inf) -> None:
         self.store = store
+        self.max_pending = max_pending
 
-    async def _change(self, edit: Callable[[dict[str, float | None]], Any]) -> Any:
+    async def _change(self, edit: Callable[[Held], Any]) -> Any:
         def change(record: dict | None) -> tuple[dict, Any]:
             held = dict(record or {})
             result = edit(held)
@@ -134,11 +152,10 @@ class StoreReservationBook(ReservationBook):
         return await self.store.update(RESERVATIONS, self.KEY, change, self.TTL)
 
     async def reserve(self, user: str, hub: HubSnapshot, limits: Limits) -> None:
-        await self._change(lambda held: take_place(held, user, hub, limits))
+        await self._change(lambda held: take_place(held, user, hub, limits, self.max_pending))
 
     async def delivered(self, user: str) -> None:
-        now = time.time()
-        await self._change(lambda held: held.__setitem__(user, now) if user in held else None)
+        await self._change(lambda held: _deliver(held, user))
 
     async def release(self, user: str) -> None:
         # Runs in `finally` blocks of cancelled launches: shielded, so the place is freed even
@@ -146,5 +163,6 @@ class StoreReservationBook(ReservationBook):
         await asyncio.shield(self._change(lambda held: held.pop(user, None)))
 
     async def count(self, hub: HubSnapshot, repo_prefix: str = PREFIX) -> int:
-        held_names: set[str] = await self._change(lambda held: _counted(held, hub))
+        held_names: set[str] = await self._change(
+            lambda held: _counted(held, hub, self.max_pending))
         return sum(1 for name in held_names if name.startswith(repo_prefix))

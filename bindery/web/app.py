@@ -51,7 +51,10 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = Services.create(settings)
-        services.reservations = StoreReservationBook(store)
+        # An unfinished launch cannot hold a place longer than its longest possible run.
+        services.reservations = StoreReservationBook(store, max_pending=settings.build_timeout
+                                                     + settings.prepull_timeout
+                                                     + settings.launch_timeout * 2)
         state["services"] = services
 
         async def remove_user(user: str) -> None:  # a launch another process left behind

@@ -166,3 +166,15 @@ async def test_bad_state_url_is_refused_clearly():
 
     with pytest.raises(ValueError, match="redis://"):
         open_store(Settings(state_url="mysql://x"))
+
+
+async def test_a_dead_launch_s_reservation_ends_after_the_longest_launch(store):
+    book = StoreReservationBook(store, max_pending=0.2)
+    limits = limits_for(REPO, 100, 1)
+    user = f"{limits.repo_prefix}00000002"
+    await book.reserve(user, HubSnapshot(frozenset(), time.time()), limits)
+    assert await book.count(HubSnapshot(frozenset(), time.time()), limits.repo_prefix) == 1
+    listed = HubSnapshot(frozenset({user}), time.time() + 1)  # the hub still shows its server
+    assert await book.count(listed, limits.repo_prefix) == 1
+    later = HubSnapshot(frozenset(), time.time() + 1)  # older than any launch, and not on the hub
+    assert await book.count(later, limits.repo_prefix) == 0
