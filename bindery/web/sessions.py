@@ -162,10 +162,9 @@ class Sessions:
                 if event.phase == "ready" and self.on_ready is not None:
                     await self.on_ready(session, event)
                 await self.store.append(sid, event.to_json())
-                if event.terminal:
+                if event.terminal:  # the run still finishes (it counts its outcome after this)
                     await self.store.end_session(sid)
                     ended = True
-                    break
         except asyncio.CancelledError:
             if self.draining:  # handed over: the launch goes on wherever the client reconnects
                 handed_over = True
