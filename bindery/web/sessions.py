@@ -79,6 +79,7 @@ class Sessions:
         self.items: dict[str, Session] = {}  # the sessions this process runs
         self.open_by_client: Counter[str] = Counter()
         self.draining = False
+        self._taking: set[str] = set()  # sessions being taken over by this process right now
         self._monitor: asyncio.Task | None = None
 
     # -- admission -------------------------------------------------------------------------------
@@ -127,13 +128,18 @@ class Sessions:
     async def take_over(self, sid: str) -> bool:
         """Run the session here if its owner is gone or released it; True if this process runs
         it now. The first run's hub user and quota place are removed before the re-run."""
-        if sid in self.items or self.draining:
-            return sid in self.items
+        if sid in self.items or sid in self._taking or self.draining:
+            return sid in self.items or sid in self._taking
+        self._taking.add(sid)  # other streams of this process wait for this take-over
+        try:
+            return await self._take_over(sid)
+        finally:
+            self._taking.discard(sid)
+
+    async def _take_over(self, sid: str) -> bool:
         meta = await self.store.claim(sid, self.owner)
         if meta is None:
             return False
-        if sid in self.items:  # claimed twice by streams of this process
-            return True
         events = await self.store.events(sid)
         if events and Event.model_validate_json(events[-1][1]).terminal:
             await self.store.end_session(sid)  # it ended; only the flag was lost
@@ -166,7 +172,9 @@ class Sessions:
                     await self.store.end_session(sid)
                     ended = True
         except asyncio.CancelledError:
-            if self.draining:  # handed over: the launch goes on wherever the client reconnects
+            if ended:
+                pass  # cancelled while counting its outcome: the client has its result
+            elif self.draining:  # handed over: the launch goes on wherever the client reconnects
                 handed_over = True
             else:
                 await asyncio.shield(self._end(sid, failed(ABANDONED)))
@@ -191,13 +199,14 @@ class Sessions:
         """Events of the session after index `after`, until its terminal event (or until this
         process drains: the client then reconnects elsewhere). Takes the session over when its
         owner is gone."""
-        local = self.items.get(sid)
-        if local is not None:
-            local.watchers += 1
+        local: Session | None = None
         touched = 0.0
         wait = min(1.0, self.bounds.heartbeat)
         try:
             while not self.draining:
+                if local is None and sid in self.items:  # run here (from the start, or taken over)
+                    local = self.items[sid]
+                    local.watchers += 1
                 now = time.time()
                 if now - touched >= self.bounds.heartbeat:  # a watcher is here, on some process
                     touched = now
@@ -209,10 +218,8 @@ class Sessions:
                     yield f"{sid}.{index}", event
                     if event.terminal:
                         return
-                if not found and sid not in self.items and await self.take_over(sid):
-                    local = self.items.get(sid)
-                    if local is not None:
-                        local.watchers += 1
+                if not found and sid not in self.items:
+                    await self.take_over(sid)  # runs it here if its owner is gone
         finally:
             if local is not None:
                 local.watchers -= 1
