@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from bindery.state.base import LAUNCH, StateStore
+from bindery.state.base import StateStore
 
 
 @dataclass(frozen=True)
