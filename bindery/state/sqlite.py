@@ -44,9 +44,20 @@ class SQLiteStore(StateStore):
         if self._db is None:
             db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
                                  check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(SCHEMA)
+                    break
+                except sqlite3.OperationalError as exc:
+                    # Another process is creating the same database (switching a new file to
+                    # WAL answers "locked" without waiting): retry, within the store's timeout.
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        db.close()
+                        raise
+                    time.sleep(0.02)
             db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable against a process's death
-            db.executescript(SCHEMA)
             self._db = db
         return self._db
 
