@@ -35,14 +35,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bindery.web.app import create_app
+    from bindery.web.drain import DrainingServer
     from bindery.web.logredact import uvicorn_log_config
 
     settings = Settings()
+    app = create_app(settings)
+
+    def drain():
+        hand_over = app.state.bindery.get("drain")
+        return hand_over() if hand_over is not None else None
+
     # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from any 127.0.0.1 peer;
     # the door decides who the client is, trusting only settings.trusted_proxies.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", timeout_graceful_shutdown=5, proxy_headers=False,
-                log_config=uvicorn_log_config())
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
+                            timeout_graceful_shutdown=5, proxy_headers=False,
+                            log_config=uvicorn_log_config())
+    DrainingServer(config, drain, settings.shutdown_seconds).run()
     return 0
 
 

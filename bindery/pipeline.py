@@ -12,7 +12,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bindery.build.mode import BuildpacksChooser
@@ -108,12 +108,15 @@ class Services:
 
 
 async def launch(services: Services, provider_name: str, spec: str,
-                 allow_local: bool = False, build_only: bool = False) -> AsyncIterator[Event]:
+                 allow_local: bool = False, build_only: bool = False,
+                 on_user: Callable[[str], Awaitable[None]] | None = None) -> AsyncIterator[Event]:
     """Every event of one launch; the last is `ready` or `failed` (errors become `failed`).
 
     `allow_local` admits the `local` provider (a folder): only the CLI on the same machine sets it.
     `build_only` (or the api_only setting) stops once the image is in the registry: the last
     event is then `ready` with `imageName` and no server, as BinderHub's api-only mode ends.
+    `on_user(name)` is awaited with the hub user's name once its quota place is taken, before the
+    user is created (launch sessions record it, so another process can clean it up).
     """
     build_only = build_only or services.settings.api_only
     started = time.monotonic()
@@ -123,7 +126,7 @@ async def launch(services: Services, provider_name: str, spec: str,
     try:
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
         provider = get_provider(services.settings, provider_name, spec, allow_local)
-        async for event in _stages(services, provider, build_only):
+        async for event in _stages(services, provider, build_only, on_user):
             yield event
         metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)
         _count_launch(services, "success", provider)
@@ -161,8 +164,9 @@ def _count_launch(services: Services, status: str, provider: RepoProvider | None
     services.metrics.launch_count.labels(status, provider.name, repo).inc()
 
 
-async def _stages(services: Services, provider: RepoProvider,
-                  build_only: bool = False) -> AsyncIterator[Event]:
+async def _stages(services: Services, provider: RepoProvider, build_only: bool = False,
+                  on_user: Callable[[str], Awaitable[None]] | None = None
+                  ) -> AsyncIterator[Event]:
     settings = services.settings
     per_repo = per_repo_limit(settings.max_servers_per_repo, settings.quota_tiers, provider.name,
                               provider.spec, provider.repo_url)
@@ -190,6 +194,8 @@ async def _stages(services: Services, provider: RepoProvider,
         return
     delivered = False
     try:
+        if on_user is not None:
+            await on_user(user)
         async for event in _build_and_launch(services, provider, repo_key, image, commit, built, user):
             if event.phase == "ready":
                 await services.reservations.delivered(user)

@@ -213,9 +213,9 @@ class Launcher:
     async def _cleanup(self, name: str, created: bool, outcome: str) -> None:
         if not created:
             return
-        await asyncio.shield(self._remove(name, outcome))
+        await asyncio.shield(self.remove(name, outcome))
 
-    async def _remove(self, name: str, outcome: str) -> None:
+    async def remove(self, name: str, outcome: str) -> None:
         """Stop the server and delete the user, within a bound; never raise."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60

@@ -32,7 +32,7 @@ def per_repo_limit(default: int, tiers: Mapping[str, int], provider: str, spec: 
 
 async def hub_snapshot(hub: Hub) -> HubSnapshot:
     """The hub's active bindery users, stamped with the moment before the hub was asked."""
-    taken_at = time.monotonic()
+    taken_at = time.time()  # wall clock: compared with delivery times of other processes
     return HubSnapshot.of(await hub.list_users(), taken_at)
 
 

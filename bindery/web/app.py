@@ -6,6 +6,7 @@ This layer only turns pipeline events into HTTP; the launch itself lives in `bin
 from __future__ import annotations
 
 import contextlib
+import logging
 from importlib import metadata
 from collections.abc import AsyncIterator
 
@@ -14,17 +15,24 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.middleware import Middleware
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bindery import pipeline
 from bindery._version import __version__
 from bindery.events import failed
 from bindery.pipeline import Services
+from bindery.launch.reservations import StoreReservationBook
 from bindery.settings import Settings
+from bindery.state import open_store, unavailable_errors
 from bindery.web import buildlogs, launches, ui
 from bindery.web.door import Door, Refusal
 from bindery.web.health import Health
-from bindery.web.sessions import Session, Sessions
+from bindery.web.sessions import Bounds, Sessions
+
+
+log = logging.getLogger("bindery.web")
 
 
 def raw_spec(request: Request, prefix: str) -> str:
@@ -37,32 +45,63 @@ def raw_spec(request: Request, prefix: str) -> str:
 
 def create_app(settings: Settings) -> Starlette:
     state: dict = {}
+    store = open_store(settings)  # what outlives this process: sessions, records, quotas, rates
+    book = launches.LaunchBook(store, settings.cull_max_age_seconds)  # for 424 pages
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = Services.create(settings)
+        # An unfinished launch cannot hold a place longer than its longest possible run.
+        services.reservations = StoreReservationBook(store, max_pending=settings.build_timeout
+                                                     + settings.prepull_timeout
+                                                     + settings.launch_timeout * 2)
         state["services"] = services
-        state["sessions"] = Sessions(
-            lambda p, s, **options: pipeline.launch(services, p, s, **options),
-            grace=settings.abandon_grace_seconds,
-            max_open=settings.max_open_launches,
-            max_open_per_client=settings.max_open_launches_per_client)
-        state["health"] = Health(services)
+
+        async def remove_user(user: str) -> None:  # a launch another process left behind
+            await services.reservations.release(user)
+            if not settings.api_only:
+                await services.launcher.remove(user, "abandoned")
+
+        async def on_ready(session, event) -> None:
+            user = (event.model_extra or {}).get("user")
+            if user:
+                await book.remember(user, session.provider, session.spec)
+
+        sessions = Sessions(
+            lambda p, s, **options: pipeline.launch(services, p, s, **options), store,
+            remove_user, Bounds(
+                grace=settings.abandon_grace_seconds, heartbeat=settings.state_heartbeat_seconds,
+                stale=settings.state_stale_seconds, max_open=settings.max_open_launches,
+                max_open_per_client=settings.max_open_launches_per_client),
+            on_ready=on_ready)
+        state["sessions"] = sessions
+        state["health"] = Health(services, store=store)
+        state["drain"] = sessions.hand_over  # called by the SIGTERM handler (web/drain.py)
+        sessions.start_monitor()
         try:
             yield
         finally:
-            await state["sessions"].aclose()
+            await sessions.aclose()
             await services.aclose()
+            await store.aclose()
 
-    door = Door(settings)
-    book = launches.LaunchBook()  # which hub user launched which repository (for 424 pages)
+    door = Door(settings, store)
+
+    store_down = unavailable_errors()
 
     async def build_stream(request: Request) -> Response:
+        try:
+            return await open_stream(request)
+        except store_down as exc:
+            log.error("state store unavailable: %s: %s", type(exc).__name__, exc)
+            return EventSourceResponse(_one(failed(STORE_DOWN, 503)))
+
+    async def open_stream(request: Request) -> Response:
         sessions: Sessions = state["sessions"]
         provider = request.path_params["provider"]
         spec = raw_spec(request, "/build")
         last_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-        resumed = sessions.resume(last_id)
+        resumed = await sessions.resume(last_id)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         if resumed is None:
             client = door.client_address(request)
@@ -75,11 +114,11 @@ def create_app(settings: Settings) -> Starlette:
             if refusal is not None:
                 event = failed(refusal.message, refusal.status_code)
                 return EventSourceResponse(_one(event), headers={**headers, **refusal.headers})
-            headers.update(door.headers(request))
-            session, after = sessions.start(provider, spec, client, build_only=build_only), -1
+            headers.update(await door.headers(request))
+            sid, after = await sessions.start(provider, spec, client, build_only=build_only), -1
         else:
-            session, after = resumed
-        return EventSourceResponse(_follow(sessions, session, after, book), headers=headers,
+            sid, after = resumed
+        return EventSourceResponse(_follow(sessions, sid, after), headers=headers,
                                    ping=settings.keepalive_seconds)
 
     async def incomplete_build_url(request: Request) -> Response:
@@ -94,6 +133,9 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse(versions_body)
 
     async def health(request: Request) -> Response:
+        if state.get("sessions") is not None and state["sessions"].draining:
+            return JSONResponse({"ok": False, "draining": True, "message": DRAINING},
+                                status_code=503)  # so a load balancer stops sending here
         report = await state["health"].report()
         return JSONResponse(report, status_code=200 if report["ok"] else 503)
 
@@ -112,9 +154,35 @@ def create_app(settings: Settings) -> Starlette:
         # A build service (api_only) has no pages: nobody lands on a server from it.
         *([] if settings.api_only else ui.routes(settings, book)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    middleware=[Middleware(RefuseWhileDraining, state=state)])
     app.state.bindery = state
     return app
+
+
+STORE_DOWN = ("bindery cannot reach its state store (where launches are recorded), so it cannot "
+              "start or resume launches right now. Please try again in a minute.")
+DRAINING = ("This bindery process is shutting down (a restart or deploy); your launch goes on: "
+            "reconnect, and another process continues it.")
+
+
+class RefuseWhileDraining:
+    """After SIGTERM every new request gets 503 (health included), so clients and the load
+    balancer go to another process; streams already open are ended by the sessions."""
+
+    def __init__(self, app: ASGIApp, state: dict) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sessions = self.state.get("sessions")
+        if scope["type"] == "http" and sessions is not None and sessions.draining \
+                and scope["path"] != "/health":
+            response = JSONResponse({"status_code": 503, "message": DRAINING}, status_code=503,
+                                    headers={"Retry-After": "1", "Connection": "close"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def _true(value: str | None) -> bool:
@@ -142,15 +210,7 @@ async def _one(event) -> AsyncIterator[ServerSentEvent]:
     yield ServerSentEvent(data=event.to_json())
 
 
-async def _follow(sessions: Sessions, session: Session, after: int,
-                  book: launches.LaunchBook) -> AsyncIterator[ServerSentEvent]:
-    try:
-        async with contextlib.aclosing(session.follow(after)) as events:
-            async for event_id, event in events:
-                if event.phase == "ready" and event.model_extra:
-                    user = event.model_extra.get("user")
-                    if user:
-                        book.remember(user, session.provider, session.spec)
-                yield ServerSentEvent(data=event.to_json(), id=event_id)
-    finally:
-        sessions.watcher_left(session)
+async def _follow(sessions: Sessions, sid: str, after: int) -> AsyncIterator[ServerSentEvent]:
+    async with contextlib.aclosing(sessions.follow(sid, after)) as events:
+        async for event_id, event in events:
+            yield ServerSentEvent(data=event.to_json(), id=event_id)

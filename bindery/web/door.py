@@ -10,7 +10,7 @@ Contract with the event-stream handler (``bindery/web/app.py``)::
         #   {"phase": "failed", "status_code": refusal.status_code, "message": refusal.message}
         # with refusal.headers on the response (rate-limit headers, Retry-After on 429).
         # Plain HTTP callers can use refusal.response() (JSON body, real status code).
-    headers = door.headers(request)   # RateLimit-* for the client, to add to admitted responses
+    headers = await door.headers(request)   # RateLimit-* for the client, to add to admitted responses
 
 ``admit`` returns a ``Refusal`` dataclass (not a Response) so the caller can choose the wire form.
 Checks, cheapest and most definite first, so a refused request never spends rate-limit budget:
@@ -33,7 +33,8 @@ from bindery.providers import get_provider
 from bindery.repoid import rule_targets
 from bindery.settings import Settings
 from bindery.web import tokens
-from bindery.web.ratelimit import TokenBucket
+from bindery.state.base import StateStore
+from bindery.web.ratelimit import Quota, SharedTokenBucket, TokenBucket
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -64,17 +65,19 @@ def _address(text: str | None) -> Address | None:
 
 
 class Door:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: StateStore | None = None) -> None:
         self.settings = settings
         self.blocked = networks(settings.blocked_networks)
         self.trusted = networks(settings.trusted_proxies)
         # Case-insensitive, and matched against every spelling of the repository (repoid.py).
         self.banned = [re.compile(p, re.IGNORECASE) for p in settings.banned_specs]
         self.allowed = [re.compile(p, re.IGNORECASE) for p in settings.allowed_specs]
-        self.bucket = (
-            TokenBucket(settings.rate_limit_per_minute, 60.0)
-            if settings.rate_limit_per_minute > 0 else None
-        )
+        # With a state store the buckets are shared by every process of the service.
+        limit = settings.rate_limit_per_minute
+        self.bucket: TokenBucket | SharedTokenBucket | None = None
+        if limit > 0:
+            self.bucket = SharedTokenBucket(limit, 60.0, store) if store is not None \
+                else TokenBucket(limit, 60.0)
         secret = settings.build_token_secret
         self.secret = secret.get_secret_value().encode() if secret else None
 
@@ -145,6 +148,8 @@ class Door:
 
         if self.bucket is not None:
             quota = self.bucket.take(self.client_address(request))
+            if not isinstance(quota, Quota):
+                quota = await quota
             if not quota.allowed:
                 return Refusal(
                     429,
@@ -163,8 +168,9 @@ class Door:
             return rule_targets(self.settings, raw, None, None)
         return rule_targets(self.settings, raw, parsed.repo_url, parsed.unresolved_ref)
 
-    def headers(self, request: Request) -> dict[str, str]:
+    async def headers(self, request: Request) -> dict[str, str]:
         """Standard rate-limit headers for this client (empty when there is no limit)."""
         if self.bucket is None:
             return {}
-        return self.bucket.peek(self.client_address(request)).headers()
+        quota = self.bucket.peek(self.client_address(request))
+        return (quota if isinstance(quota, Quota) else await quota).headers()

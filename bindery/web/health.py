@@ -9,6 +9,7 @@ from typing import Any
 
 from bindery.engine import http_client
 from bindery.pipeline import Services
+from bindery.state.base import OWNER, StateStore
 
 CHECK_TIMEOUT = 3.0
 
@@ -21,8 +22,10 @@ async def _engine(socket: str) -> None:
 
 
 class Health:
-    def __init__(self, services: Services, ttl: float = 2.0) -> None:
+    def __init__(self, services: Services, ttl: float = 2.0,
+                 store: StateStore | None = None) -> None:
         self.services = services
+        self.store = store  # sessions, quotas and rates: nothing launches without it
         self.ttl = ttl
         self._cached: tuple[float, dict[str, Any]] | None = None
         self._lock = asyncio.Lock()
@@ -44,6 +47,8 @@ class Health:
             "Build engine": _engine(s.settings.build_socket),
             "Run engine": _engine(s.settings.run_socket),
         }
+        if self.store is not None:
+            probes["State store"] = self.store.get(OWNER, "health-probe")
         if s.settings.api_only:  # a build service launches nothing: no hub, no run side
             for unused in ("JupyterHub", "Run engine"):
                 probes.pop(unused).close()

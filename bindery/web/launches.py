@@ -1,17 +1,17 @@
 """Which hub user ran which repository, so an expired server link can offer to launch it again.
 
-The app keeps one ``LaunchBook``: the stream handler calls ``book.remember(user, provider, spec)``
-when a launch is ready; the "Binder not found" page calls ``book.lookup(user)``. Records live in memory, bounded (the oldest
-are forgotten first): servers are culled within hours, and after a restart the page still explains
-itself, only without the relaunch button.
+The app keeps one ``LaunchBook`` over the state store (bindery/state/): the session that reaches
+`ready` calls ``await book.remember(user, provider, spec)``; the "Binder not found" page calls
+``await book.lookup(user)``, on whichever process it lands. A record lives as long as a server may
+(cull_max_age_seconds, then the server is culled anyway), so the records stay bounded.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
+
+from bindery.state.base import StateStore
 
 
 @dataclass(frozen=True)
@@ -28,25 +28,18 @@ class Launch:
 
 
 class LaunchBook:
-    def __init__(self, max_entries: int = 50_000) -> None:
-        self.max_entries = max_entries
-        self._entries: OrderedDict[str, Launch] = OrderedDict()
-        self._lock = threading.Lock()  # the hub adapter may call from worker threads
+    def __init__(self, store: StateStore, keep_seconds: float) -> None:
+        self.store = store
+        self.keep_seconds = keep_seconds
 
-    def remember(self, user: str, provider: str, spec: str) -> Launch:
+    async def remember(self, user: str, provider: str, spec: str) -> Launch:
         launch = Launch(user, provider, spec.strip("/"), time.time())
-        with self._lock:
-            self._entries[user] = launch
-            self._entries.move_to_end(user)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        await self.store.remember_launch(user, {"provider": launch.provider, "spec": launch.spec,
+                                                "at": launch.at}, self.keep_seconds)
         return launch
 
-    def lookup(self, user: str) -> Launch | None:
-        with self._lock:
-            return self._entries.get(user)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
+    async def lookup(self, user: str) -> Launch | None:
+        record = await self.store.launch_record(user)
+        if record is None:
+            return None
+        return Launch(user, record["provider"], record["spec"], record["at"])

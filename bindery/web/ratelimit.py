@@ -4,6 +4,9 @@ A bucket holds up to ``limit`` launches and refills evenly over ``period`` secon
 burst ``limit`` launches and then gets one more every ``period / limit`` seconds. Buckets that have
 refilled completely carry no information and are dropped; when more than ``max_keys`` clients are
 tracked the least recently seen are forgotten (forgetting only ever favours a client, never blocks it).
+
+:class:`SharedTokenBucket` is the same bucket kept in the state store (bindery/state/), so every
+process of the service spends from one bucket per client; a full bucket's record expires.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from bindery.state.base import StateStore
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,18 @@ class Quota:
         if not self.allowed:
             headers["Retry-After"] = str(self.retry_after)
         return headers
+
+
+def quota_of(limit: int, rate: float, tokens: float, allowed: bool) -> Quota:
+    """How a bucket of `limit` refilling `rate` tokens per second stands with `tokens` left."""
+    missing = limit - tokens
+    return Quota(
+        allowed=allowed,
+        limit=limit,
+        remaining=int(math.floor(tokens + 1e-9)),
+        reset=int(math.ceil(missing / rate - 1e-9)) if missing > 0 else 0,
+        retry_after=0 if allowed else max(1, int(math.ceil((1 - tokens) / rate))),
+    )
 
 
 class TokenBucket:
@@ -58,14 +75,7 @@ class TokenBucket:
         return min(float(self.limit), tokens + (now - then) * self.rate)
 
     def _quota(self, tokens: float, allowed: bool) -> Quota:
-        missing = self.limit - tokens
-        return Quota(
-            allowed=allowed,
-            limit=self.limit,
-            remaining=int(math.floor(tokens + 1e-9)),
-            reset=int(math.ceil(missing / self.rate - 1e-9)) if missing > 0 else 0,
-            retry_after=0 if allowed else max(1, int(math.ceil((1 - tokens) / self.rate))),
-        )
+        return quota_of(self.limit, self.rate, tokens, allowed)
 
     def peek(self, key: str) -> Quota:
         """The client's quota without spending anything (for headers on other responses)."""
@@ -94,3 +104,22 @@ class TokenBucket:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+class SharedTokenBucket:
+    """Buckets in the state store: the take is one atomic change across processes."""
+
+    def __init__(self, limit: int, period: float, store: StateStore) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self.period = period
+        self.store = store
+
+    async def take(self, key: str, spend: bool = True) -> Quota:
+        tokens, allowed = await self.store.take_token(key, self.limit, self.period, time.time(),
+                                                      spend)
+        return quota_of(self.limit, self.limit / self.period, tokens, allowed or not spend)
+
+    async def peek(self, key: str) -> Quota:
+        return await self.take(key, spend=False)

@@ -1,126 +1,289 @@
-"""Launch sessions: one per launch request, outliving any single HTTP connection.
+"""Launch sessions: one per launch request, outliving any single HTTP connection and any process.
 
-A session runs the pipeline in its own task and publishes into a Channel. Event ids are
-`<session>.<index>`, so a client that reconnects with `Last-Event-ID` (as EventSource does) resumes
-the same launch where it was, and never starts a second build or launch. When nobody has watched
-a session for `grace` seconds before it ended, it is abandoned: cancelled, which makes the
-launcher remove its server and user.
+A session's events live in the state store (bindery/state/), with ids `<session>.<index>`, so a
+client that reconnects with `Last-Event-ID` (as EventSource does) resumes the same launch where it
+was, on whichever process of the service it reaches, and never starts a second launch.
+
+The pipeline of a session runs in one process, its owner, which beats a heartbeat in the store.
+Whoever follows a session whose owner is gone (stopped beating: kill -9) or released it (SIGTERM,
+see :meth:`Sessions.hand_over`) claims it and re-runs the pipeline for the same request into the
+same session: event indices continue, the client sees one launch. The hub user the first run had
+created (recorded in the store before it is created) is removed first, with its quota place.
+
+Nobody watching (no stream on any process has touched the session for `grace` seconds): the owner
+cancels the launch, which removes its server and user; a session whose owner died and that nobody
+reconnected to is cleaned up by whichever process's sweep notices it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
 import secrets
+import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bindery.channel import Channel
 from bindery.events import Event, failed
+from bindery.state.base import StateStore
+
+log = logging.getLogger("bindery.sessions")
+
+ABANDONED = "The launch was abandoned: nobody was watching."
+SWEEP_EVERY = 5  # heartbeats between two sweeps for sessions whose owner died unwatched
 
 
 @dataclass(eq=False)
 class Session:
+    """A session this process runs (its owner)."""
+
     id: str
     provider: str
     spec: str
     client: str = ""  # the address that started it, for the per-client cap
-    channel: Channel = field(default_factory=Channel)
     options: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the run
     task: asyncio.Task | None = None
-    ended_at: float | None = None
-    reaper: asyncio.TimerHandle | None = None
+    watchers: int = 0  # streams of this process following it
 
-    async def follow(self, after: int = -1) -> AsyncIterator[tuple[str, Event]]:
-        if self.reaper is not None:
-            self.reaper.cancel()
-            self.reaper = None
-        async for index, event in self.channel.follow(after + 1):
-            yield f"{self.id}.{index}", event
+
+@dataclass(frozen=True)
+class Bounds:
+    grace: float = 30.0  # seconds unwatched before a launch is abandoned
+    heartbeat: float = 2.0
+    stale: float = 10.0  # owner silent this long: gone
+    max_open: int = 0  # 0: no cap
+    max_open_per_client: int = 0
+
+
+def process_id() -> str:
+    """This process's owner id: readable (host, pid) and unique across restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class Sessions:
-    def __init__(self, run: Callable[..., AsyncIterator[Event]], grace: float = 30.0,
-                 retention: float = 600.0, max_sessions: int = 10_000, max_open: int = 0,
-                 max_open_per_client: int = 0) -> None:
-        self.run = run
-        self.grace = grace
-        self.retention = retention
-        self.max_sessions = max_sessions
-        self.max_open = max_open  # 0: no cap
-        self.max_open_per_client = max_open_per_client
-        self.items: dict[str, Session] = {}
+    def __init__(self, run: Callable[..., AsyncIterator[Event]], store: StateStore,
+                 remove_user: Callable[[str], Awaitable[None]], bounds: Bounds = Bounds(),
+                 on_ready: Callable[[Session | dict, Event], Awaitable[None]] | None = None,
+                 owner: str | None = None) -> None:
+        self.run = run  # run(provider, spec, on_user=..., **options) -> events
+        self.store = store
+        self.remove_user = remove_user  # stop a hub user's server, delete it, free its place
+        self.bounds = bounds
+        self.on_ready = on_ready
+        self.owner = owner or process_id()
+        self.items: dict[str, Session] = {}  # the sessions this process runs
         self.open_by_client: Counter[str] = Counter()
+        self.draining = False
+        self._taking: set[str] = set()  # sessions being taken over by this process right now
+        self._monitor: asyncio.Task | None = None
 
+    # -- admission -------------------------------------------------------------------------------
     @property
     def open_count(self) -> int:
         return self.open_by_client.total()
 
     def over_limit(self, client: str) -> str | None:
         """Why a new launch from `client` is refused (429), or None. Bounds the work one address,
-        and everyone together, can have under way, whatever the rate limit lets through."""
+        and everyone together, can have under way in this process."""
         mine = self.open_by_client.get(client, 0)
-        if self.max_open_per_client and mine >= self.max_open_per_client:
+        limit = self.bounds.max_open_per_client
+        if limit and mine >= limit:
             return (f"You already have {mine} launches under way from your address; the limit is "
-                    f"{self.max_open_per_client}. Wait for one of them to finish, then try again.")
-        if self.max_open and self.open_count >= self.max_open:
-            return (f"This service has as many launches under way as it takes ({self.max_open}). "
-                    "Please try again in a minute.")
+                    f"{limit}. Wait for one of them to finish, then try again.")
+        if self.bounds.max_open and self.open_count >= self.bounds.max_open:
+            return (f"This service has as many launches under way as it takes "
+                    f"({self.bounds.max_open}). Please try again in a minute.")
         return None
 
-    def start(self, provider: str, spec: str, client: str = "", **options: Any) -> Session:
-        self._forget_old()
-        session = Session(secrets.token_urlsafe(9).replace(".", "_"), provider, spec, client,
-                          options=options)
-        self.items[session.id] = session
+    # -- starting, resuming, taking over ---------------------------------------------------------
+    async def start(self, provider: str, spec: str, client: str = "", **options: Any) -> str:
+        sid = secrets.token_urlsafe(9).replace(".", "_")
+        await self.store.create_session(sid, {"provider": provider, "spec": spec, "client": client,
+                                              "options": options, "owner": self.owner})
+        self._run_here(sid, provider, spec, client, options)
+        return sid
+
+    async def resume(self, last_event_id: str | None) -> tuple[str, int] | None:
+        """The session and last index a client saw, from its Last-Event-ID (any process's)."""
+        if not last_event_id:
+            return None
+        sid, _, index = last_event_id.rpartition(".")
+        if not sid or not index.isdigit() or await self.store.session(sid) is None:
+            return None
+        return sid, int(index)
+
+    def _run_here(self, sid: str, provider: str, spec: str, client: str,
+                  options: dict[str, Any]) -> Session:
+        session = Session(sid, provider, spec, client, options)
+        self.items[sid] = session
         self.open_by_client[client] += 1
         session.task = asyncio.get_running_loop().create_task(self._drive(session))
         return session
 
-    def resume(self, last_event_id: str | None) -> tuple[Session, int] | None:
-        """The session and last index a client saw, from its Last-Event-ID."""
-        if not last_event_id:
-            return None
-        sid, _, index = last_event_id.rpartition(".")
-        session = self.items.get(sid)
-        if session is None or not index.isdigit():
-            return None
-        return session, int(index)
+    async def take_over(self, sid: str) -> bool:
+        """Run the session here if its owner is gone or released it; True if this process runs
+        it now. The first run's hub user and quota place are removed before the re-run."""
+        if sid in self.items or sid in self._taking or self.draining:
+            return sid in self.items or sid in self._taking
+        self._taking.add(sid)  # other streams of this process wait for this take-over
+        try:
+            return await self._take_over(sid)
+        finally:
+            self._taking.discard(sid)
 
-    def watcher_left(self, session: Session) -> None:
-        """Called when a connection ends; abandon the launch if nobody comes back in time."""
-        if session.channel.watchers == 0 and not session.channel.closed and session.reaper is None:
-            loop = asyncio.get_running_loop()
-            session.reaper = loop.call_later(self.grace, self._abandon, session)
-
-    def _abandon(self, session: Session) -> None:
-        session.reaper = None
-        if session.channel.watchers == 0 and session.task and not session.task.done():
-            session.task.cancel()
+    async def _take_over(self, sid: str) -> bool:
+        meta = await self.store.claim(sid, self.owner)
+        if meta is None:
+            return False
+        events = await self.store.events(sid)
+        if events and Event.model_validate_json(events[-1][1]).terminal:
+            await self.store.end_session(sid)  # it ended; only the flag was lost
+            return False
+        log.info("taking over launch session %s", sid)
+        if meta.get("hub_user"):
+            await self.remove_user(meta["hub_user"])
+            await self.store.patch_session(sid, hub_user="")
+        await self.store.append(sid, Event(
+            phase="waiting", message="The bindery process running this launch stopped; "
+            "continuing it here.\n").to_json())
+        self._run_here(sid, meta["provider"], meta["spec"], meta.get("client", ""),
+                       meta.get("options", {}))
+        return True
 
     async def _drive(self, session: Session) -> None:
+        sid = session.id
+
+        async def on_user(user: str) -> None:  # before the launcher creates it on the hub
+            await self.store.patch_session(sid, hub_user=user)
+
+        handed_over = ended = False
         try:
-            async for event in self.run(session.provider, session.spec, **session.options):
-                await session.channel.publish(event)
+            async for event in self.run(session.provider, session.spec, on_user=on_user,
+                                        **session.options):
+                if event.phase == "ready" and self.on_ready is not None:
+                    await self.on_ready(session, event)
+                await self.store.append(sid, event.to_json())
+                if event.terminal:  # the run still finishes (it counts its outcome after this)
+                    await self.store.end_session(sid)
+                    ended = True
         except asyncio.CancelledError:
-            await session.channel.publish(failed("The launch was abandoned: nobody was watching."))
+            if ended:
+                pass  # cancelled while counting its outcome: the client has its result
+            elif self.draining:  # handed over: the launch goes on wherever the client reconnects
+                handed_over = True
+            else:
+                await asyncio.shield(self._end(sid, failed(ABANDONED)))
+                ended = True
         finally:
-            session.ended_at = time.monotonic()
+            if not (ended or handed_over):  # the run stopped without an end: say so, once
+                await asyncio.shield(self._end(sid, failed(
+                    "The launch stopped without a result; please try again.")))
+            self.items.pop(sid, None)
             self.open_by_client[session.client] -= 1
             if self.open_by_client[session.client] <= 0:
                 del self.open_by_client[session.client]
-            await session.channel.close()
+            if handed_over:
+                await asyncio.shield(self.store.release_session(sid, self.owner))
 
-    def _forget_old(self) -> None:
-        now = time.monotonic()
-        for sid, s in list(self.items.items()):
-            if s.ended_at is not None and (now - s.ended_at > self.retention
-                                           or len(self.items) > self.max_sessions):
-                del self.items[sid]
+    async def _end(self, sid: str, event: Event) -> None:
+        await self.store.append(sid, event.to_json())
+        await self.store.end_session(sid)
+
+    # -- following -------------------------------------------------------------------------------
+    async def follow(self, sid: str, after: int = -1) -> AsyncIterator[tuple[str, Event]]:
+        """Events of the session after index `after`, until its terminal event (or until this
+        process drains: the client then reconnects elsewhere). Takes the session over when its
+        owner is gone."""
+        local: Session | None = None
+        touched = 0.0
+        wait = min(1.0, self.bounds.heartbeat)
+        try:
+            while not self.draining:
+                if local is None and sid in self.items:  # run here (from the start, or taken over)
+                    local = self.items[sid]
+                    local.watchers += 1
+                now = time.time()
+                if now - touched >= self.bounds.heartbeat:  # a watcher is here, on some process
+                    touched = now
+                    await self.store.patch_session(sid, watched_at=now)
+                found = await self.store.wait_events(sid, after, wait)
+                for index, data in found:
+                    after = index
+                    event = Event.model_validate_json(data)
+                    yield f"{sid}.{index}", event
+                    if event.terminal:
+                        return
+                if not found and sid not in self.items:
+                    await self.take_over(sid)  # runs it here if its owner is gone
+        finally:
+            if local is not None:
+                local.watchers -= 1
+
+    # -- the background monitor: heartbeat, abandonment, sweeps ----------------------------------
+    async def run_monitor(self) -> None:
+        beats = 0
+        while True:
+            try:
+                await self.store.beat(self.owner, self.bounds.stale)
+                await self._abandon_unwatched()
+                beats += 1
+                if beats % SWEEP_EVERY == 0:
+                    await self._sweep_orphans()
+            except Exception:  # a store hiccup must not end the heartbeat; the next beat retries
+                log.exception("state store monitor round failed")
+            await asyncio.sleep(self.bounds.heartbeat)  # the heartbeat's period
+
+    def start_monitor(self) -> None:
+        self._monitor = asyncio.get_running_loop().create_task(self.run_monitor())
+
+    async def _abandon_unwatched(self) -> None:
+        deadline = time.time() - self.bounds.grace
+        for session in list(self.items.values()):
+            if session.watchers or session.task is None or session.task.done():
+                continue
+            meta = await self.store.session(session.id)
+            if meta is not None and meta.get("watched_at", 0) < deadline:
+                session.task.cancel()
+
+    async def _sweep_orphans(self) -> None:
+        """End sessions whose owner died and that nobody reconnected to within the grace."""
+        deadline = time.time() - self.bounds.grace
+        for sid in await self.store.open_sessions():
+            meta = await self.store.session(sid)
+            if meta is None or meta.get("ended") or sid in self.items \
+                    or meta.get("watched_at", 0) >= deadline:
+                continue
+            if await self.store.claim(sid, self.owner) is None:
+                continue
+            log.info("cleaning up abandoned launch session %s", sid)
+            if meta.get("hub_user"):
+                await self.remove_user(meta["hub_user"])
+            await self._end(sid, failed(ABANDONED))
+
+    # -- shutdown --------------------------------------------------------------------------------
+    async def hand_over(self) -> None:
+        """SIGTERM: stop the launches this process runs without failing them (their hub users
+        and places are cleaned up by the cancellation) and release them, so the processes the
+        clients reconnect to continue them; streams end so the clients do reconnect."""
+        self.draining = True
+        if self._monitor is not None:  # no more heartbeats: this process is going
+            self._monitor.cancel()
+        tasks = [s.task for s in self.items.values() if s.task and not s.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.store.owner_gone(self.owner)
 
     async def aclose(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
         tasks = [s.task for s in self.items.values() if s.task and not s.task.done()]
         for task in tasks:
             task.cancel()

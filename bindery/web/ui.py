@@ -147,7 +147,7 @@ def routes(settings: Settings, book: launches.LaunchBook) -> list[BaseRoute]:
             user, path = request.path_params["name"], request.path_params.get("path", "")
         else:
             user, path = request.query_params.get("user", ""), request.query_params.get("path", "")
-        launch = book.lookup(user) if user else None
+        launch = await book.lookup(user) if user else None
         relaunch = None
         if launch is not None:
             relaunch = _base(request) + launch.launch_path

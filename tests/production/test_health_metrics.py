@@ -97,7 +97,8 @@ async def test_health_names_the_failed_part_and_recovers(observed):
     code, report = health(observed)
     assert code == 200 and report["ok"], report
     services = [c["service"] for c in report["checks"]]
-    assert services == ["JupyterHub", "Registry", "Build engine", "Run engine", "Build queue"]
+    assert services == ["JupyterHub", "Registry", "Build engine", "Run engine", "State store",
+                        "Build queue"]
     queue = report["checks"][-1]
     assert {"queued", "running", "slots"} <= set(queue)
     # Cached briefly: an immediate second probe gets the same round of checks.

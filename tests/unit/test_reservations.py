@@ -13,19 +13,27 @@ import pytest
 
 from bindery.events import LaunchError
 from bindery.launch.quota import limits_for
-from bindery.launch.reservations import HubSnapshot, MemoryReservationBook, ReservationBook
+from bindery.launch.reservations import (HubSnapshot, MemoryReservationBook, ReservationBook,
+                                         StoreReservationBook)
+from bindery.state.sqlite import SQLiteStore
 
 REPO = "https://git.example.org/a/b"
 PREFIX = limits_for(REPO, 1, 1).repo_prefix
 
 
-@pytest.fixture(params=[MemoryReservationBook])
-def book(request) -> ReservationBook:
-    return request.param()
+@pytest.fixture(params=["memory", "sqlite"])
+async def book(request, tmp_path):
+    """In this process, or in the state store (Redis: tests/state/test_store_contract.py)."""
+    if request.param == "memory":
+        yield MemoryReservationBook()
+        return
+    store = SQLiteStore(tmp_path / "state.sqlite")
+    yield StoreReservationBook(store)
+    await store.aclose()
 
 
 def empty() -> HubSnapshot:
-    return HubSnapshot(frozenset(), time.monotonic())
+    return HubSnapshot(frozenset(), time.time())
 
 
 async def try_reserve(book: ReservationBook, user: str, hub: HubSnapshot, total: int,
@@ -56,10 +64,10 @@ async def test_release_frees_the_place_and_the_hub_listing_counts_too(book):
     await book.release(user)
     assert await book.count(empty()) == 0
     # A server the hub lists (started by an earlier bindery) counts without any reservation.
-    listed = HubSnapshot(frozenset({f"{PREFIX}old"}), time.monotonic())
+    listed = HubSnapshot(frozenset({f"{PREFIX}old"}), time.time())
     assert await try_reserve(book, user, listed, 10, 1) == "refused 429"
     # Another repository's servers count only against the total.
-    other = HubSnapshot(frozenset({"b-ffffffff-old"}), time.monotonic())
+    other = HubSnapshot(frozenset({"b-ffffffff-old"}), time.time())
     assert await try_reserve(book, user, other, 2, 1) == "reserved"
     assert await try_reserve(book, f"{PREFIX}y", other, 2, 5) == "refused 429"
 
@@ -72,7 +80,7 @@ async def test_a_delivered_server_counts_until_a_later_listing_no_longer_shows_i
     # A listing older than the delivery that does not show the server: still counted.
     assert await book.count(stale) == 1
     # A later listing that shows it: counted once (the union is by username).
-    shown = HubSnapshot(frozenset({user}), time.monotonic())
+    shown = HubSnapshot(frozenset({user}), time.time())
     assert await book.count(shown) == 1
     # A later listing without it: the server is gone, the place is free.
     assert await book.count(empty()) == 0

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from bindery.settings import Settings
+from bindery.state.sqlite import SQLiteStore
 from bindery.web import launches, ui
 
 
+def launch_book(keep_seconds: float = 3600.0) -> launches.LaunchBook:
+    """A launch book over the embedded (SQLite) state store, in a folder of its own."""
+    return launches.LaunchBook(SQLiteStore(Path(tempfile.mkdtemp()) / "state.sqlite"),
+                               keep_seconds)
+
+
 def ui_app(book: launches.LaunchBook | None = None, **settings: object) -> Starlette:
-    return Starlette(routes=ui.routes(Settings(**settings), book or launches.LaunchBook()))
+    return Starlette(routes=ui.routes(Settings(**settings), book or launch_book()))
 
 
 @pytest.fixture

@@ -25,8 +25,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from bindery.settings import Settings
-from bindery.web import launches, ui
+from bindery.web import ui
 from bindery.web.door import Door
+from tests.web.conftest import launch_book
 
 TOKEN = "fake-token-123"
 USER = "fake-user"
@@ -62,7 +63,7 @@ def script(spec: str, server_url: str) -> list[dict]:
 
 def make_app(settings: Settings, record: Record, delay: float = 0.05) -> Starlette:
     door = Door(settings)
-    book = launches.LaunchBook()
+    book = launch_book()
 
     async def build(request: Request) -> Response:
         provider, spec = request.path_params["provider"], request.path_params["spec"]
@@ -75,7 +76,7 @@ def make_app(settings: Settings, record: Record, delay: float = 0.05) -> Starlet
         events = [refusal.event()] if refusal else script(key, f"{base}/user/{USER}/")
         if refusal is None and not last:
             record.launches[key] += 1
-            book.remember(USER, provider, spec)
+            await book.remember(USER, provider, spec)
         drop_at = 5 if ("/flaky/" in f"/{key}/" and not last) else None
 
         async def stream() -> AsyncIterator[str]:
@@ -88,7 +89,7 @@ def make_app(settings: Settings, record: Record, delay: float = 0.05) -> Starlet
                 if i < len(events) - 1:
                     yield ": keepalive\n\n"
 
-        headers = {"Cache-Control": "no-cache", **door.headers(request),
+        headers = {"Cache-Control": "no-cache", **(await door.headers(request)),
                    **(refusal.headers if refusal else {})}
         return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 

@@ -24,7 +24,7 @@ def request(client: str = "198.51.100.7", query: str = "", headers: dict[str, st
 async def test_everything_passes_by_default():
     door = Door(Settings())
     assert await door.admit(request(), "gh", "org/repo/main") is None
-    assert door.headers(request()) == {}
+    assert await door.headers(request()) == {}
 
 
 async def test_banned_spec_is_refused_with_clear_message():
@@ -82,7 +82,7 @@ async def test_rate_limit_headers_message_and_per_client():
     door = Door(Settings(rate_limit_per_minute=3))
     for left in (2, 1, 0):
         assert await door.admit(request(), "gh", "o/r/main") is None
-        headers = door.headers(request())
+        headers = await door.headers(request())
         assert headers["RateLimit-Limit"] == "3" and headers["RateLimit-Remaining"] == str(left)
         assert int(headers["RateLimit-Reset"]) > 0 and "Retry-After" not in headers
     refusal = await door.admit(request(), "gh", "o/r/main")

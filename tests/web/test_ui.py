@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from bindery.web import launches, tokens
+from bindery.web import tokens
 from bindery.web.ui import form_spec, providers
 from bindery.settings import Settings
 
-from .conftest import ui_app
+from .conftest import launch_book, ui_app
 
 
 def config_of(html: str, element_id: str) -> object:
@@ -104,8 +105,8 @@ def test_static_assets_served(client: TestClient):
 
 
 def test_expired_server_link_answers_424_and_offers_relaunch():
-    book = launches.LaunchBook()
-    book.remember("u-abc", "gh", "org/repo/main")
+    book = launch_book()
+    asyncio.run(book.remember("u-abc", "gh", "org/repo/main"))
     client = TestClient(ui_app(book))
     r = client.get("/user/u-abc/lab/tree/a.ipynb", headers={"Accept": "text/html"})
     assert r.status_code == 424 and "Binder not found" in r.text
@@ -124,8 +125,9 @@ def test_unknown_server_still_explains_itself(client: TestClient):
     assert "<b>x" not in r.text
 
 
-def test_launch_book_is_bounded():
-    book = launches.LaunchBook(max_entries=2)
-    for user in "abc":
-        book.remember(user, "gh", "o/r/main")
-    assert book.lookup("a") is None and book.lookup("c").launch_path == "v2/gh/o/r/main"
+async def test_launch_records_are_bounded_by_their_lifetime():
+    book = launch_book(keep_seconds=0.3)
+    await book.remember("a", "gh", "o/r/main")
+    assert (await book.lookup("a")).launch_path == "v2/gh/o/r/main"
+    await asyncio.sleep(0.5)  # the record's lifetime is what is under test
+    assert await book.lookup("a") is None
