@@ -47,7 +47,7 @@ def _free_port() -> int:
 
 def state_url(settings: Settings) -> str:
     """The state store every replica uses: the operator's ``state_url``, else the stack's Redis."""
-    return getattr(settings, "state_url", "") or redis.url(settings)
+    return settings.state_url or redis.url(settings)
 
 
 def replica_settings(settings: Settings, port: int) -> Settings:
