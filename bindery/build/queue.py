@@ -9,6 +9,9 @@
   repository labels) is the truth for what runs: slots count those too, checked again every
   `poll` seconds while builds wait, and an image already building elsewhere is joined at once
   (the executor attaches to its container) without taking a slot.
+- With a shared waiting line (`line`, bindery/build/waiting.py, in the state store), the order of
+  waiting builds and their positions are the same in every process: a process starts only the
+  builds the line says come next.
 """
 
 from __future__ import annotations
@@ -17,9 +20,13 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bindery.channel import Channel
 from bindery.events import Event, LaunchError
+
+if TYPE_CHECKING:
+    from bindery.build.waiting import SharedWaitingLine, Waiting
 
 Runner = Callable[["BuildJob"], AsyncIterator[Event]]
 Occupied = Callable[[], Awaitable[list[tuple[str, str]]]]  # (image, repo) of builds running anywhere
@@ -69,6 +76,8 @@ class BuildQueue:
         self._wake = asyncio.Event()
         self._scheduler: asyncio.Task | None = None
         self._elsewhere: list[tuple[str, str]] = []  # the engine's running builds, as last seen
+        self.line: SharedWaitingLine | None = None  # the waiting line all processes share
+        self._line: list[Waiting] = []  # ... as last read
 
     def submit(self, job: BuildJob) -> Build:
         build = self.active.get(job.image)
@@ -76,14 +85,14 @@ class BuildQueue:
             build = Build(job)
             self.active[job.image] = build
             self.waiting.append(build)
-            if self.occupied is None:  # this process is the only one building: decide now
+            if self.occupied is None and self.line is None:  # the only one building: decide now
                 self._schedule([])
             else:  # ask the engine what runs elsewhere first
                 self._kick()
         return build
 
     def _kick(self) -> None:
-        if self.occupied is None:
+        if self.occupied is None and self.line is None:
             return
         self._wake.set()
         if self._scheduler is None or self._scheduler.done():
@@ -99,7 +108,13 @@ class BuildQueue:
                 except Exception:  # engine trouble: count this process's builds; the build says why
                     elsewhere = []
             self._elsewhere = elsewhere
-            self._schedule(elsewhere)
+            if self.line is not None:
+                try:
+                    self._line = await self.line.sync([(b.job.image, b.job.repo)
+                                                       for b in self.waiting])
+                except Exception:  # store trouble: this process's own order until it answers
+                    self._line = []
+            self._leave(self._schedule(elsewhere))
             if not self.waiting:
                 break
             try:  # bounded poll: other processes' builds end without telling this one
@@ -107,30 +122,67 @@ class BuildQueue:
             except TimeoutError:
                 pass
 
-    def _schedule(self, elsewhere: list[tuple[str, str]]) -> None:
+    def _order(self) -> list[tuple[str, str, Build | None]]:
+        """Waiting builds first in line first: (image, repo, this process's build or None)."""
+        mine = {b.job.image: b for b in self.waiting}
+        if self.line is None or not self._line:
+            return [(b.job.image, b.job.repo, b) for b in self.waiting]
+        order: list[tuple[str, str, Build | None]] = []
+        placed: set[str] = set()
+        for entry in self._line:
+            if entry.owner != self.line.owner:
+                order.append((entry.image, entry.repo, None))
+            elif entry.image in mine and entry.image not in placed:
+                order.append((entry.image, entry.repo, mine[entry.image]))
+                placed.add(entry.image)
+        # submitted since the line was last read: at its end, as the next pass puts them
+        order += [(b.job.image, b.job.repo, b) for b in self.waiting if b.job.image not in placed]
+        return order
+
+    def _schedule(self, elsewhere: list[tuple[str, str]]) -> set[str]:
+        """Start what the slots allow, in line order; tell waiting builds their place. Returns the
+        images this process started."""
         repos = {image: repo for image, repo in elsewhere}
         repos.update({b.job.image: b.job.repo for b in self.running})
-        for build in list(self.waiting):
-            joining = build.job.image in repos  # running elsewhere: attach, takes no slot
-            if not joining:
-                if len(repos) >= self.slots:
-                    continue  # a later one may be running elsewhere already: it joins
-                if sum(1 for r in repos.values() if r == build.job.repo) >= self.per_repo:
-                    continue
-            repos[build.job.image] = build.job.repo
+        started: set[str] = set()
+        still: list[str] = []  # images left waiting, in line order
+        for image, repo, build in self._order():
+            joining = image in repos  # running elsewhere: attach, takes no slot
+            if not joining and (len(repos) >= self.slots
+                                or sum(1 for r in repos.values() if r == repo) >= self.per_repo):
+                still.append(image)
+                continue  # a later one may be running elsewhere already: it joins
+            repos[image] = repo
+            if build is None:  # another process's turn: it starts it on its next pass
+                continue
             self.waiting.remove(build)
             self.running.append(build)
             build.position = None
+            started.add(image)
             self._spawn(self._run(build))
         full = len(repos) >= self.slots
-        for place, build in enumerate(self.waiting, start=1):
-            if build.position != place:
+        mine = {b.job.image: b for b in self.waiting}
+        for place, image in enumerate(still, start=1):
+            build = mine.get(image)
+            if build is not None and build.position != place:
                 build.position = place
                 why = "all build slots are busy" if full else \
                     "this repository already uses its build slots"
                 self._publish_soon(build, Event(
                     phase="waiting", position=place,
                     message=f"Waiting for a build slot ({why}): position {place} in the queue\n"))
+        return started
+
+    def _leave(self, started: set[str]) -> None:
+        """Started builds no longer wait: say so in the shared line (in the background)."""
+        if self.line is not None and started:
+            self._spawn(self._leave_line(started))
+
+    async def _leave_line(self, images: set[str]) -> None:
+        try:
+            await self.line.leave(images)  # type: ignore[union-attr]
+        except Exception:  # the next pass, or staleness, takes them out anyway
+            pass
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -159,7 +211,7 @@ class BuildQueue:
             # Before watchers wake, so they see the queue already moved on; the scheduler then
             # checks the engine again without waiting for its poll.
             self._elsewhere = [(i, r) for i, r in self._elsewhere if i != build.job.image]
-            self._schedule(self._elsewhere)
+            self._leave(self._schedule(self._elsewhere))
             if self.waiting:
                 self._kick()
             await build.channel.close()

@@ -23,6 +23,7 @@ from bindery import pipeline
 from bindery._version import __version__
 from bindery.events import failed
 from bindery.pipeline import Services
+from bindery.build.waiting import SharedWaitingLine
 from bindery.launch.reservations import StoreReservationBook
 from bindery.settings import Settings
 from bindery.state import open_store, unavailable_errors
@@ -75,6 +76,9 @@ def create_app(settings: Settings) -> Starlette:
                 max_open_per_client=settings.max_open_launches_per_client),
             on_ready=on_ready)
         state["sessions"] = sessions
+        # Build queue positions and order are the same in every process of the service.
+        services.builds.line = SharedWaitingLine(
+            store, sessions.owner, stale_after=max(15.0, 10 * settings.build_slot_poll_seconds))
         state["health"] = Health(services, store=store)
         state["drain"] = sessions.hand_over  # called by the SIGTERM handler (web/drain.py)
         sessions.start_monitor()

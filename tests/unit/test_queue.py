@@ -154,3 +154,42 @@ async def test_a_slot_freed_elsewhere_is_seen_by_polling():
     gate.release["mine"].set()
     await drain(mine)
     await queue.aclose()
+
+
+async def test_two_processes_share_one_waiting_line(tmp_path):
+    """Two queues (two bindery processes) with one state store and one engine: a build waiting in
+    one process keeps its place ahead of a later one in the other, and positions agree."""
+    from bindery.build.waiting import SharedWaitingLine
+    from bindery.state.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "state.sqlite")
+    gates = {"A": Gate(), "B": Gate()}
+    queues: dict[str, BuildQueue] = {}
+
+    async def engine():  # the build engine's running builds: both processes' running builds
+        return [(b.job.image, b.job.repo) for q in queues.values() for b in q.running]
+
+    for name in ("A", "B"):
+        queues[name] = BuildQueue(gates[name], slots=1, per_repo=1, occupied=engine, poll=0.05)
+        queues[name].line = SharedWaitingLine(store, owner=name)
+    first = queues["A"].submit(job("a1", "r1"))
+    await until(lambda: "a1" in gates["A"].started, "A's first build runs")
+    second = queues["B"].submit(job("b1", "r2"))
+    await until(lambda: second.position == 1, "B's build is first in line")
+    third = queues["A"].submit(job("a2", "r3"))
+    await until(lambda: third.position == 2, "A's later build is second, behind B's")
+    gates["A"].release["a1"].set()
+    await drain(first)
+    await until(lambda: "b1" in gates["B"].started, "the free slot goes to B, first in line")
+    assert "a2" not in gates["A"].started
+    await until(lambda: third.position == 1, "A's build moves up")
+    gates["B"].release["b1"].set()
+    await drain(second)
+    await until(lambda: "a2" in gates["A"].started, "then A's")
+    gates["A"].release["a2"].set()
+    await drain(third)
+    positions = [e.data().get("position") for e in third.channel.events if e.phase == "waiting"]
+    assert positions == [2, 1]
+    for queue in queues.values():
+        await queue.aclose()
+    await store.aclose()
