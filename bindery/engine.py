@@ -13,9 +13,13 @@ import httpx
 DEFAULT_TIMEOUT = 30.0
 
 
-def docker_client(docker_host: str, timeout: float = DEFAULT_TIMEOUT) -> docker.DockerClient:
-    """The ``docker`` package's client of the engine at ``docker_host``."""
-    return docker.DockerClient(base_url=docker_host, timeout=timeout)
+def docker_client(docker_host: str, timeout: float = DEFAULT_TIMEOUT,
+                  version: str | None = None) -> docker.DockerClient:
+    """The ``docker`` package's client of the engine at ``docker_host`` (``version``: a fixed API
+    version, which saves the version handshake per client)."""
+    if version is None:
+        return docker.DockerClient(base_url=docker_host, timeout=timeout)
+    return docker.DockerClient(base_url=docker_host, timeout=timeout, version=version)
 
 
 def http_client(docker_host: str, timeout: float = 10.0, *, read: float | None = None) -> httpx.AsyncClient:

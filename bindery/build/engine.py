@@ -25,6 +25,7 @@ from bindery.build.executor import (CANCELLED, TIMED_OUT, BuildExecutor, BuildHa
                                     RunningBuild)
 from bindery.build.logs import BuildLogs
 from bindery.build.repo2docker import MAX_LINE, parse_line
+from bindery.engine import docker_client
 
 API_VERSION = "1.41"  # podman's Docker API; fixed so creating a client never calls the engine
 API_TIMEOUT = 30.0
@@ -43,7 +44,8 @@ def gone(exc: Exception) -> bool:
 
 
 def engine_client(docker_host: str, timeout: float = API_TIMEOUT) -> docker.DockerClient:
-    return docker.DockerClient(base_url=docker_host, version=API_VERSION, timeout=timeout)
+    """The build engine's client, from the one factory (bindery/engine.py)."""
+    return docker_client(docker_host, timeout, version=API_VERSION)
 
 
 class EngineExecutor(BuildExecutor):
