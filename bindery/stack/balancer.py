@@ -12,7 +12,10 @@ Why these settings:
   request that finds a replica's port closed is retried on another (``retry-on conn-failure`` + ``redispatch``),
   so a dead replica costs no request even before the check notices. A replica that answers ``/health`` with 503
   (a shared part such as the hub is down) stays in: every replica would say the same, and its 503 page and in-band
-  ``failed`` events tell people more than HAProxy's own 503 would.
+  ``failed`` events tell people more than HAProxy's own 503 would. Except a *draining* replica (it got SIGTERM:
+  a rolling restart, ``bindery down``; bindery/web/drain.py): its ``/health`` 503 says ``"draining":true`` and
+  takes it out, and the 503 it answers every other request with (before acting on it) is retried on another
+  replica (``retry-on 503``; every route is a GET), so a restart costs no request.
 * ``leastconn``: event streams last minutes; spreading open connections spreads the work.
 * Each response says which replica served it (``X-Bindery-Replica``), for operators and tests.
 * A stats socket (``StackPaths.short_socket``, mode 600) tells whether HAProxy routes to a replica again, so a
@@ -70,7 +73,10 @@ def config_text(settings: Settings, backends: Sequence[tuple[str, int]]) -> str:
         "    timeout server-fin 10s",
         "    retries 3",
         "    option redispatch 1",
-        "    retry-on conn-failure empty-response",
+        # 503: a replica that got SIGTERM (a rolling restart, `bindery down`) refuses every request
+        # with 503 before acting on it (bindery/web/app.py); another replica serves it instead.
+        # Every route is a GET, so a retry never repeats a change.
+        "    retry-on conn-failure empty-response 503",
         "",
         "frontend public",
         f"    bind {settings.host}:{settings.port}",
@@ -86,6 +92,8 @@ def config_text(settings: Settings, backends: Sequence[tuple[str, int]]) -> str:
         "    option httpchk",
         "    http-check send meth GET uri /health",
         "    http-check expect rstatus ^(200|503)$",
+        # ...but a draining replica (SIGTERM) says so in its 503: that one is taken out of rotation.
+        '    http-check expect ! string "\\"draining\\":true"',
         f"    default-server check inter {CHECK_INTERVAL_MS}ms fastinter 500ms downinter 1s fall 2 rise 1"
         " on-marked-down shutdown-sessions",
         *(f"    server {name} 127.0.0.1:{port}" for name, port in backends),

@@ -71,7 +71,7 @@ def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
     if web.stop(settings):
         log("  single web process stopped: the load balancer takes its address")
     extra_env = {}
-    if not getattr(settings, "state_url", ""):
+    if not settings.state_url:
         redis.start(settings, log)
     extra_env["BINDERY_STATE_URL"] = state_url(settings)
     backends: list[tuple[str, int]] = []
@@ -129,6 +129,6 @@ def status(settings: Settings) -> dict:
     if process.read_pid(paths, balancer.NAME) is not None or settings.replicas > 1:
         out["balancer"] = balancer.status(settings)
     if process.read_pid(paths, redis.NAME) is not None or (settings.replicas > 1
-                                                            and not getattr(settings, "state_url", "")):
+                                                            and not settings.state_url):
         out["redis"] = redis.status(settings)
     return out

@@ -16,6 +16,7 @@ from bindery.events import Event
 from bindery.launch.hub import Hub
 from bindery.launch.names import PREFIX, repo_key
 from bindery.settings import Settings
+from bindery.stack.balancer import REPLICA_HEADER
 from bindery.engine import docker_client
 from tests.production.own_stack import wait_for
 from tests.streams import manifest_pushes  # noqa: F401 (re-exported for the production tests)
@@ -37,6 +38,7 @@ class Watch:
     """One connection's events (a reconnect appends to the same Watch)."""
 
     events: list[Seen] = field(default_factory=list)
+    served_by: list[str] = field(default_factory=list)  # X-Bindery-Replica of each connection, if any
 
     @property
     def last(self) -> Event:
@@ -68,6 +70,7 @@ async def watch(base_url: str, provider: str, spec: str, into: Watch | None = No
         async with client.stream("GET", f"{base_url.rstrip('/')}/build/{provider}/{spec}",
                                  headers=headers) as response:
             assert response.status_code == 200, response.status_code
+            into.served_by.append(response.headers.get(REPLICA_HEADER, ""))
             event_id = None
             async for line in response.aiter_lines():
                 if line.startswith("id:"):
