@@ -27,7 +27,6 @@ wheel (in an isolated build environment where bindery's dependencies are absent)
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 

@@ -82,7 +82,6 @@ class EnvironmentBuildPack(MirrorBuildPack):
 
     def _translation(self) -> tuple[list[str], list[str]]:
         """(pip requirements, untranslated conda specs)."""
-        path = self.binder_path("environment.yml")
         reqs: list[str] = []
         untranslated: list[str] = []
         for dep in self._environment().get("dependencies") or []:
