@@ -402,6 +402,8 @@ def test_replicas_pdb_and_probes() -> None:
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert labels["app.kubernetes.io/component"] == "web"
     assert labels["hub.jupyter.org/network-access-hub"] == "true"
+    # no BINDERY_PORT=tcp://... from a Service named bindery
+    assert deployment["spec"]["template"]["spec"]["enableServiceLinks"] is False
     assert named(variant("podman", "none"), "Deployment")["spec"]["replicas"] == 2
 
 
