@@ -41,7 +41,8 @@ RELEASE = "binder"
 
 # z2jh 4.x (released) declares kubeVersion >=1.28.0-0 (its development line >=1.32): every version
 # kubernetes-validate bundles from 1.28 on.
-K8S_VERSIONS = [v for v in kubernetes_validate.utils.all_versions() if Version(v) >= Version("1.28")]
+K8S_VERSIONS = sorted({v for v in kubernetes_validate.utils.all_versions() if Version(v) >= Version("1.28")},
+                      key=Version)
 # Settings declared on the k8sexec branch (docs: k8s-shared facts of issue 13); absent before the merge.
 K8S_SHARED_SETTINGS = {"build_executor", "k8s_api_url", "k8s_namespace", "k8s_build_engine",
                        "k8s_engine_socket", "k8s_builder_image", "k8s_push_secret", "k8s_node_selector",
@@ -170,7 +171,15 @@ def test_strict_validation_rejects_unknown_fields() -> None:
         kubernetes_validate.validate(deployment, K8S_VERSIONS[0], strict=True)
 
 
+@pytest.mark.parametrize("values", [BASE, EVERYTHING], ids=["base", "everything"])
+def test_helm_lint_strict(values: Path) -> None:
+    done = helm("lint", "--strict", str(CHART), "-f", str(BASE), "-f", str(values))
+    assert done.returncode == 0 and "0 chart(s) failed" in done.stdout, done.stdout + done.stderr
+
+
 def test_kube_version_floor() -> None:
+    """The chart's floor is z2jh's, and the schemas checked start there and reach z2jh's newest."""
+    assert K8S_VERSIONS[0] == "1.28.0" and Version(K8S_VERSIONS[-1]) >= Version("1.35")
     done = helm("template", RELEASE, str(CHART), "-f", str(BASE), "--kube-version", "1.27.0")
     assert done.returncode != 0 and "kubeVersion" in done.stderr
     assert helm("template", RELEASE, str(CHART), "-f", str(BASE), "--kube-version",
