@@ -4,7 +4,7 @@
     python scripts/helm_values_doc.py           # (re)write docs/helm-values.md
     python scripts/helm_values_doc.py --check   # exit 1 if the committed file differs
 
-The schema is the one source of what a value means; tests/kubernetes/test_chart.py checks that the
+The schema is the one source of what a value means; tests/kubernetes/test_chart_values.py checks that the
 committed document is what this script makes.
 """
 

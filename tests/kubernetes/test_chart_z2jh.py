@@ -1,0 +1,70 @@
+"""The JupyterHub side documented in docs/kubernetes.md (config an operator pastes into z2jh's values)
+matches what bindery's embedded hub does (bindery/stack/hub.py)."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from bindery.settings import Settings
+from bindery.stack.hub import BINDERY_SCOPES
+from tests.kubernetes.chart import ROOT, Obj
+
+
+def z2jh_values() -> Obj:
+    text = (ROOT / "docs/kubernetes.md").read_text()
+    blocks = re.findall(r"```yaml\n(# z2jh values for bindery.*?)```", text, re.S)
+    assert len(blocks) == 1
+    return yaml.safe_load(blocks[0])
+
+
+def test_documented_role_matches_the_embedded_hub() -> None:
+    values = z2jh_values()
+    role = values["hub"]["loadRoles"]["bindery"]
+    assert role["scopes"] == BINDERY_SCOPES and role["services"] == ["bindery"]
+    assert "bindery" in values["hub"]["services"]
+    assert values["cull"]["users"] is True
+    defaults = Settings()
+    assert values["cull"]["timeout"] == defaults.cull_idle_seconds
+    assert values["cull"]["maxAge"] == defaults.cull_max_age_seconds
+    assert values["hub"]["config"]["JupyterHub"]["hub_routespec"] == "/hub/"
+    assert set(values["hub"]["config"]["Proxy"]["extra_routes"]) == {"/user/", "/"}
+    assert values["singleuser"]["extraEnv"]["JUPYTERHUB_ALLOW_TOKEN_IN_URL"] == "1"
+    egress = values["singleuser"]["networkPolicy"]["egressAllowRules"]
+    assert egress["privateIPs"] is False and egress["cloudMetadataServer"] is False
+
+
+async def test_documented_image_hook_through_jupyterhub() -> None:
+    """The extraConfig snippet, run by traitlets config and JupyterHub's own apply_user_options path:
+    bindery's images start, anything else is a 400."""
+    from jupyterhub.spawner import LocalProcessSpawner
+    from tornado import web
+    from traitlets import Unicode
+    from traitlets.config import Config
+
+    c = Config()
+    exec(compile(z2jh_values()["hub"]["extraConfig"]["bindery-images"], "extraConfig", "exec"),
+         {"c": c})
+
+    class KubeSpawner(LocalProcessSpawner):  # the config section's name; `image` as KubeSpawner declares it
+        image = Unicode("default/image:1")
+
+    def spawner() -> KubeSpawner:
+        return KubeSpawner(config=c, user=SimpleNamespace(name="u", url="/user/u/"))
+
+    ok = spawner()
+    await ok._run_apply_user_options({"image": "registry.example.org/bindery/gh-org-repo:abc"})
+    assert ok.image == "registry.example.org/bindery/gh-org-repo:abc"
+    plain = spawner()
+    await plain._run_apply_user_options({})
+    assert plain.image == "default/image:1"
+    for bad in ("docker.io/evil/miner:1", "registry.example.org/bindery/../x:1", 42,
+                "registry.example.org/other/x:1", "registry.example.org/bindery/x:1 --privileged"):
+        refused = spawner()
+        with pytest.raises(web.HTTPError) as err:
+            await refused._run_apply_user_options({"image": bad})
+        assert err.value.status_code == 400
+        assert refused.image == "default/image:1"
