@@ -33,8 +33,9 @@ GATEWAY_VALIDATOR = HERE / "validate_gateway.mjs"
 
 
 @functools.cache
-def _strict_validate(blob: str, version: str) -> None:
-    kubernetes_validate.validate(json.loads(blob), version, strict=True)
+def _strict_validate(blob: str, version: str) -> str:
+    """The Kubernetes version whose schemas were used (the package falls back to older ones)."""
+    return kubernetes_validate.validate(json.loads(blob), version, strict=True)
 
 
 def validate_core(objs: tuple[Obj, ...]) -> int:
@@ -47,10 +48,11 @@ def validate_core(objs: tuple[Obj, ...]) -> int:
         blob = json.dumps(obj, sort_keys=True)
         for version in K8S_VERSIONS:
             try:
-                _strict_validate(blob, version)
+                used = _strict_validate(blob, version)
             except kubernetes_validate.ValidationError as e:
                 pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} invalid for Kubernetes {version}: "
                             f"{'.'.join(map(str, e.path))}: {e.message}")
+            assert used == version.rsplit(".", 1)[0], f"{version}: validated against {used}"
             checks += 1
     return checks
 
