@@ -4,6 +4,8 @@ matches what bindery's embedded hub does (bindery/stack/hub.py)."""
 from __future__ import annotations
 
 import re
+import tempfile
+import textwrap
 from types import SimpleNamespace
 
 import pytest
@@ -11,7 +13,7 @@ import yaml
 
 from bindery.settings import Settings
 from bindery.stack.hub import BINDERY_SCOPES
-from tests.kubernetes.chart import ROOT, Obj
+from tests.kubernetes.chart import CHART, ROOT, Obj, helm, named
 
 
 def z2jh_values() -> Obj:
@@ -68,3 +70,26 @@ async def test_documented_image_hook_through_jupyterhub() -> None:
             await refused._run_apply_user_options({"image": bad})
         assert err.value.status_code == 400
         assert refused.image == "default/image:1"
+
+
+def test_documented_bindery_values_render() -> None:
+    """The install example's values (docs/kubernetes.md, step 3) render as the text says."""
+    text = (ROOT / "docs/kubernetes.md").read_text()
+    [example] = re.findall(r"e\.g\. `binder\.yaml`:\n\n   ```yaml\n(.*?)   ```", text, re.S)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        f.write(textwrap.dedent(example))
+        f.flush()
+        done = helm("template", "binder", str(CHART), "--namespace", "jhub", "-f", f.name)
+    assert done.returncode == 0, done.stderr
+    objs = tuple(d for d in yaml.safe_load_all(done.stdout) if d)
+    [container] = named(objs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["BINDERY_HUB_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "hub", "key": "hub.services.bindery.apiToken"}
+    assert env["BINDERY_HUB_API_URL"]["value"] == "http://hub:8081/hub/api"
+    assert {"Ingress", "DaemonSet"} <= {o["kind"] for o in objs}
+    # the Service the z2jh block's extra routes name
+    routes = z2jh_values()["hub"]["config"]["Proxy"]["extra_routes"]
+    service = named(objs, "Service")
+    target = f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+    assert set(routes.values()) == {target}
