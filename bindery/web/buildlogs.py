@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from bindery._version import __version__
 from bindery.build.logs import BuildLogs
-from bindery.build.runner import build_logs, engine_executor
+from bindery.build.runner import build_executor, build_logs
 from bindery.settings import Settings
 from bindery.web.ui import _base, templates
 
@@ -23,7 +23,7 @@ HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
 def routes(settings: Settings) -> list[Route]:
     logs: BuildLogs = build_logs(settings)
-    executor = engine_executor(settings)
+    executor = build_executor(settings)
 
     async def find(name: str) -> tuple[str | None, bool]:
         """(log text, still running) of one build, or (None, False) when there is none."""
