@@ -14,12 +14,10 @@ delete (removes the pod at once, as with gracePeriodSeconds=0, and its container
 from __future__ import annotations
 
 import copy
-import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -61,8 +59,6 @@ class ApiServer:
             Route(PODS + "/{name}/log", self.log, methods=["GET"]),
         ])
         self.app.add_middleware(_Recorder, server=self)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- the API ----------------------------------------------------------------------------------
     async def create(self, request: Request) -> Response:
@@ -129,32 +125,11 @@ class ApiServer:
             return StreamingResponse(chunks, media_type="text/plain")
         return PlainTextResponse(b"".join(chunks))
 
-    # -- running it -------------------------------------------------------------------------------
-    def start(self, port: int) -> str:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning",
-                                lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="k8s-apiserver",
-                                        daemon=True)
-        self._thread.start()
-        ready = threading.Event()
-        for _ in range(200):  # bounded: uvicorn binds within a second or two
-            if self._server.started:
-                ready.set()
-                break
-            ready.wait(0.05)
-        if not ready.is_set():
-            raise RuntimeError("the Kubernetes API stand-in did not start")
-        return f"http://127.0.0.1:{port}"
-
-    def stop(self) -> None:
+    def drop_all(self) -> None:
+        """Remove every pod and its container (the end of a test's cluster)."""
         for pod in list(self.pods.values()):
             self.kubelet.remove_now(pod)
         self.pods.clear()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(30)
 
 
 class _Recorder:

@@ -10,7 +10,7 @@ from typing import Any
 
 from bindery.settings import Settings
 from bindery.stack import builder_image
-from tests.conftest import free_port
+from tests.asgi_thread import serve_in_thread
 from tests.kubernetes.apiserver import ApiServer
 from tests.kubernetes.kubelet import Kubelet, new_work_dir
 
@@ -35,13 +35,16 @@ class StandInCluster:
         kubelet = Kubelet(stack.build_socket, {NODE_SOCKET: socket}, work_dir)
         api = ApiServer(kubelet)
         try:
-            url = api.start(free_port())
-            yield cls(api, stack.model_copy(update={
-                "build_executor": "kubernetes", "k8s_api_url": url, "k8s_namespace": NAMESPACE,
-                "k8s_builder_image": builder_image.image_name(stack),
-                "k8s_build_engine": "host-socket", "k8s_engine_socket": NODE_SOCKET,
-                **settings}))
+            with serve_in_thread(api.app, "k8s-apiserver") as url:
+                try:
+                    yield cls(api, stack.model_copy(update={
+                        "build_executor": "kubernetes", "k8s_api_url": url,
+                        "k8s_namespace": NAMESPACE,
+                        "k8s_builder_image": builder_image.image_name(stack),
+                        "k8s_build_engine": "host-socket", "k8s_engine_socket": NODE_SOCKET,
+                        **settings}))
+                finally:
+                    api.drop_all()  # first: ends the containers its threads wait on
         finally:
-            api.stop()
             kubelet.close()
             shutil.rmtree(work_dir, ignore_errors=True)

@@ -77,13 +77,14 @@ class Kubelet:
             return
         container_spec = spec["containers"][0]
         try:
-            await asyncio.to_thread(self._create, pod, container_spec)
+            image_id = await asyncio.to_thread(self._create, pod, container_spec)
         except docker.errors.APIError as exc:
             set_status({"phase": "Failed", "reason": "CreateContainerError", "message": str(exc)})
             return
         set_status({"phase": "Running", "startTime": now(), "containerStatuses": [
             {"name": container_spec["name"], "ready": True, "restartCount": 0,
-             "image": container_spec["image"], "state": {"running": {"startedAt": now()}}}]})
+             "image": container_spec["image"], "imageID": image_id,
+             "state": {"running": {"startedAt": now()}}}]})
         remaining = None if deadline is None else deadline - (time.monotonic() - started)
         name = self.container_name(pod)
         try:
@@ -95,21 +96,21 @@ class Kubelet:
             return
         if code is None:  # past activeDeadlineSeconds: kill it, as the kubelet does
             await asyncio.to_thread(self._kill, name)
-            set_status(self._ended(container_spec, "Failed", 137, "Error",
+            set_status(self._ended(container_spec, image_id, "Failed", 137, "Error",
                                    reason="DeadlineExceeded",
                                    message=f"Pod was active on the node longer than the "
                                            f"specified deadline ({deadline} s)"))
             return
         reason = "OOMKilled" if state.get("OOMKilled") else ("Completed" if code == 0 else "Error")
-        set_status(self._ended(container_spec, "Succeeded" if code == 0 else "Failed", code,
-                               reason))
+        set_status(self._ended(container_spec, image_id, "Succeeded" if code == 0 else "Failed",
+                               code, reason))
 
     @staticmethod
-    def _ended(container_spec: dict[str, Any], phase: str, code: int, container_reason: str,
-               **pod_fields: str) -> dict[str, Any]:
+    def _ended(container_spec: dict[str, Any], image_id: str, phase: str, code: int,
+               container_reason: str, **pod_fields: str) -> dict[str, Any]:
         return {"phase": phase, **pod_fields, "containerStatuses": [
             {"name": container_spec["name"], "ready": False, "restartCount": 0,
-             "image": container_spec["image"],
+             "image": container_spec["image"], "imageID": image_id,
              "state": {"terminated": {"exitCode": code, "reason": container_reason,
                                       "finishedAt": now()}}}]}
 
@@ -124,7 +125,8 @@ class Kubelet:
             return f"the test kubelet does not mount {sorted(kinds - {'hostPath', 'emptyDir'})}"
         return ""
 
-    def _create(self, pod: dict[str, Any], container: dict[str, Any]) -> None:
+    def _create(self, pod: dict[str, Any], container: dict[str, Any]) -> str:
+        """Create and start the pod's container; its image's id."""
         spec = pod["spec"]
         sources: dict[str, str] = {}
         for volume in spec.get("volumes", []):
@@ -151,6 +153,7 @@ class Kubelet:
             security_opt=["no-new-privileges"]
             if security.get("allowPrivilegeEscalation") is False else None)
         created.start()
+        return str(created.attrs.get("Image", ""))
 
     def _wait(self, name: str, timeout: float | None) -> int | None:
         """The exit code, or None when the timeout passed first."""
