@@ -31,8 +31,8 @@ from bindery.build.executor import (CANCELLED, TIMED_OUT, BuildExecutor, BuildHa
                                     RunningBuild)
 from bindery.build.k8s_pod import (ANNOTATION, BUILD_CONTAINER, PROXY_VARIABLES, SELECTOR,
                                    PodOptions, build_pod)
-from bindery.build.logs import BuildLogs
-from bindery.build.repo2docker import MAX_LINE, parse_line
+from bindery.build.logs import BuildLogs, kept_status
+from bindery.build.repo2docker import output_lines, parse_line
 from bindery.settings import Settings
 
 NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -131,8 +131,8 @@ class KubernetesExecutor(BuildExecutor):
     async def follow(self, name: str) -> AsyncIterator[bytes]:
         pod = await self._started(name)
         if pod is None:  # already ended and removed: its kept log
-            for line in (self.logs.text(name) or "").splitlines(keepends=True):
-                yield line.encode()
+            for line in self._kept_lines(name):
+                yield line
             return
         # No total timeout: a build's log runs as long as the build (the caller bounds it).
         stream_timeout = aiohttp.ClientTimeout(connect=self.timeout, sock_connect=self.timeout)
@@ -141,28 +141,23 @@ class KubernetesExecutor(BuildExecutor):
             _preload_content=False, _request_timeout=stream_timeout)
         if response.status == 404:  # deleted meanwhile: its kept log
             response.release()
-            for line in (self.logs.text(name) or "").splitlines(keepends=True):
-                yield line.encode()
+            for line in self._kept_lines(name):
+                yield line
             return
         if response.status != 200:
             body = (await response.text())[:300]
             response.release()
             raise RuntimeError(f"Kubernetes refused the build's log: {response.status} {body}")
         try:
-            buffer = b""
-            async for chunk in response.content.iter_any():
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    yield line[:MAX_LINE] + b"\n"
-                if len(buffer) > MAX_LINE:
-                    buffer = buffer[:MAX_LINE]
-            if buffer:
-                yield buffer + b"\n"
+            async for line in output_lines(response.content.iter_any()):
+                yield line
         except aiohttp.ClientError:
             pass  # the pod was deleted (cancel, deadline) while we read: its log ends here
         finally:
             response.release()
+
+    def _kept_lines(self, name: str) -> list[bytes]:
+        return [line.encode() for line in (self.logs.text(name) or "").splitlines(keepends=True)]
 
     async def _started(self, name: str) -> dict[str, Any] | None:
         """The pod once its build container has started (or ended); None when it does not exist.
@@ -211,7 +206,7 @@ class KubernetesExecutor(BuildExecutor):
                 await asyncio.sleep(POLL)
                 continue
             if pod is None:  # already removed by whoever saw it end first: its record
-                return await self._kept_status(handle.name)
+                return await kept_status(self.logs, handle.name)
             status = pod_status(pod)
             if status is not None:
                 note = "[bindery] the build was stopped: the build reached its time limit\n" \
@@ -219,12 +214,6 @@ class KubernetesExecutor(BuildExecutor):
                 await self._finish(handle.name, status, note)
                 return status
             await asyncio.sleep(min(POLL, max(0.0, handle.deadline - time.time())))
-
-    async def _kept_status(self, name: str) -> int:
-        end = time.monotonic() + 10  # bounded: that process may still be writing the record
-        while (record := self.logs.record(name)) is None and time.monotonic() < end:
-            await asyncio.sleep(0.2)
-        return record.status if record is not None else CANCELLED
 
     async def cancel(self, name: str, reason: str = "cancelled") -> None:
         await self._stop(name, CANCELLED, reason)

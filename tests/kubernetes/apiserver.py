@@ -34,6 +34,11 @@ def status(code: int, reason: str, message: str) -> JSONResponse:
                          "code": code}, code)
 
 
+def go_bool(text: str) -> bool:
+    """A query flag as the API server parses it (Go's strconv.ParseBool: the client sends "True")."""
+    return text in ("1", "t", "T", "TRUE", "true", "True")
+
+
 def selected(pod: dict[str, Any], selector: str) -> bool:
     """Equality-based label selector ("a=b,c=d"), the form bindery uses."""
     labels = pod["metadata"].get("labels") or {}
@@ -116,7 +121,7 @@ class ApiServer:
             return status(400, "BadRequest", f"a container name must be specified for pod {name}")
         if (wanted or names[0]) not in names:
             return status(400, "BadRequest", f"container {wanted} is not valid for pod {name}")
-        follow = request.query_params.get("follow") == "true"
+        follow = go_bool(request.query_params.get("follow", "false"))
         chunks = await self.kubelet.log(pod, follow)
         if chunks is None:
             return status(400, "BadRequest", f'container "{names[0]}" in pod "{name}" is waiting '
