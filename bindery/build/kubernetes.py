@@ -175,7 +175,7 @@ class KubernetesExecutor(BuildExecutor):
         raw = await self._log(name)
         if raw is None:
             return None
-        return "".join(parse_line(line).message for line in raw.splitlines())
+        return readable(raw)
 
     async def _log(self, name: str) -> str | None:
         try:
@@ -228,7 +228,7 @@ class KubernetesExecutor(BuildExecutor):
         if pod is None:
             return  # another process kept and deleted it
         raw = await self._log(name) or ""
-        text = "".join(parse_line(line).message for line in raw.splitlines())
+        text = readable(raw)
         image = (pod["metadata"].get("annotations") or {}).get(f"{ANNOTATION}/image", "")
         self.logs.keep(name, image, text + note, status)
         try:
@@ -272,6 +272,11 @@ class KubernetesExecutor(BuildExecutor):
         if self._api_client is not None:
             await self._api_client.close()
             self._api_client = None
+
+
+def readable(raw: str) -> str:
+    """A build log as a person reads it (repo2docker's JSON lines as their messages)."""
+    return "".join(parse_line(line.encode()).message for line in raw.splitlines())
 
 
 def pod_status(pod: dict[str, Any]) -> int | None:
