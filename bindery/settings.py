@@ -186,8 +186,8 @@ class Settings(BaseSettings):
     # -- builds on Kubernetes (bindery/build/kubernetes.py, issue 13) --------------------------
     build_executor: Literal["engine", "kubernetes"] = Field(
         "engine", description="Where builds run: 'engine' = named containers on the build engine "
-        "(build_docker_host); 'kubernetes' = named pods in k8s_namespace (no engine socket needed "
-        "by bindery itself).")
+        "(build_docker_host); 'kubernetes' = named pods in k8s_namespace (bindery itself needs no "
+        "engine socket then, and does not pre-pull: KubeSpawner's progress shows the pull).")
     k8s_api_url: str = Field(
         "", description="Kubernetes API server URL. Empty: the in-cluster config (the pod's "
         "service account).")
@@ -198,7 +198,7 @@ class Settings(BaseSettings):
         "host-socket", description="Where build pods find a container engine: 'host-socket' = the "
         "node's engine socket (k8s_engine_socket), 'dind' = a docker-in-docker daemonset's socket "
         "on the node (k8s_engine_socket), 'podman' = a podman service sidecar in each build pod "
-        "(privileged; see bindery/build/kubernetes.py).")
+        "(privileged; see bindery/build/k8s_pod.py).")
     k8s_engine_socket: str = Field(
         "/var/run/docker.sock", description="Host path of the node's engine socket for "
         "host-socket and dind (e.g. /var/run/dind/docker.sock for a dind daemonset).")
