@@ -85,7 +85,9 @@ def spec_for(stack: Settings, git_repo_factory):
 
     def make(dockerfile: str, **overrides: object) -> BuildSpec:
         tag = uuid.uuid4().hex[:8]
-        _, url = git_repo_factory(f"contract-{tag}", dockerfile)
+        # A label of its own first, so no step comes from the layer cache of an earlier run of
+        # the same lines (another implementation's): every RUN really runs and prints.
+        _, url = git_repo_factory(f"contract-{tag}", f"LABEL bindery.contract={tag}\n{dockerfile}")
         settings = stack.model_copy(update=overrides)
         job = BuildJob(image=f"{stack.registry_host}/bindery/contract-{tag}:test", repo=url,
                        commit=None, source=url)
