@@ -38,7 +38,9 @@ from bindery.settings import Settings
 NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 POLL = 1.0  # seconds between two looks at a pod's phase
 API_FAILURES = 5  # consecutive failed requests while waiting before giving up
-START_GRACE = 120.0  # a pod still Pending this long is followed no further than its log so far
+# A build container waiting for one of these will not start by itself: the build has failed.
+CANNOT_START = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName",
+                "CreateContainerConfigError", "CreateContainerError")
 REAP_AFTER = 5.0  # seconds an ended pod is left to its follower before a listing reaps it
 ENDED = ("Succeeded", "Failed")
 
@@ -117,8 +119,7 @@ class KubernetesExecutor(BuildExecutor):
             if meta.get("deletionTimestamp"):  # cancelled or finished: a new build after it
                 await self._gone(spec.name)
                 continue
-            recorded = (meta.get("annotations") or {}).get(f"{ANNOTATION}/deadline")
-            return BuildHandle(spec.name, float(recorded or deadline), attached=True)
+            return BuildHandle(spec.name, recorded_deadline(existing, deadline), attached=True)
         raise RuntimeError(f"the build pod {spec.name} is still being removed; please try again")
 
     async def _gone(self, name: str) -> None:
@@ -134,6 +135,8 @@ class KubernetesExecutor(BuildExecutor):
             for line in self._kept_lines(name):
                 yield line
             return
+        if pod.get("status", {}).get("phase") == "Pending":
+            return  # never started: wait() says why
         # No total timeout: a build's log runs as long as the build (the caller bounds it).
         stream_timeout = aiohttp.ClientTimeout(connect=self.timeout, sock_connect=self.timeout)
         response = await self._core().read_namespaced_pod_log(
@@ -160,13 +163,12 @@ class KubernetesExecutor(BuildExecutor):
         return [line.encode() for line in (self.logs.text(name) or "").splitlines(keepends=True)]
 
     async def _started(self, name: str) -> dict[str, Any] | None:
-        """The pod once its build container has started (or ended); None when it does not exist.
-        The API refuses the log of a container that has not started yet (still pulling)."""
-        end = time.monotonic() + START_GRACE
+        """The pod once its build container has started, ended or cannot start; None when it
+        does not exist. The API refuses the log of a container that has not started (pulling)."""
         while True:
             pod = await self._read(name)
             if pod is None or pod.get("status", {}).get("phase") != "Pending" \
-                    or time.monotonic() > end:
+                    or cannot_start(pod) or time.time() > recorded_deadline(pod):
                 return pod
             await asyncio.sleep(POLL)
 
@@ -213,6 +215,10 @@ class KubernetesExecutor(BuildExecutor):
                     if status == TIMED_OUT else ""
                 await self._finish(handle.name, status, note)
                 return status
+            why = cannot_start(pod)
+            if why:
+                await self._stop(handle.name, 1, f"the build pod cannot start: {why}")
+                raise RuntimeError(f"the build pod cannot start: {why}")
             await asyncio.sleep(min(POLL, max(0.0, handle.deadline - time.time())))
 
     async def cancel(self, name: str, reason: str = "cancelled") -> None:
@@ -277,6 +283,21 @@ class KubernetesExecutor(BuildExecutor):
 def readable(raw: str) -> str:
     """A build log as a person reads it (repo2docker's JSON lines as their messages)."""
     return "".join(parse_line(line.encode()).message for line in raw.splitlines())
+
+
+def recorded_deadline(pod: dict[str, Any], default: float = float("inf")) -> float:
+    """The build's deadline as its starter recorded it on the pod."""
+    recorded = (pod["metadata"].get("annotations") or {}).get(f"{ANNOTATION}/deadline")
+    return float(recorded) if recorded else default
+
+
+def cannot_start(pod: dict[str, Any]) -> str:
+    """Why the build container will not start by itself ("" while it may)."""
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if container.get("name") == BUILD_CONTAINER and waiting.get("reason") in CANNOT_START:
+            return f"{waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
+    return ""
 
 
 def pod_status(pod: dict[str, Any]) -> int | None:

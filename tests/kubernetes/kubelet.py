@@ -55,6 +55,7 @@ class Kubelet:
         self.host_paths = host_paths  # a hostPath in a pod spec -> the path on this machine
         self.work_dir = work_dir
         self._tasks: set[asyncio.Task] = set()
+        self._created: list[str] = []  # container names, for close()
 
     @staticmethod
     def container_name(pod: dict[str, Any]) -> str:
@@ -78,6 +79,12 @@ class Kubelet:
         container_spec = spec["containers"][0]
         try:
             image_id = await asyncio.to_thread(self._create, pod, container_spec)
+        except docker.errors.ImageNotFound as exc:  # the kubelet keeps the pod Pending, saying so
+            set_status({"phase": "Pending", "containerStatuses": [
+                {"name": container_spec["name"], "ready": False, "restartCount": 0,
+                 "image": container_spec["image"], "imageID": "",
+                 "state": {"waiting": {"reason": "ErrImagePull", "message": str(exc)}}}]})
+            return
         except docker.errors.APIError as exc:
             set_status({"phase": "Failed", "reason": "CreateContainerError", "message": str(exc)})
             return
@@ -142,6 +149,7 @@ class Kubelet:
                  for m in container.get("volumeMounts", [])}
         security = container.get("securityContext") or {}
         limits = (container.get("resources") or {}).get("limits") or {}
+        self._created.append(self.container_name(pod))
         created = self.client.containers.create(
             container["image"], [*container.get("command", []), *container.get("args", [])],
             name=self.container_name(pod), labels={LABEL: self.id},
@@ -212,9 +220,18 @@ class Kubelet:
         shutil.rmtree(self.work_dir / name, ignore_errors=True)
 
     def close(self) -> None:
-        for container in self.client.containers.list(all=True, filters={"label": [f"{LABEL}={self.id}"]}):
-            container.remove(force=True)
+        """Remove every container this kubelet made (by name: podman may fail a listing while
+        it removes one)."""
+        for name in self._created:
+            try:
+                self.client.api.remove_container(name, force=True)
+            except docker.errors.APIError as exc:
+                if not gone(exc):
+                    raise
         self.client.close()
+
+
+
 
 
 def new_work_dir() -> Path:

@@ -11,7 +11,7 @@ import pytest
 from bindery.build.engine import OUT_OF_MEMORY
 from bindery.build.executor import TIMED_OUT, BuildSpec
 from bindery.build.k8s_pod import PodOptions
-from bindery.build.kubernetes import KubernetesExecutor, pod_status
+from bindery.build.kubernetes import KubernetesExecutor, cannot_start, pod_status
 from bindery.build.logs import BuildLogs
 
 
@@ -60,3 +60,13 @@ async def test_a_local_folder_is_refused_before_any_request(tmp_path: Path) -> N
     local = BuildSpec(image="i:1", repo="r", argv=[], mounts=("/srv/x",))
     with pytest.raises(RuntimeError, match="local folder"):
         await executor("http://127.0.0.1:9", tmp_path).start(local)
+
+
+def test_a_container_that_cannot_start_is_told_from_one_still_pulling() -> None:
+    def waiting(reason: str) -> dict:
+        return {"status": {"phase": "Pending", "containerStatuses": [
+            {"name": "build", "state": {"waiting": {"reason": reason, "message": "no such"}}}]}}
+    assert cannot_start(waiting("ContainerCreating")) == ""
+    assert cannot_start(waiting("ErrImagePull")) == "ErrImagePull: no such"
+    assert cannot_start(waiting("ImagePullBackOff")).startswith("ImagePullBackOff")
+    assert cannot_start({"status": {"phase": "Pending"}}) == ""
