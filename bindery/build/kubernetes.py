@@ -15,6 +15,7 @@ Every API request has a timeout (k8s_timeout); every poll and retry is bounded.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import AsyncIterator
@@ -46,7 +47,12 @@ ENDED = ("Succeeded", "Failed")
 
 
 def api_error(exc: ApiException) -> str:
-    return f"{exc.status} {exc.reason}".strip()
+    """The API's answer in words: its status and the Status object's message."""
+    try:
+        message = json.loads(exc.body or "{}").get("message", "")
+    except (ValueError, AttributeError):
+        message = str(exc.body or "")[:300]
+    return f"{exc.status} {exc.reason}: {message}".strip(": ")
 
 
 class KubernetesExecutor(BuildExecutor):
@@ -107,8 +113,8 @@ class KubernetesExecutor(BuildExecutor):
                 return BuildHandle(spec.name, deadline, attached=False)
             except ApiException as exc:
                 if exc.status != 409:
-                    raise RuntimeError("Kubernetes refused the build pod: "
-                                       f"{api_error(exc)} {exc.body or ''}".strip()) from None
+                    raise RuntimeError(f"Kubernetes refused the build pod: {api_error(exc)}") \
+                        from None
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise RuntimeError("the Kubernetes API is not answering, so the build could not "
                                    f"run; please try again later ({exc!r})") from None

@@ -3,15 +3,17 @@ as the build's exit status, and an API that does not answer (or refuses) said in
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from bindery.build.engine import OUT_OF_MEMORY
 from bindery.build.executor import TIMED_OUT, BuildSpec
 from bindery.build.k8s_pod import PodOptions
-from bindery.build.kubernetes import KubernetesExecutor, cannot_start, pod_status
+from bindery.build.kubernetes import KubernetesExecutor, api_error, cannot_start, pod_status
 from bindery.build.logs import BuildLogs
 
 
@@ -70,3 +72,11 @@ def test_a_container_that_cannot_start_is_told_from_one_still_pulling() -> None:
     assert cannot_start(waiting("ErrImagePull")) == "ErrImagePull: no such"
     assert cannot_start(waiting("ImagePullBackOff")).startswith("ImagePullBackOff")
     assert cannot_start({"status": {"phase": "Pending"}}) == ""
+
+
+def test_the_apis_refusal_is_said_with_its_own_message() -> None:
+    refusal = ApiException(status=403, reason="Forbidden")
+    refusal.body = json.dumps({"kind": "Status", "message": 'pods is forbidden: User '
+                               '"system:serviceaccount:b:bindery" cannot create resource "pods"'})
+    assert api_error(refusal) == ('403 Forbidden: pods is forbidden: User '
+                                  '"system:serviceaccount:b:bindery" cannot create resource "pods"')
