@@ -56,6 +56,7 @@ class ApiServer:
         self.kubelet = kubelet
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path): what the client asked
+        self.queries: list[str] = []  # their query strings, in the same order
         self.app = Starlette(routes=[
             Route(PODS, self.create, methods=["POST"]),
             Route(PODS, self.list, methods=["GET"]),
@@ -147,4 +148,5 @@ class _Recorder:
     async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001 - ASGI
         if scope["type"] == "http":
             self.server.requests.append((scope["method"], scope["path"]))
+            self.server.queries.append(scope.get("query_string", b"").decode())
         await self.app(scope, receive, send)

@@ -5,6 +5,7 @@ engines, nothing pre-pulls through a run-side socket, and build slots come from 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from starlette.testclient import TestClient
 
@@ -45,7 +46,10 @@ def test_serve_reports_the_kubernetes_api_and_no_engines_in_health(tmp_path: Pat
     assert checks["Kubernetes API"]["ok"], checks["Kubernetes API"]
     assert "Build engine" not in checks and "Run engine" not in checks
     # The health check listed build pods through the real client, with the build label selector.
-    assert ("GET", "/api/v1/namespaces/builds/pods") in api.requests
+    listing = api.requests.index(("GET", "/api/v1/namespaces/builds/pods"))
+    query = parse_qs(api.queries[listing])
+    assert query["labelSelector"] == [
+        "app.kubernetes.io/component=build,app.kubernetes.io/managed-by=bindery"]
     # A build log nobody has: asked of the API (a 404 there), answered 404 here, not a crash.
     assert page.status_code == 404
     assert ("GET", "/api/v1/namespaces/builds/pods/bindery-build-0123456789abcdef0123/log") \
