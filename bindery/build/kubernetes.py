@@ -9,7 +9,10 @@ build container's. The cluster enforces the memory limit (resources.limits) and 
 finished pods are deleted by whoever sees them end first, their log kept (BuildLogs), as the engine
 executor does with containers.
 
-Every API request has a timeout (k8s_timeout); every poll and retry is bounded.
+Every API request has a timeout (k8s_timeout; a followed log only for connecting: it lasts as long
+as the build, and its reader bounds it by the deadline); every poll and retry is bounded. ``wait``
+polls the pod once a second. The API calls used (RBAC): pods create, get, list, delete, and
+pods/log get, in one namespace.
 """
 
 from __future__ import annotations
