@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from bindery.build.mode import BuildpacksChooser
 from bindery.build.queue import Build, BuildJob, BuildQueue
-from bindery.build.runner import build_log_url, engine_executor
+from bindery.build.executor import BuildExecutor
+from bindery.build.runner import build_executor, build_log_url
 from bindery.build.runner import run_build as run_one_build
 from bindery.events import Event, LaunchError
 from bindery.git import GIT_SLOTS
@@ -51,6 +52,7 @@ class Services:
     prepuller: Prepuller | None = None
     reservations: ReservationBook = field(default_factory=MemoryReservationBook)
     refs: RefCache | None = None  # shared ref resolutions (a crowd costs one)
+    executor: BuildExecutor | None = None  # where builds run (engine containers or pods)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -64,7 +66,7 @@ class Services:
         build_args = {"BINDERY_BASE_IMAGE": base_image_name(settings)}
         chooser = BuildpacksChooser.from_settings(settings)  # one per service: its probe is cached
 
-        executor = engine_executor(settings)
+        executor = build_executor(settings)
 
         def run_build(job: BuildJob) -> AsyncIterator[Event]:
             return run_one_build(settings, chooser, executor, job, build_args)
@@ -92,9 +94,9 @@ class Services:
         prepuller = Prepuller(settings.run_socket, settings.prepull_timeout,
                               settings.prepull_progress_interval,
                               settings.prepull_concurrency) \
-            if settings.prepull and not settings.api_only else None
+            if prepull_wanted(settings) else None
         return cls(settings, registry, hub, builds, launcher, metrics, prepuller,
-                   refs=RefCache(settings))
+                   refs=RefCache(settings), executor=executor)
 
     async def aclose(self) -> None:
         await self.builds.aclose()
@@ -105,6 +107,15 @@ class Services:
             await self.prepuller.aclose()
         if self.refs is not None:
             await self.refs.aclose()
+        if self.executor is not None:
+            await self.executor.aclose()
+
+
+def prepull_wanted(settings: Settings) -> bool:
+    """Pre-pull through the run side's engine socket: not for a build service, and not on
+    Kubernetes, where there is no such socket and KubeSpawner's own progress events (which the
+    launch forwards) show the pull."""
+    return settings.prepull and not settings.api_only and settings.build_executor == "engine"
 
 
 async def launch(services: Services, provider_name: str, spec: str,

@@ -183,6 +183,45 @@ class Settings(BaseSettings):
     build_log_keep_count: int = Field(
         2000, description="Build logs kept at most (the oldest are removed first).")
 
+    # -- builds on Kubernetes (bindery/build/kubernetes.py, issue 13) --------------------------
+    build_executor: Literal["engine", "kubernetes"] = Field(
+        "engine", description="Where builds run: 'engine' = named containers on the build engine "
+        "(build_docker_host); 'kubernetes' = named pods in k8s_namespace (bindery itself needs no "
+        "engine socket then, and does not pre-pull: KubeSpawner's progress shows the pull).")
+    k8s_api_url: str = Field(
+        "", description="Kubernetes API server URL. Empty: the in-cluster config (the pod's "
+        "service account).")
+    k8s_namespace: str = Field(
+        "", description="Namespace of build pods. Empty: the pod's own namespace (its service "
+        "account's namespace file).")
+    k8s_build_engine: Literal["host-socket", "dind", "podman"] = Field(
+        "host-socket", description="Where build pods find a container engine: 'host-socket' = the "
+        "node's engine socket (k8s_engine_socket), 'dind' = a docker-in-docker daemonset's socket "
+        "on the node (k8s_engine_socket), 'podman' = a podman service sidecar in each build pod "
+        "(privileged; see bindery/build/k8s_pod.py).")
+    k8s_engine_socket: str = Field(
+        "/var/run/docker.sock", description="Host path of the node's engine socket for "
+        "host-socket and dind (e.g. /var/run/dind/docker.sock for a dind daemonset).")
+    k8s_builder_image: str = Field(
+        "", description="Image of build pods: bindery's repo2docker build image, pullable by the "
+        "cluster's nodes.")
+    k8s_podman_image: str = Field(
+        "quay.io/podman/stable:v5.2", description="Image of the podman service sidecar "
+        "(k8s_build_engine=podman).")
+    k8s_push_secret: str = Field(
+        "", description="Secret (kubernetes.io/dockerconfigjson) mounted into build pods as "
+        "their docker config, so repo2docker can push. Empty: none.")
+    k8s_node_selector: dict[str, str] = Field(
+        default_factory=dict, description="nodeSelector of build pods (JSON object).")
+    k8s_tolerations: list[dict[str, object]] = Field(
+        default_factory=list, description="tolerations of build pods (JSON list of toleration "
+        "objects).")
+    k8s_build_service_account: str = Field(
+        "", description="Service account of build pods. Empty: none, and no API token is mounted "
+        "(automountServiceAccountToken: false).")
+    k8s_timeout: float = Field(
+        15.0, description="Seconds one Kubernetes API request may take.")
+
     # -- buildpacks: how repositories without a Dockerfile build (bindery/build/buildpacks/) ---
     buildpacks: Literal["standard", "mirror", "auto"] = Field(
         "auto",

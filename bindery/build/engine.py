@@ -23,8 +23,8 @@ import requests.exceptions
 
 from bindery.build.executor import (CANCELLED, TIMED_OUT, BuildExecutor, BuildHandle, BuildSpec,
                                     RunningBuild)
-from bindery.build.logs import BuildLogs
-from bindery.build.repo2docker import MAX_LINE, parse_line
+from bindery.build.logs import BuildLogs, kept_status
+from bindery.build.repo2docker import output_lines, parse_line
 from bindery.engine import docker_client
 
 API_VERSION = "1.41"  # podman's Docker API; fixed so creating a client never calls the engine
@@ -140,21 +140,17 @@ class EngineExecutor(BuildExecutor):
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        threading.Thread(target=pump, name=f"logs-{name}", daemon=True).start()
-        try:
-            buffer = b""
+        async def chunks() -> AsyncIterator[bytes]:
             while True:
                 item = await queue.get()
                 if item is None or isinstance(item, BaseException):
-                    break
-                buffer += item
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    yield line[:MAX_LINE] + b"\n"
-                if len(buffer) > MAX_LINE:
-                    buffer = buffer[:MAX_LINE]
-            if buffer:
-                yield buffer + b"\n"
+                    return
+                yield item
+
+        threading.Thread(target=pump, name=f"logs-{name}", daemon=True).start()
+        try:
+            async for line in output_lines(chunks()):
+                yield line
         finally:
             stream.close()
 
@@ -184,10 +180,7 @@ class EngineExecutor(BuildExecutor):
             await self._stop(handle.name, TIMED_OUT, "the build reached its time limit")
             return TIMED_OUT
         if status is None:  # already removed by whoever saw it end first: its record
-            end = time.monotonic() + 10  # bounded: that process may still be writing the record
-            while (record := self.logs.record(handle.name)) is None and time.monotonic() < end:
-                await asyncio.sleep(0.2)
-            return record.status if record is not None else CANCELLED
+            return await kept_status(self.logs, handle.name)
         return status
 
     def _wait(self, name: str, timeout: float) -> int | None:

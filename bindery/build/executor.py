@@ -1,4 +1,4 @@
-"""Where a build runs: the build executor interface (engine containers now, Kubernetes pods later).
+"""Where a build runs: the build executor interface (engine containers, or pods on Kubernetes).
 
 The contract every implementation keeps (tests/build/test_executor_contract.py checks it):
 

@@ -9,6 +9,7 @@ in age and in count.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bindery.build.executor import NAME_PREFIX
+from bindery.build.executor import CANCELLED, NAME_PREFIX
 
 NAME = re.compile(re.escape(NAME_PREFIX) + r"[0-9a-f]{20}")
 CUT = "[bindery] the start of this log was cut: only its last {0} bytes are kept\n"
@@ -98,3 +99,12 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except FileNotFoundError:
         return 0.0
+
+
+async def kept_status(logs: BuildLogs, name: str, within: float = 10.0) -> int:
+    """The status of a build another process saw end and removed, from its kept record; waits
+    (bounded) while that process may still be writing it. CANCELLED when there is none."""
+    end = time.monotonic() + within
+    while (record := logs.record(name)) is None and time.monotonic() < end:
+        await asyncio.sleep(0.2)
+    return record.status if record is not None else CANCELLED

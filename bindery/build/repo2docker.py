@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bindery.events import Event
@@ -16,6 +17,21 @@ CONFIG_FILE = Path(__file__).with_name("repo2docker_config.py")
 KNOWN_PHASES = {"fetching", "building", "pushing", "failed"}
 MAX_LINE = 64 * 1024
 TAIL_LINES = 200  # build output kept to explain a failure
+
+
+async def output_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A build's output as it arrives (chunks cut anywhere) as lines ending in newline, each cut
+    to MAX_LINE so one endless line cannot fill memory."""
+    buffer = b""
+    async for chunk in chunks:
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            yield line[:MAX_LINE] + b"\n"
+        if len(buffer) > MAX_LINE:
+            buffer = buffer[:MAX_LINE]
+    if buffer:
+        yield buffer + b"\n"
 
 # Build failures said so a person understands them and knows what to change.
 # (regular expression searched in the build output, explanation). The explanation may use the

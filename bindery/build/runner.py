@@ -52,6 +52,15 @@ def engine_executor(settings: Settings) -> EngineExecutor:
                           settings.stack_id, build_logs(settings))
 
 
+def build_executor(settings: Settings) -> BuildExecutor:
+    """The executor the `build_executor` setting names: engine containers or Kubernetes pods."""
+    if settings.build_executor == "kubernetes":
+        from bindery.build.kubernetes import KubernetesExecutor  # its client only when used
+
+        return KubernetesExecutor.from_settings(settings, build_logs(settings))
+    return engine_executor(settings)
+
+
 def build_log_url(settings: Settings, image: str) -> str:
     return f"{settings.web_url.rstrip('/')}/build-logs/{build_name(image)}"
 

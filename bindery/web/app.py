@@ -154,7 +154,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/versions", versions),
         Route("/health", health),
         Route("/metrics", metrics),
-        *buildlogs.routes(settings),
+        *buildlogs.routes(settings, lambda: getattr(state.get("services"), "executor", None)),
         # A build service (api_only) has no pages: nobody lands on a server from it.
         *([] if settings.api_only else ui.routes(settings, book)),
     ]

@@ -8,22 +8,25 @@ and the text form is served as text/plain with nosniff.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from bindery._version import __version__
 from bindery.build.logs import BuildLogs
-from bindery.build.runner import build_logs, engine_executor
+from bindery.build.executor import BuildExecutor
+from bindery.build.runner import build_logs
 from bindery.settings import Settings
 from bindery.web.ui import _base, templates
 
 HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
 
-def routes(settings: Settings) -> list[Route]:
+def routes(settings: Settings, executor: Callable[[], BuildExecutor | None]) -> list[Route]:
+    """`executor()`: the service's build executor (None before the service has started)."""
     logs: BuildLogs = build_logs(settings)
-    executor = engine_executor(settings)
 
     async def find(name: str) -> tuple[str | None, bool]:
         """(log text, still running) of one build, or (None, False) when there is none."""
@@ -32,8 +35,9 @@ def routes(settings: Settings) -> list[Route]:
         text = logs.text(name)
         if text is not None:
             return text, False
+        running = executor()
         try:
-            live = await executor.log_so_far(name)
+            live = await running.log_so_far(name) if running is not None else None
         except Exception:  # the engine is down: say there is no log rather than fail
             live = None
         if live is not None:

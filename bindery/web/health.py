@@ -44,14 +44,19 @@ class Health:
         probes = {
             "JupyterHub": s.hub.version(),
             "Registry": s.registry.ping(),
-            "Build engine": _engine(s.settings.build_socket),
-            "Run engine": _engine(s.settings.run_socket),
         }
+        if s.settings.build_executor == "kubernetes" and s.executor is not None:
+            # No engine sockets on Kubernetes: the API that runs the build pods instead.
+            probes["Kubernetes API"] = s.executor.running()
+        else:
+            probes["Build engine"] = _engine(s.settings.build_socket)
+            probes["Run engine"] = _engine(s.settings.run_socket)
         if self.store is not None:
             probes["State store"] = self.store.get(OWNER, "health-probe")
         if s.settings.api_only:  # a build service launches nothing: no hub, no run side
             for unused in ("JupyterHub", "Run engine"):
-                probes.pop(unused).close()
+                if unused in probes:
+                    probes.pop(unused).close()
         results = await asyncio.gather(
             *(asyncio.wait_for(p, CHECK_TIMEOUT) for p in probes.values()), return_exceptions=True)
         checks: list[dict[str, Any]] = []

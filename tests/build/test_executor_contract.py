@@ -1,13 +1,14 @@
 """The build executor contract (bindery/build/executor.py), written once, run against every
-implementation: today the engine (named containers on the session stack's build podman); a
-Kubernetes executor is done when it passes this module unchanged."""
+implementation: the engine (named containers on the session stack's build podman) and Kubernetes
+(named pods, through the real kubernetes_asyncio client, on an API server stand-in whose test
+kubelet runs each pod on the same build podman: tests/kubernetes/)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import docker
 import pytest
@@ -17,40 +18,65 @@ from bindery.build.executor import CANCELLED, TIMED_OUT, BuildExecutor, BuildSpe
 from bindery.build.logs import BuildLogs
 from bindery.build.queue import BuildJob
 from bindery.build.repo2docker import parse_line
-from bindery.build.runner import build_spec, engine_executor
+from bindery.build.runner import build_executor, build_spec, engine_executor
 from bindery.settings import Settings
+from tests.kubernetes.cluster import StandInCluster
+from tests.kubernetes.kubelet import quantity_bytes
 from tests.production.own_stack import wait_for
 
 pytestmark = pytest.mark.stack
 
-IMPLEMENTATIONS = ["engine"]
+IMPLEMENTATIONS = ["engine", "kubernetes"]
 
 
 class Subject:
-    """One implementation under test, with the inspections the contract needs."""
+    """One implementation under test, with the inspections the contract needs: does the build
+    exist (a container, a pod), and which memory limit does the engine or cluster enforce."""
 
-    def __init__(self, settings: Settings, make: Callable[[], BuildExecutor]) -> None:
+    def __init__(self, settings: Settings, make: Callable[[], BuildExecutor],
+                 exists: Callable[[str], bool], memory_limit: Callable[[str], int]) -> None:
         self.settings = settings
         self.make = make
+        self.exists = exists
+        self.memory_limit = memory_limit
         self.logs = BuildLogs(settings.build_logs_path, settings.build_log_max_bytes, 30, 2000)
 
-    def exists(self, name: str) -> bool:
+
+def engine_subject(stack: Settings) -> Subject:
+    def exists(name: str) -> bool:
         try:
-            engine_client(self.settings.build_socket).containers.get(name)
+            engine_client(stack.build_socket).containers.get(name)
             return True
         except docker.errors.NotFound:
             return False
 
-    def memory_limit(self, name: str) -> int:
-        container = engine_client(self.settings.build_socket).containers.get(name)
+    def memory_limit(name: str) -> int:
+        container = engine_client(stack.build_socket).containers.get(name)
         return int(container.attrs["HostConfig"]["Memory"])
+
+    return Subject(stack, lambda: engine_executor(stack), exists, memory_limit)
+
+
+def kubernetes_subject(cluster: StandInCluster) -> Subject:
+    def memory_limit(name: str) -> int:  # what the pod asks the cluster to enforce
+        pod = cluster.pod(name)
+        assert pod is not None, name
+        limits = pod["spec"]["containers"][0]["resources"]["limits"]
+        return quantity_bytes(limits["memory"])
+
+    return Subject(cluster.settings, lambda: build_executor(cluster.settings),
+                   lambda name: cluster.pod(name) is not None, memory_limit)
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)
-def subject(request, stack: Settings) -> Subject:
+def subject(request, stack: Settings) -> Iterator[Subject]:
     if request.param == "engine":
-        return Subject(stack, lambda: engine_executor(stack))
-    raise AssertionError(request.param)
+        yield engine_subject(stack)
+    elif request.param == "kubernetes":
+        with StandInCluster.around(stack) as cluster:
+            yield kubernetes_subject(cluster)
+    else:
+        raise AssertionError(request.param)
 
 
 @pytest.fixture
@@ -59,7 +85,9 @@ def spec_for(stack: Settings, git_repo_factory):
 
     def make(dockerfile: str, **overrides: object) -> BuildSpec:
         tag = uuid.uuid4().hex[:8]
-        _, url = git_repo_factory(f"contract-{tag}", dockerfile)
+        # A label of its own first, so no step comes from the layer cache of an earlier run of
+        # the same lines (another implementation's): every RUN really runs and prints.
+        _, url = git_repo_factory(f"contract-{tag}", f"LABEL bindery.contract={tag}\n{dockerfile}")
         settings = stack.model_copy(update=overrides)
         job = BuildJob(image=f"{stack.registry_host}/bindery/contract-{tag}:test", repo=url,
                        commit=None, source=url)

@@ -1,0 +1,35 @@
+"""Serve a test's ASGI app (a stand-in for a service bindery talks to) on a free port, in a thread
+with its own event loop, for the duration of a `with` block."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+import uvicorn
+
+from tests.conftest import free_port
+
+START_TIMEOUT = 10.0
+
+
+@contextlib.contextmanager
+def serve_in_thread(app, name: str) -> Iterator[str]:  # noqa: ANN001 - any ASGI app
+    """Yield the app's base URL (http://127.0.0.1:PORT) once it answers; stop it afterwards."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off", timeout_graceful_shutdown=5))
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT
+    while not server.started:  # bounded poll of uvicorn's own flag
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"{name} did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
