@@ -128,7 +128,7 @@ def test_role_allows_only_what_the_build_executor_uses() -> None:
     objs = variant("host-socket", "none")
     role = named(objs, "Role", "-builds")
     rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): sorted(r["verbs"]) for r in role["rules"]}
-    assert rules == {(("",), ("pods",)): ["create", "delete", "get", "list", "watch"],
+    assert rules == {(("",), ("pods",)): ["create", "delete", "get", "list"],
                      (("",), ("pods/log",)): ["get"]}
     assert not of_kind(objs, "ClusterRole") and not of_kind(objs, "ClusterRoleBinding")
     binding = named(objs, "RoleBinding", "-builds")
