@@ -20,11 +20,11 @@ from typing import Any
 
 from bindery.deploy.classify import CheckFailed
 from bindery.deploy.flow import Deployer
-from bindery.deploy.helm import HelmRelease
+from bindery.deploy.helm import HelmRelease, version_of_revision
 from bindery.deploy.instances import HelmInstance, InstanceConfig
 from bindery.deploy.report import Report
 from bindery.deploy.rollout import Cluster, wait_release
-from bindery.release.tags import VersionNameError, image_tag, version_of_tag
+from bindery.release.tags import VersionNameError, image_tag
 from bindery.release.wait import ArtifactWaitTimeout, wait_for_artifact
 
 
@@ -40,14 +40,6 @@ def _helm(config: InstanceConfig) -> HelmInstance:
     return config.helm
 
 
-def _version_of(revision: dict[str, Any] | None) -> str | None:
-    """The bindery version a revision runs (its chart's appVersion is the image tag), when it says one."""
-    if not revision or not revision.get("app_version"):
-        return None
-    try:
-        return version_of_tag(str(revision["app_version"]))
-    except VersionNameError:
-        return None
 
 
 @dataclass
@@ -67,21 +59,23 @@ class HelmDeployer(Deployer):
         history = self._stage(report, "history", lambda: {"revisions": self.release.history()})
         if history is None:
             return self._finish(report.finish(False))
-        live = next((r for r in reversed(history["revisions"]) if r.get("status") == "deployed"), None)
-        report.previous_version = _version_of(live) or (f"revision {live['revision']}" if live else None)
+        revisions = history["revisions"]
+        live = next((r for r in reversed(revisions) if r.get("status") == "deployed"), None)
+        if live is not None:
+            report.previous_version = version_of_revision(revisions, live) or f"revision {live['revision']}"
         tag = self._stage(report, "image tag", lambda: {"tag": self._tag(version)})
         chart = tag and self._stage(report, "chart", lambda: self._chart(version))
         if not chart:
             return self._finish(report.finish(False))
         values = [self._path(v) for v in _helm(self.config).values]
         upgraded = self._stage(report, "helm upgrade",
-                               lambda: self.release.upgrade(Path(chart["path"]), tag["tag"], values))
+                               lambda: self.release.upgrade(Path(chart["path"]), version, tag["tag"], values))
         if upgraded is not None and self._stage(report, "rollout", self._wait_rollout) is not None:
             self._verify(report, version)
         else:
             report.finish(False)
         if not report.green:
-            report.rollback = self._rollback_to(live, version)
+            report.rollback = self._rollback_to(live, live and version_of_revision(revisions, live), version)
         return self._finish(report)
 
     # -- stages --------------------------------------------------------------------------------
@@ -115,21 +109,20 @@ class HelmDeployer(Deployer):
         return asyncio.run(wait_release(self.release.cluster, h.namespace, h.release, h.rollout_timeout,
                                         say=self.say, poll=self.rollout_poll))
 
-    def _rollback_to(self, live: dict[str, Any] | None, failed: str) -> Report:
+    def _rollback_to(self, live: dict[str, Any] | None, back: str | None, failed: str) -> Report:
         """Back to the revision that was live before this deploy, its rollout awaited and verified again."""
         if live is None:
             rb = Report(self.config.name, "rollback", "(none)", failed)
             rb.notes.append(f"no earlier deployed revision of {self.release.release} to roll back to; "
                             f"{failed} left as it is for inspection")
             return rb.finish(False)
-        back = _version_of(live)
         rb = Report(self.config.name, "rollback", back or f"revision {live['revision']}", failed)
         if self._stage(rb, "helm rollback", lambda: self.release.rollback(int(live["revision"]))) is None:
             return rb.finish(False)
         if self._stage(rb, "rollout", self._wait_rollout) is None:
             return rb.finish(False)
         if back is None:
-            rb.notes.append(f"revision {live['revision']} names no bindery version (appVersion "
-                            f"{live.get('app_version')!r}): the version check of the verification will fail")
+            rb.notes.append(f"revision {live['revision']} names no bindery version (description "
+                            f"{live.get('description')!r}): the version check of the verification will fail")
         self._verify(rb, back or "")
         return rb.finish(rb.green and all(c.ok for c in rb.checks))
