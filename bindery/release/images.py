@@ -95,8 +95,14 @@ def read_manifest(settings: Settings, image: str) -> dict[str, Any] | None:
 def content_key(settings: Settings, artifact: Artifact) -> str:
     """What bindery's image is made of: the wheel, the Containerfile, the base image (its recipe or name)."""
     base = settings.base_image or base_image.recipe_hash()
-    text = "\n".join([artifact.sha256, hashlib.sha256(CONTAINERFILE.read_bytes()).hexdigest(), base])
+    text = "\n".join([artifact.sha256, hashlib.sha256(CONTAINERFILE.read_bytes()).hexdigest(), base,
+                      *sorted(_build_args(settings).values())])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _build_args(settings: Settings) -> dict[str, str]:
+    return {"BASE": base_image.image_name(settings), "REPO2DOCKER_VERSION": builder_image.REPO2DOCKER_VERSION,
+            "CHARDET_SPEC": builder_image.CHARDET_SPEC}
 
 
 def _engine(settings: Settings) -> docker.DockerClient:
@@ -143,13 +149,13 @@ def bindery_image(settings: Settings, artifact: Artifact, prefix: str, *, force:
         (ctx / "wheel").mkdir()
         shutil.copy(artifact.location, ctx / "wheel" / Path(artifact.location).name)
         shutil.copy(CONTAINERFILE, ctx / "Containerfile")
-        log(f"  building {name} FROM {base_image.image_name(settings)} (pip install of the wheel)")
+        log(f"  building {name} FROM {base_image.image_name(settings)} (pip install of the wheel and repo2docker)")
         labels = {CONTENT_LABEL: key, "org.opencontainers.image.version": artifact.version,
                   "org.opencontainers.image.revision": artifact.commit,
                   "org.opencontainers.image.title": "bindery"}
         try:
             client.images.build(path=str(ctx), dockerfile="Containerfile", tag=name, rm=True, forcerm=True,
-                                pull=False, labels=labels, buildargs={"BASE": base_image.image_name(settings)})
+                                pull=False, labels=labels, buildargs=_build_args(settings))
         except docker.errors.BuildError as exc:
             tail = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log)[-3000:]
             raise ImageError(f"building {name} failed: {exc.msg}\n{tail}") from None
