@@ -67,3 +67,26 @@ def test_builder_image_pushed_under_the_release_tag(stack: Settings, released) -
     print(f"\nbuild image: {image.compressed_bytes / 1e6:.0f} MB in the registry, pushed in {image.seconds:g} s")
     again = builder_image_release(stack, version, prefix, log=lambda m: None)
     assert again.source == "already in registry" and again.digest == image.digest
+
+
+def test_release_cli_images_and_chart_idempotent(stack: Settings, released, tmp_path: Path) -> None:  # noqa: ANN001
+    """`bindery release --images --chart` as a person runs it: both images already pushed above are not rebuilt."""
+    import json
+
+    from tests.conftest import run_cli
+
+    artifact, version = released
+    store = Path(artifact.location).parent
+    clone = tmp_path / "c"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    chart = Path(__file__).parents[1] / "deploy" / "tinychart"
+    proc = run_cli(stack, "release", "--repo", str(clone), "--store", str(store), "--images", "--registry",
+                   f"{stack.registry_host}/release-test", "--chart", str(chart), "--json", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["already_there"] and out["version"] == version
+    assert [i["source"] for i in out["images"]] == ["already in registry", "already in registry"]
+    assert out["chart"]["kind"] == "chart" and out["chart"]["filename"].endswith(".tgz")
+    bad = run_cli(stack, "release", "--repo", str(clone), "--store", str(tmp_path / "other"), "--chart",
+                  str(tmp_path))
+    assert bad.returncode == 1 and "not a chart folder" in bad.stderr and "Traceback" not in bad.stderr
