@@ -212,3 +212,42 @@ async def test_rollout_still_starting_is_transient_and_bounded() -> None:
         assert pending.value.kind == "transient"
         assert "Deployment w (updated 0/2, ready 0/2, available 0/2 (generation 1 observed 0))" in pending.value.reason
         assert "no pod reports a reason" in pending.value.reason
+
+
+def test_instance_kind_needs_its_own_fields(tmp_path: Path) -> None:
+    from bindery.deploy.instances import ConfigError, load, load_all
+
+    (tmp_path / "a.toml").write_text('kind = "helm"\nversion = "x"\n')
+    with pytest.raises(ConfigError, match=r"needs a \[helm\] table"):
+        load(tmp_path, "a")
+    (tmp_path / "a.toml").write_text('version = "x"\n[helm]\nrelease = "r"\npublic_url = "https://b.test"\n')
+    with pytest.raises(ConfigError, match="needs kind = 'helm'"):
+        load(tmp_path, "a")
+    (tmp_path / "a.toml").write_text('version = "x"\n')
+    with pytest.raises(ConfigError, match="needs public_port and backend_ports"):
+        load(tmp_path, "a")
+    for name in ("a", "b"):  # two instances on one release would deploy over each other
+        (tmp_path / f"{name}.toml").write_text(
+            'kind = "helm"\n[helm]\nrelease = "r"\nnamespace = "n"\npublic_url = "https://b.test"\n')
+    with pytest.raises(ConfigError, match="both use helm release n/r"):
+        load_all(tmp_path)
+
+
+def test_cli_deploy_runs_real_helm_against_the_standin(tmp_path: Path) -> None:
+    """`bindery deploy` of a Helm instance with the real helm binary: it reaches the stand-in (helm's discovery and
+    its release Secrets, which the stand-in does not serve) and the deploy ends red with helm's own message."""
+    import subprocess
+    import sys
+
+    with running_standin() as state:
+        (tmp_path / "staging.toml").write_text(
+            f'kind = "helm"\nversion = "{A}"\ncanary = "git/canary/HEAD"\n[helm]\nrelease = "bindery-staging"\n'
+            f'namespace = "{NS}"\npublic_url = "{PUBLIC}"\napi_url = "{state.url}"\nchart = "{CHART}"\n')
+        proc = subprocess.run([sys.executable, "-m", "bindery", "deploy", "staging", "--deploy-dir", str(tmp_path),
+                               "--store", str(tmp_path / "artifacts"), "--json"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1, proc.stderr
+        report = json.loads(proc.stdout)
+        assert report["verdict"] == "red" and report["failure"]["check"] == "history"
+        assert "helm history failed" in report["failure"]["reason"]
+        assert ("GET", f"/api/v1/namespaces/{NS}/secrets") in state.requests  # helm asked the named cluster
