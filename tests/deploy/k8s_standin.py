@@ -53,6 +53,7 @@ class StandIn:
 
     objects: dict[Key, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    authorizations: set[str] = field(default_factory=set)  # Authorization headers seen
     faults: list[int] = field(default_factory=list)  # statuses to answer the next list requests with
     controller: Callable[[StandIn, dict[str, Any]], None] = lambda standin, obj: None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -105,6 +106,7 @@ def make_app(state: StandIn) -> Starlette:
     async def collection(request: Request) -> JSONResponse:
         ns, plural = request.path_params["ns"], request.path_params["plural"]
         state.requests.append((request.method, request.url.path))
+        state.authorizations.add(request.headers.get("authorization", ""))
         if plural not in KINDS:
             return _status(404, "NotFound", f"the server could not find the requested resource ({plural})")
         if request.method == "POST":

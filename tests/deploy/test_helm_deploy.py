@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from bindery.deploy import records
 from bindery.deploy.classify import CheckFailed
@@ -21,7 +22,7 @@ from bindery.deploy.helm import HelmRelease
 from bindery.deploy.helmflow import HelmDeployer, helm_release
 from bindery.deploy.instances import InstanceConfig
 from bindery.deploy.retry import Backoff
-from bindery.deploy.rollout import Cluster, RolloutWatch, api_client, wait_rollout
+from bindery.deploy.rollout import Cluster, RolloutWatch, api_client, wait_release, wait_rollout
 from bindery.release.store import FolderStore
 from bindery.release.tags import image_tag, version_of_tag
 
@@ -251,3 +252,21 @@ def test_cli_deploy_runs_real_helm_against_the_standin(tmp_path: Path) -> None:
         assert report["verdict"] == "red" and report["failure"]["check"] == "history"
         assert "helm history failed" in report["failure"]["reason"]
         assert ("GET", f"/api/v1/namespaces/{NS}/secrets") in state.requests  # helm asked the named cluster
+
+
+async def test_rollout_wait_through_a_kubeconfig(tmp_path: Path) -> None:
+    """The kubeconfig path of the client (as operators run `bindery deploy` from outside the cluster)."""
+    with running_standin(StandIn(controller=rolls_out)) as state:
+        obj = state.put("deployments", NS, workload("w", "r", 1))
+        rolls_out(state, obj)
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "other",
+            "clusters": [{"name": "standin", "cluster": {"server": state.url}},
+                         {"name": "nowhere", "cluster": {"server": "http://127.0.0.1:9"}}],
+            "users": [{"name": "u", "user": {"token": "t0ken"}}],
+            "contexts": [{"name": "staging", "context": {"cluster": "standin", "user": "u"}},
+                         {"name": "other", "context": {"cluster": "nowhere", "user": "u"}}]}))
+        done = await wait_release(Cluster(kubeconfig=str(kubeconfig), context="staging"), NS, "r", 10, poll=0.05)
+        assert done["workloads"] == {"Deployment w": "updated 1/1, ready 1/1, available 1/1"}
+        assert state.authorizations == {"Bearer t0ken"}  # the kubeconfig's user, the named context's cluster
