@@ -64,8 +64,10 @@ class HelmDeployer(Deployer):
         if live is not None:
             report.previous_version = version_of_revision(revisions, live) or f"revision {live['revision']}"
         tag = self._stage(report, "image tag", lambda: {"tag": self._tag(version)})
-        chart = tag and self._stage(report, "chart", lambda: self._chart(version))
-        if not chart:
+        if tag is None:
+            return self._finish(report.finish(False))
+        chart = self._stage(report, "chart", lambda: self._chart(version))
+        if chart is None:
             return self._finish(report.finish(False))
         values = [self._path(v) for v in _helm(self.config).values]
         upgraded = self._stage(report, "helm upgrade",

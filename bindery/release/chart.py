@@ -26,11 +26,11 @@ class ChartError(RuntimeError):
 
 def package_chart(chart: Path, version: str, commit: str, store: ArtifactStore, *, force: bool = False) -> Artifact:
     """`helm package` ``chart`` as ``version`` into ``store`` (kind "chart"), unless it is there already."""
+    if not (chart / "Chart.yaml").is_file():  # a wrong path is an error even when the version's chart is there
+        raise ChartError(f"{chart} is not a chart folder (no Chart.yaml)")
     existing = store.find(version, "chart")
     if existing is not None and not force:
         return existing
-    if not (chart / "Chart.yaml").is_file():
-        raise ChartError(f"{chart} is not a chart folder (no Chart.yaml)")
     with tempfile.TemporaryDirectory(prefix="bindery-chart-") as out:
         argv = ["package", str(chart), "--version", chart_version(version), "--app-version", image_tag(version),
                 "--destination", out]

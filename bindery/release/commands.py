@@ -78,10 +78,10 @@ def cmd_release(args: argparse.Namespace) -> int:
     from bindery.release.build import ReleaseError, release
     from bindery.release.chart import DEFAULT_CHART, ChartError, package_chart
     from bindery.release.images import ImageError, release_images
-    from bindery.release.tags import VersionNameError
-    from bindery.stack.process import StackError
     from bindery.release.store import FolderStore
+    from bindery.release.tags import VersionNameError
     from bindery.settings import Settings
+    from bindery.stack.process import StackError
 
     store = FolderStore(args.store or Settings().artifacts_path)
     repo = _repo(args)

@@ -1,4 +1,4 @@
-"""Artifact stores: where released wheels live until a deploy installs them.
+"""Artifact stores: where released wheels (and the Helm charts packaged for them) live until a deploy installs them.
 
 Why an interface: today a folder on the machine (`FolderStore`); the local OCI registry could hold images later as a
 second kind. Deploys only ask "is version V there, where, with which checksum" and "what is newest".
@@ -37,7 +37,7 @@ class Artifact:
     sha256: str
     size: int
     created: str  # ISO 8601, UTC
-    kind: str = "wheel"
+    kind: str = "wheel"  # or "chart": one of each per version, side by side
     location: str = ""  # where the file is (a path for a folder store)
 
     def to_dict(self) -> dict:

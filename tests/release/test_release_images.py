@@ -27,11 +27,11 @@ def released(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     clone = tmp_path_factory.mktemp("clone") / "bindery"
     subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(clone)], check=True, timeout=120)
     store = FolderStore(tmp_path_factory.mktemp("artifacts"))
-    return release(clone, store).artifact, version_of(clone)
+    return release(clone, store).artifact, version_of(clone), clone
 
 
 def test_bindery_image_from_the_released_wheel(stack: Settings, released) -> None:  # noqa: ANN001
-    artifact, version = released
+    artifact, version, _ = released
     prefix = f"{stack.registry_host}/release-test"
     logged: list[str] = []
     image = bindery_image(stack, artifact, prefix, log=logged.append)
@@ -55,7 +55,7 @@ def test_bindery_image_from_the_released_wheel(stack: Settings, released) -> Non
 
 
 def test_builder_image_pushed_under_the_release_tag(stack: Settings, released) -> None:  # noqa: ANN001
-    artifact, version = released
+    artifact, version, _ = released
     prefix = f"{stack.registry_host}/release-test"
     image = builder_image_release(stack, version, prefix, log=lambda m: None)
     assert image.name == f"{prefix}/repo2docker:{image_tag(version)}"
@@ -75,10 +75,8 @@ def test_release_cli_images_and_chart_idempotent(stack: Settings, released, tmp_
 
     from tests.conftest import run_cli
 
-    artifact, version = released
+    artifact, version, clone = released
     store = Path(artifact.location).parent
-    clone = tmp_path / "c"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
     chart = Path(__file__).parents[1] / "deploy" / "tinychart"
     proc = run_cli(stack, "release", "--repo", str(clone), "--store", str(store), "--images", "--registry",
                    f"{stack.registry_host}/release-test", "--chart", str(chart), "--json", timeout=600)
@@ -87,6 +85,5 @@ def test_release_cli_images_and_chart_idempotent(stack: Settings, released, tmp_
     assert out["already_there"] and out["version"] == version
     assert [i["source"] for i in out["images"]] == ["already in registry", "already in registry"]
     assert out["chart"]["kind"] == "chart" and out["chart"]["filename"].endswith(".tgz")
-    bad = run_cli(stack, "release", "--repo", str(clone), "--store", str(tmp_path / "other"), "--chart",
-                  str(tmp_path))
+    bad = run_cli(stack, "release", "--repo", str(clone), "--store", str(store), "--chart", str(tmp_path))
     assert bad.returncode == 1 and "not a chart folder" in bad.stderr and "Traceback" not in bad.stderr
