@@ -96,7 +96,7 @@ class HelmRelease:
         try:
             out = self.runner(self.history_argv(), "helm history", self.timeout, self.env())
         except CheckFailed as exc:
-            if "not found" in exc.reason:
+            if "release: not found" in exc.reason:  # helm's words for a release never installed
                 return []
             raise
         return sorted(json.loads(out or "[]"), key=lambda r: r.get("revision", 0))
