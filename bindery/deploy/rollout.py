@@ -69,6 +69,7 @@ class WorkloadState:
     counts: str  # "updated 1/2, ready 1/2, available 1/2 (generation 3 observed 3)"
     selector: str = ""  # its pods' label selector
     reasons: list[str] = field(default_factory=list)  # "pod web-7d9f-x: ImagePullBackOff (Back-off pulling …)"
+    codes: list[str] = field(default_factory=list)  # the bare reasons ("ImagePullBackOff"), for classification
 
     @property
     def label(self) -> str:
@@ -139,20 +140,17 @@ class RolloutWatch:
         return [_judge(kind, obj) for kind, items in zip(("Deployment", "StatefulSet", "DaemonSet"), lists)
                 for obj in items.items]
 
-    async def reasons(self, workload: WorkloadState) -> list[str]:
+    async def explain(self, workload: WorkloadState) -> None:
+        """Fill in why ``workload``'s pods are not ready (its selector's pods)."""
         if not workload.selector:
-            return []
+            return
         pods = await self.core.list_namespaced_pod(self.namespace, label_selector=workload.selector,
                                                    _request_timeout=self.timeout)
-        out = []
         for pod in pods.items:
             for reason, message in pod_reasons(pod):
-                out.append(f"pod {pod.metadata.name}: {reason}" + (f" ({message[:200]})" if message else ""))
-        return out
-
-
-def _reason_names(states: list[WorkloadState]) -> list[str]:
-    return [r.split(": ", 1)[1].split(" (", 1)[0] for s in states for r in s.reasons]
+                workload.codes.append(reason)
+                workload.reasons.append(f"pod {pod.metadata.name}: {reason}"
+                                        + (f" ({message[:200]})" if message else ""))
 
 
 async def wait_rollout(watch: RolloutWatch, timeout: float, *, poll: float = 1.0, poll_cap: float = 5.0,
@@ -196,12 +194,12 @@ async def wait_rollout(watch: RolloutWatch, timeout: float, *, poll: float = 1.0
     pending = [s for s in states if not s.done]
     for s in pending:
         try:
-            s.reasons = await watch.reasons(s)
+            await watch.explain(s)
         except (ApiException, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             s.reasons = [f"pods unreadable: {type(exc).__name__}"]
     parts = [f"{s.label} ({s.counts})" + (": " + "; ".join(s.reasons[:5]) if s.reasons else ": no pod reports "
                                            "a reason (still starting?)") for s in pending]
-    kind = classify_rollout(_reason_names(pending))
+    kind = classify_rollout([code for s in pending for code in s.codes])
     raise CheckFailed(kind, f"rollout of {watch.release} not done within {timeout:g} s: " + " | ".join(parts),
                       {"pending": {s.label: {"counts": s.counts, "reasons": s.reasons} for s in pending},
                        "done": [s.label for s in states if s.done]})
