@@ -97,3 +97,19 @@ def classify_health(status: int, payload: Any, *, starting: bool) -> CheckFailed
 
 def _part_name(check: dict[str, Any]) -> str:
     return str(check.get("name") or check.get("service") or check.get("check") or "unnamed part")
+
+
+# Why a pod of a rollout is not ready, as Kubernetes names it (container waiting/terminated reasons, the scheduler's
+# condition reason). These do not heal by waiting longer: a wrong image or tag, a crashing process, a config that
+# names a missing Secret, a pod no node can take. Everything else (ContainerCreating, PodInitializing, pods not
+# created yet, readiness still failing) is a rollout still in progress: transient.
+REAL_POD_REASONS = frozenset({
+    "ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull",
+    "CrashLoopBackOff", "RunContainerError", "CreateContainerError", "CreateContainerConfigError", "OOMKilled",
+    "Unschedulable",
+})
+
+
+def classify_rollout(reasons: list[str]) -> Kind:
+    """A rollout that did not finish within its bound: real when a pod shows a reason that does not heal."""
+    return Kind.REAL if any(r in REAL_POD_REASONS for r in reasons) else Kind.TRANSIENT

@@ -75,10 +75,17 @@ def _deploy(deploy_dir: Path, store_dir: Path, name: str, timeout: float | None,
     if not config.version:
         print(f"bindery deploy: {name} has no version; run `bindery bump {name}`", file=sys.stderr)
         return 2
+    wait = timeout if timeout is not None else Settings().artifact_wait_timeout
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     with http_client() as client:
-        deployer = Deployer(config, FolderStore(store_dir), LocalRuntime(config, deploy_dir), client, deploy_dir,
-                            timeout if timeout is not None else Settings().artifact_wait_timeout,
-                            say=lambda m: print(m, file=sys.stderr, flush=True))
+        if config.kind == "helm":
+            from bindery.deploy.helmflow import HelmDeployer, helm_release
+
+            deployer: Deployer = HelmDeployer(config, FolderStore(store_dir), helm_release(config), client, deploy_dir,
+                                              wait, say=say)
+        else:
+            deployer = Deployer(config, FolderStore(store_dir), LocalRuntime(config, deploy_dir), client, deploy_dir,
+                                wait, say=say)
         report = deployer.deploy()
     reports = deploy_dir / "state" / name / "reports"
     reports.mkdir(parents=True, exist_ok=True)

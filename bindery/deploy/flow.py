@@ -236,6 +236,7 @@ class Deployer:
         return holder.get("value", {}) if result.ok else None
 
     def _free_port(self, old: Slot | None) -> int:
+        assert self.config.backend_ports is not None  # kind "local" (instances.py checks it)
         a, b = self.config.backend_ports
         return b if old is not None and old.port == a else a
 

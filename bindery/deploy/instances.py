@@ -14,6 +14,19 @@ like a deploy repository; `bindery bump` and `bindery promote` change them by co
     data_dir = "/srv/bindery/staging"
     hub_port = 18081
     proxy_port = 18000
+
+An instance on Kubernetes is a Helm release (``kind = "helm"``; see bindery/deploy/helm.py)::
+
+    kind = "helm"
+    version = "0.1.dev42+g1a2b3c4d5e6f"
+    canary = "git/https%3A%2F%2Fgithub.com%2Forg%2Fcanary/HEAD"
+
+    [helm]
+    release = "bindery-staging"
+    namespace = "binder-staging"
+    public_url = "https://staging.binder.example.org"
+    values = ["staging-values.yaml"]      # relative to the deploy folder
+    kubeconfig = "~/.kube/staging"        # or api_url (+ token_file); neither: the in-cluster service account
 """
 
 from __future__ import annotations
@@ -23,11 +36,36 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ConfigError(ValueError):
     """An instance file is missing or invalid; the message names the file."""
+
+
+class HelmInstance(BaseModel):
+    """Where and how an instance of ``kind = "helm"`` runs: a Helm release in a namespace of a cluster."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    release: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=53,
+                         description="Helm release name (also the app.kubernetes.io/instance label of its objects).")
+    namespace: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63,
+                           description="Namespace of the release.")
+    public_url: str = Field(pattern=r"^https?://", description="URL people use (the chart's Ingress/HTTPRoute); "
+                            "the canary launches through it.")
+    chart: str = Field("", description="Chart to install. Empty: the chart `bindery release --chart` packaged "
+                       "for the version (artifact store). Else a chart folder or .tgz, relative to the deploy folder.")
+    values: list[str] = Field(default_factory=list,
+                              description="Values files (relative to the deploy folder), passed in order with -f.")
+    kubeconfig: str = Field("", description="kubeconfig file of the cluster ('' with api_url '': in-cluster).")
+    kube_context: str = Field("", description="Context in the kubeconfig ('' = its current context).")
+    api_url: str = Field("", description="API server URL (instead of a kubeconfig).")
+    token_file: str = Field("", description="File with a bearer token for api_url ('' = none).")
+    rollout_timeout: float = Field(600.0, gt=0, description="Seconds every Deployment/StatefulSet/DaemonSet of the "
+                                   "release has to finish its rollout after helm upgrade (or rollback).")
+    helm_timeout: float = Field(300.0, gt=0, description="Seconds one helm command (upgrade, rollback, history) "
+                                "may take.")
 
 
 class InstanceConfig(BaseModel):
@@ -35,9 +73,15 @@ class InstanceConfig(BaseModel):
 
     name: str = Field("", description="Instance name (the file name without .toml).")
     version: str = Field("", description="The bindery version this instance runs (set by bump/promote).")
-    public_port: int = Field(description="Port people use; a small front proxy forwards it to the live slot.")
+    kind: Literal["local", "helm"] = Field(
+        "local", description="'local': versions as processes on this machine behind a front proxy; 'helm': a Helm "
+        "release on Kubernetes ([helm] table).")
+    helm: HelmInstance | None = Field(None, description="The Helm release (kind = 'helm').")
+    public_port: int | None = Field(None, description="Port people use; a small front proxy forwards it to the "
+                                    "live slot (kind 'local').")
     public_host: str = Field("127.0.0.1", description="Address the front proxy listens on.")
-    backend_ports: tuple[int, int] = Field(description="Two ports: the live version and the new one.")
+    backend_ports: tuple[int, int] | None = Field(None, description="Two ports: the live version and the new one "
+                                                  "(kind 'local').")
     replica_ports: list[int] = Field(
         default_factory=list,
         description="Ports of several replicas behind HAProxy at public_port (instead of the two slots behind the "
@@ -58,8 +102,21 @@ class InstanceConfig(BaseModel):
     stack: bool = Field(True, description="Bring up this instance's stack (engines, registry, hub; not its web "
                         "service: the front proxy owns the public port) before starting a version.")
 
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "InstanceConfig":
+        if self.kind == "helm" and self.helm is None:
+            raise ValueError("kind = 'helm' needs a [helm] table (release, namespace, public_url)")
+        if self.kind == "local":
+            if self.helm is not None:
+                raise ValueError("a [helm] table needs kind = 'helm'")
+            if self.public_port is None or self.backend_ports is None:
+                raise ValueError("kind = 'local' needs public_port and backend_ports")
+        return self
+
     @property
     def public_url(self) -> str:
+        if self.helm is not None:
+            return self.helm.public_url.rstrip("/")
         return f"http://{self.public_host}:{self.public_port}"
 
     def env(self, port: int) -> dict[str, str]:
@@ -115,7 +172,14 @@ def clashes(configs: list[InstanceConfig]) -> list[str]:
     seen: dict[str, str] = {}
     problems = []
     for c in configs:
-        keys = [f"port {p}" for p in (c.public_port, *c.backend_ports, *c.replica_ports)]
+        if c.helm is not None:  # on a cluster: only the release itself must not be shared
+            keys = [f"helm release {c.helm.namespace}/{c.helm.release} ({c.helm.kubeconfig or c.helm.api_url})"]
+            for key in keys:
+                if key in seen and seen[key] != c.name:
+                    problems.append(f"{seen[key]} and {c.name} both use {key}")
+                seen[key] = c.name
+            continue
+        keys = [f"port {p}" for p in (c.public_port, *(c.backend_ports or ()), *c.replica_ports)]
         keys += [f"port {v}" for k, v in c.settings.items() if k.endswith("_port")]
         if "data_dir" in c.settings:
             keys.append(f"data_dir {Path(str(c.settings['data_dir'])).expanduser()}")

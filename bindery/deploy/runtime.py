@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 import sysconfig
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bindery.deploy.classify import CheckFailed
+from bindery.deploy.command import run_command
 from bindery.deploy.flow import Slot
 from bindery.deploy.front import write_target
 from bindery.deploy.instances import InstanceConfig
@@ -96,14 +96,7 @@ class LocalRuntime:
 
     @staticmethod
     def _run(argv: list[str], what: str, timeout: float) -> str:
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise CheckFailed.real(f"{what} did not finish within {timeout:g} s", command=argv) from None
-        if proc.returncode != 0:
-            raise CheckFailed.real(f"{what} failed ({proc.returncode})", command=argv,
-                                   output=(proc.stdout + proc.stderr)[-2000:])
-        return proc.stdout
+        return run_command(argv, what, timeout)
 
     # -- the instance's stack ------------------------------------------------------------------
     def settings(self) -> Settings:

@@ -28,6 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--repo", type=Path, default=None, help="Checkout to release (default: this one).")
     r.add_argument("--force", action="store_true", help="Rebuild even if the version is already in the store.")
     r.add_argument("--json", action="store_true", help="Machine-readable output.")
+    r.add_argument("--images", action="store_true",
+                   help="Also build bindery's image FROM the released wheel and the repo2docker build image, tag "
+                   "both with the version's image tag ('+' written as '-'), push them and read them back. Needs the "
+                   "stack (`bindery up`): its build engine and base image.")
+    r.add_argument("--registry", default=None, metavar="HOST/PREFIX",
+                   help="Where --images pushes (default: <the stack's registry>/bindery-release).")
+    r.add_argument("--chart", nargs="?", const="", default=None, type=str, metavar="PATH",
+                   help="Also `helm package` the chart at PATH (default: helm/bindery of the checkout) with the "
+                   "release's SemVer as version and its image tag as appVersion, into the artifact store.")
     r.set_defaults(func=cmd_release)
 
 
@@ -63,9 +72,16 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    from docker.errors import DockerException
+    from httpx import HTTPError
+
     from bindery.release.build import ReleaseError, release
+    from bindery.release.chart import DEFAULT_CHART, ChartError, package_chart
+    from bindery.release.images import ImageError, release_images
     from bindery.release.store import FolderStore
+    from bindery.release.tags import VersionNameError
     from bindery.settings import Settings
+    from bindery.stack.process import StackError
 
     store = FolderStore(args.store or Settings().artifacts_path)
     repo = _repo(args)
@@ -78,9 +94,23 @@ def cmd_release(args: argparse.Namespace) -> int:
         print(f"bindery release: {exc}", file=sys.stderr)
         return 1
     a = result.artifact
-    if args.json:
-        print(json.dumps({**a.to_dict(), "already_there": result.already_there}, indent=2))
-    else:
-        state = "already in" if result.already_there else "released into"
-        print(f"bindery {a.version} {state} {store.location}\n  {a.location}\n  sha256 {a.sha256}")
+    out: dict = {**a.to_dict(), "already_there": result.already_there}
+    state = "already in" if result.already_there else "released into"
+    lines = [f"bindery {a.version} {state} {store.location}", f"  {a.location}", f"  sha256 {a.sha256}"]
+    try:
+        if args.chart is not None:
+            chart = package_chart(Path(args.chart) if args.chart else repo / DEFAULT_CHART, a.version, a.commit,
+                                  store, force=args.force)
+            out["chart"] = chart.to_dict()
+            lines.append(f"  chart {chart.location}")
+        if args.images:
+            log = (lambda m: print(m, file=sys.stderr, flush=True))
+            images = release_images(Settings(), a, args.registry, force=args.force, log=log)
+            out["images"] = [i.to_dict() for i in images]
+            lines += [f"  image {i.name} ({i.source}, {i.compressed_bytes / 1e6:.0f} MB in the registry, "
+                      f"{i.seconds:g} s)\n    {i.digest}" for i in images]
+    except (ChartError, ImageError, VersionNameError, StackError, OSError, DockerException, HTTPError) as exc:
+        print(f"bindery release: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(out, indent=2) if args.json else "\n".join(lines))
     return 0

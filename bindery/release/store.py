@@ -1,4 +1,4 @@
-"""Artifact stores: where released wheels live until a deploy installs them.
+"""Artifact stores: where released wheels (and the Helm charts packaged for them) live until a deploy installs them.
 
 Why an interface: today a folder on the machine (`FolderStore`); the local OCI registry could hold images later as a
 second kind. Deploys only ask "is version V there, where, with which checksum" and "what is newest".
@@ -37,7 +37,7 @@ class Artifact:
     sha256: str
     size: int
     created: str  # ISO 8601, UTC
-    kind: str = "wheel"
+    kind: str = "wheel"  # or "chart": one of each per version, side by side
     location: str = ""  # where the file is (a path for a folder store)
 
     def to_dict(self) -> dict:
@@ -51,11 +51,11 @@ class ArtifactStore(Protocol):
     def location(self) -> str:
         """Where the store is, for messages ("in /srv/bindery/artifacts")."""
 
-    def find(self, version: str) -> Artifact | None: ...
+    def find(self, version: str, kind: str = "wheel") -> Artifact | None: ...
 
-    def list(self) -> list[Artifact]: ...
+    def list(self, kind: str = "wheel") -> list[Artifact]: ...
 
-    def put(self, path: Path, version: str, commit: str) -> Artifact: ...
+    def put(self, path: Path, version: str, commit: str, kind: str = "wheel") -> Artifact: ...
 
 
 def newest(store: ArtifactStore) -> Artifact | None:
@@ -120,17 +120,19 @@ class FolderStore:
         fields = {k: entry[k] for k in ("version", "commit", "filename", "sha256", "size", "created")}
         return Artifact(**fields, kind=entry.get("kind", "wheel"), location=str(self.root / entry["filename"]))
 
-    def list(self) -> list[Artifact]:
-        return [self._artifact(e) for e in self._read_index() if (self.root / e["filename"]).is_file()]
+    def list(self, kind: str = "wheel") -> list[Artifact]:
+        """The artifacts of one kind ("wheel"; "chart": the Helm chart packaged for that version)."""
+        return [self._artifact(e) for e in self._read_index()
+                if e.get("kind", "wheel") == kind and (self.root / e["filename"]).is_file()]
 
-    def find(self, version: str) -> Artifact | None:
-        for artifact in self.list():
+    def find(self, version: str, kind: str = "wheel") -> Artifact | None:
+        for artifact in self.list(kind):
             if artifact.version == version:
                 return artifact
         return None
 
-    def put(self, path: Path, version: str, commit: str) -> Artifact:
-        """Copy the wheel in (atomically), then record it; replaces an earlier entry of the same version."""
+    def put(self, path: Path, version: str, commit: str, kind: str = "wheel") -> Artifact:
+        """Copy the file in (atomically), then record it; replaces an earlier entry of the same version and kind."""
         path = Path(path)
         digest = sha256_of(path)
         with self._locked():
@@ -145,9 +147,10 @@ class FolderStore:
                 "sha256": digest,
                 "size": path.stat().st_size,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                "kind": "wheel",
+                "kind": kind,
             }
-            entries = [e for e in self._read_index() if e.get("version") != version] + [entry]
+            entries = [e for e in self._read_index()
+                       if (e.get("version"), e.get("kind", "wheel")) != (version, kind)] + [entry]
             self._write_index(entries)
         return self._artifact(entry)
 
