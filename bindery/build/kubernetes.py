@@ -27,7 +27,6 @@ from typing import Any
 
 import aiohttp
 from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from bindery.build.engine import OUT_OF_MEMORY
@@ -37,6 +36,7 @@ from bindery.build.k8s_pod import (ANNOTATION, BUILD_CONTAINER, PROXY_VARIABLES,
                                    PodOptions, build_pod)
 from bindery.build.logs import BuildLogs, kept_status
 from bindery.build.repo2docker import output_lines, parse_line
+from bindery.kube import Cluster, api_client
 from bindery.settings import Settings
 
 NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -74,15 +74,10 @@ class KubernetesExecutor(BuildExecutor):
         return cls(settings.k8s_api_url, settings.k8s_namespace,
                    PodOptions.from_settings(settings), logs, settings.k8s_timeout)
 
-    def _core(self) -> k8s.CoreV1Api:
+    async def _core(self) -> k8s.CoreV1Api:
         """The API client, made on first use (inside the event loop its session belongs to)."""
         if self._api_client is None:
-            configuration = k8s.Configuration()
-            if self.api_url:
-                configuration.host = self.api_url
-            else:
-                k8s_config.load_incluster_config(client_configuration=configuration)
-            self._api_client = k8s.ApiClient(configuration)
+            self._api_client = await api_client(Cluster(api_url=self.api_url))
         return k8s.CoreV1Api(self._api_client)
 
     def _as_json(self, model: object) -> dict[str, Any]:
@@ -93,7 +88,7 @@ class KubernetesExecutor(BuildExecutor):
     async def _read(self, name: str) -> dict[str, Any] | None:
         """The pod as JSON, or None when there is none."""
         try:
-            pod = await self._core().read_namespaced_pod(name, self.namespace,
+            pod = await (await self._core()).read_namespaced_pod(name, self.namespace,
                                                          _request_timeout=self.timeout)
             return self._as_json(pod)
         except ApiException as exc:
@@ -111,7 +106,7 @@ class KubernetesExecutor(BuildExecutor):
             raise RuntimeError(str(exc)) from None
         for _ in range(2):  # bounded: a second try only after a dying namesake is gone
             try:
-                await self._core().create_namespaced_pod(self.namespace, pod,
+                await (await self._core()).create_namespaced_pod(self.namespace, pod,
                                                          _request_timeout=self.timeout)
                 return BuildHandle(spec.name, deadline, attached=False)
             except ApiException as exc:
@@ -148,7 +143,7 @@ class KubernetesExecutor(BuildExecutor):
             return  # never started: wait() says why
         # No total timeout: a build's log runs as long as the build (the caller bounds it).
         stream_timeout = aiohttp.ClientTimeout(connect=self.timeout, sock_connect=self.timeout)
-        response = await self._core().read_namespaced_pod_log(
+        response = await (await self._core()).read_namespaced_pod_log(
             name, self.namespace, container=BUILD_CONTAINER, follow=True,
             _preload_content=False, _request_timeout=stream_timeout)
         if response.status == 404:  # deleted meanwhile: its kept log
@@ -190,7 +185,7 @@ class KubernetesExecutor(BuildExecutor):
 
     async def _log(self, name: str) -> str | None:
         try:
-            return await self._core().read_namespaced_pod_log(
+            return await (await self._core()).read_namespaced_pod_log(
                 name, self.namespace, container=BUILD_CONTAINER, _request_timeout=self.timeout)
         except ApiException as exc:
             if exc.status == 404:
@@ -247,7 +242,7 @@ class KubernetesExecutor(BuildExecutor):
         image = (pod["metadata"].get("annotations") or {}).get(f"{ANNOTATION}/image", "")
         self.logs.keep(name, image, text + note, status)
         try:
-            await self._core().delete_namespaced_pod(name, self.namespace, grace_period_seconds=0,
+            await (await self._core()).delete_namespaced_pod(name, self.namespace, grace_period_seconds=0,
                                                      _request_timeout=self.timeout)
         except ApiException as exc:
             if exc.status != 404:
@@ -255,7 +250,7 @@ class KubernetesExecutor(BuildExecutor):
 
     # -- listing ----------------------------------------------------------------------------------
     async def running(self) -> list[RunningBuild]:
-        listed = await self._core().list_namespaced_pod(
+        listed = await (await self._core()).list_namespaced_pod(
             self.namespace, label_selector=SELECTOR, _request_timeout=self.timeout)
         pods = self._as_json(listed).get("items", [])
         alive = []

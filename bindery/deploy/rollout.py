@@ -18,45 +18,18 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from bindery.deploy.classify import CheckFailed, classify_rollout, classify_status
+from bindery.kube import REQUEST_TIMEOUT, Cluster, api_client
 
 INSTANCE_LABEL = "app.kubernetes.io/instance"
-REQUEST_TIMEOUT = 15.0
 
 
-@dataclass(frozen=True)
-class Cluster:
-    """How to reach the API server: a URL (+ token file), a kubeconfig (+ context), or neither (in-cluster)."""
-
-    api_url: str = ""
-    token_file: str = ""
-    kubeconfig: str = ""
-    context: str = ""
-    request_timeout: float = REQUEST_TIMEOUT
-
-
-async def api_client(cluster: Cluster) -> client.ApiClient:
-    """A kubernetes_asyncio client for ``cluster`` (the caller closes it)."""
-    cfg = client.Configuration()
-    if cluster.api_url:
-        cfg.host = cluster.api_url.rstrip("/")
-        if cluster.token_file:
-            token = Path(cluster.token_file).expanduser().read_text().strip()
-            cfg.api_key = {"authorization": token}
-            cfg.api_key_prefix = {"authorization": "Bearer"}
-    elif cluster.kubeconfig:
-        await config.load_kube_config(config_file=str(Path(cluster.kubeconfig).expanduser()),
-                                      context=cluster.context or None, client_configuration=cfg)
-    else:
-        config.load_incluster_config(client_configuration=cfg)
-    return client.ApiClient(configuration=cfg)
 
 
 @dataclass
