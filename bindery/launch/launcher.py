@@ -171,8 +171,9 @@ class Launcher:
                                          person_token_scopes(name))
 
     async def answers(self, url: str, token: str) -> None:
-        """Raise LaunchError unless the server answers through the proxy with this token."""
-        await self._verify(url, token)
+        """Raise LaunchError unless the server answers through the proxy with this token, on an
+        endpoint that needs it (Jupyter Server answers `/api` to anyone)."""
+        await self._verify(url, token, "api/status")
 
     @staticmethod
     def _start_status(task: asyncio.Task) -> int:
@@ -210,14 +211,14 @@ class Launcher:
         except Exception as exc:  # hand it to the consumer, which raises it in the launch
             await queue.put(("error", exc))
 
-    async def _verify(self, url: str, token: str) -> None:
+    async def _verify(self, url: str, token: str, path: str = "api") -> None:
         """The server answers through the proxy with this token (never redirect before this)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.verify_timeout
         delay, last = 0.05, ""
         while loop.time() < deadline:
             try:
-                response = await self.http.get(f"{url}api",
+                response = await self.http.get(f"{url}{path}",
                                                headers={"Authorization": f"token {token}"})
                 if response.status_code == 200:
                     return

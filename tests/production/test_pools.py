@@ -93,6 +93,15 @@ async def free_servers(settings: Settings, url: str, count: int, image: str | No
     return free if len(free) == count and set(free) <= running else None
 
 
+async def any_free(settings: Settings, url: str, image: str) -> dict | None:
+    """The pool's ready servers of `image` (running on the hub), once there is one."""
+    record = await pool_of(settings, url)
+    if record is None:
+        return None
+    free = [u for u, s in record["servers"].items() if s["ready"] and s["image"] == image]
+    return await free_servers(settings, url, len(free), image) if free else None
+
+
 async def pool_users(settings: Settings, url: str) -> set[str]:
     return {u["name"] for u in await users_of(settings, url) if is_pool_user(u["name"])}
 
@@ -112,13 +121,19 @@ def warm(w: Watch) -> bool:
     return w.last.phase == "ready" and bool(w.last.data().get("pooled"))
 
 
-async def test_concurrent_claims_get_different_servers_never_handed_out_again(
-        pooled, git_repo_factory):
-    service = pooled.service
-    path, url = git_repo_factory("pool-main")
+@pytest.fixture(scope="module")
+def main_repo(pooled: Pooled, git_server, base_image: str) -> str:
+    """pool-main (a pool of 2), launched once: built, and its pool created."""
+    path, url = git_server.create("pool-main", {"Dockerfile": f"FROM {base_image}\n"})
     pooled.repos[url] = path
-    first = await launch(service, url)  # cold: it builds, and it creates the pool
+    first = asyncio.run(launch(pooled.service, url))  # cold: it builds, and creates the pool
     assert first.last.phase == "ready" and not warm(first), dumps(first)
+    return url
+
+
+async def test_concurrent_claims_get_different_servers_never_handed_out_again(
+        pooled, main_repo):
+    service, url = pooled.service, main_repo
     free = await wait_for(lambda: free_servers(service.settings, url, 2), WAIT, "2 warm")
     before = metric_samples(service.settings)
     watches = await asyncio.gather(*(launch(service, url) for _ in range(3)))
@@ -151,19 +166,19 @@ async def test_concurrent_claims_get_different_servers_never_handed_out_again(
     assert warm(again) and again.last.data()["user"] in refilled, dumps(again)
 
 
-async def test_a_new_commit_retires_the_old_images_pool(pooled, git_server):
-    service = pooled.service
-    url, path = next(iter(pooled.repos.items()))  # the first test's pool-main, full again
+async def test_a_new_commit_retires_the_old_images_pool(pooled, main_repo, git_server):
+    service, url = pooled.service, main_repo
     old_image = (await pool_of(service.settings, url))["image"]
-    old = set(await wait_for(lambda: free_servers(service.settings, url, 2, old_image), WAIT,
-                             "the first commit's pool"))
-    git_server.commit(git_server.root / path, {"notes.txt": "second\n"}, "second commit")
+    old = set(await wait_for(lambda: any_free(service.settings, url, old_image), WAIT,
+                             "a warm server of the first commit"))
+    git_server.commit(git_server.root / pooled.repos[url], {"notes.txt": "second\n"},
+                      "second commit")
 
     async def followed():
         record = await pool_of(service.settings, url)
         if record is None or record["image"] == old_image:
             return None
-        new = await free_servers(service.settings, url, 2, record["image"])
+        new = await any_free(service.settings, url, record["image"])
         return new if new and not old & await pool_users(service.settings, url) else None
     new = await wait_for(followed, WAIT, "the new commit's pool, the old servers gone")
     after = await launch(service, url)
@@ -211,9 +226,9 @@ async def test_quota_counts_pool_servers_and_leaves_people_the_last_place(pooled
     assert await pool_users(service.settings, url) == {server}  # the claimed one; no new one
 
 
-async def test_a_replica_restart_does_not_orphan_pool_servers(stack, pooled, tmp_path_factory):
-    url = next(iter(pooled.repos))  # pool-main: its pool full again
-    first = pooled.service
+async def test_a_replica_restart_does_not_orphan_pool_servers(stack, pooled, main_repo,
+                                                              tmp_path_factory):
+    url, first = main_repo, pooled.service
     free = set(await wait_for(lambda: free_servers(first.settings, url, 2), WAIT, "2 warm"))
     os.kill(first.proc.pid, signal.SIGKILL)
     first.proc.wait(10)
