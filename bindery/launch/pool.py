@@ -38,6 +38,7 @@ from bindery.launch.names import PREFIX, user_name
 from bindery.launch.quota import limits_for, per_repo_limit
 from bindery.launch.reservations import HubSnapshot, ReservationBook
 from bindery.settings import Settings
+from bindery.state import unavailable_errors
 from bindery.state.base import OWNER, Record, StateStore
 from bindery.state.pools import PoolBook, PoolOrigin, WarmServer, launch_rate, pool_key
 
@@ -121,7 +122,11 @@ class Pools:
         key = pool_key(origin.repo, ref)
         window = self.settings.pool_rate_window_seconds if auto else None
         for _ in range(CLAIM_ATTEMPTS):
-            warm = await self.book.take(key, origin, image, create, window)
+            try:
+                warm = await self.book.take(key, origin, image, create, window)
+            except unavailable_errors() as exc:  # no pool now; the launch itself may still go
+                log.warning("pool claim for %s skipped: state store: %s", key, exc)
+                return None
             if warm is None:
                 self.metrics.misses.inc()
                 return None
