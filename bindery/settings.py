@@ -312,8 +312,9 @@ class Settings(BaseSettings):
     pool_rate_window_seconds: float = Field(
         300.0, description="The window over which pool_auto_rate's launch rate is measured.")
     pool_idle_seconds: float = Field(
-        900.0, description="A pool without a claim for this many seconds shrinks: an auto pool to "
-        "zero, a configured one to its configured size.")
+        900.0, description="A pool without a claim for this many seconds (counted from its last "
+        "claim, or from when a server of it was last ready: demand is not over before the pool "
+        "could serve it) shrinks: an auto pool to zero, a configured one to its configured size.")
     pool_headroom: int = Field(
         1, description="Places of max_servers and of each repository's limit that pool servers never "
         "take: the refill starts a server only while (servers running or launching, pooled ones "

@@ -196,8 +196,12 @@ class Pools:
         if s.pool_auto_rate <= 0:
             return configured
         busy = launch_rate(record, now, s.pool_rate_window_seconds) >= s.pool_auto_rate
-        since = max(record.get("last_claim", 0.0), record.get("auto_at", 0.0))
-        auto = s.pool_auto_size if busy or now - since < s.pool_idle_seconds else 0
+        demand, offered = record.get("auto_at", 0.0), record.get("offered_at", 0.0)
+        # Demand is not over before the pool could serve it (a first launch's build, a slow
+        # spawn), within the longest a build and a start may take.
+        unserved = offered < demand and now - demand < s.build_timeout + s.launch_timeout
+        since = max(record.get("last_claim", 0.0), demand, offered)
+        auto = s.pool_auto_size if busy or unserved or now - since < s.pool_idle_seconds else 0
         return max(configured, auto)
 
     async def _tend(self, key: str, record: Record, listing: dict[str, Any],

@@ -5,7 +5,8 @@ One record per pool (kind POOL, key: repository key + '#' + ref), holding what t
 to resolve it again (provider, spec), its current image, its servers and who claimed which:
 
     {"provider", "spec", "repo_url", "repo", "image", "created", "last_claim",
-     "launches": [times, within the auto-rate window],
+     "launches": [times, within the auto-rate window], "auto_at": last time the rate was above
+     pool_auto_rate, "offered_at": last time a server became ready,
      "servers": {user: {"image", "ready": bool, "url", "at", "owner"}},   # never used by anyone
      "claimed": {user: time}}                                             # handed out, for good
 
@@ -122,8 +123,10 @@ class PoolBook:
         def change(record: Record | None) -> tuple[Record | None, bool]:
             if record is None or user not in record["servers"]:
                 return record, False
-            server = {**record["servers"][user], "ready": True, "url": url, "at": time.time()}
-            return {**record, "servers": {**record["servers"], user: server}}, True
+            now = time.time()
+            server = {**record["servers"][user], "ready": True, "url": url, "at": now}
+            return {**record, "servers": {**record["servers"], user: server},
+                    "offered_at": now}, True
         return await self.store.update(POOL, key, change, POOL_TTL)
 
     async def drop(self, key: str, users: list[str]) -> list[str]:
