@@ -227,7 +227,6 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
 
 async def _build_and_launch(services: Services, provider: RepoProvider, repo_key: str, image: str,
                             commit: str, built: bool, user: str) -> AsyncIterator[Event]:
-    settings = services.settings
     if built:
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
     else:
