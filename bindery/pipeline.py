@@ -185,10 +185,9 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
         commit = await (services.refs.resolve(provider) if services.refs else provider.resolve())
         image = provider.prebuilt_image or image_name(
             settings.registry_host, settings.image_prefix, slug, repo_key, commit)
-        built = await services.registry.image_exists(image) if provider.prebuilt_image is None \
-            else True  # the image provider checked its registry while resolving
         if listing is not None and services.pools is not None:
-            # A warm server is already counted against the quotas: it needs no new place.
+            # A warm server is already counted against the quotas (it needs no new place), and
+            # its image is in the registry (no need to ask).
             warm = await services.pools.claim(
                 PoolOrigin(provider.name, provider.spec, provider.repo_url, repo_key),
                 provider.unresolved_ref, image, on_user)
@@ -201,6 +200,8 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
                     phase="ready", message=f"server running at {warm.url}\n", url=warm.url,
                     token=warm.token, user=warm.user, pooled=True))
                 return
+        built = await services.registry.image_exists(image) if provider.prebuilt_image is None \
+            else True  # the image provider checked its registry while resolving
         if listing is not None:  # check and take in one step, before building or launching
             await services.reservations.reserve(user, await listing, limits)
     finally:
