@@ -25,6 +25,7 @@ from bindery.git import GIT_SLOTS
 from bindery.images import image_name
 from bindery.launch.hub import Hub, HubError, HubUnavailable
 from bindery.launch.launcher import LaunchConfig, Launcher, hub_backoff
+from bindery.launch.pool import Pools
 from bindery.launch.prepull import Prepuller
 from bindery.launch.names import user_name
 from bindery.launch.quota import hub_snapshot, limits_for, per_repo_limit
@@ -37,6 +38,7 @@ from bindery.registry import Registry
 from bindery.repoid import identify
 from bindery.settings import Settings
 from bindery.stack.base_image import image_name as base_image_name
+from bindery.state.pools import PoolOrigin
 
 log = logging.getLogger("bindery.pipeline")
 
@@ -53,6 +55,7 @@ class Services:
     reservations: ReservationBook = field(default_factory=MemoryReservationBook)
     refs: RefCache | None = None  # shared ref resolutions (a crowd costs one)
     executor: BuildExecutor | None = None  # where builds run (engine containers or pods)
+    pools: Pools | None = None  # warm pools (bindery/launch/pool.py), when the settings name any
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -99,6 +102,8 @@ class Services:
                    refs=RefCache(settings), executor=executor)
 
     async def aclose(self) -> None:
+        if self.pools is not None:
+            await self.pools.aclose()
         await self.builds.aclose()
         await self.launcher.aclose()
         await self.hub.aclose()
@@ -191,6 +196,21 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
         commit = await (services.refs.resolve(provider) if services.refs else provider.resolve())
         image = provider.prebuilt_image or image_name(
             settings.registry_host, settings.image_prefix, slug, repo_key, commit)
+        if listing is not None and services.pools is not None:
+            # A warm server is already counted against the quotas (it needs no new place), and
+            # its image is in the registry (no need to ask).
+            warm = await services.pools.claim(
+                PoolOrigin(provider.name, provider.spec, provider.repo_url, repo_key),
+                provider.unresolved_ref, image, on_user)
+            if warm is not None:
+                yield Event(phase="built", message="Found built image, launching...\n",
+                            imageName=image)
+                yield Event(phase="launching", message="Took a warm server from this "
+                            "repository's pool (started for nobody before you).\n", pooled=True)
+                yield _ready(services, provider, image, Event(
+                    phase="ready", message=f"server running at {warm.url}\n", url=warm.url,
+                    token=warm.token, user=warm.user, pooled=True))
+                return
         built = await services.registry.image_exists(image) if provider.prebuilt_image is None \
             else True  # the image provider checked its registry while resolving
         if listing is not None:  # check and take in one step, before building or launching
@@ -219,7 +239,6 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
 
 async def _build_and_launch(services: Services, provider: RepoProvider, repo_key: str, image: str,
                             commit: str, built: bool, user: str) -> AsyncIterator[Event]:
-    settings = services.settings
     if built:
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
     else:
@@ -229,14 +248,33 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
         async for event in services.prepuller.pull(image):
             yield event
     async for event in services.launcher.launch(image, repo_key, user):
-        if event.phase == "ready":
-            event = Event(**event.data(), image=image, repo_url=provider.repo_url,
-                          binder_ref_url=provider.ref_url(),
-                          binder_launch_host=settings.web_url,
-                          binder_request=f"v2/{provider.name}/{provider.spec}",
-                          binder_persistent_request=f"v2/{provider.name}/"
-                                                    f"{provider.persistent_spec()}")
-        yield event
+        yield _ready(services, provider, image, event) if event.phase == "ready" else event
+
+
+def _ready(services: Services, provider: RepoProvider, image: str, event: Event) -> Event:
+    """A launch's `ready` event with what BinderHub's carries about the request."""
+    return Event(**event.data(), image=image, repo_url=provider.repo_url,
+                 binder_ref_url=provider.ref_url(),
+                 binder_launch_host=services.settings.web_url,
+                 binder_request=f"v2/{provider.name}/{provider.spec}",
+                 binder_persistent_request=f"v2/{provider.name}/{provider.persistent_spec()}")
+
+
+async def prepare_image(services: Services, provider_name: str, spec: str) -> str:
+    """Resolve, build if needed and pull onto the run side, without launching: a warm pool's
+    image (the refiller's way to follow new commits). Raises LaunchError when it cannot."""
+    provider = get_provider(services.settings, provider_name, spec)
+    commit = await (services.refs.resolve(provider) if services.refs else provider.resolve())
+    repo_key, slug = repo_identity(services.settings, provider)
+    image = provider.prebuilt_image or image_name(
+        services.settings.registry_host, services.settings.image_prefix, slug, repo_key, commit)
+    if provider.prebuilt_image is None and not await services.registry.image_exists(image):
+        async for _event in _build(services, provider, repo_key, image, commit):
+            pass  # a failed build raises LaunchError
+    if services.prepuller is not None:
+        async for _event in services.prepuller.pull(image):
+            pass
+    return image
 
 
 async def _build_only(services: Services, provider: RepoProvider, repo_key: str, image: str,

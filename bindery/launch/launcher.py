@@ -55,6 +55,10 @@ class Launched:
     hub_status: int
 
 
+async def _nothing() -> None:
+    return None
+
+
 class Launcher:
     def __init__(self, hub: Hub, config: LaunchConfig, on_cleanup=None) -> None:
         self.hub = hub
@@ -62,19 +66,22 @@ class Launcher:
         self.on_cleanup = on_cleanup or (lambda outcome: None)
         self.http = httpx.AsyncClient(timeout=5.0)
 
-    async def launch(self, image: str, repo_url: str, user: str | None = None
-                     ) -> AsyncIterator[Event]:
+    async def launch(self, image: str, repo_url: str, user: str | None = None,
+                     for_person: bool = True) -> AsyncIterator[Event]:
         """Yield `launching` events; the last event is `ready` (or a LaunchError is raised).
 
         `user`: the hub user to create (the name the launch's quota reservation holds); every
         attempt uses it (a failed attempt removes the user before the next one).
+        `for_person=False` (a warm pool's server): no token is minted and `ready` carries none;
+        the spawn is still followed to its real end. Whoever claims it later mints the person's
+        token (:meth:`person_token`) and checks it answers (:meth:`answers`).
         """
         user = user or user_name(repo_url, secrets.token_hex(4))
         attempt = 0
         while True:
             attempt += 1
             try:
-                async for event in self._attempt(image, user):
+                async for event in self._attempt(image, user, for_person):
                     yield event
                 return
             except HubError as exc:
@@ -88,14 +95,15 @@ class Launcher:
                             f"{self.config.retries})\n")
                 await asyncio.sleep(delay)
 
-    async def _attempt(self, image: str, name: str) -> AsyncIterator[Event]:
+    async def _attempt(self, image: str, name: str, for_person: bool = True
+                       ) -> AsyncIterator[Event]:
         created = delivered = False
         try:
             async with asyncio.timeout(self.config.timeout):
                 await self.hub.create_user(name)
                 created = True
                 yield Event(phase="launching", message="Launching server...\n")
-                async for event in self._spawn(name, image):
+                async for event in self._spawn(name, image, for_person):
                     # Once `ready` is out, the server is the person's: a consumer that stops
                     # reading after it (GeneratorExit, cancellation) must not remove it.
                     delivered = event.phase == "ready"
@@ -108,11 +116,10 @@ class Launcher:
                 await self._cleanup(name, created, "failed")
             raise
 
-    async def _spawn(self, name: str, image: str) -> AsyncIterator[Event]:
-        # The person's token opens their own server and nothing else (no API beyond it: not even
-        # starting, stopping or reading that server, nor minting more tokens), and it expires.
-        token_task = asyncio.ensure_future(self.hub.mint_token(
-            name, self.config.token_lifetime, "bindery launch", person_token_scopes(name)))
+    async def _spawn(self, name: str, image: str, for_person: bool = True
+                     ) -> AsyncIterator[Event]:
+        token_task = asyncio.ensure_future(
+            self.person_token(name) if for_person else _nothing())
         start_task = asyncio.ensure_future(
             self.hub.start_server(name, {"image": image}, timeout=self.config.timeout))
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -147,7 +154,8 @@ class Launcher:
                     raise item
             token = await token_task
             url = self.config.hub_url.rstrip("/") + ready.get("url", f"/user/{name}/")
-            await self._verify(url, token)
+            if token is not None:
+                await self._verify(url, token)
             yield Event(phase="ready", message=f"server running at {url}\n", url=url, token=token,
                         hub_status=hub_status, user=name)
         finally:
@@ -155,6 +163,17 @@ class Launcher:
                 if not task.done():
                     task.cancel()
             await asyncio.gather(pump, token_task, start_task, return_exceptions=True)
+
+    async def person_token(self, name: str) -> str:
+        """The person's token opens their own server and nothing else (no API beyond it: not even
+        starting, stopping or reading that server, nor minting more tokens), and it expires."""
+        return await self.hub.mint_token(name, self.config.token_lifetime, "bindery launch",
+                                         person_token_scopes(name))
+
+    async def answers(self, url: str, token: str) -> None:
+        """Raise LaunchError unless the server answers through the proxy with this token, on an
+        endpoint that needs it (Jupyter Server answers `/api` to anyone)."""
+        await self._verify(url, token, "api/status")
 
     @staticmethod
     def _start_status(task: asyncio.Task) -> int:
@@ -192,14 +211,14 @@ class Launcher:
         except Exception as exc:  # hand it to the consumer, which raises it in the launch
             await queue.put(("error", exc))
 
-    async def _verify(self, url: str, token: str) -> None:
+    async def _verify(self, url: str, token: str, path: str = "api") -> None:
         """The server answers through the proxy with this token (never redirect before this)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.verify_timeout
         delay, last = 0.05, ""
         while loop.time() < deadline:
             try:
-                response = await self.http.get(f"{url}api",
+                response = await self.http.get(f"{url}{path}",
                                                headers={"Authorization": f"token {token}"})
                 if response.status_code == 200:
                     return

@@ -24,6 +24,7 @@ from bindery._version import __version__
 from bindery.events import failed
 from bindery.pipeline import Services
 from bindery.build.waiting import SharedWaitingLine
+from bindery.launch.pool import Pools, pools_enabled
 from bindery.launch.reservations import StoreReservationBook
 from bindery.settings import Settings
 from bindery.state import open_store, unavailable_errors
@@ -79,6 +80,12 @@ def create_app(settings: Settings) -> Starlette:
         # Build queue positions and order are the same in every process of the service.
         services.builds.line = SharedWaitingLine(
             store, sessions.owner, stale_after=max(15.0, 10 * settings.build_slot_poll_seconds))
+        if pools_enabled(settings) and not settings.api_only:  # warm pools, shared by replicas
+            services.pools = Pools(
+                settings, store, services.hub, services.launcher, services.reservations,
+                lambda p, s: pipeline.prepare_image(services, p, s), sessions.owner,
+                services.metrics.registry)
+            services.pools.start()
         state["health"] = Health(services, store=store)
         state["drain"] = sessions.hand_over  # called by the SIGTERM handler (web/drain.py)
         sessions.start_monitor()

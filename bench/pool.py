@@ -1,0 +1,128 @@
+"""A pooled launch (issue 11, point 1) beside a cold cached launch, in the same run.
+
+Pooled: a repository with a warm pool of 1 (pool_specs); each run waits (untimed) until the pool
+holds a ready server, then times request -> `ready` through the event stream, and checks that the
+server answers 200 with the person's token at the end (request -> 200 is reported too). Cold
+cached: a repository without a pool whose image is built and pulled, launched the normal way.
+Runs are interleaved so machine noise hits both alike; every launched server is removed after.
+
+Usage: .venv/bin/python bench/pool.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from urllib.parse import quote
+
+import httpx
+from common import bench_stack, make_repo
+from figures import Figure, table
+
+from bindery.launch.hub import Hub
+from bindery.launch_cli import stream_events
+from bindery.settings import Settings
+from bindery.state import open_store
+from bindery.state.pools import PoolBook
+from tests.gitserver import GitServer
+
+POOLED = "bench-pool-warm"
+STACK_OVERRIDES: dict[str, object] = {
+    "pool_specs": {f"/{POOLED}-": 1},  # only this bench's repository: other benches stay cold
+    "pool_check_seconds": 1,
+}
+FILL_WAIT = 180.0  # seconds the pool may take to refill between two runs
+
+
+async def timed_launch(settings: Settings, url: str) -> tuple[float, float, dict]:
+    """(request -> ready, request -> the server answered 200 with the token, ready event)."""
+    start = time.perf_counter()
+    async for event in stream_events(settings, "git", f"{quote(url, safe='')}/main"):
+        if event.terminal:
+            if event.phase != "ready":
+                raise RuntimeError(f"launch failed: {event.message}")
+            ready_at = time.perf_counter() - start
+            data = event.data()
+            async with httpx.AsyncClient(timeout=15) as client:
+                answer = await client.get(f"{data['url']}api/status",
+                                          headers={"Authorization": f"token {data['token']}"})
+            if answer.status_code != 200:
+                raise RuntimeError(f"the server answered {answer.status_code} with the token")
+            return ready_at, time.perf_counter() - start, data
+    raise RuntimeError("the stream ended without ready")
+
+
+async def pool_has_free(settings: Settings, url: str) -> None:
+    store = open_store(settings)
+    book = PoolBook(store)
+    deadline = time.monotonic() + FILL_WAIT
+    try:
+        while time.monotonic() < deadline:
+            for key in await book.keys():
+                record = await book.get(key)
+                if record and record["repo_url"] == url and any(
+                        s["ready"] and s["image"] == record["image"]
+                        for s in record["servers"].values()):
+                    return
+            await asyncio.sleep(0.5)  # bounded wait for the refill, outside the timed part
+    finally:
+        await store.aclose()
+    raise RuntimeError(f"the pool did not refill within {FILL_WAIT:.0f} s")
+
+
+async def remove(settings: Settings, users: list[str]) -> None:
+    hub = Hub(settings.hub_api, settings.hub_token(), 30)
+    try:
+        for name in users:
+            await hub.stop_server(name)
+            for _ in range(100):  # the hub refuses deletion while the server stops
+                if await hub.delete_user(name):
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        await hub.aclose()
+
+
+async def figures(settings: Settings, git: GitServer, quick: bool) -> list[Figure]:
+    runs = 3 if quick else 9
+    warm_url = make_repo(git, settings, POOLED, "RUN echo pooled")
+    cold_url = make_repo(git, settings, "bench-pool-cold", "RUN echo cold")
+    # Build and pull both images; the pooled repository's first launch creates its pool.
+    first = [(await timed_launch(settings, u))[2]["user"] for u in (warm_url, cold_url)]
+    await remove(settings, first)
+    pooled, pooled_200, cold, misses = [], [], [], 0
+    for _ in range(runs):
+        await pool_has_free(settings, warm_url)
+        ready, answered, data = await timed_launch(settings, warm_url)
+        if data.get("pooled"):
+            pooled.append(ready)
+            pooled_200.append(answered)
+        else:
+            misses += 1
+        cold_ready, _, cold_data = await timed_launch(settings, cold_url)
+        cold.append(cold_ready)
+        await remove(settings, [data["user"], cold_data["user"]])
+    if not pooled:
+        raise RuntimeError("no launch took a warm server")
+    median, cold_median = statistics.median(pooled), statistics.median(cold)
+    note = (f"n={len(pooled)}{f', {misses} missed the pool' if misses else ''}; "
+            f"request -> 200 with the token {statistics.median(pooled_200):.3f} s; "
+            f"cold cached launch {cold_median:.3f} s ({cold_median / median:.0f}x slower)")
+    return [
+        Figure("pooled launch, request -> ready (median)", median, None, 0.5, note=note),
+        Figure("cold cached launch beside it, request -> ready (median)", cold_median,
+               note=f"n={len(cold)}, same run, no pool"),
+    ]
+
+
+async def main(quick: bool) -> None:
+    with bench_stack(**STACK_OVERRIDES) as (settings, git):
+        print(table(await figures(settings, git, quick)))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    asyncio.run(main(parser.parse_args().quick))
