@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 NAME_PREFIX = "bindery-build-"
 TIMED_OUT = -1  # exit status `wait` reports for a build stopped at its deadline
 CANCELLED = -2  # exit status of a build removed by `cancel`
+FINISH_TIMEOUT = 30.0  # seconds a shutdown waits for builds finishing in the background
 
 
 def build_name(image: str) -> str:
@@ -107,10 +108,17 @@ class BuildExecutor(ABC):
         task.add_done_callback(tasks.discard)
         task.add_done_callback(_log_failure)
 
-    async def finishing(self) -> None:
-        """Until every build handed to ``finish_in_background`` has been waited for."""
-        tasks = self.__dict__.get("_finishing", set())
-        await asyncio.gather(*list(tasks), return_exceptions=True)
+    async def finishing(self, timeout: float = FINISH_TIMEOUT) -> None:
+        """Until every build handed to ``finish_in_background`` has been waited for, at most
+        `timeout` seconds (an engine that stopped answering must not hold a shutdown); what is
+        left then is cancelled, and reaped later by any process's ``running``."""
+        tasks = list(self.__dict__.get("_finishing", set()))
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def aclose(self) -> None:
         """Release this process's resources; builds keep running."""
