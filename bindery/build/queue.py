@@ -65,7 +65,7 @@ class BuildQueue:
                  occupied: Occupied | None = None, poll: float = 1.0,
                  finishing: Callable[[], Awaitable[None]] | None = None) -> None:
         self.runner = runner
-        self.finishing = finishing  # until ended builds still being removed are (executor's)
+        self.finishing = finishing  # awaited at close: ended builds still being removed
         self.slots = max(1, slots)
         self.per_repo = max(1, per_repo)
         self.on_finish = on_finish
