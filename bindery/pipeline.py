@@ -85,7 +85,8 @@ class Services:
 
         builds = BuildQueue(run_build, settings.build_slots, settings.build_slots_per_repo,
                             on_finish=build_finished, occupied=occupied,
-                            poll=settings.build_slot_poll_seconds)
+                            poll=settings.build_slot_poll_seconds,
+                            finishing=executor.finishing)
         launcher = Launcher(hub, LaunchConfig(
             hub_url=settings.hub_public, timeout=settings.launch_timeout,
             retries=settings.launch_retries, token_lifetime=settings.cull_max_age_seconds),

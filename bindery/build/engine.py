@@ -265,4 +265,5 @@ class EngineExecutor(BuildExecutor):
         return alive
 
     async def aclose(self) -> None:
+        await self.finishing()
         await asyncio.to_thread(self.client.close)

@@ -17,20 +17,27 @@ The contract every implementation keeps (tests/build/test_executor_contract.py c
 - ``running`` lists the builds alive on the engine with their image and repository key: the truth
   for build slots across processes. Finished builds nobody waited for (their bindery died) are
   removed there, their log kept.
+- ``finish_in_background`` runs ``wait`` in a task the executor holds, for a build whose success
+  is already known from its last log line (bindery/build/runner.py); ``aclose`` lets those end.
 - The executor enforces the build's memory limit; the build's timeout is enforced by ``wait``
   (stop and remove at the deadline) and, with nobody waiting, by the build itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+log = logging.getLogger(__name__)
+
 NAME_PREFIX = "bindery-build-"
 TIMED_OUT = -1  # exit status `wait` reports for a build stopped at its deadline
 CANCELLED = -2  # exit status of a build removed by `cancel`
+FINISH_TIMEOUT = 30.0  # seconds a shutdown waits for builds finishing in the background
 
 
 def build_name(image: str) -> str:
@@ -90,5 +97,34 @@ class BuildExecutor(ABC):
     @abstractmethod
     async def running(self) -> list[RunningBuild]: ...
 
+    def finish_in_background(self, handle: BuildHandle) -> None:
+        """``wait`` for a build in a task of the executor's own (kept until it ends, so it is not
+        collected mid-way). An error is logged: the build's end is already decided, and a build
+        left behind is reaped by any process's ``running``."""
+        # Held on the instance, created on first use: implementations need not call an __init__.
+        tasks: set[asyncio.Task] = self.__dict__.setdefault("_finishing", set())
+        task = asyncio.get_running_loop().create_task(self.wait(handle))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        task.add_done_callback(_log_failure)
+
+    async def finishing(self, timeout: float = FINISH_TIMEOUT) -> None:
+        """Until every build handed to ``finish_in_background`` has been waited for, at most
+        `timeout` seconds (an engine that stopped answering must not hold a shutdown); what is
+        left then is cancelled, and reaped later by any process's ``running``."""
+        tasks = list(self.__dict__.get("_finishing", set()))
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
     async def aclose(self) -> None:
         """Release this process's resources; builds keep running."""
+        await self.finishing()
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("finishing a build in the background failed: %s", task.exception())

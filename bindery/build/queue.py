@@ -62,8 +62,10 @@ class Build:
 class BuildQueue:
     def __init__(self, runner: Runner, slots: int, per_repo: int,
                  on_finish: Callable[[Build], None] | None = None,
-                 occupied: Occupied | None = None, poll: float = 1.0) -> None:
+                 occupied: Occupied | None = None, poll: float = 1.0,
+                 finishing: Callable[[], Awaitable[None]] | None = None) -> None:
         self.runner = runner
+        self.finishing = finishing  # awaited at close: ended builds still being removed
         self.slots = max(1, slots)
         self.per_repo = max(1, per_repo)
         self.on_finish = on_finish
@@ -221,7 +223,10 @@ class BuildQueue:
         return len(self.waiting)
 
     async def aclose(self) -> None:
-        """Stop following builds; their containers keep running for the next process to join."""
+        """Stop following builds; their containers keep running for the next process to join.
+        Builds that succeeded are still removed (bounded): their log is kept as they end."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.finishing is not None:
+            await self.finishing()

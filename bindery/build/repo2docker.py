@@ -73,6 +73,10 @@ KNOWN_CAUSES = (
 )
 STEP_FILE = re.compile(r"\[bindery\] installing the packages listed in ([^\s'\"]+)")
 REPO2DOCKER_ERROR = "Error during build: "  # how repo2docker prefixes an exception's message
+# The build image's repo2docker says success in a last line with the token bindery gave the build
+# (bindery/build/repo2docker_entry.py, which runs only in that image and keeps its own copies).
+END_TOKEN_ENV = "BINDERY_BUILD_END_TOKEN"
+END_KEY = "bindery_build_succeeded"
 
 
 def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: str,
@@ -89,6 +93,18 @@ def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: s
         argv += ["--ref", commit]
     # `--` so a repository string can never be read as an option.
     return [*argv, "--", repo]
+
+
+def end_line(raw: bytes) -> str | None:
+    """The token of the build's success line, or None for any other line."""
+    if END_KEY.encode() not in raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    token = data.get(END_KEY) if isinstance(data, dict) else None
+    return token if isinstance(token, str) else None
 
 
 def parse_line(raw: bytes) -> Event:

@@ -7,6 +7,11 @@ c.Repo2Docker.content_providers = [  # noqa: F821 (c is injected by traitlets)
     contentproviders.Git,
 ]
 
+# A fixed Docker API version (the one bindery's own client uses: bindery/build/engine.py), so
+# repo2docker does not ask the engine for it: podman answers /version by running its OCI runtime
+# and conmon (0.3-1 s), and repo2docker asks twice per build (to build, then to push).
+c.DockerEngine.extra_init_args = {"version": "1.41"}  # noqa: F821
+
 # Which buildpacks build repositories without a Dockerfile (standard or mirror), from the
 # BINDERY_BUILD_* variables bindery sets for this run: see bindery/build/buildpacks/.
 import os  # noqa: E402

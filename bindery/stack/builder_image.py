@@ -31,13 +31,15 @@ HERE = Path(__file__).parent / "builder"
 BUILD_DIR = Path(__file__).parents[1] / "build"
 REPO2DOCKER_VERSION = "2024.7.0"  # BinderHub's chart pins it; it builds through the Docker API
 CHARDET_SPEC = "chardet>=5,<6"  # see pyproject.toml: repo2docker 2024.7.0 needs chardet 5
+IN_IMAGE = ("repo2docker_config.py", "repo2docker_entry.py")  # bindery/build files the image runs
 
 
 def _sources() -> list[Path]:
-    """Files of bindery's copied into the image: the buildpacks package and the config file."""
+    """Files of bindery's copied into the image: the buildpacks package, the config file and the
+    entry that is the image's `repo2docker` command."""
     files = sorted(p for p in (BUILD_DIR / "buildpacks").rglob("*")
                    if p.is_file() and "__pycache__" not in p.parts)
-    return [*files, BUILD_DIR / "repo2docker_config.py"]
+    return [*files, *(BUILD_DIR / file for file in IN_IMAGE)]
 
 
 def recipe() -> dict:
@@ -119,7 +121,8 @@ def _build(settings: Settings, name: str) -> None:
         (target / "__init__.py").write_text("")
         shutil.copytree(BUILD_DIR / "buildpacks", target / "buildpacks",
                         ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copy(BUILD_DIR / "repo2docker_config.py", target / "repo2docker_config.py")
+        for file in IN_IMAGE:
+            shutil.copy(BUILD_DIR / file, target / file)
         shutil.copy(HERE / "Containerfile", ctx / "Containerfile")
         args = ["build", "-q", "--layers=false", "-f", str(ctx / "Containerfile"), "-t", name,
                 "--build-arg", f"BASE={base}",
