@@ -279,6 +279,7 @@ class KubernetesExecutor(BuildExecutor):
         return alive
 
     async def aclose(self) -> None:
+        await self.finishing()  # builds ended by their success line are still being waited for
         if self._api_client is not None:
             await self._api_client.close()
             self._api_client = None
