@@ -21,7 +21,11 @@ from bindery.events import Event, LaunchError
 from bindery.launch.hub import Hub, HubError, HubUnavailable
 from bindery.launch.names import user_name
 
-PROGRESS_RETRY = 0.05  # seconds between asks while the hub has not registered the spawn yet
+# Seconds between asks while the hub has not registered the spawn yet: from PROGRESS_RETRY, doubling
+# up to PROGRESS_RETRY_MAX. The stream replays the spawn from its start, so a later ask misses
+# nothing, and a crowd's asks do not pile onto a busy hub (its single process runs every spawn).
+PROGRESS_RETRY = 0.05
+PROGRESS_RETRY_MAX = 0.8
 
 
 def person_token_scopes(user: str) -> list[str]:
@@ -168,6 +172,7 @@ class Launcher:
     async def _pump_progress(self, name: str, start_task: asyncio.Task,
                              queue: asyncio.Queue) -> None:
         """Forward the hub's progress events; ask again until the hub has registered the spawn."""
+        retry = PROGRESS_RETRY
         try:
             while True:
                 try:
@@ -188,7 +193,8 @@ class Launcher:
                             raise LaunchError(f"The server failed to start: {exc2}") from exc2
                         await queue.put(("progress", {"ready": True}))
                         return
-                    await asyncio.wait({start_task}, timeout=PROGRESS_RETRY)
+                    await asyncio.wait({start_task}, timeout=retry)
+                    retry = min(retry * 2, PROGRESS_RETRY_MAX)
         except Exception as exc:  # hand it to the consumer, which raises it in the launch
             await queue.put(("error", exc))
 

@@ -37,6 +37,7 @@ RUNNING_MARKER = b"is running at"  # Jupyter Server / Notebook, once it listens
 LOG_TAIL = 4096  # bytes of the container's log kept for the marker and for failure messages
 ANSWER_AGAIN = 0.02  # seconds between asks once the log says the server runs
 ASK_TIMEOUT = 5.0  # one HTTP ask of the server
+JUPYTERHUB, OTHER = "jupyterhub", "other"  # who answered an ask
 
 
 class ServerExited(RuntimeError):
@@ -106,7 +107,7 @@ class BinderySpawner(DockerSpawner):
         return ip, port
 
     async def until_answers(self, url: str) -> None:
-        """Return once `url` answers (any status below 500, as the hub counts it); raise
+        """Return once the server answers at `url` (below 500, as the hub counts it); raise
         ServerExited if the container stops first; return after http_timeout and let the hub's
         own wait decide."""
         log = EngineLog(str(self.client_kwargs.get("base_url", "")), self.container_id)
@@ -115,7 +116,11 @@ class BinderySpawner(DockerSpawner):
         try:
             async with aiohttp.ClientSession() as http:
                 while time.monotonic() < deadline:
-                    if await _answers(http, url):
+                    answer = await _answer(http, url)
+                    # An address whose container is gone can still "answer": with no bridge left,
+                    # the host routes it elsewhere (here a proxy says 403). A single-user server
+                    # says who it is; anything else counts only while the container runs.
+                    if answer == JUPYTERHUB or (answer == OTHER and await self.poll() is None):
                         return
                     if log.ended.is_set() and await self.poll() is not None:
                         raise ServerExited(
@@ -141,10 +146,14 @@ async def _first_of(events: list[asyncio.Event], timeout: float) -> None:
         waiter.cancel()
 
 
-async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
+async def _answer(http: aiohttp.ClientSession, url: str) -> str | None:
+    """JUPYTERHUB (a single-user server answered), OTHER (something else answered below 500, as
+    the hub would count it) or None (no answer yet)."""
     try:
         async with http.get(url, allow_redirects=False,
                             timeout=aiohttp.ClientTimeout(total=ASK_TIMEOUT)) as response:
-            return response.status < 500
+            if response.status >= 500:
+                return None
+            return JUPYTERHUB if "X-JupyterHub-Version" in response.headers else OTHER
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-        return False
+        return None
