@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         200, ge=1,
         description="Spawns the embedded hub runs at once before answering 429 "
         "(JupyterHub's concurrent_spawn_limit; its default 100 refuses the 101st of a crowd).")
+    launch_start_slots: int = Field(
+        0, ge=0,
+        description="Servers one bindery process starts at once; more launches wait in order of "
+        "arrival, told so. 0: no limit. A crowd's starts share the CPU, so starting about two per "
+        "core of the run machine halves the median wait of a crowd without slowing the last.")
     proxy_command: str = Field(
         "",
         description="configurable-http-proxy executable of the embedded hub. Empty: "
