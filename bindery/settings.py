@@ -112,8 +112,9 @@ class Settings(BaseSettings):
         "inspect), shared by all spawns. DockerSpawner's own is 1, which queues a crowd's calls.")
     hub_ready_poll_seconds: float = Field(
         0.5, gt=0, le=5,
-        description="Seconds between the embedded hub spawner's asks of a starting server whose log "
-        "has not yet said that it runs (it asks at once when the log says so).")
+        description="Seconds before the embedded hub spawner first asks a starting server whose "
+        "log has not yet said that it runs; later asks back off to 4 s (it asks at once when the "
+        "log says so).")
     hub_concurrent_spawn_limit: int = Field(
         200, ge=1,
         description="Spawns the embedded hub runs at once before answering 429 "

@@ -14,26 +14,15 @@ import asyncio
 import secrets
 import time
 
-import pytest
-
 from bindery.engine import docker_client
 from bindery.events import Event
-from bindery.launch.hub import Hub
 from bindery.launch.launcher import LaunchConfig, Launcher
-from bindery.settings import Settings
 from bindery.stack import server_network
 from bindery.stack.hub_spawner import EngineLog
 from tests.production.watch import remove_users
 from tests.streams import bindery_users, collect, git_spec, open_server, phases
 
 MARKER_AFTER = 1.5  # seconds the test container waits before it prints the marker
-
-
-@pytest.fixture
-async def hub(stack: Settings):
-    client = Hub(stack.hub_api, stack.hub_token(), 30)
-    yield client
-    await client.aclose()
 
 
 async def test_server_that_exits_at_start_fails_the_launch_at_once(stack, git_repo_factory, hub):

@@ -11,8 +11,8 @@ Why (measured, docs/performance.md):
   after 2.5 s is noticed on average about a second later, and up to 5 s later under load.
   ``start()`` here returns only once the server answers at the very URL the hub then asks, so the
   hub's first ask succeeds. It learns the moment from the container's own log (the server prints
-  "is running at" right after it listens), asks every ``ready_poll_seconds`` in case an image never
-  prints that, and fails the spawn at once, with the last log lines, if the container exits before
+  "is running at" right after it listens), asks from ``ready_poll_seconds`` on, backing off, in
+  case an image never prints that, and fails the spawn at once, with the last log lines, if the container exits before
   it answers (instead of the hub waiting out its http_timeout).
 - DockerSpawner runs every engine call of every spawn on one thread (a class-wide
   ``ThreadPoolExecutor(1)``): a crowd's create/start/inspect calls wait in one queue. Here they get
@@ -35,6 +35,9 @@ from traitlets import Float, Integer
 
 RUNNING_MARKER = b"is running at"  # Jupyter Server / Notebook, once it listens
 LOG_TAIL = 4096  # bytes of the container's log kept for the marker and for failure messages
+# Asks without a sign from the log back off to this: a crowd's pending spawns must not keep the
+# hub's single process busy asking (the log line wakes the spawner at once anyway).
+READY_POLL_MAX = 4.0
 ANSWER_AGAIN = 0.02  # seconds between asks once the log says the server runs
 ASK_TIMEOUT = 5.0  # one HTTP ask of the server
 JUPYTERHUB, OTHER = "jupyterhub", "other"  # who answered an ask
@@ -89,7 +92,8 @@ class BinderySpawner(DockerSpawner):
         8, config=True, help="Threads for engine calls, shared by all spawns (DockerSpawner: 1).")
     ready_poll_seconds = Float(
         0.5, config=True,
-        help="Seconds between asks of a starting server whose log has not said it runs yet.")
+        help="Seconds before the first ask of a starting server whose log has not said it runs "
+        "yet; the asks back off (doubling) to READY_POLL_MAX.")
 
     _engine_pool: ThreadPoolExecutor | None = None  # class-wide, as DockerSpawner's own
 
@@ -113,6 +117,7 @@ class BinderySpawner(DockerSpawner):
         log = EngineLog(str(self.client_kwargs.get("base_url", "")), self.container_id)
         follower = asyncio.ensure_future(log.follow())
         deadline = time.monotonic() + self.http_timeout
+        poll = self.ready_poll_seconds
         try:
             async with aiohttp.ClientSession() as http:
                 while time.monotonic() < deadline:
@@ -128,8 +133,9 @@ class BinderySpawner(DockerSpawner):
                             f"output:\n{log.last_lines()}")
                     if log.running.is_set():
                         await asyncio.sleep(ANSWER_AGAIN)  # listening: the loop starts right away
-                    else:  # woken by the log line, the log's end, or the periodic ask
-                        await _first_of([log.running, log.ended], self.ready_poll_seconds)
+                    else:  # woken by the log line, the log's end, or the next periodic ask
+                        await _first_of([log.running, log.ended], poll)
+                        poll = min(poll * 2, READY_POLL_MAX)
         finally:
             follower.cancel()
             await asyncio.gather(follower, return_exceptions=True)
