@@ -173,7 +173,9 @@ def config(settings: Settings) -> dict:
         "not_found_url": f"http://127.0.0.1:{settings.port}",
         "proxy_auth_token": secret_file(paths.hub / "proxy-auth-token"),
         "proxy_pid_file": str(paths.hub / "proxy.pid"),
-        "start_timeout": int(settings.hub_start_timeout),
+        # The spawner's start() now includes the wait for the server's answer (bounded by
+        # http_timeout itself), which the hub bounds by start_timeout: keep both budgets.
+        "start_timeout": int(settings.hub_start_timeout + settings.hub_http_timeout),
         "http_timeout": int(settings.hub_http_timeout),
         "mem_limit": settings.server_mem_limit,
         "cpu_limit": settings.server_cpu_limit,

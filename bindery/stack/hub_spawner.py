@@ -47,6 +47,10 @@ class ServerExited(RuntimeError):
     """The container stopped before its server answered."""
 
 
+class ServerSilent(RuntimeError):
+    """The server did not answer within http_timeout."""
+
+
 class EngineLog:
     """Follows one container's log over the engine's Docker API; `running` is set when the server
     says it listens, `ended` when the log ends (the container stopped)."""
@@ -112,8 +116,8 @@ class BinderySpawner(DockerSpawner):
 
     async def until_answers(self, url: str) -> None:
         """Return once the server answers at `url` (below 500, as the hub counts it); raise
-        ServerExited if the container stops first; return after http_timeout and let the hub's
-        own wait decide."""
+        ServerExited if the container stops first, ServerSilent after http_timeout (the bound
+        the hub's own wait had)."""
         log = EngineLog(str(self.client_kwargs.get("base_url", "")), self.container_id)
         follower = asyncio.ensure_future(log.follow())
         deadline = time.monotonic() + self.http_timeout
@@ -139,6 +143,8 @@ class BinderySpawner(DockerSpawner):
         finally:
             follower.cancel()
             await asyncio.gather(follower, return_exceptions=True)
+        raise ServerSilent(f"The server did not answer within {self.http_timeout:.0f} s of its "
+                           f"start. Its last output:\n{log.last_lines()}")
 
 
 async def _first_of(events: list[asyncio.Event], timeout: float) -> None:
