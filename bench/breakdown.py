@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from common import bench_stack, make_repo
+from straight import server_container
 
 from bindery.engine import docker_client
 from bindery.launch_cli import stream_events
@@ -60,8 +61,7 @@ def container_lines(settings: Settings, user: str) -> list[tuple[float, str]]:
     """Create/start times and the log of the user's container (before it is removed)."""
     client = docker_client(settings.run_socket, timeout=30)
     try:
-        container = next(c for c in client.containers.list()
-                         if f"JUPYTERHUB_USER={user}" in c.attrs["Config"]["Env"])
+        container = server_container(client, user)
         state = container.attrs
         out = [(_engine_time(state["Created"]), "engine: container created"),
                (_engine_time(state["State"]["StartedAt"]), "engine: container started")]

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from common import bench_stack, make_repo, summary
 from figures import Figure, table
-from straight import start_straight
+from straight import launched_cpu_seconds, start_straight
 
 from bindery.launch.hub import Hub, HubError
 from bindery.launch_cli import stream_events
@@ -77,7 +77,7 @@ async def measure(settings: Settings, git: GitServer, runs: int) -> dict[str, li
         image = ready["image"]
         await cleanup(hub, [ready["user"]])
         out: dict[str, list[float]] = {"bindery": [], "first": [], "hub": [], "straight": [],
-                                       "cpu": []}
+                                       "cpu": [], "launched_cpu": []}
         for _ in range(runs):  # interleaved so machine noise hits every path alike
             plain = await asyncio.to_thread(start_straight, settings, image)
             out["straight"].append(plain.seconds)
@@ -85,6 +85,8 @@ async def measure(settings: Settings, git: GitServer, runs: int) -> dict[str, li
             total, first, ready = await via_bindery(settings, url)
             out["bindery"].append(total)
             out["first"].append(first)
+            out["launched_cpu"].append(
+                await asyncio.to_thread(launched_cpu_seconds, settings, ready["user"]))
             await cleanup(hub, [ready["user"]])
             total, name = await via_hub(hub, image)
             out["hub"].append(total)
@@ -105,6 +107,9 @@ def to_figures(m: dict[str, list[float]]) -> list[Figure]:
                straight, note="create user + start + progress to ready, no bindery"),
         Figure("first event (median)", 1000 * statistics.median(m["first"]), unit="ms",
                note=f"{runs} launches"),
+        Figure("CPU-seconds of a launched server until ready (median)",
+               statistics.median(m["launched_cpu"]), statistics.median(m["cpu"]), unit="CPU-s",
+               note="limit: CPU-seconds of the straight start (its cgroup)"),
     ]
 
 
@@ -118,7 +123,8 @@ async def main(runs: int) -> None:
     for name, label in (("bindery", "bindery event stream to ready"),
                         ("hub", "raw hub API to ready"),
                         ("straight", "straight start until Jupyter answers"),
-                        ("first", "bindery first event"), ("cpu", "CPU-seconds of a straight start")):
+                        ("first", "bindery first event"), ("cpu", "CPU-seconds of a straight start"),
+                        ("launched_cpu", "CPU-seconds of a launched server")):
         print(f"{label:40s} {summary(m[name])}")
     print(table(to_figures(m)))
 

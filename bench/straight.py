@@ -29,6 +29,21 @@ class StraightStart:
     cpu_seconds: float  # the container's cgroup CPU time at that moment
 
 
+def server_container(client: docker.DockerClient, user: str) -> docker.models.containers.Container:
+    """The running container of a hub user's server (DockerSpawner sets JUPYTERHUB_USER)."""
+    return next(c for c in client.containers.list()
+                if f"JUPYTERHUB_USER={user}" in c.attrs["Config"]["Env"])
+
+
+def launched_cpu_seconds(settings: Settings, user: str) -> float:
+    """CPU-seconds a launched server's container has used so far (read right after `ready`)."""
+    client = docker_client(settings.run_socket, timeout=60)
+    try:
+        return _cpu_seconds(server_container(client, user))
+    finally:
+        client.close()
+
+
 def _cpu_seconds(container: docker.models.containers.Container) -> float:
     stats = container.stats(stream=False)
     return stats["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
