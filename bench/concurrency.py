@@ -1,30 +1,47 @@
-"""Concurrency on one machine: a crowd asking for one unbuilt ref, then a crowd launching a built one.
+"""Crowds on one machine (issue 11 point 3), each against the CPU bound measured in the same run.
 
-1. N concurrent requests (default 50) for one unbuilt ref: builds counted from the registry's own
-   log (manifest pushes), ready count, median and max time to ready.
-2. M simultaneous launches (default 100) of a built repository: ready count, median, p90, max
-   (mybinder.org's 2018 load test of 198 launches: median 138 s, max 573 s).
+1. N requests at once for one unbuilt ref (default 10): builds counted from the registry's own log
+   (manifest pushes), ready count, median to ready vs build time + 1.5 x the CPU bound of N starts.
+2. M simultaneous launches (default 100) of a built repository: ready count, median vs the CPU
+   bound (M x CPU-seconds of one start / cores; one start's CPU-seconds read from the container's
+   cgroup, the image started straight on the run engine).
 Throughout, /versions is sampled every 50 ms: its p99 shows whether anything blocks the service.
 
-Usage: .venv/bin/python bench/concurrency.py [--same-ref 50] [--launches 100]
+Usage: .venv/bin/python bench/concurrency.py [--same-ref 10] [--launches 100] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
+import httpx
 from common import bench_stack, make_repo, summary
+from figures import Figure, table
+from launch import STACK_OVERRIDES as LAUNCH_OVERRIDES
+from straight import start_straight
 
-from tests.production.watch import manifest_pushes, remove_users, watch
+from bindery.settings import Settings
+from tests.gitserver import GitServer
+from tests.production.watch import Watch, manifest_pushes, remove_users, watch
+
+STACK_OVERRIDES: dict[str, object] = {
+    **LAUNCH_OVERRIDES, "server_mem_limit": "256M", "hub_start_timeout": 1200,
+    "hub_http_timeout": 1200, "launch_timeout": 1800, "build_slots": 2,
+    # Two starts per core of this (run) machine: the CPU stays busy, a crowd starts in order.
+    "launch_start_slots": 2 * (os.cpu_count() or 1)}
+CROWD_TARGET = 1.5  # median <= 1.5 x the CPU bound
+VERSIONS_P99_MS = 50.0
+SIZES = {"same_ref": 10, "launches": 100}
+QUICK_SIZES = {"same_ref": 5, "launches": 20}
 
 
 async def sample_versions(base: str, stop: asyncio.Event, out: list[float]) -> None:
-    import httpx
-
     async with httpx.AsyncClient(timeout=30) as client:
         while not stop.is_set():
             t = time.perf_counter()
@@ -41,27 +58,38 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1)))]
 
 
-async def crowd(base: str, url: str, n: int) -> tuple[list[float], list[str], list]:
+@dataclass
+class Crowd:
+    times: list[float] = field(default_factory=list)  # request -> ready of those ready
+    built: list[float] = field(default_factory=list)  # request -> `built`
+    failures: list[str] = field(default_factory=list)
+    watches: list[Watch] = field(default_factory=list)
+
+
+async def crowd(base: str, url: str, n: int) -> Crowd:
     spec = f"{quote(url, safe='')}/main"
     start = time.perf_counter()
+    clock = time.monotonic()  # Watch stamps events with time.monotonic()
 
     async def one():
         w = await watch(base, "git", spec)
         return time.perf_counter() - start, w
 
-    results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
-    times, failures, watches = [], [], []
-    for r in results:
+    out = Crowd()
+    for r in await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True):
         if isinstance(r, BaseException):
-            failures.append(f"{type(r).__name__}: {r}")
+            out.failures.append(f"{type(r).__name__}: {r}")
             continue
         took, w = r
-        watches.append(w)
+        out.watches.append(w)
+        built = w.first(lambda s: s.phase == "built")
+        if built is not None:
+            out.built.append(built.at - clock)
         if w.last.phase == "ready":
-            times.append(took)
+            out.times.append(took)
         else:
-            failures.append(w.last.message[:200])
-    return times, failures, watches
+            out.failures.append(w.last.message[:200])
+    return out
 
 
 def report_failures(failures: list[str]) -> None:
@@ -72,58 +100,96 @@ def report_failures(failures: list[str]) -> None:
         print(f"    {count} x {message}")
 
 
-async def main(same_ref: int, launches: int) -> None:
-    overrides = dict(max_servers=1000, max_servers_per_repo=1000, server_mem_limit="256M",
-                     hub_start_timeout=1200, hub_http_timeout=1200, launch_timeout=1800,
-                     hub_slow_spawn_timeout=10, build_slots=2)
-    with bench_stack(**overrides) as (settings, git):
-        base = settings.web_url
-        latencies: list[float] = []
-        stop = asyncio.Event()
-        sampler = asyncio.create_task(sample_versions(base, stop, latencies))
+def p99_ms(values: list[float]) -> float:
+    finite = [v for v in values if v != float("inf")]
+    if len(finite) < len(values) or not finite:
+        return float("inf")
+    return 1000 * p(finite, 0.99)
+
+
+async def measure(settings: Settings, git: GitServer, same_ref: int, launches: int
+                  ) -> list[Figure]:
+    base = settings.web_url
+    cores = os.cpu_count() or 1
+    latencies: list[float] = []
+    stop = asyncio.Event()
+    sampler = asyncio.create_task(sample_versions(base, stop, latencies))
+    try:
+        # The built repository, launched once (built, pulled), and its image's own start: the bound.
+        built_url = make_repo(git, settings, f"built-{os.urandom(3).hex()}")
+        warm = await crowd(base, built_url, 1)
+        assert warm.times, warm.failures
+        image = warm.watches[0].last.data()["image"]
+        await remove_users(settings, built_url)
+        plain = await asyncio.to_thread(start_straight, settings, image)
+        one_start = plain.cpu_seconds
 
         # 1. One unbuilt ref, requested by a crowd at once.
-        url = make_repo(git, settings, "crowd", "RUN echo built-once && sleep 2")
-        times, failures, watches = await crowd(base, url, same_ref)
-        images = {w.last.data()["image"] for w in watches if w.last.phase == "ready"}
+        mark = len(latencies)
+        url = make_repo(git, settings, f"crowd-{os.urandom(3).hex()}",
+                        "RUN echo built-once && sleep 2")
+        same = await crowd(base, url, same_ref)
+        images = {w.last.data()["image"] for w in same.watches if w.last.phase == "ready"}
         builds = sum(manifest_pushes(settings, image) for image in images)
-        print(f"{same_ref} concurrent requests for one unbuilt ref:")
-        print(f"  builds (registry manifest pushes): {builds}")
-        print(f"  ready: {len(times)}/{same_ref}")
-        if times:
-            print(f"  time to ready: {summary(times)}")
-        report_failures(failures)
-        lat1 = list(latencies)
+        print(f"{same_ref} requests at once for one unbuilt ref: builds {builds}, ready "
+              f"{len(same.times)}/{same_ref}" + (f", {summary(same.times)}" if same.times else ""))
+        report_failures(same.failures)
+        lat_same = latencies[mark:]
         await remove_users(settings, url)
 
         # 2. A built (and already pulled) repository launched by a crowd at once.
-        built = make_repo(git, settings, "built")
-        warm, fail_warm, _ = await crowd(base, built, 1)
-        assert warm, fail_warm
-        await remove_users(settings, built)
         mark = len(latencies)
-        times, failures, _ = await crowd(base, built, launches)
-        print(f"{launches} simultaneous launches of a built repository:")
-        print(f"  ready: {len(times)}/{launches}")
-        if times:
-            print(f"  time to ready: {summary(times)}")
-            print("  (mybinder.org 2018, 198 launches: median 138 s, max 573 s)")
-        report_failures(failures)
+        many = await crowd(base, built_url, launches)
+        print(f"{launches} simultaneous launches of a built repository: ready "
+              f"{len(many.times)}/{launches}" + (f", {summary(many.times)}" if many.times else ""))
+        report_failures(many.failures)
+        lat_many = latencies[mark:]
+        await remove_users(settings, built_url)
+    finally:
         stop.set()
         await sampler
-        lat2 = latencies[mark:]
-        for name, values in (("during the same-ref crowd", lat1), ("during the launch crowd", lat2),
-                             ("overall", latencies)):
-            finite = [v for v in values if v != float("inf")]
-            print(f"/versions {name}: n={len(values)} errors={len(values) - len(finite)} "
-                  f"median={1000 * statistics.median(finite):.1f} ms "
-                  f"p99={1000 * p(finite, 0.99):.1f} ms max={1000 * max(finite):.1f} ms")
-        await remove_users(settings, built)
+
+    build_time = statistics.median(same.built) if same.built else float("nan")
+    bound_same = same_ref * one_start / cores
+    bound_many = launches * one_start / cores
+    nan = float("nan")
+    cpu_note = f"{one_start:.2f} CPU-s per start (cgroup), {cores} cores"
+    return [
+        Figure(f"{launches} simultaneous launches of a built repo, median",
+               statistics.median(many.times) if many.times else nan, bound_many, CROWD_TARGET,
+               note=f"ready {len(many.times)}/{launches}; limit {launches} x {cpu_note}"),
+        Figure(f"{launches} simultaneous launches, not ready", len(many.failures), target=0,
+               unit="launches"),
+        Figure(f"{same_ref} requests for one unbuilt ref, median",
+               statistics.median(same.times) if same.times else nan,
+               build_time + CROWD_TARGET * bound_same, 1.0,
+               note=f"ready {len(same.times)}/{same_ref}; limit: request->built {build_time:.1f} s "
+               f"+ {CROWD_TARGET} x {same_ref} x {cpu_note}"),
+        Figure(f"{same_ref} requests for one unbuilt ref, builds", builds, target=1,
+               unit="builds"),
+        Figure("/versions p99 during the crowds", p99_ms(lat_same + lat_many),
+               target=VERSIONS_P99_MS, unit="ms",
+               note=f"{len(lat_same) + len(lat_many)} samples every 50 ms (errors count as inf)"),
+    ]
+
+
+async def figures(settings: Settings, git: GitServer, quick: bool) -> list[Figure]:
+    sizes = QUICK_SIZES if quick else SIZES
+    return await measure(settings, git, sizes["same_ref"], sizes["launches"])
+
+
+async def main(same_ref: int, launches: int) -> None:
+    with bench_stack(**STACK_OVERRIDES) as (settings, git):
+        print(table(await measure(settings, git, same_ref, launches)))
+        print("(mybinder.org 2018, 198 launches: median 138 s, max 573 s)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--same-ref", type=int, default=50)
-    parser.add_argument("--launches", type=int, default=100)
+    parser.add_argument("--same-ref", type=int, default=SIZES["same_ref"])
+    parser.add_argument("--launches", type=int, default=SIZES["launches"])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"crowds of {QUICK_SIZES['same_ref']} and {QUICK_SIZES['launches']}")
     args = parser.parse_args()
-    asyncio.run(main(args.same_ref, args.launches))
+    sizes = QUICK_SIZES if args.quick else {"same_ref": args.same_ref, "launches": args.launches}
+    asyncio.run(main(sizes["same_ref"], sizes["launches"]))

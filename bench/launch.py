@@ -1,7 +1,8 @@
-"""Cached launch through bindery's event stream vs the same image started straight through the hub.
+"""Cached launch through bindery's event stream vs the same image started straight on the run engine
+until Jupyter answers (the limit, issue 11 point 2), and vs the raw hub API, interleaved in one run.
 
-Prints both medians, their difference and ratio, and bindery's time to first event.
-Usage: .venv/bin/python bench/launch.py [--runs 7]
+Prints the medians, bindery's time to first event, and the figures (bench/figures.py).
+Usage: .venv/bin/python bench/launch.py [--runs 7] [--quick]
 """
 
 from __future__ import annotations
@@ -13,14 +14,21 @@ import statistics
 import time
 from urllib.parse import quote
 
-
 from common import bench_stack, make_repo, summary
+from figures import Figure, table
+from straight import launched_cpu_seconds, start_straight
 
-from bindery.launch.hub import Hub
+from bindery.launch.hub import Hub, HubError
 from bindery.launch_cli import stream_events
+from bindery.settings import Settings
+from tests.gitserver import GitServer
+
+STACK_OVERRIDES: dict[str, object] = {"max_servers": 1000, "max_servers_per_repo": 1000}
+TARGET = 1.3  # request -> ready <= 1.3 x the straight start (issue 11 point 2)
+RUNS, QUICK_RUNS = 9, 3
 
 
-async def via_bindery(settings, url: str) -> tuple[float, float, dict]:
+async def via_bindery(settings: Settings, url: str) -> tuple[float, float, dict]:
     start = time.perf_counter()
     first = None
     async for event in stream_events(settings, "git", f"{quote(url, safe='')}/main"):
@@ -45,8 +53,8 @@ async def via_hub(hub: Hub, image: str) -> tuple[float, str]:
                     return time.perf_counter() - start, name
                 if event.get("failed"):
                     raise RuntimeError(event)
-        except Exception as exc:  # 400/404 before the spawn registers: ask again
-            if getattr(exc, "status_code", None) not in (400, 404):
+        except HubError as exc:  # 400/404 before the spawn registers: ask again
+            if exc.status_code not in (400, 404):
                 raise
             await asyncio.wait({post}, timeout=0.05)
 
@@ -54,41 +62,76 @@ async def via_hub(hub: Hub, image: str) -> tuple[float, str]:
 async def cleanup(hub: Hub, names: list[str]) -> None:
     for name in names:
         await hub.stop_server(name)
-        for _ in range(100):
+        for _ in range(100):  # bounded: the hub refuses deletion while the server stops
             if await hub.delete_user(name):
                 break
             await asyncio.sleep(0.1)
 
 
-async def main(runs: int) -> None:
-    with bench_stack(hub_slow_spawn_timeout=10, max_servers=1000, max_servers_per_repo=1000) as (settings, git):
-        url = make_repo(git, settings, "bench-launch")
-        hub = Hub(settings.hub_api, settings.hub_token(), 30)
-        # Build and pull once, so both paths start a cached image.
+async def measure(settings: Settings, git: GitServer, runs: int) -> dict[str, list[float]]:
+    url = make_repo(git, settings, f"bench-launch-{secrets.token_hex(3)}")
+    hub = Hub(settings.hub_api, settings.hub_token(), 30)
+    try:
+        # Build and pull once, so every path starts a cached image.
         _, _, ready = await via_bindery(settings, url)
         image = ready["image"]
-        users = [ready["user"]]
-        b_times, firsts, h_times = [], [], []
-        for _ in range(runs):  # interleave so machine noise hits both paths alike
+        await cleanup(hub, [ready["user"]])
+        out: dict[str, list[float]] = {"bindery": [], "first": [], "hub": [], "straight": [],
+                                       "cpu": [], "launched_cpu": []}
+        for _ in range(runs):  # interleaved so machine noise hits every path alike
+            plain = await asyncio.to_thread(start_straight, settings, image)
+            out["straight"].append(plain.seconds)
+            out["cpu"].append(plain.cpu_seconds)
             total, first, ready = await via_bindery(settings, url)
-            b_times.append(total)
-            firsts.append(first)
-            users.append(ready["user"])
+            out["bindery"].append(total)
+            out["first"].append(first)
+            out["launched_cpu"].append(
+                await asyncio.to_thread(launched_cpu_seconds, settings, ready["user"]))
+            await cleanup(hub, [ready["user"]])
             total, name = await via_hub(hub, image)
-            h_times.append(total)
-            users.append(name)
-            await cleanup(hub, users)
-            users.clear()
+            out["hub"].append(total)
+            await cleanup(hub, [name])
+        return out
+    finally:
         await hub.aclose()
-        mb, mh = statistics.median(b_times), statistics.median(h_times)
-        print(f"bindery event stream to ready: {summary(b_times)}")
-        print(f"raw hub API to ready:          {summary(h_times)}")
-        print(f"bindery first event:           {summary(firsts)}")
-        print(f"median overhead: {1000 * (mb - mh):+.0f} ms  ratio bindery/hub: {mb / mh:.3f}")
-        print(f"median first event: {1000 * statistics.median(firsts):.1f} ms")
+
+
+def to_figures(m: dict[str, list[float]]) -> list[Figure]:
+    runs = len(m["bindery"])
+    straight = statistics.median(m["straight"])
+    return [
+        Figure("cached launch, request -> ready (median)", statistics.median(m["bindery"]),
+               straight, TARGET, note=f"{runs} launches; limit: the image started straight on the "
+               f"run engine until Jupyter answers ({statistics.median(m['cpu']):.2f} CPU-s)"),
+        Figure("cached launch, raw hub API -> ready (median)", statistics.median(m["hub"]),
+               straight, note="create user + start + progress to ready, no bindery"),
+        Figure("first event (median)", 1000 * statistics.median(m["first"]), unit="ms",
+               note=f"{runs} launches"),
+        Figure("CPU-seconds of a launched server until ready (median)",
+               statistics.median(m["launched_cpu"]), statistics.median(m["cpu"]), unit="CPU-s",
+               note="limit: CPU-seconds of the straight start (its cgroup)"),
+    ]
+
+
+async def figures(settings: Settings, git: GitServer, quick: bool) -> list[Figure]:
+    return to_figures(await measure(settings, git, QUICK_RUNS if quick else RUNS))
+
+
+async def main(runs: int) -> None:
+    with bench_stack(**STACK_OVERRIDES) as (settings, git):
+        m = await measure(settings, git, runs)
+    for name, label in (("bindery", "bindery event stream to ready"),
+                        ("hub", "raw hub API to ready"),
+                        ("straight", "straight start until Jupyter answers"),
+                        ("first", "bindery first event"), ("cpu", "CPU-seconds of a straight start"),
+                        ("launched_cpu", "CPU-seconds of a launched server")):
+        print(f"{label:40s} {summary(m[name])}")
+    print(table(to_figures(m)))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=7)
-    asyncio.run(main(parser.parse_args().runs))
+    parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_RUNS} runs")
+    args = parser.parse_args()
+    asyncio.run(main(QUICK_RUNS if args.quick else args.runs))

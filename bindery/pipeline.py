@@ -89,7 +89,8 @@ class Services:
                             finishing=executor.finishing)
         launcher = Launcher(hub, LaunchConfig(
             hub_url=settings.hub_public, timeout=settings.launch_timeout,
-            retries=settings.launch_retries, token_lifetime=settings.cull_max_age_seconds),
+            retries=settings.launch_retries, token_lifetime=settings.cull_max_age_seconds,
+            start_slots=settings.launch_start_slots),
             on_cleanup=lambda outcome: metrics.cleanups.labels(outcome).inc())
         metrics.queue_length.set_function(lambda: builds.queue_length)
         metrics.slots_used.set_function(lambda: len(builds.running))

@@ -104,6 +104,26 @@ class Settings(BaseSettings):
     hub_http_timeout: float = Field(
         120.0, description="Seconds the embedded hub waits for a started server to answer HTTP."
     )
+
+    # -- the embedded hub's spawner and crowds (bindery/stack/hub_spawner.py, issue 11) --------
+    hub_engine_threads: int = Field(
+        8, ge=1, le=64,
+        description="Threads the embedded hub's spawner makes engine calls on (create, start, "
+        "inspect), shared by all spawns. DockerSpawner's own is 1, which queues a crowd's calls.")
+    hub_ready_poll_seconds: float = Field(
+        0.5, gt=0, le=5,
+        description="Seconds before the embedded hub spawner first asks a starting server whose "
+        "log has not yet said that it runs; later asks back off to 4 s (it asks at once when the "
+        "log says so).")
+    hub_concurrent_spawn_limit: int = Field(
+        200, ge=1,
+        description="Spawns the embedded hub runs at once before answering 429 "
+        "(JupyterHub's concurrent_spawn_limit; its default 100 refuses the 101st of a crowd).")
+    launch_start_slots: int = Field(
+        0, ge=0,
+        description="Servers one bindery process starts at once; more launches wait in order of "
+        "arrival, told so. 0: no limit. A crowd's starts share the CPU, so starting about two per "
+        "core of the run machine halves the median wait of a crowd without slowing the last.")
     proxy_command: str = Field(
         "",
         description="configurable-http-proxy executable of the embedded hub. Empty: "

@@ -80,6 +80,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer) -> It
         embedded.down(settings)
 
 
+@pytest.fixture
+async def hub(stack: Settings):
+    """A client of the session stack's hub with bindery's service token."""
+    from bindery.launch.hub import Hub
+
+    client = Hub(stack.hub_api, stack.hub_token(), 10)
+    yield client
+    await client.aclose()
+
+
 @pytest.fixture(scope="session")
 def base_image(stack: Settings) -> str:
     from bindery import stack as embedded

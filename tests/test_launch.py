@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bindery.launch.hub import Hub
-from bindery.settings import Settings
 from tests.streams import bindery_users, collect, git_spec, open_server, phases, run_side_images
-
-
-@pytest.fixture
-async def hub(stack: Settings):
-    client = Hub(stack.hub_api, stack.hub_token(), 10)
-    yield client
-    await client.aclose()
 
 
 async def test_uncached_ref_builds_then_launches_after_a_202(stack, git_repo_factory, hub):

@@ -96,6 +96,12 @@ def test_hub_config_compiles_with_scoped_services(tmp_path):
         "pids_limit": 333, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"],
         "tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m"}}
     assert out["DockerSpawner"]["network_name"] == f"bindery-{s.stack_id}"
+    # The spawner that returns once its server answers, from the file beside the config.
+    assert out["JupyterHub"]["spawner_class"] == "bindery_spawner.BinderySpawner"
+    assert (path.parent / "bindery_spawner.py").read_text() == hub.SPAWNER_SOURCE.read_text()
+    assert out["BinderySpawner"]["engine_threads"] == s.hub_engine_threads
+    assert out["DockerSpawner"]["client_kwargs"]["max_pool_size"] == s.hub_engine_threads
+    assert out["JupyterHub"]["concurrent_spawn_limit"] == s.hub_concurrent_spawn_limit
     # Only bindery's own images (and the base image when none is asked for), whoever asks.
     own = s.registry_host + "/bindery/x-1234abcd:ab"
     assert out["DockerSpawner"]["allowed_images"] == {

@@ -6,12 +6,18 @@ anything else unexpected raises `HubError` with the hub's own message.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+
+PAGINATION = "application/jupyterhub-pagination+json"
+MAX_PAGES = 100  # of up to 200 users each (the hub's page limit)
 
 
 class HubError(Exception):
@@ -35,10 +41,13 @@ class Hub:
             # (100 connections) made launch 101 fail with PoolTimeout under a crowd.
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=50),
         )
+        self._listing: asyncio.Future[tuple[float, list[dict[str, Any]]]] | None = None
 
     async def _request(self, method: str, path: str, ok: tuple[int, ...],
-                       json_body: Any = None, timeout: float | None = None) -> httpx.Response:
-        kwargs: dict[str, Any] = {}
+                       json_body: Any = None, timeout: float | None = None,
+                       params: dict[str, Any] | None = None,
+                       headers: dict[str, str] | None = None) -> httpx.Response:
+        kwargs: dict[str, Any] = {"params": params, "headers": headers}
         if timeout is not None:
             kwargs["timeout"] = timeout
         try:
@@ -64,9 +73,41 @@ class Hub:
         response = await self._request("GET", f"/users/{quote(name)}", ok=(200, 404))
         return response.json() if response.status_code == 200 else None
 
-    async def list_users(self) -> list[dict[str, Any]]:
-        response = await self._request("GET", "/users", ok=(200,))
-        return response.json()
+    async def list_users(self, state: str | None = None) -> list[dict[str, Any]]:
+        """Every user (`state="active"`: those with a server, ready or pending), all pages.
+
+        Without the pagination Accept header the hub silently cuts the list at its page limit
+        (200): quotas above that would undercount. Bounded by MAX_PAGES requests.
+        """
+        users: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"state": state} if state else {}
+        for _ in range(MAX_PAGES):
+            response = await self._request("GET", "/users", ok=(200,), params=params,
+                                           headers={"Accept": PAGINATION})
+            page = response.json()
+            if isinstance(page, list):  # a hub without pagination answers the plain list
+                return users + page
+            users.extend(page.get("items", []))
+            following = (page.get("_pagination") or {}).get("next")
+            if not following:
+                return users
+            params = {**params, "offset": following["offset"], "limit": following["limit"]}
+        raise HubError(f"JupyterHub lists more than {MAX_PAGES} pages of users")
+
+    async def active_users(self) -> tuple[float, list[dict[str, Any]]]:
+        """(when asked, users with a server): one listing shared by every caller while it runs.
+
+        A crowd of launches each asks for the quota snapshot; sharing the listing in flight
+        turns N listings of N users (quadratic work in the hub's single process) into a few.
+        The time is when the shared listing was asked (wall clock, as quota snapshots need).
+        """
+        if self._listing is None or self._listing.done():
+            self._listing = asyncio.ensure_future(self._stamped_active_users())
+        return await asyncio.shield(self._listing)
+
+    async def _stamped_active_users(self) -> tuple[float, list[dict[str, Any]]]:
+        taken_at = time.time()
+        return taken_at, await self.list_users(state="active")
 
     async def delete_user(self, name: str) -> bool:
         """Delete the user; False when the hub refuses because its server is still stopping."""

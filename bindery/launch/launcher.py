@@ -21,7 +21,11 @@ from bindery.events import Event, LaunchError
 from bindery.launch.hub import Hub, HubError, HubUnavailable
 from bindery.launch.names import user_name
 
-PROGRESS_RETRY = 0.05  # seconds between asks while the hub has not registered the spawn yet
+# Seconds between asks while the hub has not registered the spawn yet: from PROGRESS_RETRY, doubling
+# up to PROGRESS_RETRY_MAX. The stream replays the spawn from its start, so a later ask misses
+# nothing, and a crowd's asks do not pile onto a busy hub (its single process runs every spawn).
+PROGRESS_RETRY = 0.05
+PROGRESS_RETRY_MAX = 0.8
 
 
 def person_token_scopes(user: str) -> list[str]:
@@ -45,6 +49,33 @@ class LaunchConfig:
     retries: int
     token_lifetime: int
     verify_timeout: float = 30.0
+    start_slots: int = 0  # servers starting at once (0: no limit); see settings.launch_start_slots
+
+
+class StartSlot:
+    """One launch's place among the servers starting at once (none to take without a limit).
+
+    A crowd's starts share the CPU: all at once, every person waits about as long as the last;
+    a few at a time, in order of arrival, the first are ready in seconds and the median halves,
+    while the machine stays as busy.
+    """
+
+    def __init__(self, slots: asyncio.Semaphore | None) -> None:
+        self.slots = slots
+        self.held = False
+
+    def must_wait(self) -> bool:
+        return self.slots is not None and self.slots.locked()
+
+    async def take(self) -> None:
+        if self.slots is not None:
+            await self.slots.acquire()
+            self.held = True
+
+    def free(self) -> None:
+        if self.held and self.slots is not None:
+            self.held = False
+            self.slots.release()
 
 
 @dataclass
@@ -65,6 +96,7 @@ class Launcher:
         self.config = config
         self.on_cleanup = on_cleanup or (lambda outcome: None)
         self.http = httpx.AsyncClient(timeout=5.0)
+        self.start_slots = asyncio.Semaphore(config.start_slots) if config.start_slots > 0 else None
 
     async def launch(self, image: str, repo_url: str, user: str | None = None,
                      for_person: bool = True) -> AsyncIterator[Event]:
@@ -77,6 +109,20 @@ class Launcher:
         token (:meth:`person_token`) and checks it answers (:meth:`answers`).
         """
         user = user or user_name(repo_url, secrets.token_hex(4))
+        slot = StartSlot(self.start_slots)
+        if slot.must_wait():
+            yield Event(phase="launching", message=f"Waiting for a free start slot "
+                        f"({self.config.start_slots} servers are starting right now)...\n")
+        try:
+            await slot.take()
+            async for event in self._attempts(image, user):
+                if event.phase == "ready":
+                    slot.free()  # started: the next one may start while the person's page loads
+                yield event
+        finally:
+            slot.free()
+
+    async def _attempts(self, image: str, user: str) -> AsyncIterator[Event]:
         attempt = 0
         while True:
             attempt += 1
@@ -187,6 +233,7 @@ class Launcher:
     async def _pump_progress(self, name: str, start_task: asyncio.Task,
                              queue: asyncio.Queue) -> None:
         """Forward the hub's progress events; ask again until the hub has registered the spawn."""
+        retry = PROGRESS_RETRY
         try:
             while True:
                 try:
@@ -207,7 +254,8 @@ class Launcher:
                             raise LaunchError(f"The server failed to start: {exc2}") from exc2
                         await queue.put(("progress", {"ready": True}))
                         return
-                    await asyncio.wait({start_task}, timeout=PROGRESS_RETRY)
+                    await asyncio.wait({start_task}, timeout=retry)
+                    retry = min(retry * 2, PROGRESS_RETRY_MAX)
         except Exception as exc:  # hand it to the consumer, which raises it in the launch
             await queue.put(("error", exc))
 

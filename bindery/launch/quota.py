@@ -8,7 +8,6 @@ at its limit does not spend a build slot), and holds it until its server is gone
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from urllib.parse import unquote
 
@@ -31,9 +30,11 @@ def per_repo_limit(default: int, tiers: Mapping[str, int], provider: str, spec: 
 
 
 async def hub_snapshot(hub: Hub) -> HubSnapshot:
-    """The hub's active bindery users, stamped with the moment before the hub was asked."""
-    taken_at = time.time()  # wall clock: compared with delivery times of other processes
-    return HubSnapshot.of(await hub.list_users(), taken_at)
+    """The hub's active bindery users, stamped with the moment before the hub was asked (wall
+    clock: compared with delivery times of other processes). Concurrent callers share one
+    listing, each with that listing's own stamp."""
+    taken_at, users = await hub.active_users()
+    return HubSnapshot.of(users, taken_at)
 
 
 def limits_for(repo_url: str, max_total: int, max_per_repo: int) -> Limits:
