@@ -115,14 +115,14 @@ class Launcher:
                         f"({self.config.start_slots} servers are starting right now)...\n")
         try:
             await slot.take()
-            async for event in self._attempts(image, user):
+            async for event in self._attempts(image, user, for_person):
                 if event.phase == "ready":
                     slot.free()  # started: the next one may start while the person's page loads
                 yield event
         finally:
             slot.free()
 
-    async def _attempts(self, image: str, user: str) -> AsyncIterator[Event]:
+    async def _attempts(self, image: str, user: str, for_person: bool) -> AsyncIterator[Event]:
         attempt = 0
         while True:
             attempt += 1
@@ -201,7 +201,7 @@ class Launcher:
             token = await token_task
             url = self.config.hub_url.rstrip("/") + ready.get("url", f"/user/{name}/")
             if token is not None:
-                await self._verify(url, token)
+                await self.answers(url, token)
             yield Event(phase="ready", message=f"server running at {url}\n", url=url, token=token,
                         hub_status=hub_status, user=name)
         finally:
@@ -259,7 +259,7 @@ class Launcher:
         except Exception as exc:  # hand it to the consumer, which raises it in the launch
             await queue.put(("error", exc))
 
-    async def _verify(self, url: str, token: str, path: str = "api") -> None:
+    async def _verify(self, url: str, token: str, path: str) -> None:
         """The server answers through the proxy with this token (never redirect before this)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.verify_timeout
