@@ -37,7 +37,8 @@ from tests.gitserver import GitServer
 
 ROOT = Path(__file__).resolve().parents[2]
 GIT_ID = ["-c", "user.name=deploy test", "-c", "user.email=deploy@test.invalid", "-c", "commit.gpgsign=false"]
-SEED_BUG = '''    async def _spawn(self, name: str, image: str) -> AsyncIterator[Event]:
+SEED_BUG = '''    async def _spawn(self, name: str, image: str, for_person: bool = True
+                     ) -> AsyncIterator[Event]:
         # B: the first seed's bug. Trust the start request's answer (202 = "pending") as "ready".
         token = await self.hub.mint_token(name, self.config.token_lifetime, "bindery launch",
                                           person_token_scopes(name))
@@ -87,7 +88,8 @@ def _release(tmp: Path, name: str, patch: bool) -> tuple[Path, Path, subprocess.
     if patch:
         launcher = clone / "bindery" / "launch" / "launcher.py"
         text = launcher.read_text()
-        head = "    async def _spawn(self, name: str, image: str) -> AsyncIterator[Event]:\n"
+        head = ("    async def _spawn(self, name: str, image: str, for_person: bool = True\n"
+                "                     ) -> AsyncIterator[Event]:\n")
         assert head in text
         launcher.write_text(text.replace(head, SEED_BUG, 1))
         subprocess.run(["git", "-C", str(clone), *GIT_ID, "commit", "-q", "-am",

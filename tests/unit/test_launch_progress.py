@@ -59,7 +59,7 @@ def fake_hub() -> Starlette:
         Route("/hub/api/users/{name}/tokens", token, methods=["POST"]),
         Route("/hub/api/users/{name}/server", start, methods=["POST"]),
         Route("/hub/api/users/{name}/server/progress", progress),
-        Route(f"/user/{USER}/api", server_api),
+        Route(f"/user/{USER}/api/status", server_api),
     ])
 
 
