@@ -210,8 +210,14 @@ class Pools:
         s = self.settings
         if s.pool_auto_rate > 0 and \
                 launch_rate(record, now, s.pool_rate_window_seconds) >= s.pool_auto_rate:
-            await self.book.patch(key, auto_at=now)
-            record["auto_at"] = now
+            fields = {"auto_at": now}
+            if any(srv["ready"] for srv in record["servers"].values()):
+                # Served right now: demand that arrives while a warm server waits is not demand
+                # the pool has yet to serve (else the pool outlived its idle time by a build +
+                # launch timeout).
+                fields["offered_at"] = now
+            await self.book.patch(key, **fields)
+            record.update(fields)
         wanted = self._wanted(record, now)
         if wanted == 0 and not record["servers"]:
             recent = [t for t in record.get("launches", []) if t > now - s.pool_rate_window_seconds]
