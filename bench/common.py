@@ -3,6 +3,7 @@ image cache), a real git daemon, and Dockerfile repositories built on the stack'
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import statistics
@@ -14,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bindery import stack as embedded  # noqa: E402
+from bindery.launch.hub import Hub  # noqa: E402
 from bindery.settings import Settings  # noqa: E402
 from tests.conftest import free_port, stack_env  # noqa: E402
 from tests.gitserver import GitServer  # noqa: E402
@@ -49,3 +51,14 @@ def summary(values: list[float]) -> str:
     p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
     return (f"n={len(values)} median={statistics.median(values):.3f}s "
             f"p90={p90:.3f}s max={max(values):.3f}s min={min(values):.3f}s")
+
+
+async def cleanup(hub: Hub, names: list[str]) -> None:
+    """Stop and delete the hub users a benchmark made, then forget them (`names` is emptied)."""
+    for name in names:
+        await hub.stop_server(name)
+        for _ in range(100):  # bounded: the hub refuses deletion while the server stops
+            if await hub.delete_user(name):
+                break
+            await asyncio.sleep(0.1)
+    names.clear()

@@ -14,7 +14,7 @@ import statistics
 import time
 from urllib.parse import quote
 
-from common import bench_stack, make_repo, summary
+from common import bench_stack, cleanup, make_repo, summary
 from figures import Figure, table
 from straight import launched_cpu_seconds, start_straight
 
@@ -57,15 +57,6 @@ async def via_hub(hub: Hub, image: str) -> tuple[float, str]:
             if exc.status_code not in (400, 404):
                 raise
             await asyncio.wait({post}, timeout=0.05)
-
-
-async def cleanup(hub: Hub, names: list[str]) -> None:
-    for name in names:
-        await hub.stop_server(name)
-        for _ in range(100):  # bounded: the hub refuses deletion while the server stops
-            if await hub.delete_user(name):
-                break
-            await asyncio.sleep(0.1)
 
 
 async def measure(settings: Settings, git: GitServer, runs: int) -> dict[str, list[float]]:

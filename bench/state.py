@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-from common import bench_stack, make_repo, summary
+from common import bench_stack, cleanup, make_repo, summary
 
 from bindery.events import Event
 from bindery.launch.hub import Hub
@@ -70,16 +70,6 @@ async def kill_and_resume(victim: Replica, heir: Replica, url: str) -> tuple[flo
                         assert event.phase == "ready", event.message
                         return first, time.perf_counter() - killed, event.data()["user"]
     raise RuntimeError("resumed stream ended without ready")
-
-
-async def cleanup(hub: Hub, names: list[str]) -> None:
-    for name in names:
-        await hub.stop_server(name)
-        for _ in range(100):  # bounded: the hub refuses deletion while the server stops
-            if await hub.delete_user(name):
-                break
-            await asyncio.sleep(0.1)
-    names.clear()
 
 
 async def store_ops(store, n: int = 300) -> dict[str, float]:
