@@ -16,9 +16,12 @@ START_TIMEOUT = 10.0
 
 
 @contextlib.contextmanager
-def serve_in_thread(app, name: str) -> Iterator[str]:  # noqa: ANN001 - any ASGI app
-    """Yield the app's base URL (http://127.0.0.1:PORT) once it answers; stop it afterwards."""
-    port = free_port()
+def serve_in_thread(app, name: str, port: int | None = None  # noqa: ANN001 - any ASGI app
+                    ) -> Iterator[str]:
+    """Yield the app's base URL (http://127.0.0.1:PORT) once it answers; stop it afterwards.
+
+    `port`: when the app must know its own address before it serves (default: a free one)."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off", timeout_graceful_shutdown=5))
     thread = threading.Thread(target=server.run, name=name, daemon=True)

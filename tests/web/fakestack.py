@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -27,6 +23,8 @@ from starlette.routing import Route
 from bindery.settings import Settings
 from bindery.web import ui
 from bindery.web.door import Door
+from tests.asgi_thread import serve_in_thread
+from tests.conftest import free_port
 from tests.web.conftest import launch_book
 
 TOKEN = "fake-token-123"
@@ -108,29 +106,11 @@ def make_app(settings: Settings, record: Record, delay: float = 0.05) -> Starlet
     ])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serve(**settings: object) -> Iterator[tuple[str, Record]]:
     """Run the fake on a free port in a thread; yield its base URL and record."""
     port = free_port()
     config = Settings(host="127.0.0.1", port=port, **settings)
     record = Record()
-    server = uvicorn.Server(uvicorn.Config(make_app(config, record), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("fake stack did not start")
-        time.sleep(0.02)
-    try:
+    with serve_in_thread(make_app(config, record), "fake stack", port):
         yield config.web_url, record
-    finally:
-        server.should_exit = True
-        thread.join(5)
