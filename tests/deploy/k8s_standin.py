@@ -21,30 +21,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.conftest import free_port
+from tests.asgi_thread import serve_in_thread
+from tests.kubernetes.apiserver import selector_matches
+from tests.kubernetes.apiserver import status as _status
 
 Key = tuple[str, str, str]  # (plural, namespace, name)
 KINDS = {"deployments": ("apps/v1", "Deployment"), "statefulsets": ("apps/v1", "StatefulSet"),
          "daemonsets": ("apps/v1", "DaemonSet"), "pods": ("v1", "Pod")}
-
-
-def _status(code: int, reason: str, message: str) -> JSONResponse:
-    return JSONResponse({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
-                         "reason": reason, "message": message}, code)
-
-
-def selector_matches(selector: str, labels: dict[str, str]) -> bool:
-    for term in filter(None, selector.split(",")):
-        key, _, value = term.partition("=")
-        if labels.get(key) != value.lstrip("="):
-            return False
-    return True
 
 
 @dataclass
@@ -153,19 +141,6 @@ def make_app(state: StandIn) -> Starlette:
 def running_standin(state: StandIn | None = None) -> Iterator[StandIn]:
     """Serve a stand-in on a free port of 127.0.0.1 in a thread (uvicorn), for the duration of the block."""
     state = state or StandIn()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(make_app(state), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:  # bounded: uvicorn sets `started` once it listens
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the Kubernetes stand-in did not start")
-        time.sleep(0.02)
-    state.url = f"http://127.0.0.1:{port}"
-    try:
+    with serve_in_thread(make_app(state), "the Kubernetes stand-in") as url:
+        state.url = url
         yield state
-    finally:
-        server.should_exit = True
-        thread.join(10)

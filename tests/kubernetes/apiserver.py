@@ -39,14 +39,17 @@ def go_bool(text: str) -> bool:
     return text in ("1", "t", "T", "TRUE", "true", "True")
 
 
-def selected(pod: dict[str, Any], selector: str) -> bool:
+def selector_matches(selector: str, labels: dict[str, str]) -> bool:
     """Equality-based label selector ("a=b,c=d"), the form bindery uses."""
-    labels = pod["metadata"].get("labels") or {}
     for term in filter(None, selector.split(",")):
         key, _, value = term.partition("=")
         if labels.get(key.strip()) != value.strip().lstrip("="):
             return False
     return True
+
+
+def selected(pod: dict[str, Any], selector: str) -> bool:
+    return selector_matches(selector, pod["metadata"].get("labels") or {})
 
 
 class ApiServer:
