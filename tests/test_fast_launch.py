@@ -19,6 +19,7 @@ from bindery.events import Event
 from bindery.launch.launcher import LaunchConfig, Launcher
 from bindery.stack import server_network
 from bindery.stack.hub_spawner import EngineLog
+from tests.base_recipe import singleuser_imports
 from tests.production.watch import remove_users
 from tests.streams import bindery_users, collect, git_spec, open_server, phases
 
@@ -55,6 +56,8 @@ async def test_engine_log_says_when_the_server_listens_and_when_it_ends(stack, b
         log = EngineLog(stack.run_socket, container.id)
         follower = asyncio.ensure_future(log.follow())
         started = time.monotonic()
+        await asyncio.wait_for(log.active.wait(), 60)  # its first output: asks start now
+        assert not log.running.is_set()
         await asyncio.wait_for(log.running.wait(), 60)
         assert time.monotonic() - started >= MARKER_AFTER * 0.8  # not before the line
         assert not log.ended.is_set()
@@ -113,3 +116,17 @@ async def test_start_slots_start_a_crowd_in_order_of_arrival(stack, git_repo_fac
     finally:
         await launcher.aclose()
         await remove_users(stack, url)  # every server of this repository, the warm one's too
+
+
+async def test_base_image_single_user_server_starts_without_the_hub_database_layer(stack,
+                                                                                   base_image):
+    """The base image's jupyterhub is edited at build (bindery/stack/base/singleuser_imports.py):
+    the single-user server extension loads no SQLAlchemy, alembic or hub handlers."""
+    client = docker_client(stack.run_socket, 60)
+    try:
+        out = await asyncio.to_thread(
+            client.containers.run, base_image, ["python", "-c", singleuser_imports.CHECK],
+            remove=True, network_disabled=True)
+    finally:
+        client.close()
+    assert out.decode().strip() == ""

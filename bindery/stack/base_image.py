@@ -32,6 +32,7 @@ from bindery.stack.paths import StackPaths
 from bindery.stack.process import StackError
 
 HERE = Path(__file__).parent / "base"
+SINGLEUSER_IMPORTS = "singleuser_imports.py"  # run in the image at build time
 SUITE = "bookworm"
 VARIANT = "minbase"
 PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "git", "tini")
@@ -68,6 +69,7 @@ def ca_certs() -> list[Path]:
 def recipe() -> dict:
     return {
         "containerfile": (HERE / "Containerfile").read_text(),
+        "singleuser_imports": (HERE / SINGLEUSER_IMPORTS).read_text(),
         "debootstrap": [f"--variant={VARIANT}", f"--include={','.join(PACKAGES)}", SUITE],
         "versions": versions(),
         "certs": [hashlib.sha256(p.read_bytes()).hexdigest() for p in ca_certs()],
@@ -226,6 +228,7 @@ def build(settings: Settings, h: str, log: Callable[[str], None] = print) -> Non
         ctx = work / "context"
         (ctx / "certs").mkdir(parents=True)
         shutil.copy(HERE / "Containerfile", ctx / "Containerfile")
+        shutil.copy(HERE / SINGLEUSER_IMPORTS, ctx / SINGLEUSER_IMPORTS)
         for i, cert in enumerate(ca_certs()):
             shutil.copy(cert, ctx / "certs" / f"{i:02d}-{cert.name}")
         args = ["build", "-q", "--layers=false", "-f", str(ctx / "Containerfile"),

@@ -11,8 +11,9 @@ Why (measured, docs/performance.md):
   after 2.5 s is noticed on average about a second later, and up to 5 s later under load.
   ``start()`` here returns only once the server answers at the very URL the hub then asks, so the
   hub's first ask succeeds. It learns the moment from the container's own log (the server prints
-  "is running at" right after it listens), asks from ``ready_poll_seconds`` on, backing off, in
-  case an image never prints that, and fails the spawn at once, with the last log lines, if the container exits before
+  "is running at" right after it listens; the log arrives in batches, so once the server has
+  written anything it is asked every few tens of milliseconds), asks from ``ready_poll_seconds``
+  on, backing off, in case an image never prints at all, and fails the spawn at once, with the last log lines, if the container exits before
   it answers (instead of the hub waiting out its http_timeout).
 - DockerSpawner runs every engine call of every spawn on one thread (a class-wide
   ``ThreadPoolExecutor(1)``): a crowd's create/start/inspect calls wait in one queue. Here they get
@@ -39,6 +40,10 @@ LOG_TAIL = 4096  # bytes of the container's log kept for the marker and for fail
 # hub's single process busy asking (the log line wakes the spawner at once anyway).
 READY_POLL_MAX = 4.0
 ANSWER_AGAIN = 0.02  # seconds between asks once the log says the server runs
+# Once the server has written anything, it listens within a fraction of a second, but a followed
+# log reaches us in batches (podman reads it every 250 ms): ask soon, backing off with the time
+# since its first output (a tenth of it), so a CPU-starved crowd is not asked in a tight loop.
+STARTING_ASK_SHARE = 0.1
 ASK_TIMEOUT = 5.0  # one HTTP ask of the server
 JUPYTERHUB, OTHER = "jupyterhub", "other"  # who answered an ask
 
@@ -65,6 +70,8 @@ class EngineLog:
             self.base = docker_url.replace("tcp://", "http://", 1)
         self.path = (f"/{api_version}/containers/{quote(container_id)}/logs"
                      "?follow=1&stdout=1&stderr=1")
+        self.active = asyncio.Event()  # the server has written something
+        self.active_at = 0.0
         self.running = asyncio.Event()
         self.ended = asyncio.Event()
         self.tail = b""
@@ -77,6 +84,9 @@ class EngineLog:
                     if response.status != 200:
                         return
                     async for chunk in response.content.iter_any():
+                        if not self.active.is_set():
+                            self.active_at = time.monotonic()
+                            self.active.set()
                         self.tail = (self.tail + chunk)[-LOG_TAIL:]
                         if RUNNING_MARKER in self.tail:
                             self.running.set()
@@ -137,8 +147,12 @@ class BinderySpawner(DockerSpawner):
                             f"output:\n{log.last_lines()}")
                     if log.running.is_set():
                         await asyncio.sleep(ANSWER_AGAIN)  # listening: the loop starts right away
-                    else:  # woken by the log line, the log's end, or the next periodic ask
-                        await _first_of([log.running, log.ended], poll)
+                    elif log.active.is_set():  # starting: it listens soon
+                        since = time.monotonic() - log.active_at
+                        await _first_of([log.running, log.ended], min(
+                            max(ANSWER_AGAIN, STARTING_ASK_SHARE * since), READY_POLL_MAX))
+                    else:  # woken by the first output, the log's end, or the next periodic ask
+                        await _first_of([log.active, log.running, log.ended], poll)
                         poll = min(poll * 2, READY_POLL_MAX)
         finally:
             follower.cancel()
