@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -78,13 +79,17 @@ def parse_target(target: str, ref: str | None) -> tuple[str, str]:
     return provider, "/".join([*repo, quote(ref, safe="") if cls.escape_repo else ref])
 
 
-async def stream_events(settings: Settings, provider: str, spec: str) -> AsyncIterator[Event]:
-    """Follow a launch through the running service's event stream."""
+async def stream_events(settings: Settings, provider: str, spec: str,
+                        client: httpx.AsyncClient | None = None) -> AsyncIterator[Event]:
+    """Follow a launch through the running service's event stream (on `client` if given: making
+    one costs ≈ 30 ms, its TLS context, which a benchmark timing the request must not count)."""
     url = f"{settings.web_url.rstrip('/')}/build/{provider}/{spec}"
     timeout = httpx.Timeout(10.0, read=max(60.0, settings.keepalive_seconds * 3))
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        if client is None:
+            client = await stack.enter_async_context(httpx.AsyncClient(timeout=timeout))
         try:
-            async with client.stream("GET", url) as response:
+            async with client.stream("GET", url, timeout=timeout) as response:
                 if response.status_code != 200:
                     yield failed(f"bindery answered HTTP {response.status_code} at {url}")
                     return
