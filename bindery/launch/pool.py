@@ -14,7 +14,9 @@ handed to a launch at once.
   servers of the current image up to the wanted size (a few at once, never the last places of a
   quota), retires the old image's free servers and free servers about to be culled as idle, shrinks
   idle pools, and reconciles the records with the hub's listing (a restarted or surviving replica
-  adopts what another started; pool users nobody knows are removed).
+  adopts what another started; pool users nobody knows are removed). A repository the operator's
+  rules refuse (banned, or off the allow list, e.g. after a restart with a new ban) wants no
+  servers: its free ones are retired and none are started.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from bindery.launch.names import PREFIX, user_name
 from bindery.launch.quota import limits_for, per_repo_limit
 from bindery.launch.reservations import HubSnapshot, ReservationBook
 from bindery.settings import Settings
+from bindery.specrules import SpecRules
 from bindery.state import unavailable_errors
 from bindery.state.base import OWNER, Record, StateStore
 from bindery.state.pools import PoolBook, PoolOrigin, WarmServer, launch_rate, pool_key
@@ -99,6 +102,7 @@ class Pools:
         self.prepare = prepare
         self.owner = owner
         self.metrics = PoolMetrics(registry)
+        self.rules = SpecRules(settings)
         self._starting: dict[str, asyncio.Task] = {}  # user -> its start, in this process
         self._preparing: dict[str, asyncio.Task] = {}  # pool key -> resolve/build/pull
         self._prepared: set[str] = set()  # images this process saw built and pulled
@@ -191,6 +195,8 @@ class Pools:
 
     def _wanted(self, record: Record, now: float) -> int:
         origin = _origin(record)
+        if self.rules.refusal(origin.provider, origin.spec) is not None:
+            return 0  # refused by the operator's rules: nothing of it is kept running
         configured = self.wanted_size(origin)
         s = self.settings
         if s.pool_auto_rate <= 0:

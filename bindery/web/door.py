@@ -21,17 +21,14 @@ Reconnections to a launch already under way (``Last-Event-ID``) should not be se
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bindery.events import LaunchError
 from bindery.outbound import networks
-from bindery.providers import get_provider
-from bindery.repoid import rule_targets
 from bindery.settings import Settings
+from bindery.specrules import SpecRules
 from bindery.web import tokens
 from bindery.state.base import StateStore
 from bindery.web.ratelimit import Quota, SharedTokenBucket, TokenBucket
@@ -69,9 +66,7 @@ class Door:
         self.settings = settings
         self.blocked = networks(settings.blocked_networks)
         self.trusted = networks(settings.trusted_proxies)
-        # Case-insensitive, and matched against every spelling of the repository (repoid.py).
-        self.banned = [re.compile(p, re.IGNORECASE) for p in settings.banned_specs]
-        self.allowed = [re.compile(p, re.IGNORECASE) for p in settings.allowed_specs]
+        self.rules = SpecRules(settings)
         # With a state store the buckets are shared by every process of the service.
         limit = settings.rate_limit_per_minute
         self.bucket: TokenBucket | SharedTokenBucket | None = None
@@ -127,14 +122,9 @@ class Door:
         if address is not None and any(address in net for net in self.blocked):
             return Refusal(403, "Launches from your network are not allowed on this service.")
 
-        target = tokens.canonical_spec(provider, spec)
-        targets = self.rule_targets(provider, spec)
-        if self.allowed and not any(p.search(t) for p in self.allowed for t in targets):
-            return Refusal(
-                403, f"This service only launches repositories on its allow list, and {target} "
-                "is not on it.")
-        if any(p.search(t) for p in self.banned for t in targets):
-            return Refusal(403, f"{self.settings.banned_message} ({target})")
+        refused = self.rules.refusal(provider, spec)
+        if refused is not None:
+            return Refusal(403, refused)
 
         if self.secret is not None:
             token = request.query_params.get("build_token", "")
@@ -158,15 +148,6 @@ class Door:
                     quota.headers(),
                 )
         return None
-
-    def rule_targets(self, provider: str, spec: str) -> list[str]:
-        """The spec as sent and, if it parses (no network), every spelling of its repository."""
-        raw = tokens.canonical_spec(provider, spec)
-        try:
-            parsed = get_provider(self.settings, provider, spec)
-        except LaunchError:  # the pipeline refuses it with the reason; rules see the raw spec
-            return rule_targets(self.settings, raw, None, None)
-        return rule_targets(self.settings, raw, parsed.repo_url, parsed.unresolved_ref)
 
     async def headers(self, request: Request) -> dict[str, str]:
         """Standard rate-limit headers for this client (empty when there is no limit)."""

@@ -257,6 +257,30 @@ async def test_a_replica_restart_does_not_orphan_pool_servers(stack, pooled, mai
     assert await open_with_token(after.last) == 200
 
 
+async def test_a_ban_retires_the_repositorys_pool_after_a_restart(stack, pooled, main_repo,
+                                                                 tmp_path_factory):
+    """The operator bans a pooled repository and restarts bindery (killed, as at the worst moment):
+    the new process keeps none of its warm servers running, starts no more, and launches of it are
+    refused. (Without the ban, the restart test above shows the same servers adopted.)"""
+    url, first = main_repo, pooled.service
+    free = set(await wait_for(lambda: free_servers(first.settings, url, 2), WAIT, "2 warm"))
+    os.kill(first.proc.pid, signal.SIGKILL)
+    first.proc.wait(10)
+    pooled.service = start_service(stack, tmp_path_factory.mktemp("pools3"), **POOL_SETTINGS,
+                                   banned_specs=["pool-main"])
+
+    async def retired():
+        return not free & await pool_users(stack, url)
+    await wait_for(retired, 60, "the banned repository's warm servers removed")
+    after_retiring = await pool_users(stack, url)  # people's claimed servers stay theirs
+    lease = (await open_store_get(stack, POOL_LEASE, LEASE_KEY))["until"]
+    await wait_for(lambda: later_lease(stack, lease + 2), 30, "two more rounds")
+    assert await pool_users(stack, url) <= after_retiring  # none started
+    refused = await launch(pooled.service, url)
+    assert refused.last.phase == "failed" and refused.last.data()["status_code"] == 403, \
+        dumps(refused)
+
+
 async def open_store_get(settings: Settings, kind: str, key: str) -> dict | None:
     store = open_store(settings)
     try:
