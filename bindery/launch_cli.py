@@ -87,7 +87,7 @@ async def stream_events(settings: Settings, provider: str, spec: str,
     timeout = httpx.Timeout(10.0, read=max(60.0, settings.keepalive_seconds * 3))
     async with contextlib.AsyncExitStack() as stack:
         if client is None:
-            client = await stack.enter_async_context(httpx.AsyncClient(timeout=timeout))
+            client = await stack.enter_async_context(httpx.AsyncClient())
         try:
             async with client.stream("GET", url, timeout=timeout) as response:
                 if response.status_code != 200:

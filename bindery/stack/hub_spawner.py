@@ -13,8 +13,9 @@ Why (measured, docs/performance.md):
   hub's first ask succeeds. It learns the moment from the container's own log (the server prints
   "is running at" right after it listens; the log arrives in batches, so once the server has
   written anything it is asked every few tens of milliseconds), asks from ``ready_poll_seconds``
-  on, backing off, in case an image never prints at all, and fails the spawn at once, with the last log lines, if the container exits before
-  it answers (instead of the hub waiting out its http_timeout).
+  on, backing off, in case an image never prints at all, and fails the spawn at once, with the
+  last log lines, if the container exits before it answers (instead of the hub waiting out its
+  http_timeout).
 - DockerSpawner runs every engine call of every spawn on one thread (a class-wide
   ``ThreadPoolExecutor(1)``): a crowd's create/start/inspect calls wait in one queue. Here they get
   ``engine_threads`` threads (and the engine client as many pooled connections).

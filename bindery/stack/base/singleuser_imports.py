@@ -5,13 +5,13 @@ Why: ``jupyterhub-singleuser`` imports ``jupyterhub.log``, ``jupyterhub.utils``,
 ``jupyterhub.scopes`` and ``jupyterhub.metrics`` for a few helpers, and those import the hub's
 database layer at module level (``jupyterhub.orm``, ``jupyterhub.roles``, the request handlers, and
 with them SQLAlchemy and alembic). A single-user server never uses any of it: measured on the base
-image, 0.39 s of a 2.1 s start on one CPU, for every launched server (docs/performance.md).
+image, 0.36 s of a 2.1 s start on one CPU, for every launched server (docs/performance.md).
 
 What: the module-level imports of those hub-side modules become deferred modules (a name whose
 first attribute use imports the module through the normal import system), so they load on first
-use instead, which in a single-user server is never; ``log_request``'s health-check test looks the hub's handler class up only if the
-hub's handlers are loaded (if they are not, no handler can be one). Nothing else changes: the same
-functions, the same behaviour when the hub's modules are used.
+use instead, which in a single-user server is never; ``log_request``'s health-check test looks the
+hub's handler class up only if the hub's handlers are loaded (if they are not, no handler can be
+one). Nothing else changes: the same functions, the same behaviour when the hub's modules are used.
 
 Each edit must find its exact text once in the pinned jupyterhub version (bindery pins it: the hub
 and the single-user servers run the same one), or the script stops and the base build fails with a
@@ -30,8 +30,8 @@ import sys
 from pathlib import Path
 
 HELPER = "_bindery_deferred.py"
-HELPER_TEXT = '''"""Deferred modules for jupyterhub's single-user imports (written by bindery's base image build,
-bindery/stack/base/singleuser_imports.py)."""
+HELPER_TEXT = '''"""Deferred modules for jupyterhub's single-user imports (written by bindery's base
+image build, bindery/stack/base/singleuser_imports.py)."""
 
 import importlib
 
@@ -49,21 +49,21 @@ class DeferredModule:
     def __repr__(self):
         return f"<deferred module {self._name!r}>"
 '''
-LAZY = "from ._bindery_deferred import DeferredModule\n"
+DEFERRED_IMPORT = "from ._bindery_deferred import DeferredModule\n"
 
 # file -> [(text found exactly once, its replacement)]
 EDITS: dict[str, list[tuple[str, str]]] = {
     "scopes.py": [
-        ("import sqlalchemy as sa\n", LAZY + "\nsa = DeferredModule('sqlalchemy')\n"),
+        ("import sqlalchemy as sa\n", DEFERRED_IMPORT + "\nsa = DeferredModule('sqlalchemy')\n"),
         ("from . import orm, roles\n",
          "orm = DeferredModule('jupyterhub.orm')\nroles = DeferredModule('jupyterhub.roles')\n"),
     ],
     "metrics.py": [
-        ("from . import orm\n", LAZY + "\norm = DeferredModule('jupyterhub.orm')\n"),
+        ("from . import orm\n", DEFERRED_IMPORT + "\norm = DeferredModule('jupyterhub.orm')\n"),
     ],
     "utils.py": [
         ("from sqlalchemy.exc import SQLAlchemyError\n",
-         LAZY + "\nsqlalchemy = DeferredModule('sqlalchemy')\n"),
+         DEFERRED_IMPORT + "\nsqlalchemy = DeferredModule('sqlalchemy')\n"),
         ("except SQLAlchemyError:", "except sqlalchemy.exc.SQLAlchemyError:"),
     ],
     "log.py": [
@@ -77,11 +77,10 @@ EDITS: dict[str, list[tuple[str, str]]] = {
 
 # Loaded by the single-user entry point before the edits, never after.
 HUB_SIDE = ("sqlalchemy", "alembic", "jupyterhub.orm", "jupyterhub.roles", "jupyterhub.handlers")
-CHECK = (
-    "import sys, jupyterhub.singleuser.extension\n"
-    f"print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {HUB_SIDE[:2]!r} "
-    f"or m.startswith({HUB_SIDE[2:]!r}))))"
-)
+# A Python expression (needs `sys`): the hub-side modules loaded so far, sorted.
+HUB_SIDE_LOADED = (f"sorted(m for m in sys.modules if m.split('.')[0] in {HUB_SIDE[:2]!r} "
+                   f"or m.startswith({HUB_SIDE[2:]!r}))")
+CHECK = f"import sys, jupyterhub.singleuser.extension\nprint(' '.join({HUB_SIDE_LOADED}))"
 
 
 class EditFailed(RuntimeError):
