@@ -97,7 +97,8 @@ def _has_table(settings: Settings) -> bool:
     return _run(["nft", "list", "table", "inet", table(settings)], check=False).returncode == 0
 
 
-def _has_address(settings: Settings) -> bool:
+def has_address(settings: Settings) -> bool:
+    """True while the hub's address is on the loopback interface."""
     res = _run(["ip", "-j", "-4", "addr", "show", "dev", "lo"])
     return any(a.get("local") == settings.hub_address
                for link in json.loads(res.stdout or "[]") for a in link.get("addr_info", []))
@@ -109,7 +110,7 @@ def _engine(settings: Settings) -> docker.DockerClient:
 
 def install(settings: Settings, log: Callable[[str], None] = print) -> None:
     """The servers' network, the hub's address and the egress rules (each only if missing)."""
-    if not _has_address(settings):
+    if not has_address(settings):
         _run(["ip", "addr", "add", f"{settings.hub_address}/32", "dev", "lo"])
     # Replace the whole table in one transaction: a changed setting takes effect, and there is
     # never a moment without rules.
@@ -158,7 +159,7 @@ def remove(settings: Settings, log: Callable[[str], None] = print) -> None:
     try:
         if _has_table(settings):
             _run(["nft", "delete", "table", "inet", table(settings)])
-        if _has_address(settings):
+        if has_address(settings):
             _run(["ip", "addr", "del", f"{settings.hub_address}/32", "dev", "lo"])
     except (StackError, subprocess.SubprocessError, OSError) as exc:
         log(f"  could not remove the servers' egress rules: {exc}")

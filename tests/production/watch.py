@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from bindery.events import Event
-from bindery.launch.hub import Hub
+from bindery.launch.hub import Hub, HubUnavailable
 from bindery.launch.names import PREFIX, repo_key
 from bindery.settings import Settings
 from bindery.stack.balancer import REPLICA_HEADER
@@ -97,11 +97,33 @@ def repo_prefix(repo_url: str) -> str:
 
 @contextlib.asynccontextmanager
 async def hub_client(settings: Settings):
+    """The hub's API as bindery calls it. If the hub cannot be reached, the error says why as far
+    as this machine can tell (its process, its address on `lo`, its last log lines): a hub that
+    vanished mid-test must be explainable from CI's output alone."""
     hub = Hub(settings.hub_api, settings.hub_token(), 15)
     try:
         yield hub
+    except HubUnavailable as exc:
+        if isinstance(exc.__cause__, httpx.TransportError):
+            raise HubUnavailable(f"{exc}\n{hub_diagnosis(settings)}") from exc
+        raise
     finally:
         await hub.aclose()
+
+
+def hub_diagnosis(settings: Settings) -> str:
+    """What this machine says about an embedded hub that does not answer."""
+    from bindery.stack import process, server_network
+    from bindery.stack.paths import StackPaths
+
+    paths = StackPaths.of(settings)
+    state = process.state(paths, "hub")
+    try:
+        address = server_network.has_address(settings)
+    except Exception as exc:  # a diagnosis never hides the error it explains
+        address = f"unknown ({exc})"
+    return (f"hub process: {state}; address {settings.hub_address} on lo: {address}; "
+            f"last lines of {paths.log('hub')}:\n{process.log_tail(paths.log('hub'), 40)}")
 
 
 async def users_of(settings: Settings, repo_url: str | None = None) -> list[dict]:
