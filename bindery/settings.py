@@ -307,7 +307,8 @@ class Settings(BaseSettings):
     server_subnet: str = Field(
         "", description="IPv4 network of the embedded stack's servers: its lower half is their "
         "bridge (gateway .1), the first address of its upper half is where the hub's API listens "
-        "(added to the loopback interface). Empty: a /24 in 10.200.0.0/13 derived from data_dir.")
+        "(added to the loopback interface). Empty: a /24 in 10.200.0.0/13 that no other stack on "
+        "this machine uses, chosen when the hub starts (first try derived from data_dir).")
     server_blocked_networks: list[str] = Field(
         default_factory=lambda: [
             "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
@@ -577,10 +578,19 @@ class Settings(BaseSettings):
 
     @property
     def server_network(self) -> ipaddress.IPv4Network:
+        """server_subnet; else the /24 the stack's hub chose when it started (one no other stack on
+        this machine used, bindery/stack/server_network.py); else the data_dir's first choice."""
         if self.server_subnet:
             return ipaddress.IPv4Network(self.server_subnet)
-        n = int(self.stack_id, 16) % 2048  # 2048 /24s in 10.200.0.0/13
-        return ipaddress.IPv4Network(f"10.{200 + n // 256}.{n % 256}.0/24")
+        try:
+            return ipaddress.IPv4Network(self.server_subnet_file.read_text().strip())
+        except (OSError, ValueError):
+            return derived_server_network(self.stack_id)
+
+    @property
+    def server_subnet_file(self) -> Path:
+        """Where the embedded hub's start records the servers' /24 it chose."""
+        return self._layout().conf / "server-subnet"
 
     @property
     def hub_address(self) -> str:
@@ -640,6 +650,15 @@ class Settings(BaseSettings):
             raise RuntimeError(
                 f"no hub token: set BINDERY_HUB_API_TOKEN or run `bindery up` (expected {path})"
             ) from None
+
+
+SERVER_NETWORKS = 2048  # /24s in 10.200.0.0/13
+
+
+def derived_server_network(stack_id: str, step: int = 0) -> ipaddress.IPv4Network:
+    """The servers' /24 a stack tries `step`-th: from its id on, so stacks rarely try the same."""
+    n = (int(stack_id, 16) + step) % SERVER_NETWORKS
+    return ipaddress.IPv4Network(f"10.{200 + n // 256}.{n % 256}.0/24")
 
 
 def stack_id_of(data_dir: Path) -> str:

@@ -21,19 +21,26 @@ Launched servers run untrusted code. Each embedded hub gets:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import json
 import shutil
 import subprocess
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import docker
 
 from bindery.engine import docker_client
-from bindery.settings import Settings
+from bindery.settings import SERVER_NETWORKS, Settings, derived_server_network
+from bindery.stack.paths import write_if_changed
 from bindery.stack.process import StackError
 
 TIMEOUT = 30.0  # seconds for one ip/nft/engine call
+# Machine-wide, like the addresses it guards (any data_dir, any user of this machine's root).
+LOCK_FILE = Path(tempfile.gettempdir()) / "bindery-server-networks.lock"
 
 
 def network_name(settings: Settings) -> str:
@@ -99,9 +106,49 @@ def _has_table(settings: Settings) -> bool:
 
 def has_address(settings: Settings) -> bool:
     """True while the hub's address is on the loopback interface."""
-    res = _run(["ip", "-j", "-4", "addr", "show", "dev", "lo"])
-    return any(a.get("local") == settings.hub_address
-               for link in json.loads(res.stdout or "[]") for a in link.get("addr_info", []))
+    return any(a["local"] == settings.hub_address for a in _host_addresses() if a["ifname"] == "lo")
+
+
+def address_label(settings: Settings) -> str:
+    """The label the hub's address carries on `lo`: which stack's it is (15 characters at most)."""
+    return f"lo:{settings.stack_id}"
+
+
+def _host_addresses() -> list[dict]:
+    """Every IPv4 address of this machine: ifname, local, prefixlen, label."""
+    res = _run(["ip", "-j", "-4", "addr", "show"])
+    return [{"ifname": link.get("ifname", ""), "local": a.get("local", ""),
+             "prefixlen": a.get("prefixlen", 32), "label": a.get("label", "")}
+            for link in json.loads(res.stdout or "[]") for a in link.get("addr_info", [])]
+
+
+@contextlib.contextmanager
+def _machine_lock() -> Iterator[None]:
+    """One stack at a time chooses its /24 and claims it (two `bindery up` at once pick two)."""
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # held for one `ip` call or two: never long
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _choose(settings: Settings) -> ipaddress.IPv4Network:
+    """A /24 for the servers that no other stack (its hub address on `lo` is in its /24) and no
+    other network of this machine uses: the one recorded for this data_dir if still free, else
+    the first free one from the data_dir's own first choice on. Recorded for the settings."""
+    mine, label = interface(settings), address_label(settings)
+    taken = [ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}").network
+             for a in _host_addresses()
+             if a["ifname"] != mine and a["label"] != label]
+    recorded = settings.server_network
+    for step in range(-1, SERVER_NETWORKS):
+        candidate = recorded if step < 0 else derived_server_network(settings.stack_id, step)
+        if not any(candidate.overlaps(net) for net in taken):
+            write_if_changed(settings.server_subnet_file, f"{candidate}\n")
+            return candidate
+    raise StackError("every /24 of 10.200.0.0/13 is in use on this machine: set server_subnet")
 
 
 def _engine(settings: Settings) -> docker.DockerClient:
@@ -110,8 +157,12 @@ def _engine(settings: Settings) -> docker.DockerClient:
 
 def install(settings: Settings, log: Callable[[str], None] = print) -> None:
     """The servers' network, the hub's address and the egress rules (each only if missing)."""
-    if not has_address(settings):
-        _run(["ip", "addr", "add", f"{settings.hub_address}/32", "dev", "lo"])
+    with _machine_lock():
+        if not settings.server_subnet:
+            _choose(settings)
+        if not has_address(settings):
+            _run(["ip", "addr", "add", f"{settings.hub_address}/32", "dev", "lo",
+                  "label", address_label(settings)])
     # Replace the whole table in one transaction: a changed setting takes effect, and there is
     # never a moment without rules.
     script = ((f"delete table inet {table(settings)}\n" if _has_table(settings) else "")
@@ -119,6 +170,10 @@ def install(settings: Settings, log: Callable[[str], None] = print) -> None:
     _apply(script)
     client = _engine(settings)
     try:
+        for stale in client.networks.list(names=[network_name(settings)]):
+            subnets = [c.get("Subnet") for c in (stale.attrs.get("IPAM") or {}).get("Config") or []]
+            if subnets != [str(bridge_network(settings))]:  # made for a /24 since given up
+                stale.remove()
         if not client.networks.list(names=[network_name(settings)]):
             pool = docker.types.IPAMPool(subnet=str(bridge_network(settings)),
                                          gateway=gateway(settings))

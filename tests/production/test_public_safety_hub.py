@@ -417,3 +417,60 @@ def test_egress_rules_install_and_remove_idempotently(stack, tmp_path):
     assert state() == (0, 0, False, True)
     server_network.remove(other, log=lambda line: None)
     assert state() == (0, 0, False, True)
+
+
+def _same_first_choice(root) -> tuple[Settings, Settings]:
+    """Two data_dirs whose first-choice /24 for servers is the same (a hash collision, found)."""
+    from bindery.settings import derived_server_network, stack_id_of
+
+    seen: dict = {}
+    for i in range(20000):
+        folder = root / f"d{i}"
+        first = derived_server_network(stack_id_of(folder.absolute()))
+        if first in seen:
+            return seen[first], folder
+        seen[first] = folder
+    raise AssertionError("no two data_dirs with the same first choice in 20000")
+
+
+def test_stacks_whose_first_choice_collides_get_different_networks(stack, tmp_path):
+    """Two stacks that hash to the same /24 (staging and prod did, in one CI run: the second
+    stack's network 'is already used on the host'): the second takes the next free one, each
+    keeps its own across restarts, and taking one down never touches the other's address."""
+    from bindery.settings import derived_server_network
+    from bindery.stack import server_network
+
+    first, second = (stack.model_copy(update={"data_dir": d, "run_docker_host": stack.run_socket})
+                     for d in _same_first_choice(tmp_path))
+    assert derived_server_network(first.stack_id) == derived_server_network(second.stack_id)
+    quiet = lambda line: None  # noqa: E731
+
+    def on_lo() -> str:
+        return subprocess.run(["ip", "-4", "addr", "show", "dev", "lo"], capture_output=True,
+                              text=True, check=True).stdout
+
+    try:
+        server_network.install(first, log=quiet)
+        server_network.install(second, log=quiet)
+        assert first.server_network == derived_server_network(first.stack_id)
+        assert second.server_network != first.server_network
+        assert not second.server_network.overlaps(first.server_network)
+        assert second.hub_address != first.hub_address
+        for s in (first, second):
+            assert f"inet {s.hub_address}/32 scope global {server_network.address_label(s)}" \
+                in on_lo(), on_lo()
+        # A restart (install again) keeps each one's own /24 and makes nothing twice.
+        chosen = (first.server_network, second.server_network)
+        server_network.install(second, log=quiet)
+        server_network.install(first, log=quiet)
+        assert (first.server_network, second.server_network) == chosen
+        assert on_lo().count(f"inet {second.hub_address}/32") == 1
+        # The first one down: the second's address and network stay.
+        server_network.remove(first, log=quiet)
+        assert f"inet {first.hub_address}/32" not in on_lo()
+        assert f"inet {second.hub_address}/32" in on_lo()
+        assert server_network.has_address(second)
+    finally:
+        server_network.remove(first, log=quiet)
+        server_network.remove(second, log=quiet)
+    assert f"inet {second.hub_address}/32" not in on_lo()
