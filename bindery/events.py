@@ -53,3 +53,7 @@ class LaunchError(Exception):
 
     def event(self) -> Event:
         return failed(self.message, self.status_code, **self.extra)
+
+
+class RepositoryRedirected(LaunchError):
+    """git was answered with a redirect it does not follow (bindery/providers/redirects.py does)."""

@@ -11,6 +11,7 @@ build's clone, its ``git submodule update``) inherit:
   (``GIT_PROTOCOL_FROM_USER=0``), so a submodule pointing anywhere (a private address, ``file``)
   is never fetched;
 - no redirects (``http.followRedirects=false``): a 302 to a private address is not followed;
+  bindery/providers/redirects.py follows moved repositories itself, checking every hop;
 - the address the outbound policy checked (``bindery.outbound.Pin.git_config``), appended per call.
 
 The operator's own repositories (bindery's checkout for its version, the deploy folder's commits) are run with
@@ -160,7 +161,7 @@ async def ls_remote(url: str, ref: str, timeout: float,
     """Map ref names to commits for refs matching `ref` in the repository at `url`."""
     # Imported here: this module stays standard-library-only at import, because setup.py's build
     # environment (no dependencies) loads it through release/version.py.
-    from bindery.events import LaunchError
+    from bindery.events import LaunchError, RepositoryRedirected
 
     try:
         # `<ref>^{}` too: patterns match whole name tails, and an annotated tag's commit is listed
@@ -171,9 +172,10 @@ async def ls_remote(url: str, ref: str, timeout: float,
         raise LaunchError(f"The repository {url} did not answer within {timeout:.0f} s.", 504) from None
     if code != 0:
         if REDIRECTED.search(err):
-            raise LaunchError(f"The repository {url} answered with a redirect, which this service "
-                              "does not follow (it could lead anywhere). Use the repository's own "
-                              "URL, e.g. its new name if it was renamed.", 404)
+            # bindery/providers/redirects.py follows it (checked hop by hop) and asks again.
+            raise RepositoryRedirected(
+                f"The repository {url} answered with a redirect that could not be followed. Use "
+                "the repository's own URL, e.g. its new name if it was renamed.", 404)
         reason = err.strip().splitlines()[-1] if err.strip() else f"git exited with {code}"
         raise LaunchError(f"Could not reach the repository {url}: {reason}", 404)
     refs: dict[str, str] = {}

@@ -317,6 +317,8 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
         folder = provider.content_folder(image)
         async for event in provider.download(folder):
             yield event
+    if not (local or record or joining):
+        await provider.locate()  # a moved repository is cloned from where it lives now
     job = BuildJob(image=image, repo=repo_key,
                    commit=None if local or record else commit,
                    source=str(folder) if folder else provider.repo_url, provider=provider.name,

@@ -48,8 +48,9 @@ KNOWN_CAUSES = (
      "the repository has git submodules, which this service does not fetch (a submodule may point "
      "anywhere, including networks this service must not reach)"),
     (r"the requested url returned error: 30",
-     "the repository's server answered with a redirect, which this service does not follow (it "
-     "could lead anywhere); use the repository's own URL"),
+     "the repository's server answered the build's clone with a redirect it had not given "
+     "before the build (redirects are followed only where checked, before the build); please "
+     "try again, or use the repository's own URL"),
     (r"initializing source docker://([^\s:]+(?::[\w.\-]+)?)",
      "the base image {0} could not be pulled: this service cannot reach its registry (Docker "
      "Hub). A Dockerfile must start FROM an image this service has (ARG BINDERY_BASE_IMAGE, then "

@@ -18,9 +18,10 @@ import re
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from bindery.events import LaunchError
+from bindery.events import LaunchError, RepositoryRedirected
 from bindery.git import GitConfig, ls_remote
 from bindery.outbound import OutboundPolicy
+from bindery.providers import redirects
 from bindery.providers.credentials import git_auth_config
 from bindery.providers.tools import ResolveTools
 from bindery.settings import Settings
@@ -46,6 +47,8 @@ class RepoProvider(ABC):
     # Defaults for providers whose __init__ is their own (records, images, folders).
     git_config: GitConfig = ()
     _outbound_checked: bool = False
+    located: bool = False
+    moved_to: str | None = None
 
     @classmethod
     def web_prefix(cls, settings: Settings) -> str:
@@ -60,10 +63,11 @@ class RepoProvider(ABC):
         self.unresolved_ref = validate_ref(ref)
         self.commit: str | None = None
         # The checked address git must use, and the operator's credential for this repository if
-        # any (set by check_outbound, before any connection).
+        # any (set by check_outbound, before any connection); where it moved to (set by locate).
         self.git_config: GitConfig = ()
         self._outbound_checked = False
-        self.git_config: GitConfig = ()  # the checked address git must use (set by resolve)
+        self.located = False  # git reached the repository at repo_url, or locate() followed it
+        self.moved_to: str | None = None
 
     @abstractmethod
     def parse(self, spec: str) -> tuple[str, str]:
@@ -94,8 +98,16 @@ class RepoProvider(ABC):
         if by_api is not None:
             self.commit = by_api
             return by_api
-        refs = await ls_remote(self.repo_url, ref, timeout=self.settings.git_timeout,
-                               config=self.git_config)
+        try:
+            refs = await ls_remote(self.repo_url, ref, timeout=self.settings.git_timeout,
+                                   config=self.git_config)
+        except RepositoryRedirected:
+            await self.locate()
+            if self.moved_to is None:  # the redirect was git's alone: keep git's answer
+                raise
+            refs = await ls_remote(self.repo_url, ref, timeout=self.settings.git_timeout,
+                                   config=self.git_config)
+        self.located = True
         for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", ref):
             if candidate in refs:
                 self.commit = refs[candidate]
@@ -105,6 +117,9 @@ class RepoProvider(ABC):
             return self.commit
         raise LaunchError(f"Could not find ref {ref!r} in {self.repo_url}.", 404)
 
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy(self.settings.repo_allowed_networks, self.settings.git_timeout)
+
     async def check_outbound(self) -> None:
         """Refuse a repository on a non-public network; pin git to the address checked (once).
 
@@ -112,10 +127,23 @@ class RepoProvider(ABC):
         this: the operator chose those addresses, not the person asking."""
         if self._outbound_checked:
             return
-        policy = OutboundPolicy(self.settings.repo_allowed_networks, self.settings.git_timeout)
-        pins = (await policy.check_url(self.repo_url)).git_config()
+        pins = (await self.outbound_policy().check_url(self.repo_url)).git_config()
         self.git_config = (*pins, *git_auth_config(self.settings, self.repo_url))
         self._outbound_checked = True
+
+    async def locate(self) -> None:
+        """Follow the repository's redirects (checked hop by hop, bindery/providers/redirects.py)
+        so that git, the build's clone included, fetches from where it lives now. Once per
+        provider; a no-op when git already reached it at repo_url."""
+        if self.located:
+            return
+        await self.check_outbound()
+        moved = await redirects.locate(self.repo_url, self.outbound_policy(),
+                                       self.settings.git_timeout, self.settings.git_allowed_schemes)
+        if moved is not None:
+            self.moved_to = moved.url
+            self.git_config = (*self.git_config, *moved.git_config)
+        self.located = True
 
     async def resolve_by_api(self, tools: ResolveTools) -> str | None:
         """The commit through the host's web API, or None to use the git protocol instead."""

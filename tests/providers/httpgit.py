@@ -21,6 +21,9 @@ class HttpGitServer:
         self.requests: Counter[str] = Counter()  # "<repo path> <service>" -> count
         self.authorization_seen: list[str] = []
         self.refused = 0
+        # Moved repositories, as GitHub keeps a renamed one's old name: path prefix -> where it
+        # went (a URL or a path), answered with a 301 that keeps the rest of the path and query.
+        self.moved: dict[str, str] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -54,6 +57,13 @@ class HttpGitServer:
 
             def _serve(self) -> None:
                 path, _, query = self.path.partition("?")
+                for old, new in server.moved.items():
+                    if path == old or path.startswith(old + "/"):
+                        self.send_response(301)
+                        self.send_header("Location", new + self.path[len(old):])
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                 auth = self.headers.get("Authorization", "")
                 if server.token is not None:
                     server.authorization_seen.append(auth)
