@@ -595,7 +595,7 @@ class Settings(BaseSettings):
     @property
     def hub_address(self) -> str:
         """Where the embedded hub's API listens: reachable from the host and the servers' bridge."""
-        return str(next(self.server_network.subnets(1)).broadcast_address + 2)
+        return hub_address_in(self.server_network)
 
     @property
     def registry(self) -> str:
@@ -659,6 +659,11 @@ def derived_server_network(stack_id: str, step: int = 0) -> ipaddress.IPv4Networ
     """The servers' /24 a stack tries `step`-th: from its id on, so stacks rarely try the same."""
     n = (int(stack_id, 16) + step) % SERVER_NETWORKS
     return ipaddress.IPv4Network(f"10.{200 + n // 256}.{n % 256}.0/24")
+
+
+def hub_address_in(network: ipaddress.IPv4Network) -> str:
+    """The first address of the upper half (the lower half is the servers' bridge)."""
+    return str(next(network.subnets(1)).broadcast_address + 2)
 
 
 def stack_id_of(data_dir: Path) -> str:

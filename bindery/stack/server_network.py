@@ -34,7 +34,7 @@ from pathlib import Path
 import docker
 
 from bindery.engine import docker_client
-from bindery.settings import SERVER_NETWORKS, Settings, derived_server_network
+from bindery.settings import SERVER_NETWORKS, Settings, derived_server_network, hub_address_in
 from bindery.stack.paths import write_if_changed
 from bindery.stack.process import StackError
 
@@ -134,17 +134,38 @@ def _machine_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _existing_network(settings: Settings) -> ipaddress.IPv4Network | None:
+    """The /24 of this stack's servers' network if the engine already has it (an earlier start,
+    perhaps by a bindery that recorded no choice and labelled no address)."""
+    client = _engine(settings)
+    try:
+        for network in client.networks.list(names=[network_name(settings)]):
+            for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
+                return ipaddress.IPv4Network(config["Subnet"]).supernet(new_prefix=24)
+    except (docker.errors.DockerException, KeyError, ValueError):
+        return None
+    finally:
+        client.close()
+    return None
+
+
 def _choose(settings: Settings) -> ipaddress.IPv4Network:
     """A /24 for the servers that no other stack (its hub address on `lo` is in its /24) and no
     other network of this machine uses: the one recorded for this data_dir if still free, else
-    the first free one from the data_dir's own first choice on. Recorded for the settings."""
-    mine, label = interface(settings), address_label(settings)
+    the first free one from the data_dir's own first choice on. Recorded for the settings.
+
+    This stack's own addresses do not count: its bridge, an address with its label, and the hub
+    address of the network its engine already has (how an unlabelled address proves its owner)."""
+    mine, label, existing = interface(settings), address_label(settings), _existing_network(settings)
+    own_unlabelled = hub_address_in(existing) if existing is not None else None
     taken = [ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}").network
              for a in _host_addresses()
-             if a["ifname"] != mine and a["label"] != label]
+             if a["ifname"] != mine and a["label"] != label
+             and not (a["ifname"] == "lo" and a["local"] == own_unlabelled)]
     recorded = settings.server_network
-    for step in range(-1, SERVER_NETWORKS):
-        candidate = recorded if step < 0 else derived_server_network(settings.stack_id, step)
+    firsts = [recorded] + ([existing] if existing is not None else [])
+    for step in range(-len(firsts), SERVER_NETWORKS):
+        candidate = firsts[step] if step < 0 else derived_server_network(settings.stack_id, step)
         if not any(candidate.overlaps(net) for net in taken):
             write_if_changed(settings.server_subnet_file, f"{candidate}\n")
             return candidate

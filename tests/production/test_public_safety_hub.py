@@ -474,3 +474,31 @@ def test_stacks_whose_first_choice_collides_get_different_networks(stack, tmp_pa
         server_network.remove(first, log=quiet)
         server_network.remove(second, log=quiet)
     assert f"inet {second.hub_address}/32" not in on_lo()
+
+
+def test_a_stack_started_before_subnets_were_recorded_keeps_its_own(stack, tmp_path):
+    """A running stack of an earlier bindery (its network made, its hub address on lo without a
+    label, no recorded choice) is upgraded in place by `bindery up`: its own address is not
+    mistaken for another stack's, so it keeps its /24 instead of failing on its busy network."""
+    from bindery.settings import derived_server_network
+    from bindery.stack import server_network
+
+    old = stack.model_copy(update={"data_dir": tmp_path / "old", "run_docker_host": stack.run_socket})
+    first = derived_server_network(old.stack_id)
+    assert not old.server_subnet_file.exists() and old.server_network == first
+    client = docker_client(stack.run_socket, 30)
+    try:
+        pool = docker.types.IPAMPool(subnet=str(server_network.bridge_network(old)),
+                                     gateway=server_network.gateway(old))
+        client.networks.create(server_network.network_name(old), driver="bridge",
+                               ipam=docker.types.IPAMConfig(pool_configs=[pool]),
+                               options={"com.docker.network.bridge.name":
+                                        server_network.interface(old)})
+        subprocess.run(["ip", "addr", "add", f"{old.hub_address}/32", "dev", "lo"], check=True)
+        server_network.install(old, log=lambda line: None)
+        assert old.server_network == first
+        assert old.server_subnet_file.read_text().strip() == str(first)
+    finally:
+        server_network.remove(old, log=lambda line: None)
+        client.close()
+    assert not server_network.has_address(old)
