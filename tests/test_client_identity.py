@@ -161,6 +161,32 @@ async def test_a_crowd_of_sessions_from_one_client_is_capped(services):
         server.close()
 
 
+async def test_the_cap_holds_across_processes(services):
+    """Two processes of one service (one store): one launch held open on each from the same
+    address, and a third on either is refused, as a balancer spreading launches would meet it."""
+    held: list[asyncio.StreamWriter] = []
+    server = await asyncio.start_server(lambda r, w: held.append(w), "127.0.0.1", 0)
+    slow = git_spec(f"git://127.0.0.1:{server.sockets[0].getsockname()[1]}/org/spread", "main")
+    other_ref = slow.rsplit("/", 1)[0] + "/dev"
+    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.8")
+    direct, fronted = services["direct"].url, services["fronted"].url  # peer 127.0.0.8: not a proxy
+    try:
+        async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(60)) as client:
+            async with client.stream("GET", f"{direct}/build/git/{slow}") as first, \
+                    client.stream("GET", f"{fronted}/build/git/{other_ref}") as second:
+                for stream in (first, second):
+                    assert (await first_event(stream)).phase == "fetching"
+                await wait_for(lambda: len(held) >= 2, 30, "both launches reach the git server")
+                for url in (direct, fronted):
+                    third = await launch(url, "git", slow, source="127.0.0.8")
+                    assert third.phase == "failed" and third.data()["status_code"] == 429, third
+                    assert "2 launches under way" in third.message
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+
+
 async def test_the_front_streams_events_as_they_happen(services):
     """A launch that is still resolving (its git server never answers) shows its first event
     through the front: nothing is held back until the stream ends."""

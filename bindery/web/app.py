@@ -116,7 +116,7 @@ def create_app(settings: Settings) -> Starlette:
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         if resumed is None:
             client = door.client_address(request)
-            busy = sessions.over_limit(client)
+            busy = await sessions.over_limit(client)
             if busy is not None:  # before the door: a refused launch spends no rate budget
                 return EventSourceResponse(_one(failed(busy, 429)), headers=headers)
             build_only = settings.api_only or _true(request.query_params.get("build_only"))

@@ -13,6 +13,13 @@ created (recorded in the store before it is created) is removed first, with its 
 Nobody watching (no stream on any process has touched the session for `grace` seconds): the owner
 cancels the launch, which removes its server and user; a session whose owner died and that nobody
 reconnected to is cleaned up by whichever process's sweep notices it.
+
+The caps on open launches (per client address, and in total) hold for the whole service, not per
+process: behind a balancer one address's launches spread over the replicas. Each process keeps its
+own open launches by client in one store record (``open-launches``/<owner>, rewritten when they
+change and at every heartbeat, gone `stale` seconds after its owner stops); a new launch is
+admitted against the sum of every live record. Two processes admitting at the same instant can
+each let one more in: the caps may be passed by at most one launch per other process.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ log = logging.getLogger("bindery.sessions")
 
 ABANDONED = "The launch was abandoned: nobody was watching."
 SWEEP_EVERY = 5  # heartbeats between two sweeps for sessions whose owner died unwatched
+OPEN_KIND = "open-launches"  # store records: one process's open launches by client
 
 
 @dataclass(eq=False)
@@ -78,6 +86,7 @@ class Sessions:
         self.owner = owner or process_id()
         self.items: dict[str, Session] = {}  # the sessions this process runs
         self.open_by_client: Counter[str] = Counter()
+        self._published = False  # a record of this process's open launches is in the store
         self.draining = False
         self._taking: set[str] = set()  # sessions being taken over by this process right now
         self._monitor: asyncio.Task | None = None
@@ -87,18 +96,37 @@ class Sessions:
     def open_count(self) -> int:
         return self.open_by_client.total()
 
-    def over_limit(self, client: str) -> str | None:
+    async def over_limit(self, client: str) -> str | None:
         """Why a new launch from `client` is refused (429), or None. Bounds the work one address,
-        and everyone together, can have under way in this process."""
-        mine = self.open_by_client.get(client, 0)
+        and everyone together, can have under way in the whole service (every process)."""
+        if not (self.bounds.max_open_per_client or self.bounds.max_open):
+            return None
+        everywhere = Counter(self.open_by_client)
+        for owner in await self.store.keys(OPEN_KIND):
+            record = await self.store.get(OPEN_KIND, owner) if owner != self.owner else None
+            if record is not None:
+                everywhere.update({c: int(n) for c, n in record.get("by_client", {}).items()})
+        mine = everywhere.get(client, 0)
         limit = self.bounds.max_open_per_client
         if limit and mine >= limit:
             return (f"You already have {mine} launches under way from your address; the limit is "
                     f"{limit}. Wait for one of them to finish, then try again.")
-        if self.bounds.max_open and self.open_count >= self.bounds.max_open:
+        if self.bounds.max_open and everywhere.total() >= self.bounds.max_open:
             return (f"This service has as many launches under way as it takes "
                     f"({self.bounds.max_open}). Please try again in a minute.")
         return None
+
+    async def _publish_open(self) -> None:
+        """This process's open launches by client, for the other processes' admissions."""
+        if not (self.bounds.max_open_per_client or self.bounds.max_open):
+            return
+        if self.open_by_client:
+            await self.store.put(OPEN_KIND, self.owner, {"by_client": dict(self.open_by_client)},
+                                 ttl=self.bounds.stale)
+            self._published = True
+        elif self._published:
+            await self.store.delete(OPEN_KIND, self.owner)
+            self._published = False
 
     # -- starting, resuming, taking over ---------------------------------------------------------
     async def start(self, provider: str, spec: str, client: str = "", **options: Any) -> str:
@@ -106,6 +134,7 @@ class Sessions:
         await self.store.create_session(sid, {"provider": provider, "spec": spec, "client": client,
                                               "options": options, "owner": self.owner})
         self._run_here(sid, provider, spec, client, options)
+        await self._publish_open()
         return sid
 
     async def resume(self, last_event_id: str | None) -> tuple[str, int] | None:
@@ -153,6 +182,7 @@ class Sessions:
             "continuing it here.\n").to_json())
         self._run_here(sid, meta["provider"], meta["spec"], meta.get("client", ""),
                        meta.get("options", {}))
+        await self._publish_open()
         return True
 
     async def _drive(self, session: Session) -> None:
@@ -187,6 +217,8 @@ class Sessions:
             self.open_by_client[session.client] -= 1
             if self.open_by_client[session.client] <= 0:
                 del self.open_by_client[session.client]
+            with contextlib.suppress(Exception):  # a store hiccup: the next heartbeat rewrites it
+                await asyncio.shield(self._publish_open())
             if handed_over:
                 await asyncio.shield(self.store.release_session(sid, self.owner))
 
@@ -230,6 +262,7 @@ class Sessions:
         while True:
             try:
                 await self.store.beat(self.owner, self.bounds.stale)
+                await self._publish_open()  # keeps the record alive while launches are open
                 await self._abandon_unwatched()
                 beats += 1
                 if beats % SWEEP_EVERY == 0:
@@ -278,6 +311,7 @@ class Sessions:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.store.owner_gone(self.owner)
+        await self.store.delete(OPEN_KIND, self.owner)
 
     async def aclose(self) -> None:
         if self._monitor is not None:
