@@ -65,7 +65,7 @@ def next_url(repo_url: str, status: int, location: str | None) -> str | None:
     return target.removesuffix(ADVERTISEMENT)
 
 
-def _pinned_request(url: str, pin: Pin) -> tuple[str, dict[str, str], dict[str, str]]:
+def pinned_request(url: str, pin: Pin) -> tuple[str, dict[str, str], dict[str, str]]:
     """URL, headers and httpx extensions that reach the pinned address under the URL's name."""
     if pin.address is None:  # an address literal: nothing was resolved, nothing to pin
         return url, {}, {}
@@ -78,7 +78,7 @@ def _pinned_request(url: str, pin: Pin) -> tuple[str, dict[str, str], dict[str, 
 
 async def _status_and_location(client: httpx.AsyncClient, url: str,
                                pin: Pin) -> tuple[int, str | None]:
-    target, headers, extensions = _pinned_request(url + ADVERTISEMENT, pin)
+    target, headers, extensions = pinned_request(url + ADVERTISEMENT, pin)
     try:
         # Streamed and closed after the headers: an advertisement can be large, only its head counts.
         async with client.stream("GET", target, headers=headers, extensions=extensions) as answer:

@@ -185,3 +185,22 @@ async def test_a_moved_repository_builds_and_launches_through_the_service(
     assert ready["repo_url"] == f"{http_git.base_url}{old}"  # the person's URL names it
     assert commit in ready["binder_persistent_request"]
     assert (await open_server(events[-1])).status_code == 200
+
+
+def test_the_probe_connects_to_the_checked_address_under_the_repositorys_name():
+    """https: the URL names the pinned address, TLS is verified for the host (SNI), Host is the
+    host's; an address literal is used as it is."""
+    import ipaddress
+
+    from bindery.outbound import Pin
+    from bindery.providers.redirects import pinned_request
+
+    pin = Pin("https", "example.org", "example.org", 443, ipaddress.ip_address("2001:db8::5"))
+    url, headers, extensions = pinned_request("https://example.org/a/b.git/info/refs?x=1", pin)
+    assert url == "https://[2001:db8::5]:443/a/b.git/info/refs?x=1"
+    assert headers == {"Host": "example.org"} and extensions == {"sni_hostname": "example.org"}
+    pin = Pin("http", "h.test:8080", "h.test", 8080, ipaddress.ip_address("203.0.113.9"))
+    assert pinned_request("http://h.test:8080/r", pin) == (
+        "http://203.0.113.9:8080/r", {"Host": "h.test:8080"}, {})
+    literal = Pin("http", "203.0.113.9", "203.0.113.9", 80, None)
+    assert pinned_request("http://203.0.113.9/r", literal) == ("http://203.0.113.9/r", {}, {})
