@@ -106,7 +106,7 @@ def _has_table(settings: Settings) -> bool:
 
 def has_address(settings: Settings) -> bool:
     """True while the hub's address is on the loopback interface."""
-    return any(a["local"] == settings.hub_address for a in _host_addresses() if a["ifname"] == "lo")
+    return any(a["local"] == settings.hub_address for a in host_addresses() if a["ifname"] == "lo")
 
 
 def address_label(settings: Settings) -> str:
@@ -114,7 +114,7 @@ def address_label(settings: Settings) -> str:
     return f"lo:{settings.stack_id}"
 
 
-def _host_addresses() -> list[dict]:
+def host_addresses() -> list[dict]:
     """Every IPv4 address of this machine: ifname, local, prefixlen, label."""
     res = _run(["ip", "-j", "-4", "addr", "show"])
     return [{"ifname": link.get("ifname", ""), "local": a.get("local", ""),
@@ -159,7 +159,7 @@ def _choose(settings: Settings) -> ipaddress.IPv4Network:
     mine, label, existing = interface(settings), address_label(settings), _existing_network(settings)
     own_unlabelled = hub_address_in(existing) if existing is not None else None
     taken = [ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}").network
-             for a in _host_addresses()
+             for a in host_addresses()
              if a["ifname"] != mine and a["label"] != label
              and not (a["ifname"] == "lo" and a["local"] == own_unlabelled)]
     recorded = settings.server_network

@@ -420,13 +420,21 @@ def test_egress_rules_install_and_remove_idempotently(stack, tmp_path):
 
 
 def _same_first_choice(root) -> tuple[Settings, Settings]:
-    """Two data_dirs whose first-choice /24 for servers is the same (a hash collision, found)."""
-    from bindery.settings import derived_server_network, stack_id_of
+    """Two data_dirs whose first-choice /24 for servers is the same (a hash collision, found),
+    and free on this machine (other stacks of the test run hold theirs)."""
+    import ipaddress
 
+    from bindery.settings import derived_server_network, stack_id_of
+    from bindery.stack import server_network
+
+    used = [ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}").network
+            for a in server_network.host_addresses()]
     seen: dict = {}
     for i in range(20000):
         folder = root / f"d{i}"
         first = derived_server_network(stack_id_of(folder.absolute()))
+        if any(first.overlaps(net) for net in used):
+            continue
         if first in seen:
             return seen[first], folder
         seen[first] = folder
