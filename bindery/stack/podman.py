@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 from collections.abc import Callable, Sequence
@@ -232,9 +233,33 @@ def unmount_store(paths: StackPaths, side: str) -> None:
             subprocess.run(["umount", "-l", point], check=False, capture_output=True, timeout=30)
 
 
+def stop_orphaned_monitors(paths: StackPaths, side: str) -> int:
+    """Kill this store's container monitors (conmon) whose container is gone; returns how many.
+
+    Why: the monitor of an `exec` session (an operator's `podman exec` into a server, say) outlives
+    its container by podman's exit delay (300 s) and then runs `podman container cleanup` on the
+    store, which mounts the store again after the engine stopped: the data folder cannot be
+    removed then. A monitor whose bundle folder is gone watches nothing; a running container's
+    monitors (their bundles exist) are left alone."""
+    root = str(paths.store(side).resolve() / "root") + "/"
+    killed = 0
+    for pid, argv in process.running():
+        if os.path.basename(argv[0]) != "conmon" or "-b" not in argv[:-1]:
+            continue
+        bundle = argv[argv.index("-b") + 1]
+        if bundle.startswith(root) and not os.path.isdir(bundle):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
+
+
 def stop(settings: Settings, side: str) -> bool:
     paths = StackPaths.of(settings)
     stopped = process.stop(paths, f"engine-{side}")
+    stop_orphaned_monitors(paths, side)
     unmount_store(paths, side)
     sock = socket_path(settings, side)
     if stopped and sock and os.path.exists(sock) and embedded(settings, side):

@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from bindery.stack.paths import StackPaths
@@ -189,6 +189,15 @@ def stop(paths: StackPaths, name: str, timeout: float = 15.0) -> bool:
         return False
     kill_group(pid, timeout)
     return True
+
+
+def running() -> Iterator[tuple[int, list[str]]]:
+    """Every live process of this machine with its command line: (pid, argv)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            argv = _cmdline(int(entry.name))
+            if argv:
+                yield int(entry.name), argv
 
 
 def kill_group(pid: int, timeout: float = 15.0) -> None:
