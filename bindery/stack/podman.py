@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from bindery.settings import Settings
 from bindery.stack import process
@@ -233,23 +234,40 @@ def unmount_store(paths: StackPaths, side: str) -> None:
             subprocess.run(["umount", "-l", point], check=False, capture_output=True, timeout=30)
 
 
+class Monitor(NamedTuple):
+    """A container monitor (conmon) of a store: the container it watches and its bundle folder."""
+
+    pid: int
+    container: str
+    bundle: str
+
+
+def monitors(paths: StackPaths, side: str) -> list[Monitor]:
+    """This store's container monitors: one per container and one per exec session."""
+    root = str(paths.store(side).resolve() / "root") + "/"
+    found = []
+    for pid, argv in process.running():
+        if os.path.basename(argv[0]) != "conmon" or "-b" not in argv[:-1] or "-c" not in argv[:-1]:
+            continue
+        bundle = argv[argv.index("-b") + 1]
+        if bundle.startswith(root):
+            found.append(Monitor(pid, argv[argv.index("-c") + 1], bundle))
+    return found
+
+
 def stop_orphaned_monitors(paths: StackPaths, side: str) -> int:
-    """Kill this store's container monitors (conmon) whose container is gone; returns how many.
+    """Kill this store's container monitors whose container is gone; returns how many.
 
     Why: the monitor of an `exec` session (an operator's `podman exec` into a server, say) outlives
     its container by podman's exit delay (300 s) and then runs `podman container cleanup` on the
     store, which mounts the store again after the engine stopped: the data folder cannot be
     removed then. A monitor whose bundle folder is gone watches nothing; a running container's
     monitors (their bundles exist) are left alone."""
-    root = str(paths.store(side).resolve() / "root") + "/"
     killed = 0
-    for pid, argv in process.running():
-        if os.path.basename(argv[0]) != "conmon" or "-b" not in argv[:-1]:
-            continue
-        bundle = argv[argv.index("-b") + 1]
-        if bundle.startswith(root) and not os.path.isdir(bundle):
+    for monitor in monitors(paths, side):
+        if not os.path.isdir(monitor.bundle):
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(monitor.pid, signal.SIGKILL)
                 killed += 1
             except ProcessLookupError:
                 pass

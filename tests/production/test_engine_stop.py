@@ -8,20 +8,16 @@ import secrets
 import time
 
 from bindery.engine import docker_client
-from bindery.stack import podman, process
+from bindery.stack import podman
 from bindery.stack.paths import StackPaths
 
 
-def monitors_of(container_id: str, *, watching: bool | None = None) -> list[int]:
-    """pids of the conmon processes that watch this container or one of its exec sessions (with
+def monitors_of(stack, container_id: str, *, watching: bool | None = None) -> list[int]:
+    """pids of the monitors that watch this container or one of its exec sessions (with
     `watching`, only those whose bundle folder exists, or only those whose is gone)."""
-    found = []
-    for pid, argv in process.running():
-        if (os.path.basename(argv[0]) == "conmon" and "-c" in argv[:-1]
-                and argv[argv.index("-c") + 1] == container_id):
-            if watching is None or os.path.isdir(argv[argv.index("-b") + 1]) == watching:
-                found.append(pid)
-    return sorted(found)
+    return sorted(m.pid for m in podman.monitors(StackPaths.of(stack), "run")
+                  if m.container == container_id
+                  and (watching is None or os.path.isdir(m.bundle) == watching))
 
 
 def test_monitors_of_removed_containers_are_stopped_running_ones_kept(stack, base_image):
@@ -34,24 +30,24 @@ def test_monitors_of_removed_containers_are_stopped_running_ones_kept(stack, bas
             assert container.exec_run(["true"]).exit_code == 0  # an operator's `podman exec`
         kept.exec_run(["sleep", "600"], detach=True)  # an exec session still running
         deadline = time.monotonic() + 10
-        while len(monitors_of(kept.id, watching=True)) < 2 and time.monotonic() < deadline:
+        while len(monitors_of(stack, kept.id, watching=True)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        watching_kept = monitors_of(kept.id, watching=True)
+        watching_kept = monitors_of(stack, kept.id, watching=True)
         assert len(watching_kept) >= 2, watching_kept  # the container's and the running session's
         gone.remove(force=True)
         # What this guards against: the exec session's monitor outlives its container.
-        assert monitors_of(gone.id), "podman no longer keeps exec monitors: test premise gone"
+        assert monitors_of(stack, gone.id), "podman no longer keeps exec monitors: test premise gone"
 
         killed = podman.stop_orphaned_monitors(StackPaths.of(stack), "run")
         assert killed >= 1
         deadline = time.monotonic() + 10
-        while ((monitors_of(gone.id) or monitors_of(kept.id) != watching_kept)
+        while ((monitors_of(stack, gone.id) or monitors_of(stack, kept.id) != watching_kept)
                and time.monotonic() < deadline):
             time.sleep(0.05)  # SIGKILL was sent; the kernel takes a moment to reap
-        assert monitors_of(gone.id) == []
+        assert monitors_of(stack, gone.id) == []
         # A running container's monitors and its running session's are untouched (a finished
         # session's, whose bundle podman already removed, watches nothing and may go).
-        assert monitors_of(kept.id) == watching_kept
+        assert monitors_of(stack, kept.id) == watching_kept
         kept.reload()
         assert kept.status == "running" and kept.exec_run(["true"]).exit_code == 0
     finally:
