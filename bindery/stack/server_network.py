@@ -115,10 +115,10 @@ def address_label(settings: Settings) -> str:
 
 
 def host_addresses() -> list[dict]:
-    """Every IPv4 address of this machine: ifname, local, prefixlen, label."""
+    """Every IPv4 address of this machine: ifname, local, label and its network."""
     res = _run(["ip", "-j", "-4", "addr", "show"])
-    return [{"ifname": link.get("ifname", ""), "local": a.get("local", ""),
-             "prefixlen": a.get("prefixlen", 32), "label": a.get("label", "")}
+    return [{"ifname": link.get("ifname", ""), "local": a["local"], "label": a.get("label", ""),
+             "network": ipaddress.IPv4Interface(f"{a['local']}/{a.get('prefixlen', 32)}").network}
             for link in json.loads(res.stdout or "[]") for a in link.get("addr_info", [])]
 
 
@@ -158,8 +158,7 @@ def _choose(settings: Settings) -> ipaddress.IPv4Network:
     address of the network its engine already has (how an unlabelled address proves its owner)."""
     mine, label, existing = interface(settings), address_label(settings), _existing_network(settings)
     own_unlabelled = hub_address_in(existing) if existing is not None else None
-    taken = [ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}").network
-             for a in host_addresses()
+    taken = [a["network"] for a in host_addresses()
              if a["ifname"] != mine and a["label"] != label
              and not (a["ifname"] == "lo" and a["local"] == own_unlabelled)]
     recorded = settings.server_network

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from bindery.settings import Settings
+from bindery.stack import server_network
 from bindery.stack.paths import StackPaths
 from bindery.stack.podman import STACK_LABEL
 from bindery.engine import docker_client
@@ -259,9 +260,7 @@ def host_listener() -> Iterator[CountingListener]:
 
 
 def host_addresses() -> list[str]:
-    out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True, check=True)
-    return [a["local"] for link in json.loads(out.stdout) for a in link.get("addr_info", [])
-            if not a["local"].startswith("127.")]
+    return [a["local"] for a in server_network.host_addresses() if not a["local"].startswith("127.")]
 
 
 def resolvable() -> str:
@@ -388,7 +387,6 @@ async def test_launched_container_writes_are_bounded(stack, launched):
 def test_egress_rules_install_and_remove_idempotently(stack, tmp_path):
     """What `bindery up`/`down` do to the host (a second hub's worth, on the session's engine):
     twice in a row changes nothing, removal leaves nothing, and other stacks' rules stay."""
-    from bindery.stack import server_network
 
     other = stack.model_copy(update={"data_dir": tmp_path, "run_docker_host": stack.run_socket})
 
@@ -422,13 +420,9 @@ def test_egress_rules_install_and_remove_idempotently(stack, tmp_path):
 def _same_first_choice(root) -> tuple[Settings, Settings]:
     """Two data_dirs whose first-choice /24 for servers is the same (a hash collision, found),
     and free on this machine (other stacks of the test run hold theirs)."""
-    import ipaddress
-
     from bindery.settings import derived_server_network, stack_id_of
-    from bindery.stack import server_network
 
-    used = [ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}").network
-            for a in server_network.host_addresses()]
+    used = [a["network"] for a in server_network.host_addresses()]
     seen: dict = {}
     for i in range(20000):
         folder = root / f"d{i}"
@@ -446,7 +440,6 @@ def test_stacks_whose_first_choice_collides_get_different_networks(stack, tmp_pa
     stack's network 'is already used on the host'): the second takes the next free one, each
     keeps its own across restarts, and taking one down never touches the other's address."""
     from bindery.settings import derived_server_network
-    from bindery.stack import server_network
 
     first, second = (stack.model_copy(update={"data_dir": d, "run_docker_host": stack.run_socket})
                      for d in _same_first_choice(tmp_path))
@@ -489,7 +482,6 @@ def test_a_stack_started_before_subnets_were_recorded_keeps_its_own(stack, tmp_p
     label, no recorded choice) is upgraded in place by `bindery up`: its own address is not
     mistaken for another stack's, so it keeps its /24 instead of failing on its busy network."""
     from bindery.settings import derived_server_network
-    from bindery.stack import server_network
 
     old = stack.model_copy(update={"data_dir": tmp_path / "old", "run_docker_host": stack.run_socket})
     first = derived_server_network(old.stack_id)
