@@ -1,6 +1,6 @@
 """Build hook: give the distribution bindery's git-derived version and bake it into the wheel and sdist.
 
-Why a setup.py: the version is computed from git (bindery/release/version.py, loaded here by path because the
+Why a setup.py: the version is computed from git (bindery/versioning.py, loaded here by path because the
 isolated build environment has none of bindery's dependencies), and an installed wheel has no git to ask, so the
 build writes bindery/_build_info.json into what it packages. Everything else lives in pyproject.toml.
 """
@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parent
 
 
 def _version_module():
-    # version.py runs git through bindery/git.py (standard library only at import): make this tree importable.
+    # version.py runs git through bindery/git_commands.py (standard library only at import): make this tree importable.
     sys.path.insert(0, str(ROOT))
-    spec = importlib.util.spec_from_file_location("_bindery_release_version", ROOT / "bindery/release/version.py")
+    spec = importlib.util.spec_from_file_location("_bindery_release_version", ROOT / "bindery/versioning.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up here
     spec.loader.exec_module(module)

@@ -24,10 +24,10 @@ import httpx
 from common import bench_stack, make_repo
 from straight import server_container
 
-from bindery.engine import docker_client
-from bindery.launch_cli import stream_events
+from bindery.engine_clients import docker_client
+from bindery.web.commands import stream_events
 from bindery.settings import Settings
-from bindery.stack.paths import StackPaths
+from bindery.datadir import StackPaths
 
 SERVER_LINE = re.compile(r"^\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
 HUB_LINE = re.compile(r"^\[(\w) (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) (\S+) ([^\]]*)\] (.*)$")

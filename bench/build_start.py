@@ -26,11 +26,11 @@ from urllib.parse import quote
 from common import bench_stack, make_repo, summary
 from figures import Figure, table
 
-from bindery.build.engine import engine_client
-from bindery.build.queue import BuildJob
-from bindery.build.repo2docker import repo2docker_argv
-from bindery.build.runner import build_spec, engine_executor
-from bindery.git import safe_git_env
+from bindery.builds.executors.engine import engine_client
+from bindery.builds.queue import BuildJob
+from bindery.builds.repo2docker_run import repo2docker_argv
+from bindery.builds.runner import build_spec, engine_executor
+from bindery.git_commands import safe_git_env
 from bindery.settings import Settings
 from bindery.stack import builder_image
 from tests.gitserver import GitServer

@@ -5,7 +5,7 @@ time after a commit that changes only a notebook. Then a fresh build of a requir
 numpy, pandas and matplotlib pinned, installed with uv vs with pip in the same run (each with its
 own, never-cached install layer), and their ratio.
 
-Builds run the way the build queue runs them (bindery.build.runner: repo2docker, the Docker API of
+Builds run the way the build queue runs them (bindery.builds.runner: repo2docker, the Docker API of
 the build engine, push to the registry), from a real git daemon.
 Usage: .venv/bin/python bench/builds.py [--skip-kinds] [--skip-installers]
 """
@@ -20,9 +20,9 @@ import uuid
 import docker
 from common import bench_stack
 
-from bindery.build.mode import BuildpacksChooser
-from bindery.build.queue import BuildJob
-from bindery.build.runner import engine_executor, run_build
+from bindery.builds.buildpack_mode import BuildpacksChooser
+from bindery.builds.queue import BuildJob
+from bindery.builds.runner import engine_executor, run_build
 from bindery.settings import Settings
 from bindery.stack import base_image
 

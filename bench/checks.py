@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bindery.git import ls_remote  # noqa: E402
+from bindery.git_commands import ls_remote  # noqa: E402
 from bindery.outbound import OutboundPolicy  # noqa: E402
 from bindery.repoid import identify  # noqa: E402
 from bindery.settings import Settings  # noqa: E402

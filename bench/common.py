@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bindery import stack as embedded  # noqa: E402
-from bindery.launch.hub import Hub  # noqa: E402
+from bindery.launches.hub_api import Hub  # noqa: E402
 from bindery.settings import Settings  # noqa: E402
 from tests.conftest import free_port, stack_env  # noqa: E402
 from tests.gitserver import GitServer  # noqa: E402

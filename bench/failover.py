@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bindery.settings import Settings  # noqa: E402
 from bindery.stack import balancer, process, replicas  # noqa: E402
-from bindery.stack.paths import StackPaths  # noqa: E402
+from bindery.datadir import StackPaths  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 FALL, FASTINTER, INTER = 2, 0.5, balancer.CHECK_INTERVAL_MS / 1000

@@ -19,8 +19,8 @@ from common import bench_stack, cleanup, make_repo, summary
 from figures import Figure, table
 from straight import launched_cpu_seconds, start_straight
 
-from bindery.launch.hub import Hub, HubError
-from bindery.launch_cli import stream_events
+from bindery.launches.hub_api import Hub, HubError
+from bindery.web.commands import stream_events
 from bindery.settings import Settings
 from tests.gitserver import GitServer
 

@@ -21,11 +21,11 @@ import httpx
 from common import bench_stack, make_repo
 from figures import Figure, table
 
-from bindery.launch.hub import Hub
-from bindery.launch_cli import stream_events
+from bindery.launches.hub_api import Hub
+from bindery.web.commands import stream_events
 from bindery.settings import Settings
 from bindery.state import open_store
-from bindery.state.pools import PoolBook
+from bindery.state.pool_records import PoolBook
 from tests.gitserver import GitServer
 
 POOLED = "bench-pool-warm"

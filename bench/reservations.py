@@ -17,15 +17,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bindery.launch.names import PREFIX, user_name  # noqa: E402
-from bindery.launch.quota import limits_for  # noqa: E402
-from bindery.launch.reservations import HubSnapshot, MemoryReservationBook  # noqa: E402
+from bindery.launches.hub_users import PREFIX, user_name  # noqa: E402
+from bindery.launches.quota import limits_for  # noqa: E402
+from bindery.launches.reservations import HubSnapshot, MemoryReservationBook  # noqa: E402
 
 REPO = "https://git.example.org/bench/repo"
 
 
 def old_check(users: list[dict], total: int, per_repo: int, prefix: str) -> None:
-    """What bindery/launch/quota.py did before (count the listing; act later)."""
+    """What bindery/launches/quota.py did before (count the listing; act later)."""
     active = [u for u in users if u["name"].startswith(PREFIX) and u.get("servers")]
     assert len(active) < total
     assert sum(1 for u in active if u["name"].startswith(prefix)) < per_repo

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bindery.git import ls_remote  # noqa: E402
+from bindery.git_commands import ls_remote  # noqa: E402
 from bindery.providers import get_provider  # noqa: E402
 from bindery.providers.refcache import RefCache  # noqa: E402
 from bindery.settings import Settings  # noqa: E402

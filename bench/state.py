@@ -22,7 +22,7 @@ import httpx
 from common import bench_stack, cleanup, make_repo, summary
 
 from bindery.events import Event
-from bindery.launch.hub import Hub
+from bindery.launches.hub_api import Hub
 from tests.state.redisserver import redis_server
 from tests.test_takeover import STALE, Replica
 
@@ -87,8 +87,8 @@ async def store_ops(store, n: int = 300) -> dict[str, float]:
 
 
 async def compare_ops(folder: Path, redis_url: str) -> None:
-    from bindery.state.redis import RedisStore
-    from bindery.state.sqlite import SQLiteStore
+    from bindery.state.redis_store import RedisStore
+    from bindery.state.sqlite_store import SQLiteStore
 
     stores = {"sqlite": SQLiteStore(folder / "ops.sqlite"), "redis": RedisStore(redis_url)}
     for name, store in stores.items():

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import docker
 import httpx
 
-from bindery.engine import docker_client
+from bindery.engine_clients import docker_client
 from bindery.settings import Settings
 from bindery.stack import server_network
 

@@ -1,4 +1,4 @@
-"""bindery's version, exactly as `bindery version` derives it (see bindery/release/version.py).
+"""bindery's version, exactly as `bindery version` derives it (see bindery/versioning.py).
 
 In a checkout it comes from git; in an installed wheel from the build info baked in at build time. Computed on first
 access and cached, so `/versions` and `--version` cost nothing after the first call.
@@ -11,7 +11,7 @@ from functools import cache
 
 @cache
 def get_version() -> str:
-    from bindery.release.version import package_version
+    from bindery.versioning import package_version
 
     return package_version()
 

@@ -8,8 +8,8 @@ import sys
 
 # Modules that each define `register(subparsers)`; every subcommand sets `func(args) -> int`.
 COMMAND_MODULES = (
-    "bindery.launch_cli",
-    "bindery.settings_cli",
+    "bindery.web.commands",
+    "bindery.settings.commands",
     "bindery.stack.commands",
     "bindery.release.commands",
     "bindery.deploy.commands",

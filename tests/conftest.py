@@ -83,7 +83,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer) -> It
 @pytest.fixture
 async def hub(stack: Settings):
     """A client of the session stack's hub with bindery's service token."""
-    from bindery.launch.hub import Hub
+    from bindery.launches.hub_api import Hub
 
     client = Hub(stack.hub_api, stack.hub_token(), 10)
     yield client
@@ -128,7 +128,7 @@ def run_cli(settings: Settings, *args: str, timeout: float = 600) -> subprocess.
     """`bindery <args>` as a person runs it, against the stack of `settings`."""
     import sys
 
-    from bindery.stack.web import settings_env
+    from bindery.stack.web_service import settings_env
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINDERY_")}
     env.update(settings_env(settings))

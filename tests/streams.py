@@ -7,9 +7,9 @@ from urllib.parse import quote
 import httpx
 
 from bindery.events import Event
-from bindery.launch_cli import stream_events
+from bindery.web.commands import stream_events
 from bindery.settings import Settings
-from bindery.engine import docker_client
+from bindery.engine_clients import docker_client
 
 
 async def collect(settings: Settings, provider: str, spec: str) -> list[Event]:
@@ -44,7 +44,7 @@ def run_side_images(settings: Settings) -> set[str]:
 
 
 def bindery_users(users: list[dict], repo_url: str | None = None) -> list[dict]:
-    from bindery.launch.names import PREFIX, repo_key
+    from bindery.launches.hub_users import PREFIX, repo_key
 
     prefix = f"{PREFIX}{repo_key(repo_url)}-" if repo_url else PREFIX
     return [u for u in users if u["name"].startswith(prefix)]
@@ -52,7 +52,7 @@ def bindery_users(users: list[dict], repo_url: str | None = None) -> list[dict]:
 
 def manifest_pushes(settings: Settings, image: str) -> int:
     """Pushes of `image` as the registry itself logged them (not bindery's own counting)."""
-    from bindery.images import split_image
+    from bindery.image_names import split_image
 
     _, repo, tag = split_image(image)
     needle = f"http.request.uri=/v2/{repo}/manifests/{tag} "

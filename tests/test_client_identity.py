@@ -22,7 +22,7 @@ import pytest
 
 from bindery.events import Event
 from bindery.settings import Settings
-from bindery.stack.web import settings_env
+from bindery.stack.web_service import settings_env
 from tests.conftest import free_port
 from tests.production.own_stack import wait_for
 from tests.streams import git_spec

@@ -1,6 +1,6 @@
 """What issue 11's cached-launch and crowd changes must keep true, on the real stack.
 
-- The embedded hub's spawner (bindery/stack/hub_spawner.py) learns from the container's own log
+- The embedded hub's spawner (bindery/stack/spawner.py) learns from the container's own log
   when its server listens, and a server whose container exits before answering fails the launch
   at once with what the container printed (not after the hub's http_timeout), leaving nothing.
 - The hub adapter lists every user (past the hub's page limit) and shares one listing among the
@@ -14,11 +14,11 @@ import asyncio
 import secrets
 import time
 
-from bindery.engine import docker_client
+from bindery.engine_clients import docker_client
 from bindery.events import Event
-from bindery.launch.launcher import LaunchConfig, Launcher
+from bindery.launches.launcher import LaunchConfig, Launcher
 from bindery.stack import server_network
-from bindery.stack.hub_spawner import EngineLog
+from bindery.stack.spawner import EngineLog
 from tests.base_recipe import singleuser_imports
 from tests.production.watch import remove_users
 from tests.streams import bindery_users, collect, git_spec, open_server, phases

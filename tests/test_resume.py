@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from bindery.events import Event
-from bindery.launch.hub import Hub
+from bindery.launches.hub_api import Hub
 from tests.streams import bindery_users, git_spec, manifest_pushes
 
 

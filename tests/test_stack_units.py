@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 from bindery.settings import Settings
-from bindery.stack import base_image, hub, podman, process, registry, web
-from bindery.stack.paths import StackPaths, secret_file, write_if_changed
+from bindery.stack import base_image, jupyterhub as hub, podman, process, registry_server as registry, web_service as web
+from bindery.datadir import StackPaths, secret_file, write_if_changed
 
 
 def make(tmp_path, **kw) -> Settings:

@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from bindery.events import Event
-from bindery.launch.hub import Hub
+from bindery.launches.hub_api import Hub
 from bindery.settings import Settings
-from bindery.stack.web import settings_env
+from bindery.stack.web_service import settings_env
 from tests.conftest import free_port
 from tests.production.own_stack import wait_for
 from tests.streams import bindery_users, git_spec

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from bindery.deploy import deploygit, instances
+from bindery.deploy import version_commits as deploygit, instances
 from bindery.release.store import ArtifactStore, newest
-from bindery.git import GitError
-from bindery.release.version import commit_of_version, git
+from bindery.git_commands import GitError
+from bindery.versioning import commit_of_version, git
 
 
 class BumpRefused(RuntimeError):

@@ -125,7 +125,7 @@ def cmd_bump(args: argparse.Namespace) -> int:
     from bindery.deploy.bump import BumpRefused, bump
     from bindery.deploy.instances import ConfigError
     from bindery.release.store import FolderStore
-    from bindery.release.version import PACKAGE_DIR
+    from bindery.versioning import PACKAGE_DIR
 
     deploy_dir, store_dir = _dirs(args)
     source = args.source_repo or (PACKAGE_DIR.parent if (PACKAGE_DIR.parent / ".git").exists() else None)

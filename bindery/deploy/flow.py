@@ -21,7 +21,7 @@ from typing import Callable, Protocol
 
 import httpx
 
-from bindery.deploy import probes, records
+from bindery.deploy import probes, verdicts as records
 from bindery.deploy.classify import CheckFailed
 from bindery.deploy.instances import InstanceConfig
 from bindery.deploy.report import Attempt, CheckResult, Report

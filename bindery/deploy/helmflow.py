@@ -20,7 +20,7 @@ from typing import Any
 
 from bindery.deploy.classify import CheckFailed
 from bindery.deploy.flow import Deployer
-from bindery.deploy.helm import HelmRelease, version_of_revision
+from bindery.release.helm import HelmRelease, version_of_revision
 from bindery.deploy.instances import HelmInstance, InstanceConfig
 from bindery.deploy.report import Report
 from bindery.deploy.rollout import Cluster, wait_release

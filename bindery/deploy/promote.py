@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bindery.deploy import deploygit, instances, records
+from bindery.deploy import version_commits as deploygit, instances, verdicts as records
 
 
 class PromotionRefused(RuntimeError):

@@ -25,7 +25,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from bindery.deploy.classify import CheckFailed, classify_rollout, classify_status
-from bindery.kube import REQUEST_TIMEOUT, Cluster, api_client
+from bindery.kube_client import REQUEST_TIMEOUT, Cluster, api_client
 
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 

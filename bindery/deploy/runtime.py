@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from bindery.deploy.classify import CheckFailed
-from bindery.deploy.command import run_command
+from bindery.deploy.run_command import run_command
 from bindery.deploy.flow import Slot
 from bindery.deploy.front import write_target
 from bindery.deploy.instances import InstanceConfig
 from bindery.release.store import Artifact
 from bindery.settings import Settings
 from bindery.stack import balancer, process
-from bindery.stack.paths import StackPaths
+from bindery.datadir import StackPaths
 
 INSTALL_TIMEOUT = 900.0
 STOP_TIMEOUT = 15.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bindery.events import LaunchError
 from bindery.providers.base import RepoProvider
-from bindery.providers.doi import RECORD_PROVIDERS
-from bindery.providers.git import GitProvider
+from bindery.providers.doi_services import RECORD_PROVIDERS
+from bindery.providers.git_url import GitProvider
 from bindery.providers.github import GistProvider, GitHubProvider
 from bindery.providers.gitlab import GitLabProvider
 from bindery.providers.image import ImageProvider

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from bindery.events import LaunchError, RepositoryRedirected
-from bindery.git import GitConfig, ls_remote
+from bindery.git_commands import GitConfig, ls_remote
 from bindery.outbound import OutboundPolicy
 from bindery.providers import redirects
 from bindery.providers.credentials import git_auth_config

@@ -1,6 +1,6 @@
 """Operator-configured tokens for private repositories, scoped by URL prefix.
 
-A token reaches git only as a config entry ``http.<prefix>.extraHeader`` that bindery/git.py passes
+A token reaches git only as a config entry ``http.<prefix>.extraHeader`` that bindery/git_commands.py passes
 through the environment (``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n``, beside the
 safety config), so it is never part of a command line,
 a repository URL or the clone's ``.git/config`` (which a Dockerfile's ``COPY . .`` would put into an
@@ -13,7 +13,7 @@ import base64
 
 from pydantic import SecretStr
 
-from bindery.git import GitConfig
+from bindery.git_commands import GitConfig
 from bindery.settings import Settings
 
 

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from bindery.events import LaunchError
 from bindery.providers.base import RepoProvider
-from bindery.registry import Registry
+from bindery.registry_client import Registry
 from bindery.settings import Settings
 
 # host[:port]/path[:tag] with the OCI distribution spec's path components; no digests in the tag.

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from bindery.events import LaunchError
-from bindery.git import run_git
+from bindery.git_commands import run_git
 from bindery.providers.base import RepoProvider
 from bindery.settings import Settings
 

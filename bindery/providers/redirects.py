@@ -1,7 +1,7 @@
 """Where a moved git repository lives now: its redirects followed one checked hop at a time.
 
 A renamed or transferred repository (GitHub keeps the old name as a redirect) is what old Binder
-links in papers point at. git itself runs with redirects off (bindery/git.py): curl would follow a
+links in papers point at. git itself runs with redirects off (bindery/git_commands.py): curl would follow a
 ``Location`` to any address, the operator's private network included, after the outbound policy
 checked only the first host. So bindery follows them itself, the way git's own
 ``http.followRedirects=initial`` does, with the policy in between:
@@ -12,7 +12,7 @@ checked only the first host. So bindery follows them itself, the way git's own
   never go from https to http; its host is checked before anything connects to it;
 - at most :data:`MAX_HOPS` hops, each bounded by the settings' git timeout.
 
-The result is git config (bindery/git.py passes it to every git, the build's included): the final
+The result is git config (bindery/git_commands.py passes it to every git, the build's included): the final
 host's pinned address and ``url.<new>.insteadOf=<old>``, so the person's URL stays the repository's
 name (its image, its quota, its links) while git fetches from where it lives.
 """
@@ -27,7 +27,7 @@ import httpx
 
 from bindery._version import __version__
 from bindery.events import LaunchError
-from bindery.git import GitConfig
+from bindery.git_commands import GitConfig
 from bindery.outbound import BLOCKED_MESSAGE, OutboundPolicy, Pin
 from bindery.spec import validate_repo_url
 

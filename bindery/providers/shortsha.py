@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from bindery.events import LaunchError
-from bindery.git import GitConfig, run_git
+from bindery.git_commands import GitConfig, run_git
 
 REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 

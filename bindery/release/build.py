@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bindery.release.store import Artifact, ArtifactStore
-from bindery.git import GitError
-from bindery.release.version import BUILD_INFO_NAME, explain
+from bindery.git_commands import GitError
+from bindery.versioning import BUILD_INFO_NAME, explain
 
 BUILD_TIMEOUT = 600.0
 

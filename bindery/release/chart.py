@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from bindery.deploy.classify import CheckFailed
-from bindery.deploy.helm import run_helm
+from bindery.release.helm import run_helm
 from bindery.release.store import Artifact, ArtifactStore
 from bindery.release.tags import chart_version, image_tag
 

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from bindery.git import GitError
-from bindery.release.version import PACKAGE_DIR, explain, package_version
+from bindery.git_commands import GitError
+from bindery.versioning import PACKAGE_DIR, explain, package_version
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -77,7 +77,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
     from bindery.release.build import ReleaseError, release
     from bindery.release.chart import DEFAULT_CHART, ChartError, package_chart
-    from bindery.release.images import ImageError, release_images
+    from bindery.release.release_images import ImageError, release_images
     from bindery.release.store import FolderStore
     from bindery.release.tags import VersionNameError
     from bindery.settings import Settings

@@ -1,6 +1,6 @@
 """Names a release version takes outside Python: the OCI image tag and the chart's SemVer.
 
-Why a mapping at all: the version is PEP 440 (``0.1.dev42+g1a2b3c4d5e6f``, bindery/release/version.py), but
+Why a mapping at all: the version is PEP 440 (``0.1.dev42+g1a2b3c4d5e6f``, bindery/versioning.py), but
 
 * an OCI tag must match ``[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}``: no ``+``;
 * a Helm chart version must be SemVer 2 (``MAJOR.MINOR.PATCH[-pre][+build]``).

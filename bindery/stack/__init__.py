@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 
 from bindery.settings import Settings
-from bindery.stack import base_image, builder_image, hub, podman, registry, replicas, web
-from bindery.stack.paths import StackPaths
+from bindery.stack import base_image, builder_image, jupyterhub as hub, podman, registry_server as registry, replicas, web_service as web
+from bindery.datadir import StackPaths
 from bindery.stack.process import StackError
 
 __all__ = ["StackError", "base_image_name", "down", "status", "up"]

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from bindery.settings import Settings
 from bindery.stack import process
-from bindery.stack.paths import StackPaths, write_if_changed
+from bindery.datadir import StackPaths, write_if_changed
 
 NAME = "balancer"
 CHECK_INTERVAL_MS = 1000

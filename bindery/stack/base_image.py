@@ -27,8 +27,8 @@ from importlib import metadata
 from pathlib import Path
 
 from bindery.settings import Settings
-from bindery.stack import podman, registry
-from bindery.stack.paths import StackPaths
+from bindery.stack import podman, registry_server as registry
+from bindery.datadir import StackPaths
 from bindery.stack.process import StackError
 
 HERE = Path(__file__).parent / "base"

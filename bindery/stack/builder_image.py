@@ -1,6 +1,6 @@
 """The image builds run in: repo2docker from PyPI (pinned) + bindery's buildpacks, FROM the base.
 
-Builds are containers on the build engine (bindery/build/engine.py), like BinderHub's build pods;
+Builds are containers on the build engine (bindery/builds/executors/engine.py), like BinderHub's build pods;
 this module makes their image in the build store when it is missing. ``builder/Containerfile``
 starts FROM the stack's base image (made locally, already trusting the host's CA certificates), so
 nothing comes from Docker Hub. The tag is a recipe hash over the Containerfile, the pins, the base
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bindery.settings import Settings
 from bindery.stack import base_image, podman
-from bindery.stack.paths import StackPaths
+from bindery.datadir import StackPaths
 from bindery.stack.process import StackError
 
 HERE = Path(__file__).parent / "builder"

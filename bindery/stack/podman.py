@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from bindery.settings import Settings
 from bindery.stack import process
-from bindery.stack.paths import StackPaths, write_if_changed
+from bindery.datadir import StackPaths, write_if_changed
 
 #: Label put on every server container the stack's hub creates (value: the stack id).
 STACK_LABEL = "org.bindery.stack"
@@ -208,7 +208,7 @@ def remove_stack_containers(settings: Settings, log: Callable[[str], None] = pri
 
 def _remove_via_api(settings: Settings, log: Callable[[str], None]) -> int:
     try:
-        from bindery.engine import docker_client
+        from bindery.engine_clients import docker_client
 
         client = docker_client(settings.run_socket)
         stack_id = StackPaths.of(settings).stack_id

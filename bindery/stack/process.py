@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from bindery.stack.paths import StackPaths
+from bindery.datadir import StackPaths
 
 
 class StackError(RuntimeError):

@@ -6,7 +6,7 @@ so a restart keeps it (HAProxy's configuration need not change). Every replica g
 
 * ``public_url`` = the load balancer's URL (links, ``binder_launch_host``, badges name the public address);
 * ``trusted_proxies`` = 127.0.0.1 (the load balancer) plus the operator's own proxies, and nothing else;
-* ``state_url`` = the operator's, or the stack's Redis (bindery/stack/redis.py), so sessions, launch records,
+* ``state_url`` = the operator's, or the stack's Redis (bindery/stack/redis_server.py), so sessions, launch records,
   reservations and rate buckets are shared.
 
 ``up`` reconciles: replicas beyond N and the single web process are stopped, missing ones started. A replica
@@ -21,8 +21,8 @@ import socket
 from collections.abc import Callable
 
 from bindery.settings import Settings
-from bindery.stack import balancer, process, redis, web
-from bindery.stack.paths import StackPaths
+from bindery.stack import balancer, process, redis_server as redis, web_service as web
+from bindery.datadir import StackPaths
 
 LOAD_BALANCER = "127.0.0.1/32"  # where HAProxy connects to the replicas from
 _NAME = re.compile(r"^replica-(\d+)$")

@@ -16,7 +16,7 @@ Launched servers run untrusted code. Each embedded hub gets:
   final in nftables, so netavark's accept rules cannot undo these.
 
 ``install`` and ``remove`` are idempotent; ``remove`` leaves nothing behind. Both run with the hub
-(bindery/stack/hub.py ``start``/``stop``), so `bindery up`/`down` install and remove them.
+(bindery/stack/jupyterhub.py ``start``/``stop``), so `bindery up`/`down` install and remove them.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from pathlib import Path
 
 import docker
 
-from bindery.engine import docker_client
+from bindery.engine_clients import docker_client
 from bindery.settings import SERVER_NETWORKS, Settings, derived_server_network, hub_address_in
-from bindery.stack.paths import write_if_changed
+from bindery.datadir import write_if_changed
 from bindery.stack.process import StackError
 
 TIMEOUT = 30.0  # seconds for one ip/nft/engine call

@@ -23,10 +23,10 @@ def open_store(settings: Settings) -> StateStore:
     bounds = {"retention": settings.state_retention_seconds, "poll": settings.state_poll_seconds,
               "timeout": settings.state_timeout}
     if settings.state_url.startswith(("redis://", "rediss://", "unix://")):
-        from bindery.state.redis import RedisStore
+        from bindery.state.redis_store import RedisStore
         return RedisStore(settings.state_url, **bounds)
     if settings.state_url:
         raise ValueError(f"state_url {settings.state_url!r}: expected empty (SQLite in the data "
                          "folder) or redis://host:port/db")
-    from bindery.state.sqlite import SQLiteStore
+    from bindery.state.sqlite_store import SQLiteStore
     return SQLiteStore(settings.state_path, **bounds)

@@ -1,6 +1,6 @@
 """bindery's HTTP service: the event stream, /health, /versions, /metrics, and the UI's pages.
 
-This layer only turns pipeline events into HTTP; the launch itself lives in `bindery.pipeline`.
+This layer only turns pipeline events into HTTP; the launch itself lives in `bindery.launches.pipeline`.
 """
 
 from __future__ import annotations
@@ -19,19 +19,20 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bindery import pipeline
+from bindery.launches import pipeline
 from bindery._version import __version__
 from bindery.events import failed
-from bindery.pipeline import Services
-from bindery.build.waiting import SharedWaitingLine
-from bindery.launch.pool import Pools, pools_enabled
-from bindery.launch.reservations import StoreReservationBook
+from bindery.launches.pipeline import Services
+from bindery.builds.waiting_line import SharedWaitingLine
+from bindery.launches.pools import Pools, pools_enabled
+from bindery.launches.reservations import StoreReservationBook
 from bindery.settings import Settings
 from bindery.state import open_store, unavailable_errors
-from bindery.web import buildlogs, launches, ui
+from bindery.web import build_log_pages as buildlogs, ui
+from bindery.launches import launch_records as launches
 from bindery.web.door import Door, Refusal
 from bindery.web.health import Health
-from bindery.web.sessions import Bounds, Sessions
+from bindery.launches.sessions import Bounds, Sessions
 
 
 log = logging.getLogger("bindery.web")

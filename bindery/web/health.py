@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 
-from bindery.engine import http_client
-from bindery.pipeline import Services
+from bindery.engine_clients import http_client
+from bindery.launches.pipeline import Services
 from bindery.state.base import OWNER, StateStore
 
 CHECK_TIMEOUT = 3.0

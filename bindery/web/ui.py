@@ -20,7 +20,7 @@ from starlette.templating import Jinja2Templates
 from bindery._version import __version__
 from bindery.providers import PROVIDERS
 from bindery.settings import Settings
-from bindery.web import launches
+from bindery.launches import launch_records as launches
 from bindery.web.door import Door
 from bindery.web.urlpath import launch_urlpath
 

@@ -24,13 +24,13 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from bindery.deploy import deploygit, instances, probes
+from bindery.deploy import version_commits as deploygit, instances, probes
 from bindery.deploy.flow import Deployer
 from bindery.deploy.runtime import LocalRuntime
 from bindery.deploy.verify import http_client
 from bindery.release.store import Artifact, FolderStore
-from bindery.release.version import version_of
-from bindery.stack import hub as stack_hub
+from bindery.versioning import version_of
+from bindery.stack import jupyterhub as stack_hub
 from bindery.stack import podman
 from tests.conftest import ARTIFACTS, TEST_ALLOWED_NETWORKS, free_port
 from tests.gitserver import GitServer

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bindery.deploy import records
+from bindery.deploy import verdicts as records
 from bindery.deploy.flow import Deployer, Slot
 from bindery.deploy.instances import InstanceConfig
 from bindery.deploy.retry import Backoff

@@ -16,9 +16,9 @@ import httpx
 import pytest
 import yaml
 
-from bindery.deploy import records
+from bindery.deploy import verdicts as records
 from bindery.deploy.classify import CheckFailed
-from bindery.deploy.helm import HelmRelease
+from bindery.release.helm import HelmRelease
 from bindery.deploy.helmflow import HelmDeployer, helm_release
 from bindery.deploy.instances import InstanceConfig
 from bindery.deploy.retry import Backoff

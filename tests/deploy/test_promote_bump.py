@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from bindery.deploy import instances, records
+from bindery.deploy import instances, verdicts as records
 from bindery.deploy.bump import BumpRefused, bump
 from bindery.deploy.promote import PromotionRefused, promote
 from bindery.deploy.report import Report
 from bindery.release.store import FolderStore
-from bindery.release.version import version_of
+from bindery.versioning import version_of
 
 from ..release.conftest import Repo
 

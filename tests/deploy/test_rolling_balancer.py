@@ -17,7 +17,7 @@ from bindery.deploy.instances import InstanceConfig
 from bindery.deploy.runtime import LocalRuntime
 from bindery.stack import balancer, process
 from bindery.stack.balancer import REPLICA_HEADER
-from bindery.stack.paths import StackPaths
+from bindery.datadir import StackPaths
 from tests.conftest import free_port
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from bindery.build.engine import engine_client, gone
+from bindery.builds.executors.engine import engine_client, gone
 
 UNITS = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "k": 1000, "M": 1000**2, "G": 1000**3}
 LABEL = "bindery.test-kubelet"

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from bindery.build.queue import BuildJob
-from bindery.build.runner import build_executor, build_logs, build_spec
+from bindery.builds.queue import BuildJob
+from bindery.builds.runner import build_executor, build_logs, build_spec
 from bindery.settings import Settings
 from tests.kubernetes.cluster import StandInCluster
 

@@ -1,5 +1,5 @@
 """The JupyterHub side documented in docs/kubernetes.md (config an operator pastes into z2jh's values)
-matches what bindery's embedded hub does (bindery/stack/hub.py)."""
+matches what bindery's embedded hub does (bindery/stack/jupyterhub.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from bindery.settings import Settings
-from bindery.stack.hub import BINDERY_SCOPES
+from bindery.stack.jupyterhub import BINDERY_SCOPES
 from tests.kubernetes.chart import CHART, ROOT, Obj, helm, named
 
 

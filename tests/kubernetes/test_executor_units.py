@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from bindery.build.engine import OUT_OF_MEMORY
-from bindery.build.executor import TIMED_OUT, BuildSpec
-from bindery.build.k8s_pod import PodOptions
-from bindery.build.kubernetes import KubernetesExecutor, api_error, cannot_start, pod_status
-from bindery.build.logs import BuildLogs
+from bindery.builds.executors.engine import OUT_OF_MEMORY
+from bindery.builds.executors.base import TIMED_OUT, BuildSpec
+from bindery.builds.executors.build_pod import PodOptions
+from bindery.builds.executors.kubernetes import KubernetesExecutor, api_error, cannot_start, pod_status
+from bindery.builds.build_logs import BuildLogs
 
 
 def pod(phase: str, pod_reason: str = "", **terminated: object) -> dict:

@@ -1,4 +1,4 @@
-"""The build pod for each of the operator's choices (bindery/build/k8s_pod.py): what it mounts,
+"""The build pod for each of the operator's choices (bindery/builds/executors/build_pod.py): what it mounts,
 which environment repo2docker gets, where it may run, its limits; and every variant passes the
 Kubernetes schemas strictly (kubernetes-validate, schemas bundled) for the versions z2jh runs on."""
 
@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from kubernetes_validate import validate
 
-from bindery.build.executor import BuildSpec
-from bindery.build.k8s_pod import LABELS, PodOptions, build_pod, memory_quantity
-from bindery.build.queue import BuildJob
-from bindery.build.runner import build_spec
+from bindery.builds.executors.base import BuildSpec
+from bindery.builds.executors.build_pod import LABELS, PodOptions, build_pod, memory_quantity
+from bindery.builds.queue import BuildJob
+from bindery.builds.runner import build_spec
 from bindery.settings import Settings
 
 # Native sidecars (the podman choice) need 1.29; the rest runs on every version z2jh 4 supports.
@@ -66,8 +66,8 @@ def test_the_build_gets_the_spec_environment_exactly_and_a_socket_of_the_nodes_e
     assert pod["metadata"]["name"] == build.name
     assert pod["metadata"]["labels"] == LABELS
     annotations = pod["metadata"]["annotations"]
-    assert annotations["bindery.build/repo"] == build.repo  # not a valid label value: annotated
-    assert annotations["bindery.build/deadline"] == "1234.500"
+    assert annotations["bindery.builds/repo"] == build.repo  # not a valid label value: annotated
+    assert annotations["bindery.builds/deadline"] == "1234.500"
     assert pod["spec"]["activeDeadlineSeconds"] == 1800
     assert pod["spec"]["restartPolicy"] == "Never"
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from bindery.settings import Settings
-from bindery.stack.web import settings_env
+from bindery.stack.web_service import settings_env
 from tests.conftest import free_port
 
 SERVICE_WAIT = 60.0  # seconds a second service may take to answer /versions
@@ -108,8 +108,8 @@ def second_hub(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
     engines and registry, like a second hub node. Far cheaper than a second stack: no second base
     image pull on either side. Start a web service for it with `start_service(settings, ...)`.
     """
-    from bindery.stack import hub as embedded_hub
-    from bindery.stack.paths import StackPaths
+    from bindery.stack import jupyterhub as embedded_hub
+    from bindery.datadir import StackPaths
 
     started: list[Settings] = []
 

@@ -2,7 +2,7 @@
 
 Fault, limit and culling tests must not harm the session's shared stack, so each of their modules
 brings up its own (free ports, its own data_dir; ~8 s with the cached base image) and takes it down
-after. Settings are passed to the stack directly (no os.environ changes): `bindery.stack.web` gives
+after. Settings are passed to the stack directly (no os.environ changes): `bindery.stack.web_service` gives
 the web child process exactly these settings.
 """
 
@@ -19,12 +19,12 @@ import docker
 import httpx
 
 from bindery import stack as embedded
-from bindery.launch.hub import Hub
-from bindery.launch.names import PREFIX
+from bindery.launches.hub_api import Hub
+from bindery.launches.hub_users import PREFIX
 from bindery.settings import Settings
 from bindery.stack import podman
-from bindery.stack.paths import StackPaths
-from bindery.engine import docker_client
+from bindery.datadir import StackPaths
+from bindery.engine_clients import docker_client
 from tests.conftest import settings_from_env, stack_env
 
 # A Dockerfile repository builds on the stack's base image without knowing its name.

@@ -12,7 +12,7 @@ import signal
 
 import httpx
 
-from bindery.build.runner import engine_executor
+from bindery.builds.runner import engine_executor
 from bindery.events import Event
 from tests.production.own_stack import wait_for
 from tests.production.watch import (dumps, manifest_pushes, open_with_token, remove_users,

@@ -7,9 +7,9 @@ import os
 import secrets
 import time
 
-from bindery.engine import docker_client
+from bindery.engine_clients import docker_client
 from bindery.stack import podman
-from bindery.stack.paths import StackPaths
+from bindery.datadir import StackPaths
 
 
 def monitors_of(stack, container_id: str, *, watching: bool | None = None) -> list[int]:

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from bindery.settings import Settings
-from bindery.stack import hub as stack_hub
+from bindery.stack import jupyterhub as stack_hub
 from bindery.stack import podman
-from bindery.stack import registry as stack_registry
-from bindery.engine import docker_client
+from bindery.stack import registry_server as stack_registry
+from bindery.engine_clients import docker_client
 from tests.production.own_stack import (
     assert_no_orphans,
     fault_stack,

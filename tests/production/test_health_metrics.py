@@ -12,9 +12,9 @@ import time
 import httpx
 import pytest
 
-from bindery.stack import hub as stack_hub
+from bindery.stack import jupyterhub as stack_hub
 from bindery.stack import podman
-from bindery.stack import registry as stack_registry
+from bindery.stack import registry_server as stack_registry
 from tests.production.own_stack import (
     CULL_IDLE,
     fault_stack,

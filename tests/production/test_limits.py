@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from bindery.stack.paths import StackPaths
+from bindery.datadir import StackPaths
 from tests.production.own_stack import (
     dedicated_stack,
     release,

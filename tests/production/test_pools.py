@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from bindery.launch.hub import Hub
-from bindery.launch.names import user_name
-from bindery.launch.pool import POOL_MARK, is_pool_user
+from bindery.launches.hub_api import Hub
+from bindery.launches.hub_users import user_name
+from bindery.launches.pools import POOL_MARK, is_pool_user
 from bindery.settings import Settings
 from bindery.state import open_store
-from bindery.state.pools import LEASE_KEY, POOL, POOL_LEASE, PoolBook
+from bindery.state.pool_records import LEASE_KEY, POOL, POOL_LEASE, PoolBook
 from tests.production.conftest import Service, start_service
 from tests.production.own_stack import metric_samples, wait_for
 from tests.production.watch import Watch, dumps, open_with_token, remove_users, users_of, watch

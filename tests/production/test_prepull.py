@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from bindery.events import LaunchError
-from bindery.launch.prepull import Prepuller
+from bindery.launches.prepull import Prepuller
 from tests.production.watch import dumps, remove_users, watch
 from tests.streams import git_spec, run_side_images
 

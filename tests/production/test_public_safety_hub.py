@@ -25,9 +25,9 @@ import pytest
 
 from bindery.settings import Settings
 from bindery.stack import server_network
-from bindery.stack.paths import StackPaths
+from bindery.datadir import StackPaths
 from bindery.stack.podman import STACK_LABEL
-from bindery.engine import docker_client
+from bindery.engine_clients import docker_client
 from tests.production.own_stack import release, wait_for
 from tests.production.watch import dumps, remove_users, users_of, watch
 from tests.streams import collect, git_spec, open_server

@@ -22,8 +22,8 @@ import pytest
 from bindery import stack as embedded
 from bindery.stack import process
 from bindery.stack.balancer import REPLICA_HEADER
-from bindery.stack.paths import StackPaths
-from bindery.stack.web import settings_env
+from bindery.datadir import StackPaths
+from bindery.stack.web_service import settings_env
 from tests.conftest import free_port
 from tests.production.own_stack import dedicated_stack, repo, wait_for
 from tests.production.watch import open_with_token, remove_users, users_of, watch

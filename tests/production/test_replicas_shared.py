@@ -20,9 +20,9 @@ import time
 import pytest
 
 from bindery import stack as embedded
-from bindery.build.runner import engine_executor
+from bindery.builds.runner import engine_executor
 from bindery.stack import process
-from bindery.stack.paths import StackPaths
+from bindery.datadir import StackPaths
 from tests.conftest import free_port
 from tests.production.own_stack import dedicated_stack, repo, wait_for
 from tests.production.watch import (Watch, dumps, manifest_pushes, open_with_token, remove_users,

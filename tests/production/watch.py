@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import httpx
 
 from bindery.events import Event
-from bindery.launch.hub import Hub, HubUnavailable
-from bindery.launch.names import PREFIX, repo_key
+from bindery.launches.hub_api import Hub, HubUnavailable
+from bindery.launches.hub_users import PREFIX, repo_key
 from bindery.settings import Settings
 from bindery.stack.balancer import REPLICA_HEADER
-from bindery.engine import docker_client
+from bindery.engine_clients import docker_client
 from tests.production.own_stack import wait_for
 from tests.streams import manifest_pushes  # noqa: F401 (re-exported for the production tests)
 
@@ -114,7 +114,7 @@ async def hub_client(settings: Settings):
 def hub_diagnosis(settings: Settings) -> str:
     """What this machine says about an embedded hub that does not answer."""
     from bindery.stack import process, server_network
-    from bindery.stack.paths import StackPaths
+    from bindery.datadir import StackPaths
 
     paths = StackPaths.of(settings)
     state = process.state(paths, "hub")

@@ -18,14 +18,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bindery import pipeline
+from bindery.launches import pipeline
 from bindery.events import Event
-from bindery.launch.hub import Hub
-from bindery.pipeline import Services
-from bindery.registry import Registry
+from bindery.launches.hub_api import Hub
+from bindery.launches.pipeline import Services
+from bindery.registry_client import Registry
 from bindery.settings import Settings
-from bindery.stack.web import settings_env
-from bindery.engine import docker_client
+from bindery.stack.web_service import settings_env
+from bindery.engine_clients import docker_client
 from tests.conftest import free_port
 from tests.production.own_stack import FROM_BASE, wait_for
 from tests.providers.conftest import SECRET

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from bindery.events import LaunchError
-from bindery.git import git_env
+from bindery.git_commands import git_env
 from bindery.providers import get_provider
 from bindery.providers.redirects import MAX_HOPS, next_url
 from tests.providers.test_refs import allowed

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from bindery.events import LaunchError
-from bindery.launch_cli import parse_target
+from bindery.web.commands import parse_target
 from bindery.providers import get_provider
 from bindery.providers.refcache import RefCache
 from bindery.settings import Settings
@@ -215,7 +215,7 @@ def test_credentials_reach_the_web_service_process_intact(tmp_path, monkeypatch)
     """`bindery up` hands settings to the web process as BINDERY_* variables: tokens inside
     git_credentials must arrive as themselves, not as SecretStr's '**********'."""
     from bindery.providers.credentials import git_auth_config
-    from bindery.stack.web import settings_env
+    from bindery.stack.web_service import settings_env
     from tests.providers.conftest import SECRET
     prefix = "https://git.example.org/team/"
     env = settings_env(Settings(data_dir=tmp_path, git_credentials={prefix: SECRET}))

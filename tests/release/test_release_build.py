@@ -10,12 +10,12 @@ import pytest
 
 from bindery.release.build import ReleaseError, release
 from bindery.release.store import FolderStore
-from bindery.release.version import BUILD_INFO_NAME, PACKAGE_DIR, version_of
+from bindery.versioning import BUILD_INFO_NAME, PACKAGE_DIR, version_of
 
 from .conftest import Repo
 
 ROOT = PACKAGE_DIR.parent
-COPIED = ("setup.py", "bindery/__init__.py", "bindery/release/__init__.py", "bindery/release/version.py")
+COPIED = ("setup.py", "bindery/__init__.py", "bindery/release/__init__.py", "bindery/versioning.py")
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from bindery.engine import docker_client
+from bindery.engine_clients import docker_client
 from bindery.release.build import release
-from bindery.release.images import CONTENT_LABEL, bindery_image, builder_image_release, read_manifest
+from bindery.release.release_images import CONTENT_LABEL, bindery_image, builder_image_release, read_manifest
 from bindery.release.store import FolderStore
 from bindery.release.tags import image_tag
-from bindery.release.version import PACKAGE_DIR, version_of
+from bindery.versioning import PACKAGE_DIR, version_of
 from bindery.settings import Settings
 from bindery.stack.builder_image import REPO2DOCKER_VERSION
 

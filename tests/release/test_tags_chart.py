@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bindery.deploy.helm import run_helm
+from bindery.release.helm import run_helm
 from bindery.release.chart import ChartError, package_chart
 from bindery.release.store import FolderStore
 from bindery.release.tags import OCI_TAG, VersionNameError, chart_version, image_tag, version_of_tag

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from bindery.release.version import (
+from bindery.versioning import (
     BUILD_INFO_NAME,
     HASH_LENGTH,
     commit_of_version,
@@ -147,7 +147,7 @@ def test_cli_explain_json_names_the_commit(repo: Repo) -> None:
 
 def test_running_bindery_reports_the_derived_version() -> None:
     import bindery._version as v
-    from bindery.release.version import PACKAGE_DIR, explain as ex
+    from bindery.versioning import PACKAGE_DIR, explain as ex
 
     assert v.__version__ == ex(PACKAGE_DIR.parent).version
     assert v.__version__ is v.__version__  # cached: one computation

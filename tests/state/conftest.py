@@ -20,9 +20,9 @@ async def redis_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[s
 def make_store(kind: str, redis_url: str, folder: Path, **bounds) -> StateStore:
     """A new store instance (as another process would open it) over the same shared state."""
     if kind == "redis":
-        from bindery.state.redis import RedisStore
+        from bindery.state.redis_store import RedisStore
         return RedisStore(redis_url, **bounds)
-    from bindery.state.sqlite import SQLiteStore
+    from bindery.state.sqlite_store import SQLiteStore
     return SQLiteStore(folder / "state.sqlite", **bounds)
 
 

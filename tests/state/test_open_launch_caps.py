@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from bindery.events import Event
-from bindery.web.sessions import OPEN_KIND, Bounds, Sessions
+from bindery.launches.sessions import OPEN_KIND, Bounds, Sessions
 from tests.production.own_stack import wait_for
 
 CLIENT = "203.0.113.7"

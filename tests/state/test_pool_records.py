@@ -1,4 +1,4 @@
-"""Warm pools' records (bindery/state/pools.py) on both stores, with several store instances as
+"""Warm pools' records (bindery/state/pool_records.py) on both stores, with several store instances as
 several replicas: a server is handed to one launch only, never again, and one refiller holds the
 lease at a time."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bindery.state.pools import PoolBook, PoolOrigin, pool_key
+from bindery.state.pool_records import PoolBook, PoolOrigin, pool_key
 
 ORIGIN = PoolOrigin("git", "http%3A%2F%2Fgit.test%2Frepo/main", "http://git.test/repo",
                     "http://git.test/repo")

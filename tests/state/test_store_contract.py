@@ -15,8 +15,8 @@ import time
 import pytest
 
 from bindery.events import LaunchError
-from bindery.launch.quota import limits_for
-from bindery.launch.reservations import HubSnapshot, StoreReservationBook
+from bindery.launches.quota import limits_for
+from bindery.launches.reservations import HubSnapshot, StoreReservationBook
 
 REPO = "https://git.example.org/a/b"
 
@@ -129,8 +129,8 @@ async def test_rate_bucket_take_is_atomic_across_instances(store_factory):
 SCRIPT = """
 import asyncio, sys, time
 from bindery.events import LaunchError
-from bindery.launch.quota import limits_for
-from bindery.launch.reservations import HubSnapshot, StoreReservationBook
+from bindery.launches.quota import limits_for
+from bindery.launches.reservations import HubSnapshot, StoreReservationBook
 from tests.state.conftest import make_store
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""The build's success line (bindery/build/repo2docker.py: end_line) is recognised only as a
+"""The build's success line (bindery/builds/repo2docker_run.py: end_line) is recognised only as a
 top-level JSON line of its own, never inside repo2docker's log lines (where a repository's build
 output is), and it is spelled the same in the build image's entry. The executor's background
 finish of such a build is bounded at shutdown."""
@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from bindery.build import repo2docker, repo2docker_entry
-from bindery.build.executor import BuildExecutor, BuildHandle
-from bindery.build.repo2docker import END_KEY, end_line, parse_line
+from bindery.builds import repo2docker_run as repo2docker, repo2docker_entry
+from bindery.builds.executors.base import BuildExecutor, BuildHandle
+from bindery.builds.repo2docker_run import END_KEY, end_line, parse_line
 
 
 def test_the_entry_and_bindery_agree_on_the_line():
@@ -37,7 +37,7 @@ def test_other_lines_are_not_the_end():
 
 class WaitsForever(BuildExecutor):
     """An executor whose builds never end: only what finish_in_background and finishing do with
-    `wait` is under test here (the engine's own wait is in tests/build/)."""
+    `wait` is under test here (the engine's own wait is in tests/builds/)."""
 
     def __init__(self) -> None:
         self.cancelled: list[str] = []

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from bindery.build.buildpacks import BuildOptions, mirror_buildpacks
-from bindery.build.buildpacks.environment import conda_to_pip
-from bindery.build.buildpacks.errors import BuildpackError
-from bindery.build.buildpacks.pipfile import lock_requirements, pipfile_requirements
-from bindery.build.buildpacks.runtime import PythonChoice, choose_python, runtime_python
-from bindery.build.mode import BuildpacksChooser
-from bindery.build.repo2docker import known_cause
+from bindery.builds.buildpacks import BuildOptions, mirror_buildpacks
+from bindery.builds.buildpacks.environment import conda_to_pip
+from bindery.builds.buildpacks.errors import BuildpackError
+from bindery.builds.buildpacks.pipfile import lock_requirements, pipfile_requirements
+from bindery.builds.buildpacks.runtime import PythonChoice, choose_python, runtime_python
+from bindery.builds.buildpack_mode import BuildpacksChooser
+from bindery.builds.repo2docker_run import known_cause
 
 
 def pick(folder: Path, files: dict[str, str], **options: object):

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from bindery.launch.hub import Hub
-from bindery.launch.launcher import LaunchConfig, Launcher
+from bindery.launches.hub_api import Hub
+from bindery.launches.launcher import LaunchConfig, Launcher
 from tests.asgi_thread import serve_in_thread
 
 USER = "b-progress-1"

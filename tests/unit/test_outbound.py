@@ -8,7 +8,7 @@ import ipaddress
 import pytest
 
 from bindery.events import LaunchError
-from bindery.git import GIT_SLOTS, ls_remote
+from bindery.git_commands import GIT_SLOTS, ls_remote
 from bindery.outbound import OutboundPolicy, is_public
 
 

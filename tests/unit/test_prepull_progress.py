@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bindery.launch.prepull import PullProgress
+from bindery.launches.prepull import PullProgress
 
 PODMAN_LINES = [
     {"status": "Pulling fs layer", "progressDetail": {}, "id": "5160f70397ea"},

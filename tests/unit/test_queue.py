@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bindery.build.queue import BuildJob, BuildQueue
+from bindery.builds.queue import BuildJob, BuildQueue
 from bindery.events import Event, LaunchError
 
 
@@ -159,8 +159,8 @@ async def test_a_slot_freed_elsewhere_is_seen_by_polling():
 async def test_two_processes_share_one_waiting_line(tmp_path):
     """Two queues (two bindery processes) with one state store and one engine: a build waiting in
     one process keeps its place ahead of a later one in the other, and positions agree."""
-    from bindery.build.waiting import SharedWaitingLine
-    from bindery.state.sqlite import SQLiteStore
+    from bindery.builds.waiting_line import SharedWaitingLine
+    from bindery.state.sqlite_store import SQLiteStore
 
     store = SQLiteStore(tmp_path / "state.sqlite")
     gates = {"A": Gate(), "B": Gate()}

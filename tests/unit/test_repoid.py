@@ -7,7 +7,7 @@ import logging
 import pytest
 from starlette.requests import Request
 
-from bindery.images import image_name
+from bindery.image_names import image_name
 from bindery.metrics import OTHER_REPO, Metrics
 from bindery.repoid import identify, normal_url
 from bindery.settings import Settings

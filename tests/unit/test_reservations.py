@@ -12,10 +12,10 @@ import time
 import pytest
 
 from bindery.events import LaunchError
-from bindery.launch.quota import limits_for
-from bindery.launch.reservations import (HubSnapshot, MemoryReservationBook, ReservationBook,
+from bindery.launches.quota import limits_for
+from bindery.launches.reservations import (HubSnapshot, MemoryReservationBook, ReservationBook,
                                          StoreReservationBook)
-from bindery.state.sqlite import SQLiteStore
+from bindery.state.sqlite_store import SQLiteStore
 
 REPO = "https://git.example.org/a/b"
 PREFIX = limits_for(REPO, 1, 1).repo_prefix

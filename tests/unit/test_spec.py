@@ -7,8 +7,8 @@ import re
 import pytest
 
 from bindery.events import LaunchError
-from bindery.images import image_name, split_image
-from bindery.launch_cli import parse_target
+from bindery.image_names import image_name, split_image
+from bindery.web.commands import parse_target
 from bindery.providers import get_provider
 from bindery.settings import Settings
 from bindery.spec import validate_ref, validate_repo_url
@@ -82,7 +82,7 @@ def test_cli_targets(tmp_path):
 
 
 def test_every_setting_has_help_text():
-    from bindery.settings_cli import describe
+    from bindery.settings.commands import describe
 
     rows = describe(Settings())
     assert len(rows) > 30

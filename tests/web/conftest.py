@@ -10,8 +10,9 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from bindery.settings import Settings
-from bindery.state.sqlite import SQLiteStore
-from bindery.web import launches, ui
+from bindery.state.sqlite_store import SQLiteStore
+from bindery.launches import launch_records as launches
+from bindery.web import ui
 
 
 def launch_book(keep_seconds: float = 3600.0) -> launches.LaunchBook:

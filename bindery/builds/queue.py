@@ -1,0 +1,232 @@
+"""The build queue: one build per image, a bounded number of slots, fairness between repositories.
+
+- Requests for an image already building or queued join that build (its Channel replays the log so
+  far to late joiners), so nothing is built twice.
+- At most `slots` builds run at once, and at most `per_repo` of them for one repository, so one
+  slow repository cannot hold every slot. Others wait in FIFO order and are told their position
+  whenever it changes.
+- Across processes, `occupied` (the build engine's running build containers, with their image and
+  repository labels) is the truth for what runs: slots count those too, checked again every
+  `poll` seconds while builds wait, and an image already building elsewhere is joined at once
+  (the executor attaches to its container) without taking a slot.
+- With a shared waiting line (`line`, bindery/builds/waiting_line.py, in the state store), the order of
+  waiting builds and their positions are the same in every process: a process starts only the
+  builds the line says come next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bindery.channel import Channel
+from bindery.events import Event, LaunchError
+
+if TYPE_CHECKING:
+    from bindery.builds.waiting_line import SharedWaitingLine, Waiting
+
+Runner = Callable[["BuildJob"], AsyncIterator[Event]]
+Occupied = Callable[[], Awaitable[list[tuple[str, str]]]]  # (image, repo) of builds running anywhere
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    image: str
+    repo: str  # repository URL: the fairness key
+    commit: str | None
+    source: str  # what repo2docker fetches: a URL or a local folder
+    provider: str = ""
+    git_config: tuple[tuple[str, str], ...] = ()  # the checked address the clone must use
+
+
+@dataclass(eq=False)
+class Build:
+    job: BuildJob
+    channel: Channel = field(default_factory=Channel)
+    error: LaunchError | None = None
+    started: float | None = None
+    finished: float | None = None
+    position: int | None = None
+
+    async def follow(self) -> AsyncIterator[Event]:
+        """Every event of this build from its start; raises its LaunchError if it failed."""
+        async for _, event in self.channel.follow():
+            yield event
+        if self.error is not None:
+            raise self.error
+
+
+class BuildQueue:
+    def __init__(self, runner: Runner, slots: int, per_repo: int,
+                 on_finish: Callable[[Build], None] | None = None,
+                 occupied: Occupied | None = None, poll: float = 1.0,
+                 finishing: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.runner = runner
+        self.finishing = finishing  # awaited at close: ended builds still being removed
+        self.slots = max(1, slots)
+        self.per_repo = max(1, per_repo)
+        self.on_finish = on_finish
+        self.occupied = occupied
+        self.poll = max(0.05, poll)
+        self.active: dict[str, Build] = {}  # image -> queued or running build
+        self.waiting: list[Build] = []
+        self.running: list[Build] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._wake = asyncio.Event()
+        self._scheduler: asyncio.Task | None = None
+        self._elsewhere: list[tuple[str, str]] = []  # the engine's running builds, as last seen
+        self.line: SharedWaitingLine | None = None  # the waiting line all processes share
+        self._line: list[Waiting] = []  # ... as last read
+
+    def submit(self, job: BuildJob) -> Build:
+        build = self.active.get(job.image)
+        if build is None:
+            build = Build(job)
+            self.active[job.image] = build
+            self.waiting.append(build)
+            if self.occupied is None and self.line is None:  # the only one building: decide now
+                self._schedule([])
+            else:  # ask the engine what runs elsewhere first
+                self._kick()
+        return build
+
+    def _kick(self) -> None:
+        if self.occupied is None and self.line is None:
+            return
+        self._wake.set()
+        if self._scheduler is None or self._scheduler.done():
+            self._scheduler = self._spawn(self._schedule_loop())
+
+    async def _schedule_loop(self) -> None:
+        while self.waiting:
+            self._wake.clear()
+            elsewhere: list[tuple[str, str]] = []
+            if self.occupied is not None:
+                try:
+                    elsewhere = await self.occupied()
+                except Exception:  # engine trouble: count this process's builds; the build says why
+                    elsewhere = []
+            self._elsewhere = elsewhere
+            if self.line is not None:
+                try:
+                    self._line = await self.line.sync([(b.job.image, b.job.repo)
+                                                       for b in self.waiting])
+                except Exception:  # store trouble: this process's own order until it answers
+                    self._line = []
+            self._leave(self._schedule(elsewhere))
+            if not self.waiting:
+                break
+            try:  # bounded poll: other processes' builds end without telling this one
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+            except TimeoutError:
+                pass
+
+    def _order(self) -> list[tuple[str, str, Build | None]]:
+        """Waiting builds first in line first: (image, repo, this process's build or None)."""
+        mine = {b.job.image: b for b in self.waiting}
+        if self.line is None or not self._line:
+            return [(b.job.image, b.job.repo, b) for b in self.waiting]
+        order: list[tuple[str, str, Build | None]] = []
+        placed: set[str] = set()
+        for entry in self._line:
+            if entry.owner != self.line.owner:
+                order.append((entry.image, entry.repo, None))
+            elif entry.image in mine and entry.image not in placed:
+                order.append((entry.image, entry.repo, mine[entry.image]))
+                placed.add(entry.image)
+        # submitted since the line was last read: at its end, as the next pass puts them
+        order += [(b.job.image, b.job.repo, b) for b in self.waiting if b.job.image not in placed]
+        return order
+
+    def _schedule(self, elsewhere: list[tuple[str, str]]) -> set[str]:
+        """Start what the slots allow, in line order; tell waiting builds their place. Returns the
+        images this process started."""
+        repos = {image: repo for image, repo in elsewhere}
+        repos.update({b.job.image: b.job.repo for b in self.running})
+        started: set[str] = set()
+        still: list[str] = []  # images left waiting, in line order
+        for image, repo, build in self._order():
+            joining = image in repos  # running elsewhere: attach, takes no slot
+            if not joining and (len(repos) >= self.slots
+                                or sum(1 for r in repos.values() if r == repo) >= self.per_repo):
+                still.append(image)
+                continue  # a later one may be running elsewhere already: it joins
+            repos[image] = repo
+            if build is None:  # another process's turn: it starts it on its next pass
+                continue
+            self.waiting.remove(build)
+            self.running.append(build)
+            build.position = None
+            started.add(image)
+            self._spawn(self._run(build))
+        full = len(repos) >= self.slots
+        mine = {b.job.image: b for b in self.waiting}
+        for place, image in enumerate(still, start=1):
+            build = mine.get(image)
+            if build is not None and build.position != place:
+                build.position = place
+                why = "all build slots are busy" if full else \
+                    "this repository already uses its build slots"
+                self._publish_soon(build, Event(
+                    phase="waiting", position=place,
+                    message=f"Waiting for a build slot ({why}): position {place} in the queue\n"))
+        return started
+
+    def _leave(self, started: set[str]) -> None:
+        """Started builds no longer wait: say so in the shared line (in the background)."""
+        if self.line is not None and started:
+            self._spawn(self._leave_line(started))
+
+    async def _leave_line(self, images: set[str]) -> None:
+        try:
+            await self.line.leave(images)  # type: ignore[union-attr]
+        except Exception:  # the next pass, or staleness, takes them out anyway
+            pass
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _publish_soon(self, build: Build, event: Event) -> None:
+        self._spawn(build.channel.publish(event))
+
+    async def _run(self, build: Build) -> None:
+        build.started = time.monotonic()
+        try:
+            async for event in self.runner(build.job):
+                await build.channel.publish(event)
+        except LaunchError as exc:
+            build.error = exc
+        except Exception as exc:  # an adapter bug must still end the build for its watchers
+            build.error = LaunchError(f"Build failed unexpectedly: {type(exc).__name__}: {exc}")
+        finally:
+            build.finished = time.monotonic()
+            self.running.remove(build)
+            self.active.pop(build.job.image, None)
+            if self.on_finish:
+                self.on_finish(build)
+            # Before watchers wake, so they see the queue already moved on; the scheduler then
+            # checks the engine again without waiting for its poll.
+            self._elsewhere = [(i, r) for i, r in self._elsewhere if i != build.job.image]
+            self._leave(self._schedule(self._elsewhere))
+            if self.waiting:
+                self._kick()
+            await build.channel.close()
+
+    @property
+    def queue_length(self) -> int:
+        return len(self.waiting)
+
+    async def aclose(self) -> None:
+        """Stop following builds; their containers keep running for the next process to join.
+        Builds that succeeded are still removed (bounded): their log is kept as they end."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.finishing is not None:
+            await self.finishing()

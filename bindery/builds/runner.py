@@ -1,0 +1,162 @@
+"""One build as the build queue runs it: pick the buildpacks (saying why), then run repo2docker
+through the build executor, its log lines turned into events, its failure explained.
+
+This is the one place that turns a BuildJob into the build's options (arguments, BINDERY_BUILD_*
+environment, the pinned git config of the outbound check); the executor only runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+
+from bindery.builds.buildpacks.options import BuildOptions
+from bindery.builds.executors.engine import OUT_OF_MEMORY, EngineExecutor
+from bindery.builds.executors.base import CANCELLED, TIMED_OUT, BuildExecutor, BuildSpec, build_name
+from bindery.builds.build_logs import BuildLogs
+from bindery.builds.buildpack_mode import BuildpacksChooser
+from bindery.builds.queue import BuildJob
+from bindery.builds.repo2docker_run import (END_TOKEN_ENV, REPO2DOCKER_ERROR, TAIL_LINES, end_line,
+                                       known_cause, parse_line, repo2docker_argv)
+from bindery.events import Event, LaunchError
+from bindery.git_commands import safe_git_env
+from bindery.settings import Settings
+from bindery.stack import base_image, builder_image
+
+CONFIG_IN_IMAGE = "/opt/bindery-build/bindery/builds/repo2docker_config.py"  # builder/Containerfile
+
+
+def build_options(settings: Settings, mode: str) -> BuildOptions:
+    return BuildOptions(
+        mode=mode,
+        base_image=base_image.image_name(settings),
+        base_suite=base_image.SUITE,
+        python_version=base_image.PYTHON_VERSION,
+        python_suites=",".join(f"{v}={suite}" for v, suite in settings.python_suites.items()),
+        pypi_index_url=settings.pypi_index_url,
+        installer=settings.python_installer,
+        runtime_strict=settings.runtime_strict,
+        environment_yml=settings.environment_yml,
+    )
+
+
+def build_logs(settings: Settings) -> BuildLogs:
+    return BuildLogs(settings.build_logs_path, settings.build_log_max_bytes,
+                     settings.build_log_keep_days, settings.build_log_keep_count)
+
+
+def engine_executor(settings: Settings) -> EngineExecutor:
+    return EngineExecutor(settings.build_socket, builder_image.image_name(settings),
+                          settings.stack_id, build_logs(settings))
+
+
+def build_executor(settings: Settings) -> BuildExecutor:
+    """The executor the `build_executor` setting names: engine containers or Kubernetes pods."""
+    if settings.build_executor == "kubernetes":
+        from bindery.builds.executors.kubernetes import KubernetesExecutor  # its client only when used
+
+        return KubernetesExecutor.from_settings(settings, build_logs(settings))
+    return engine_executor(settings)
+
+
+def build_log_url(settings: Settings, image: str) -> str:
+    return f"{settings.web_url.rstrip('/')}/build-logs/{build_name(image)}"
+
+
+def build_spec(settings: Settings, job: BuildJob, mode: str,
+               build_args: dict[str, str]) -> BuildSpec:
+    argv = repo2docker_argv([], job.source, job.commit, job.image, settings.build_memory_limit,
+                            build_args, config=CONFIG_IN_IMAGE)
+    # The build image trusts the host's CA certificates itself (it is FROM the base image).
+    env = {**build_options(settings, mode).to_environ(), **safe_git_env(job.git_config),
+           END_TOKEN_ENV: secrets.token_hex(16)}  # its success line carries it (follow_build)
+    mounts = (job.source,) if os.path.isabs(job.source) and os.path.isdir(job.source) else ()
+    return BuildSpec(image=job.image, repo=job.repo, argv=argv, env=env,
+                     memory_limit=settings.build_memory_limit, timeout=settings.build_timeout,
+                     mounts=mounts)
+
+
+async def run_build(settings: Settings, chooser: BuildpacksChooser, executor: BuildExecutor,
+                    job: BuildJob, build_args: dict[str, str]) -> AsyncIterator[Event]:
+    """Every event of one build; raises LaunchError when it fails."""
+    choice = await chooser.choose()
+    yield Event(phase="building", message=f"Buildpacks: {choice.mode} ({choice.reason})\n")
+    spec = build_spec(settings, job, choice.mode, build_args)
+    log_url = build_log_url(settings, job.image)
+    async for event in follow_build(executor, spec, log_url, settings.build_memory_limit):
+        yield event
+
+
+async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
+                       memory_limit: str) -> AsyncIterator[Event]:
+    """Start (or join) the build named from spec.image and yield its log from the start.
+
+    When this task is cancelled (a shutdown), the build keeps running on the engine: the next
+    bindery process to ask for the image attaches to it.
+
+    The build's success line (with the token of this spec) ends it at once: the image is pushed,
+    and the engine noticing the container's end, the log kept and the container removed (0.5-2 s
+    on podman) happen in the background (BuildExecutor.finish_in_background). A build this
+    process joined carries another process's token: it is waited for as usual.
+    """
+    token = spec.env.get(END_TOKEN_ENV)
+    try:
+        handle = await executor.start(spec)
+    except Exception as exc:
+        raise LaunchError(f"Build failed: {exc}") from None
+    if handle.attached:
+        yield Event(phase="building",
+                    message="Following the build of this image already running on the build "
+                            "engine\n")
+    errors: list[str] = []
+    tail: list[str] = []
+    succeeded = False
+    lines = executor.follow(handle.name)
+    try:
+        while True:
+            remaining = handle.deadline - time.time()
+            try:
+                raw = await asyncio.wait_for(anext(lines), max(0.0, remaining))
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                break  # wait() below stops it at the deadline and says so
+            ended = end_line(raw)
+            if ended is not None:
+                succeeded = not handle.attached and token is not None and ended == token
+                if succeeded:
+                    break
+                continue  # another process's build: its end is the container's
+            event = parse_line(raw)
+            tail = [*tail[-TAIL_LINES:], event.message]
+            if event.model_extra and event.model_extra.get("error"):
+                errors.append(event.message.strip())
+            yield event
+    finally:
+        await lines.aclose()
+    if succeeded:
+        executor.finish_in_background(handle)
+        return
+    try:
+        status = await executor.wait(handle)
+    except Exception as exc:
+        raise LaunchError(f"Build failed: {exc}. Build log: {log_url}",
+                          build_log_url=log_url) from None
+    if status == 0:
+        return
+    if status == TIMED_OUT:
+        reason = f"The build took longer than {spec.timeout:.0f} s and was stopped."
+    elif status == CANCELLED:
+        reason = "Build failed: the build was cancelled."
+    elif status == OUT_OF_MEMORY:
+        reason = f"Build failed: the build ran out of memory (its limit is {memory_limit})."
+    elif 128 < status <= 128 + 64:  # what `timeout` in the container says of a killed child
+        reason = f"Build failed: the build process was killed (signal {status - 128})."
+    else:
+        cause = (known_cause(tail) or (errors[-1].removeprefix(REPO2DOCKER_ERROR) if errors else "")
+                 or f"repo2docker exited with status {status}")
+        reason = f"Build failed: {cause}"
+    raise LaunchError(f"{reason} Full build log: {log_url}", build_log_url=log_url)

@@ -1,0 +1,303 @@
+"""Start a server for an image through JupyterHub and follow it to its real end.
+
+The founding lesson: the hub may answer the start request with 202 (spawn still pending after its
+slow_spawn_timeout) instead of 201. bindery never treats either answer as "ready": it follows the
+spawn's progress stream from the first moment (not after the start request answers), then checks
+that the server answers through the proxy with the minted token, and only then says `ready`.
+A launch that fails or is abandoned removes its server and its temporary user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bindery.events import Event, LaunchError
+from bindery.launches.hub_api import Hub, HubError, HubUnavailable
+from bindery.launches.hub_users import user_name
+
+# Seconds between asks while the hub has not registered the spawn yet: from PROGRESS_RETRY, doubling
+# up to PROGRESS_RETRY_MAX. The stream replays the spawn from its start, so a later ask misses
+# nothing, and a crowd's asks do not pile onto a busy hub (its single process runs every spawn).
+PROGRESS_RETRY = 0.05
+PROGRESS_RETRY_MAX = 0.8
+
+
+def person_token_scopes(user: str) -> list[str]:
+    """Scopes of the token in the `ready` event: access to the user's default server only."""
+    return [f"access:servers!server={user}/"]
+
+
+def hub_backoff(attempt: int) -> float:
+    """Seconds to wait after failed attempt `attempt` (1-based) on a transient hub error.
+
+    Bounded: a hub that stays down ends a launch after `launch_retries` attempts, i.e. within
+    launch_retries × hub_timeout + Σ hub_backoff (see the launch_retries setting).
+    """
+    return min(0.5 * 2 ** (attempt - 1), 5.0)
+
+
+@dataclass
+class LaunchConfig:
+    hub_url: str  # public proxy URL
+    timeout: float
+    retries: int
+    token_lifetime: int
+    verify_timeout: float = 30.0
+    start_slots: int = 0  # servers starting at once (0: no limit); see settings.launch_start_slots
+
+
+class StartSlot:
+    """One launch's place among the servers starting at once (none to take without a limit).
+
+    A crowd's starts share the CPU: all at once, every person waits about as long as the last;
+    a few at a time, in order of arrival, the first are ready in seconds and the median halves,
+    while the machine stays as busy.
+    """
+
+    def __init__(self, slots: asyncio.Semaphore | None) -> None:
+        self.slots = slots
+        self.held = False
+
+    def must_wait(self) -> bool:
+        return self.slots is not None and self.slots.locked()
+
+    async def take(self) -> None:
+        if self.slots is not None:
+            await self.slots.acquire()
+            self.held = True
+
+    def free(self) -> None:
+        if self.held and self.slots is not None:
+            self.held = False
+            self.slots.release()
+
+
+@dataclass
+class Launched:
+    user: str
+    url: str
+    token: str
+    hub_status: int
+
+
+async def _nothing() -> None:
+    return None
+
+
+class Launcher:
+    def __init__(self, hub: Hub, config: LaunchConfig, on_cleanup=None) -> None:
+        self.hub = hub
+        self.config = config
+        self.on_cleanup = on_cleanup or (lambda outcome: None)
+        self.http = httpx.AsyncClient(timeout=5.0)
+        self.start_slots = asyncio.Semaphore(config.start_slots) if config.start_slots > 0 else None
+
+    async def launch(self, image: str, repo_url: str, user: str | None = None,
+                     for_person: bool = True) -> AsyncIterator[Event]:
+        """Yield `launching` events; the last event is `ready` (or a LaunchError is raised).
+
+        `user`: the hub user to create (the name the launch's quota reservation holds); every
+        attempt uses it (a failed attempt removes the user before the next one).
+        `for_person=False` (a warm pool's server): no token is minted and `ready` carries none;
+        the spawn is still followed to its real end. Whoever claims it later mints the person's
+        token (:meth:`person_token`) and checks it answers (:meth:`answers`).
+        """
+        user = user or user_name(repo_url, secrets.token_hex(4))
+        slot = StartSlot(self.start_slots)
+        if slot.must_wait():
+            yield Event(phase="launching", message=f"Waiting for a free start slot "
+                        f"({self.config.start_slots} servers are starting right now)...\n")
+        try:
+            await slot.take()
+            async for event in self._attempts(image, user, for_person):
+                if event.phase == "ready":
+                    slot.free()  # started: the next one may start while the person's page loads
+                yield event
+        finally:
+            slot.free()
+
+    async def _attempts(self, image: str, user: str, for_person: bool) -> AsyncIterator[Event]:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async for event in self._attempt(image, user, for_person):
+                    yield event
+                return
+            except HubError as exc:
+                if not isinstance(exc, HubUnavailable):
+                    raise LaunchError(f"Could not launch: {exc}") from exc
+                if attempt >= self.config.retries:
+                    raise LaunchError(f"Could not launch: {exc} (after {attempt} attempts).", 503)
+                delay = hub_backoff(attempt)
+                yield Event(phase="launching", message=f"JupyterHub is not answering ({exc}); "
+                            f"retrying in {delay:.1f} s (attempt {attempt + 1} of "
+                            f"{self.config.retries})\n")
+                await asyncio.sleep(delay)
+
+    async def _attempt(self, image: str, name: str, for_person: bool = True
+                       ) -> AsyncIterator[Event]:
+        created = delivered = False
+        try:
+            async with asyncio.timeout(self.config.timeout):
+                await self.hub.create_user(name)
+                created = True
+                yield Event(phase="launching", message="Launching server...\n")
+                async for event in self._spawn(name, image, for_person):
+                    # Once `ready` is out, the server is the person's: a consumer that stops
+                    # reading after it (GeneratorExit, cancellation) must not remove it.
+                    delivered = event.phase == "ready"
+                    yield event
+        except TimeoutError:
+            await self._cleanup(name, created, "timeout")
+            raise LaunchError(f"The server did not start within {self.config.timeout:.0f} s.", 504)
+        except BaseException:
+            if not delivered:
+                await self._cleanup(name, created, "failed")
+            raise
+
+    async def _spawn(self, name: str, image: str, for_person: bool = True
+                     ) -> AsyncIterator[Event]:
+        token_task = asyncio.ensure_future(
+            self.person_token(name) if for_person else _nothing())
+        start_task = asyncio.ensure_future(
+            self.hub.start_server(name, {"image": image}, timeout=self.config.timeout))
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        start_task.add_done_callback(lambda t: queue.put_nowait(("start", t)))
+        pump = asyncio.ensure_future(self._pump_progress(name, start_task, queue))
+        hub_status: int | None = None
+        ready: dict[str, Any] | None = None
+        try:
+            while ready is None or hub_status is None:
+                kind, item = await queue.get()
+                if kind == "start":
+                    hub_status = self._start_status(item)
+                    if hub_status:
+                        note = "server ready" if hub_status == 201 else \
+                            "spawn still pending; following it to its end"
+                        yield Event(phase="launching", hub_status=hub_status,
+                                    message=f"JupyterHub answered {hub_status} ({note})\n")
+                    else:
+                        hub_status = 0  # POST failed: the progress stream carries the reason
+                elif kind == "progress":
+                    if item.get("failed"):
+                        raise LaunchError(f"The server failed to start: {item.get('message', '')}")
+                    if item.get("ready"):
+                        ready = item
+                        if hub_status is None and not start_task.done():
+                            # Ready per the stream; the start request answers right after.
+                            continue
+                    else:
+                        yield Event(phase="launching", message=f"{item.get('message', '')}\n",
+                                    progress=item.get("progress"))
+                elif kind == "error":
+                    raise item
+            token = await token_task
+            url = self.config.hub_url.rstrip("/") + ready.get("url", f"/user/{name}/")
+            if token is not None:
+                await self.answers(url, token)
+            yield Event(phase="ready", message=f"server running at {url}\n", url=url, token=token,
+                        hub_status=hub_status, user=name)
+        finally:
+            for task in (pump, token_task, start_task):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(pump, token_task, start_task, return_exceptions=True)
+
+    async def person_token(self, name: str) -> str:
+        """The person's token opens their own server and nothing else (no API beyond it: not even
+        starting, stopping or reading that server, nor minting more tokens), and it expires."""
+        return await self.hub.mint_token(name, self.config.token_lifetime, "bindery launch",
+                                         person_token_scopes(name))
+
+    async def answers(self, url: str, token: str) -> None:
+        """Raise LaunchError unless the server answers through the proxy with this token, on an
+        endpoint that needs it (Jupyter Server answers `/api` to anyone)."""
+        await self._verify(url, token, "api/status")
+
+    @staticmethod
+    def _start_status(task: asyncio.Task) -> int:
+        if task.cancelled() or task.exception() is not None:
+            exc = None if task.cancelled() else task.exception()
+            if isinstance(exc, HubUnavailable) and exc.status_code is None:
+                raise exc
+            return 0
+        return int(task.result())
+
+    async def _pump_progress(self, name: str, start_task: asyncio.Task,
+                             queue: asyncio.Queue) -> None:
+        """Forward the hub's progress events; ask again until the hub has registered the spawn."""
+        retry = PROGRESS_RETRY
+        try:
+            while True:
+                try:
+                    async for event in self.hub.progress(name):
+                        await queue.put(("progress", event))
+                        if event.get("ready") or event.get("failed"):
+                            return
+                except HubError as exc:
+                    # 400/404: the hub has not registered the spawn yet (the start request is
+                    # still on its way); ask again until the start request answers.
+                    if exc.status_code not in (400, 404) or isinstance(exc, HubUnavailable):
+                        raise
+                    if start_task.done():
+                        # Not pending and no failure recorded: read the answer of the start
+                        # request (a 400 here, e.g., means the server already runs).
+                        exc2 = start_task.exception()
+                        if exc2 is not None:
+                            raise LaunchError(f"The server failed to start: {exc2}") from exc2
+                        await queue.put(("progress", {"ready": True}))
+                        return
+                    await asyncio.wait({start_task}, timeout=retry)
+                    retry = min(retry * 2, PROGRESS_RETRY_MAX)
+        except Exception as exc:  # hand it to the consumer, which raises it in the launch
+            await queue.put(("error", exc))
+
+    async def _verify(self, url: str, token: str, path: str) -> None:
+        """The server answers through the proxy with this token (never redirect before this)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.verify_timeout
+        delay, last = 0.05, ""
+        while loop.time() < deadline:
+            try:
+                response = await self.http.get(f"{url}{path}",
+                                               headers={"Authorization": f"token {token}"})
+                if response.status_code == 200:
+                    return
+                last = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                last = type(exc).__name__
+            await asyncio.sleep(delay)  # bounded: waiting for the proxy route to appear
+            delay = min(delay * 2, 1.0)
+        raise LaunchError(f"The server started but does not answer through the proxy ({last}).")
+
+    async def _cleanup(self, name: str, created: bool, outcome: str) -> None:
+        if not created:
+            return
+        await asyncio.shield(self.remove(name, outcome))
+
+    async def remove(self, name: str, outcome: str) -> None:
+        """Stop the server and delete the user, within a bound; never raise."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        delay = 0.1
+        while loop.time() < deadline:
+            try:
+                await self.hub.stop_server(name)
+                if await self.hub.delete_user(name):
+                    self.on_cleanup(outcome)
+                    return
+            except HubError:
+                pass
+            await asyncio.sleep(delay)  # the hub refuses deletion while the server stops
+            delay = min(delay * 2, 2.0)
+        self.on_cleanup("cleanup_failed")
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

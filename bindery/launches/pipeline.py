@@ -1,0 +1,347 @@
+"""One launch as data flowing through stages:
+
+    spec → provider (resolve ref) → image name → registry (exists?) → build (queue) → launch → ready
+
+`launch()` yields events; the web layer turns them into an event stream, the CLI into progress.
+`Services` holds the adapters one bindery instance uses; it is created once and passed in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from bindery.builds.buildpack_mode import BuildpacksChooser
+from bindery.builds.queue import Build, BuildJob, BuildQueue
+from bindery.builds.executors.base import BuildExecutor
+from bindery.builds.runner import build_executor, build_log_url
+from bindery.builds.runner import run_build as run_one_build
+from bindery.events import Event, LaunchError
+from bindery.git_commands import GIT_SLOTS
+from bindery.image_names import image_name
+from bindery.launches.hub_api import Hub, HubError, HubUnavailable
+from bindery.launches.launcher import LaunchConfig, Launcher, hub_backoff
+from bindery.launches.pools import Pools
+from bindery.launches.prepull import Prepuller
+from bindery.launches.hub_users import user_name
+from bindery.launches.quota import hub_snapshot, limits_for, per_repo_limit
+from bindery.launches.reservations import HubSnapshot, MemoryReservationBook, ReservationBook
+from bindery.metrics import Metrics
+from bindery.providers import RepoProvider, get_provider
+from bindery.providers.data_records import RecordProvider
+from bindery.providers.refcache import RefCache
+from bindery.registry_client import Registry
+from bindery.repoid import identify
+from bindery.settings import Settings
+from bindery.stack.base_image import image_name as base_image_name
+from bindery.state.pool_records import PoolOrigin
+
+log = logging.getLogger("bindery.launches.pipeline")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    registry: Registry
+    hub: Hub
+    builds: BuildQueue
+    launcher: Launcher
+    metrics: Metrics
+    prepuller: Prepuller | None = None
+    reservations: ReservationBook = field(default_factory=MemoryReservationBook)
+    refs: RefCache | None = None  # shared ref resolutions (a crowd costs one)
+    executor: BuildExecutor | None = None  # where builds run (engine containers or pods)
+    pools: Pools | None = None  # warm pools (bindery/launches/pools.py), when the settings name any
+
+    @classmethod
+    def create(cls, settings: Settings) -> Services:
+        metrics = Metrics(settings.metrics_repo_labels)
+        GIT_SLOTS.configure(settings.git_concurrency)
+        # A build service (api_only) has no hub: its client is never called.
+        hub = Hub(settings.hub_api, "" if settings.api_only else settings.hub_token(),
+                  settings.hub_timeout)
+        # Dockerfile repositories may say `ARG BINDERY_BASE_IMAGE` + `FROM ${BINDERY_BASE_IMAGE}`
+        # to build on this stack's Jupyter-ready base without knowing its name.
+        build_args = {"BINDERY_BASE_IMAGE": base_image_name(settings)}
+        chooser = BuildpacksChooser.from_settings(settings)  # one per service: its probe is cached
+
+        executor = build_executor(settings)
+
+        def run_build(job: BuildJob) -> AsyncIterator[Event]:
+            return run_one_build(settings, chooser, executor, job, build_args)
+
+        async def occupied() -> list[tuple[str, str]]:  # the engine's builds: slots across processes
+            return [(b.image, b.repo) for b in await executor.running()]
+
+        def build_finished(build: Build) -> None:
+            status = "failure" if build.error else "success"
+            metrics.build_time.labels(status).observe((build.finished or 0) - (build.started or 0))
+            repo = metrics.repo_label(build.job.repo, admit=build.error is None)
+            metrics.build_count.labels(status, build.job.provider, repo).inc()
+
+        builds = BuildQueue(run_build, settings.build_slots, settings.build_slots_per_repo,
+                            on_finish=build_finished, occupied=occupied,
+                            poll=settings.build_slot_poll_seconds,
+                            finishing=executor.finishing)
+        launcher = Launcher(hub, LaunchConfig(
+            hub_url=settings.hub_public, timeout=settings.launch_timeout,
+            retries=settings.launch_retries, token_lifetime=settings.cull_max_age_seconds,
+            start_slots=settings.launch_start_slots),
+            on_cleanup=lambda outcome: metrics.cleanups.labels(outcome).inc())
+        metrics.queue_length.set_function(lambda: builds.queue_length)
+        metrics.slots_used.set_function(lambda: len(builds.running))
+        metrics.inprogress_builds.set_function(lambda: len(builds.running))
+        registry = Registry(settings.registry, settings.registry_timeout, settings.registry_retries)
+        prepuller = Prepuller(settings.run_socket, settings.prepull_timeout,
+                              settings.prepull_progress_interval,
+                              settings.prepull_concurrency) \
+            if prepull_wanted(settings) else None
+        return cls(settings, registry, hub, builds, launcher, metrics, prepuller,
+                   refs=RefCache(settings), executor=executor)
+
+    async def aclose(self) -> None:
+        if self.pools is not None:
+            await self.pools.aclose()
+        await self.builds.aclose()
+        await self.launcher.aclose()
+        await self.hub.aclose()
+        await self.registry.aclose()
+        if self.prepuller is not None:
+            await self.prepuller.aclose()
+        if self.refs is not None:
+            await self.refs.aclose()
+        if self.executor is not None:
+            await self.executor.aclose()
+
+
+def prepull_wanted(settings: Settings) -> bool:
+    """Pre-pull through the run side's engine socket: not for a build service, and not on
+    Kubernetes, where there is no such socket and KubeSpawner's own progress events (which the
+    launch forwards) show the pull."""
+    return settings.prepull and not settings.api_only and settings.build_executor == "engine"
+
+
+async def launch(services: Services, provider_name: str, spec: str,
+                 allow_local: bool = False, build_only: bool = False,
+                 on_user: Callable[[str], Awaitable[None]] | None = None) -> AsyncIterator[Event]:
+    """Every event of one launch; the last is `ready` or `failed` (errors become `failed`).
+
+    `allow_local` admits the `local` provider (a folder): only the CLI on the same machine sets it.
+    `build_only` (or the api_only setting) stops once the image is in the registry: the last
+    event is then `ready` with `imageName` and no server, as BinderHub's api-only mode ends.
+    `on_user(name)` is awaited with the hub user's name once its quota place is taken, before the
+    user is created (launch sessions record it, so another process can clean it up).
+    """
+    build_only = build_only or services.settings.api_only
+    started = time.monotonic()
+    provider: RepoProvider | None = None
+    metrics = services.metrics
+    metrics.inprogress_launches.inc()
+    try:
+        yield Event(phase="fetching", message=f"Resolving {spec}...\n")
+        provider = get_provider(services.settings, provider_name, spec, allow_local)
+        async for event in _stages(services, provider, build_only, on_user):
+            yield event
+        metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)
+        _count_launch(services, "success", provider)
+    except LaunchError as exc:
+        _count_launch(services, "failure", provider)
+        metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
+        yield exc.event()
+    except HubError as exc:  # a hub call outside the launcher's retries
+        _count_launch(services, "failure", provider)
+        metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
+        yield Event(phase="failed", message=f"Could not launch: {exc}")
+    except Exception as exc:  # a bug must still end the stream clearly, and never the service
+        log.exception("launch of %s/%s failed unexpectedly", provider_name, spec[:200])
+        yield Event(phase="failed", message=f"bindery hit an internal error ({type(exc).__name__});"
+                    " the operators can find it in the service log.")
+    finally:
+        metrics.inprogress_launches.dec()
+
+
+def repo_identity(settings: Settings, provider: RepoProvider) -> tuple[str, str]:
+    """(key, slug): the repository's normal form (bindery/repoid.py), so that however it is spelled
+    it has one quota, one image, one build-fairness key and one metric label; and the readable part
+    of its image name. A local folder is its path, a pre-built image its reference."""
+    if provider.name == "local" or provider.prebuilt_image is not None:
+        return provider.repo_url, provider.slug
+    identity = identify(settings, provider.repo_url)
+    return identity.url, identity.slug or provider.slug
+
+
+def _count_launch(services: Services, status: str, provider: RepoProvider | None) -> None:
+    if provider is None:  # the spec did not even parse: nothing to count it under
+        return
+    key, _ = repo_identity(services.settings, provider)
+    repo = services.metrics.repo_label(key, admit=status == "success")
+    services.metrics.launch_count.labels(status, provider.name, repo).inc()
+
+
+async def _stages(services: Services, provider: RepoProvider, build_only: bool = False,
+                  on_user: Callable[[str], Awaitable[None]] | None = None
+                  ) -> AsyncIterator[Event]:
+    settings = services.settings
+    per_repo = per_repo_limit(settings.max_servers_per_repo, settings.quota_tiers, provider.name,
+                              provider.spec, provider.repo_url)
+    repo_key, slug = repo_identity(settings, provider)
+    limits = limits_for(repo_key, settings.max_servers, per_repo)
+    user = user_name(repo_key, secrets.token_hex(4))  # the name the reservation holds
+    # The quota needs only the repository: ask the hub while git resolves the ref.
+    # A build-only request starts no server: it takes no place.
+    listing = None if build_only else asyncio.ensure_future(_hub_snapshot(services))
+    try:
+        commit = await (services.refs.resolve(provider) if services.refs else provider.resolve())
+        image = provider.prebuilt_image or image_name(
+            settings.registry_host, settings.image_prefix, slug, repo_key, commit)
+        if listing is not None and services.pools is not None:
+            # A warm server is already counted against the quotas (it needs no new place), and
+            # its image is in the registry (no need to ask).
+            warm = await services.pools.claim(
+                PoolOrigin(provider.name, provider.spec, provider.repo_url, repo_key),
+                provider.unresolved_ref, image, on_user)
+            if warm is not None:
+                yield Event(phase="built", message="Found built image, launching...\n",
+                            imageName=image)
+                yield Event(phase="launching", message="Took a warm server from this "
+                            "repository's pool (started for nobody before you).\n", pooled=True)
+                yield _ready(services, provider, image, Event(
+                    phase="ready", message=f"server running at {warm.url}\n", url=warm.url,
+                    token=warm.token, user=warm.user, pooled=True))
+                return
+        built = await services.registry.image_exists(image) if provider.prebuilt_image is None \
+            else True  # the image provider checked its registry while resolving
+        if listing is not None:  # check and take in one step, before building or launching
+            await services.reservations.reserve(user, await listing, limits)
+    finally:
+        if listing is not None and not listing.done():
+            listing.cancel()
+            await asyncio.gather(listing, return_exceptions=True)
+    if build_only:
+        async for event in _build_only(services, provider, repo_key, image, commit, built):
+            yield event
+        return
+    delivered = False
+    try:
+        if on_user is not None:
+            await on_user(user)
+        async for event in _build_and_launch(services, provider, repo_key, image, commit, built, user):
+            if event.phase == "ready":
+                await services.reservations.delivered(user)
+                delivered = True
+            yield event
+    finally:
+        if not delivered:  # failed or abandoned: the place is free again
+            await services.reservations.release(user)
+
+
+async def _build_and_launch(services: Services, provider: RepoProvider, repo_key: str, image: str,
+                            commit: str, built: bool, user: str) -> AsyncIterator[Event]:
+    if built:
+        yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
+    else:
+        async for event in _build(services, provider, repo_key, image, commit):
+            yield event
+    if services.prepuller is not None:  # pull progress instead of a silent spawn
+        async for event in services.prepuller.pull(image):
+            yield event
+    async for event in services.launcher.launch(image, repo_key, user):
+        yield _ready(services, provider, image, event) if event.phase == "ready" else event
+
+
+def _ready(services: Services, provider: RepoProvider, image: str, event: Event) -> Event:
+    """A launch's `ready` event with what BinderHub's carries about the request."""
+    return Event(**event.data(), image=image, repo_url=provider.repo_url,
+                 binder_ref_url=provider.ref_url(),
+                 binder_launch_host=services.settings.web_url,
+                 binder_request=f"v2/{provider.name}/{provider.spec}",
+                 binder_persistent_request=f"v2/{provider.name}/{provider.persistent_spec()}")
+
+
+async def prepare_image(services: Services, provider_name: str, spec: str) -> str:
+    """Resolve, build if needed and pull onto the run side, without launching: a warm pool's
+    image (the refiller's way to follow new commits). Raises LaunchError when it cannot."""
+    provider = get_provider(services.settings, provider_name, spec)
+    commit = await (services.refs.resolve(provider) if services.refs else provider.resolve())
+    repo_key, slug = repo_identity(services.settings, provider)
+    image = provider.prebuilt_image or image_name(
+        services.settings.registry_host, services.settings.image_prefix, slug, repo_key, commit)
+    if provider.prebuilt_image is None and not await services.registry.image_exists(image):
+        async for _event in _build(services, provider, repo_key, image, commit):
+            pass  # a failed build raises LaunchError
+    if services.prepuller is not None:
+        async for _event in services.prepuller.pull(image):
+            pass
+    return image
+
+
+async def _build_only(services: Services, provider: RepoProvider, repo_key: str, image: str,
+                      commit: str, built: bool) -> AsyncIterator[Event]:
+    """Build and push without launching; ends as BinderHub's api-only mode does."""
+    if built:
+        yield Event(phase="built", message="Found built image.\n", imageName=image)
+    else:
+        async for event in _build(services, provider, repo_key, image, commit, build_only=True):
+            yield event
+    yield Event(phase="ready", message=f"Done! {image} is in the registry; not launching, as "
+                "requested.\n", imageName=image, image=image, repo_url=provider.repo_url,
+                binder_ref_url=provider.ref_url(),
+                binder_persistent_request=f"v2/{provider.name}/{provider.persistent_spec()}")
+
+
+async def _hub_snapshot(services: Services) -> HubSnapshot:
+    """The hub's active users, retried like a launch while the hub is unavailable, then a clear
+    failure."""
+    retries = max(1, services.settings.launch_retries)
+    for attempt in range(1, retries + 1):
+        try:
+            return await hub_snapshot(services.hub)
+        except HubUnavailable as exc:
+            if attempt >= retries:
+                raise LaunchError(f"JupyterHub is not answering ({exc}) after {attempt} attempts; "
+                                  "nothing was launched. Please try again shortly.", 503) from exc
+            await asyncio.sleep(hub_backoff(attempt))
+
+
+async def _build(services: Services, provider: RepoProvider, repo_key: str, image: str,
+                 commit: str, build_only: bool = False) -> AsyncIterator[Event]:
+    local = provider.name == "local"  # a folder is built as it is, not at a ref
+    joining = image in services.builds.active
+    record = isinstance(provider, RecordProvider)
+    folder = None
+    if record and not joining:  # a DOI record: its files, downloaded, are what is built
+        folder = provider.content_folder(image)
+        async for event in provider.download(folder):
+            yield event
+    if not (local or record or joining):
+        await provider.locate()  # a moved repository is cloned from where it lives now
+    job = BuildJob(image=image, repo=repo_key,
+                   commit=None if local or record else commit,
+                   source=str(folder) if folder else provider.repo_url, provider=provider.name,
+                   git_config=tuple(provider.git_config))
+    joining = job.image in services.builds.active
+    if joining:
+        services.metrics.build_joins.inc()
+    build = services.builds.submit(job)
+    yield Event(phase="waiting" if build.position else "building",
+                message=("Joining the build of this image already under way\n" if joining
+                         else f"Building {image}\n"),
+                build_log_url=build_log_url(services.settings, image))
+    if folder is not None and joining:
+        provider.remove_content(folder)  # another launch's build of this image has its own copy
+        folder = None
+    try:
+        async for event in build.follow():
+            yield event
+    except LaunchError:
+        if folder is not None:
+            provider.remove_content(folder)
+        raise
+    if folder is not None:  # built; a launch cancelled mid-build leaves it to content_folder's sweep
+        provider.remove_content(folder)
+    yield Event(phase="built", message="Built image.\n" if build_only else
+                "Built image, launching...\n", imageName=image)

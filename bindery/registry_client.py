@@ -1,0 +1,73 @@
+"""The registry adapter: does an image exist? (OCI distribution API over HTTP).
+
+An unreachable or erroring registry is never read as "not built": that would turn a registry
+outage into a rebuild storm. Such errors are retried within a bound and then fail the launch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from bindery.events import LaunchError
+from bindery.image_names import split_image
+
+# Both manifest kinds (and their list/index forms): with only the Docker type in Accept, an
+# OCI-pushed image answers 404.
+MANIFEST_TYPES = ", ".join((
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+))
+
+
+def manifest_url(base_url: str, image: str) -> str:
+    """Where the registry at ``base_url`` says whether ``image`` (``host/repo:tag``) exists: a HEAD there, with
+    ``MANIFEST_HEADERS``, answers 200 (it does) or 404 (it does not). The one existence check, sync or async."""
+    _, repo, tag = split_image(image)
+    if not repo or "/" in tag:  # no tag given: host/repo
+        repo, tag = image.partition("/")[2], "latest"
+    return f"{base_url.rstrip('/')}/v2/{repo}/manifests/{tag}"
+
+
+MANIFEST_HEADERS = {"Accept": MANIFEST_TYPES}
+
+
+class Registry:
+    def __init__(self, base_url: str, timeout: float, retries: int) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = max(1, retries)
+        self.client = httpx.AsyncClient(timeout=timeout)
+
+    async def image_exists(self, image: str) -> bool:
+        url = manifest_url(self.base_url, image)
+        problem = ""
+        for attempt in range(self.retries):
+            if attempt:
+                await asyncio.sleep(min(0.25 * 2**attempt, 2.0))  # bounded backoff between tries
+            try:
+                response = await self.client.head(url, headers=MANIFEST_HEADERS)
+            except httpx.HTTPError as exc:
+                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                continue
+            if response.status_code == 200:
+                return True
+            if response.status_code == 404:
+                return False
+            problem = f"HTTP {response.status_code}"
+        raise LaunchError(
+            f"The image registry at {self.base_url} is not answering ({problem}) after "
+            f"{self.retries} attempts; not rebuilding. Please try again shortly.",
+            503,
+        )
+
+    async def ping(self) -> None:
+        """Raise unless the registry answers its API base (used by /health)."""
+        response = await self.client.get(f"{self.base_url}/v2/")
+        if response.status_code not in (200, 401):
+            raise RuntimeError(f"registry answered HTTP {response.status_code}")
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

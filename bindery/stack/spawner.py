@@ -1,0 +1,186 @@
+"""The embedded hub's spawner: DockerSpawner that knows when its server answers, and does not queue a
+crowd's engine calls behind one thread.
+
+This file runs inside the hub process, not bindery's: bindery/stack/jupyterhub.py copies it next to the
+generated config, which imports it (it needs only DockerSpawner, aiohttp and the standard library).
+
+Why (measured, docs/performance.md):
+
+- After ``start()`` returns, JupyterHub waits for the server's HTTP with exponential backoff and
+  random jitter (waits drawn from up to 0.2, 0.4, 0.8, 1.6, 3.2, then 5 s), so a server that answers
+  after 2.5 s is noticed on average about a second later, and up to 5 s later under load.
+  ``start()`` here returns only once the server answers at the very URL the hub then asks, so the
+  hub's first ask succeeds. It learns the moment from the container's own log (the server prints
+  "is running at" right after it listens; the log arrives in batches, so once the server has
+  written anything it is asked every few tens of milliseconds), asks from ``ready_poll_seconds``
+  on, backing off, in case an image never prints at all, and fails the spawn at once, with the
+  last log lines, if the container exits before it answers (instead of the hub waiting out its
+  http_timeout).
+- DockerSpawner runs every engine call of every spawn on one thread (a class-wide
+  ``ThreadPoolExecutor(1)``): a crowd's create/start/inspect calls wait in one queue. Here they get
+  ``engine_threads`` threads (and the engine client as many pooled connections).
+
+The hub's own checks all still happen: it asks the server itself, adds the proxy route, and bindery
+follows the spawn to its end and checks the server through the proxy with the person's token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
+
+import aiohttp
+from dockerspawner import DockerSpawner
+from traitlets import Float, Integer
+
+RUNNING_MARKER = b"is running at"  # Jupyter Server / Notebook, once it listens
+LOG_TAIL = 4096  # bytes of the container's log kept for the marker and for failure messages
+# Asks without a sign from the log back off to this: a crowd's pending spawns must not keep the
+# hub's single process busy asking (the log line wakes the spawner at once anyway).
+READY_POLL_MAX = 4.0
+ANSWER_AGAIN = 0.02  # seconds between asks once the log says the server runs
+# Once the server has written anything, it listens within a fraction of a second, but a followed
+# log reaches us in batches (podman reads it every 250 ms): ask soon, backing off with the time
+# since its first output (a tenth of it), so a CPU-starved crowd is not asked in a tight loop.
+STARTING_ASK_SHARE = 0.1
+ASK_TIMEOUT = 5.0  # one HTTP ask of the server
+JUPYTERHUB, OTHER = "jupyterhub", "other"  # who answered an ask
+
+
+class ServerExited(RuntimeError):
+    """The container stopped before its server answered."""
+
+
+class ServerSilent(RuntimeError):
+    """The server did not answer within http_timeout."""
+
+
+class EngineLog:
+    """Follows one container's log over the engine's Docker API; `running` is set when the server
+    says it listens, `ended` when the log ends (the container stopped)."""
+
+    def __init__(self, docker_url: str, container_id: str, api_version: str = "v1.41") -> None:
+        if docker_url.startswith("unix://"):
+            self.connector: aiohttp.BaseConnector | None = aiohttp.UnixConnector(
+                path=docker_url.removeprefix("unix://"))
+            self.base = "http://engine"
+        else:
+            self.connector = None
+            self.base = docker_url.replace("tcp://", "http://", 1)
+        self.path = (f"/{api_version}/containers/{quote(container_id)}/logs"
+                     "?follow=1&stdout=1&stderr=1")
+        self.active = asyncio.Event()  # the server has written something
+        self.active_at = 0.0
+        self.running = asyncio.Event()
+        self.ended = asyncio.Event()
+        self.tail = b""
+
+    async def follow(self) -> None:
+        try:
+            async with aiohttp.ClientSession(connector=self.connector) as session:
+                timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=None)
+                async with session.get(self.base + self.path, timeout=timeout) as response:
+                    if response.status != 200:
+                        return
+                    async for chunk in response.content.iter_any():
+                        if not self.active.is_set():
+                            self.active_at = time.monotonic()
+                            self.active.set()
+                        self.tail = (self.tail + chunk)[-LOG_TAIL:]
+                        if RUNNING_MARKER in self.tail:
+                            self.running.set()
+        except (aiohttp.ClientError, OSError):
+            return  # no log to follow: the periodic ask still finds the server
+        finally:
+            self.ended.set()
+
+    def last_lines(self, n: int = 8) -> str:
+        # Non-TTY logs are framed (8-byte headers); keep the printable text of the last lines.
+        text = bytes(b for b in self.tail if b in (9, 10) or 32 <= b < 127).decode()
+        return "\n".join(text.splitlines()[-n:])
+
+
+class BinderySpawner(DockerSpawner):
+    engine_threads = Integer(
+        8, config=True, help="Threads for engine calls, shared by all spawns (DockerSpawner: 1).")
+    ready_poll_seconds = Float(
+        0.5, config=True,
+        help="Seconds before the first ask of a starting server whose log has not said it runs "
+        "yet; the asks back off (doubling) to READY_POLL_MAX.")
+
+    _engine_pool: ThreadPoolExecutor | None = None  # class-wide, as DockerSpawner's own
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        if BinderySpawner._engine_pool is None:
+            BinderySpawner._engine_pool = ThreadPoolExecutor(
+                self.engine_threads, thread_name_prefix="engine")
+        return BinderySpawner._engine_pool
+
+    async def start(self):
+        ip, port = await super().start()
+        # The URL the hub asks next (its Server.url + "api"); internal SSL is not used here.
+        await self.until_answers(f"http://{ip}:{port}{self.server.base_url.rstrip('/')}/api")
+        return ip, port
+
+    async def until_answers(self, url: str) -> None:
+        """Return once the server answers at `url` (below 500, as the hub counts it); raise
+        ServerExited if the container stops first, ServerSilent after http_timeout (the bound
+        the hub's own wait had)."""
+        log = EngineLog(str(self.client_kwargs.get("base_url", "")), self.container_id)
+        follower = asyncio.ensure_future(log.follow())
+        deadline = time.monotonic() + self.http_timeout
+        poll = self.ready_poll_seconds
+        try:
+            async with aiohttp.ClientSession() as http:
+                while time.monotonic() < deadline:
+                    answer = await _answer(http, url)
+                    # An address whose container is gone can still "answer": with no bridge left,
+                    # the host routes it elsewhere (here a proxy says 403). A single-user server
+                    # says who it is; anything else counts only while the container runs.
+                    if answer == JUPYTERHUB or (answer == OTHER and await self.poll() is None):
+                        return
+                    if log.ended.is_set() and await self.poll() is not None:
+                        raise ServerExited(
+                            f"The server's container stopped before it answered. Its last "
+                            f"output:\n{log.last_lines()}")
+                    if log.running.is_set():
+                        await asyncio.sleep(ANSWER_AGAIN)  # listening: the loop starts right away
+                    elif log.active.is_set():  # starting: it listens soon
+                        since = time.monotonic() - log.active_at
+                        await _first_of([log.running, log.ended], min(
+                            max(ANSWER_AGAIN, STARTING_ASK_SHARE * since), READY_POLL_MAX))
+                    else:  # woken by the first output, the log's end, or the next periodic ask
+                        await _first_of([log.active, log.running, log.ended], poll)
+                        poll = min(poll * 2, READY_POLL_MAX)
+        finally:
+            follower.cancel()
+            await asyncio.gather(follower, return_exceptions=True)
+        raise ServerSilent(f"The server did not answer within {self.http_timeout:.0f} s of its "
+                           f"start. Its last output:\n{log.last_lines()}")
+
+
+async def _first_of(events: list[asyncio.Event], timeout: float) -> None:
+    """Wait until one of the events not yet set is set, at most `timeout` seconds."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events if not e.is_set()]
+    if not waiters:
+        await asyncio.sleep(timeout)
+        return
+    await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+
+
+async def _answer(http: aiohttp.ClientSession, url: str) -> str | None:
+    """JUPYTERHUB (a single-user server answered), OTHER (something else answered below 500, as
+    the hub would count it) or None (no answer yet)."""
+    try:
+        async with http.get(url, allow_redirects=False,
+                            timeout=aiohttp.ClientTimeout(total=ASK_TIMEOUT)) as response:
+            if response.status >= 500:
+                return None
+            return JUPYTERHUB if "X-JupyterHub-Version" in response.headers else OTHER
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        return None
