@@ -45,7 +45,7 @@ FIRST_R2D_LINE = "content provider"  # repo2docker's first line: "Picked Git con
 def job_for(settings: Settings, git, kind: str) -> BuildJob:
     name = f"start-{kind}-{uuid.uuid4().hex[:6]}"
     url = make_repo(git, settings, name, DOCKERFILE)
-    return BuildJob(image=f"{settings.registry_host}/bindery/{name}:bench", repo=url, commit=None,
+    return BuildJob(image=f"{settings.registry.host}/bindery/{name}:bench", repo=url, commit=None,
                     source=url)
 
 
@@ -54,7 +54,7 @@ async def fresh_launch(settings: Settings, git: GitServer) -> dict[str, float]:
     """One fresh repository launched through the event stream: when each step was seen."""
     url = make_repo(git, settings, f"fresh-{uuid.uuid4().hex[:8]}", DOCKERFILE)
     t0 = time.monotonic()
-    seen = await watch(settings.web_url, "git", f"{quote(url, safe='')}/main")
+    seen = await watch(settings.service.web_url, "git", f"{quote(url, safe='')}/main")
     try:
         assert seen.last.phase == "ready", f"the launch failed: {seen.last.message}"
 
@@ -126,7 +126,7 @@ async def as_subprocess(settings: Settings, job: BuildJob) -> tuple[float, float
     """repo2docker as a child process, with the same options the container gets."""
     spec = build_spec(settings, job, "standard", {})
     argv = repo2docker_argv([sys.executable, "-m", "repo2docker"], job.source, job.commit,
-                            job.image, settings.build_memory_limit)
+                            job.image, settings.builds.build_memory_limit)
     with tempfile.TemporaryDirectory(prefix="bench-r2d-") as home:
         env = {**spec.env, **safe_git_env(), "PATH": os.environ["PATH"], "HOME": home,
                "LANG": "C.UTF-8", "DOCKER_HOST": settings.build_socket}

@@ -68,7 +68,7 @@ async def kinds_table(settings: Settings, git) -> None:
     print(f"\n{'kind':42} {'build s':>8} {'size MB':>8} {'+base MB':>9} {'rebuild s':>10}")
     for kind, files in KINDS.items():
         path, url = git.create("bench", {**files, "index.ipynb": NOTEBOOK})
-        image = f"{settings.registry_host}/bindery/bench-{uuid.uuid4().hex[:8]}"
+        image = f"{settings.registry.host}/bindery/bench-{uuid.uuid4().hex[:8]}"
         fresh, _ = await build(settings, url, None, image + ":1")
         size = size_mb(settings, image + ":1")
         base = base if base is not None else size_mb(settings, base_image.image_name(settings))
@@ -88,7 +88,7 @@ async def installers(settings: Settings, git) -> None:
         files = {"requirements.txt": f"# {uuid.uuid4().hex}\n{SCIENCE}"}
         _, url = git.create(f"science-{installer}", files)
         configured = settings.model_copy(update={"python_installer": installer})
-        image = f"{settings.registry_host}/bindery/bench-{installer}-{uuid.uuid4().hex[:8]}:1"
+        image = f"{settings.registry.host}/bindery/bench-{installer}-{uuid.uuid4().hex[:8]}:1"
         seconds[installer], _ = await build(configured, url, None, image)
         print(f"  {installer:3}: {seconds[installer]:6.1f} s", flush=True)
     print(f"  pip / uv: {seconds['pip'] / seconds['uv']:.2f}x")

@@ -47,7 +47,7 @@ async def main(runs: int) -> None:
         try:
             _, url = git.create("bench", {"README": "x"})
             settings = Settings(github_url=git.base_url, repo_allowed_networks=["127.0.0.1/32"])
-            policy = OutboundPolicy(settings.repo_allowed_networks, 5)
+            policy = OutboundPolicy(settings.providers.repo_allowed_networks, 5)
             named = url.replace("127.0.0.1", "localhost")
             door = Door(settings)
             spec = f"{quote(url, safe='')}/main"

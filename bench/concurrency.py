@@ -109,7 +109,7 @@ def p99_ms(values: list[float]) -> float:
 
 async def measure(settings: Settings, git: GitServer, same_ref: int, launches: int
                   ) -> list[Figure]:
-    base = settings.web_url
+    base = settings.service.web_url
     cores = os.cpu_count() or 1
     latencies: list[float] = []
     stop = asyncio.Event()

@@ -48,7 +48,7 @@ def trial(settings: Settings, victim: str) -> dict[str, float]:
     with httpx.Client(timeout=10) as client:
         while time.monotonic() - t0 < 30 and down is None:
             try:
-                ok = client.get(settings.web_url + "versions").status_code == 200
+                ok = client.get(settings.service.web_url + "versions").status_code == 200
             except httpx.HTTPError:
                 ok = False
             failed += not ok

@@ -19,6 +19,7 @@ from common import bench_stack, cleanup, make_repo, summary
 from figures import Figure, table
 from straight import launched_cpu_seconds, start_straight
 
+from bindery import datadir
 from bindery.launches.hub_api import Hub, HubError
 from bindery.web.commands import stream_events
 from bindery.settings import Settings
@@ -65,7 +66,7 @@ async def via_hub(hub: Hub, image: str) -> tuple[float, str]:
 
 async def measure(settings: Settings, git: GitServer, runs: int) -> dict[str, list[float]]:
     url = make_repo(git, settings, f"bench-launch-{secrets.token_hex(3)}")
-    hub = Hub(settings.hub_api, settings.hub_token(), 30)
+    hub = Hub(datadir.hub_api(settings), datadir.hub_token(settings), 30)
     client = httpx.AsyncClient()
     try:
         # Build and pull once, so every path starts a cached image.

@@ -21,6 +21,7 @@ import httpx
 from common import bench_stack, make_repo
 from figures import Figure, table
 
+from bindery import datadir
 from bindery.launches.hub_api import Hub
 from bindery.web.commands import stream_events
 from bindery.settings import Settings
@@ -74,7 +75,7 @@ async def pool_has_free(settings: Settings, url: str) -> None:
 
 
 async def remove(settings: Settings, users: list[str]) -> None:
-    hub = Hub(settings.hub_api, settings.hub_token(), 30)
+    hub = Hub(datadir.hub_api(settings), datadir.hub_token(settings), 30)
     try:
         for name in users:
             await hub.stop_server(name)

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 from common import bench_stack, cleanup, make_repo, summary
 
+from bindery import datadir
 from bindery.events import Event
 from bindery.launches.hub_api import Hub
 from tests.state.redisserver import redis_server
@@ -118,7 +119,7 @@ async def measure(settings, git, folder: Path, redis_url: str, runs: int, kills:
         for replica in started:
             await replica.ready()
         url = make_repo(git, settings, f"bench-state-{secrets.token_hex(3)}")
-        hub = Hub(settings.hub_api, settings.hub_token(), 30)
+        hub = Hub(datadir.hub_api(settings), datadir.hub_token(settings), 30)
         users: list[str] = []
         users.append((await cached_launch(pairs["sqlite"][0], url))[2])  # build + pull once
         totals: dict[str, list[float]] = {name: [] for name in stores}

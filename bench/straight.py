@@ -64,8 +64,8 @@ def start_straight(settings: Settings, image: str, timeout: float = 120.0) -> St
         t0 = time.perf_counter()
         container = client.containers.run(
             image, name=name, detach=True, network=network,
-            nano_cpus=int(settings.server_cpu_limit * 1e9), mem_limit=settings.server_mem_limit,
-            pids_limit=settings.server_pids_limit, cap_drop=["ALL"],
+            nano_cpus=int(settings.launches.server_cpu_limit * 1e9), mem_limit=settings.launches.server_mem_limit,
+            pids_limit=settings.launches.server_pids_limit, cap_drop=["ALL"],
             security_opt=["no-new-privileges"])  # fmt: skip
         url = f"http://{_ip(client, container.id, network)}:8888/api"
         deadline = t0 + timeout

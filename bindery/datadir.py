@@ -15,13 +15,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import os
 import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bindery.settings import Settings, stack_id_of
+if TYPE_CHECKING:  # settings import this module (the layout is below them)
+    from bindery.settings import Settings
 
 SIDES = ("build", "run")
 
@@ -31,7 +35,7 @@ class StackPaths:
     data_dir: Path
 
     @classmethod
-    def of(cls, settings: Settings) -> "StackPaths":
+    def of(cls, settings: "Settings") -> "StackPaths":
         return cls(Path(settings.data_dir).expanduser().absolute())
 
     @property
@@ -130,3 +134,57 @@ def secret_file(path: Path, nbytes: int = 32) -> str:
         f.write(value + "\n")
     os.chmod(path, 0o600)
     return value
+
+
+def stack_id_of(data_dir: Path) -> str:
+    return hashlib.sha256(str(data_dir).encode()).hexdigest()[:10]
+
+
+# -- what the data folder records: read here, never by the settings ------------------------------
+SERVER_NETWORKS = 2048  # /24s in 10.200.0.0/13
+
+
+def derived_server_network(stack_id: str, step: int = 0) -> ipaddress.IPv4Network:
+    """The servers' /24 a stack tries `step`-th: from its id on, so stacks rarely try the same."""
+    n = (int(stack_id, 16) + step) % SERVER_NETWORKS
+    return ipaddress.IPv4Network(f"10.{200 + n // 256}.{n % 256}.0/24")
+
+
+def hub_address_in(network: ipaddress.IPv4Network) -> str:
+    """The first address of the upper half (the lower half is the servers' bridge)."""
+    return str(next(network.subnets(1)).broadcast_address + 2)
+
+
+def server_network(settings: "Settings") -> ipaddress.IPv4Network:
+    """server_subnet; else the /24 the stack's hub chose when it started (one no other stack on
+    this machine used, bindery/stack/server_network.py); else the data_dir's first choice."""
+    if settings.launches.server_subnet:
+        return ipaddress.IPv4Network(settings.launches.server_subnet)
+    try:
+        return ipaddress.IPv4Network(settings.server_subnet_file.read_text().strip())
+    except (OSError, ValueError):
+        return derived_server_network(settings.stack_id)
+
+
+def hub_address(settings: "Settings") -> str:
+    """Where the embedded hub's API listens: reachable from the host and the servers' bridge."""
+    return hub_address_in(server_network(settings))
+
+
+def hub_api(settings: "Settings") -> str:
+    """The hub's REST API URL (no trailing slash)."""
+    url = settings.launches.hub_api_url or f"http://{hub_address(settings)}:{settings.stack.hub_port}/hub/api"
+    return url.rstrip("/")
+
+
+def hub_token(settings: "Settings") -> str:
+    """The bindery service's hub token: hub_api_token, else the file `bindery up` wrote."""
+    if settings.launches.hub_api_token is not None:
+        return settings.launches.hub_api_token.get_secret_value()
+    path = settings.hub_token_file
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        raise RuntimeError(
+            f"no hub token: set BINDERY_HUB_API_TOKEN or run `bindery up` (expected {path})"
+        ) from None

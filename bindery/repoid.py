@@ -55,7 +55,7 @@ def _host_port(url: str) -> tuple[str, str, str]:
 
 def case_insensitive_hosts(settings: Settings) -> set[str]:
     hosts = set(KNOWN_CASE_INSENSITIVE)
-    for url in (settings.github_url, settings.gitlab_url, settings.gist_url):
+    for url in (settings.providers.github_url, settings.providers.gitlab_url, settings.providers.gist_url):
         hosts.add(_host_port(url)[1])
     return hosts
 
@@ -82,7 +82,7 @@ def identify(settings: Settings, repo_url: str) -> RepoIdentity:
     url = normal_url(repo_url, insensitive)
     names = [f"git/{url}"]
     slug = None
-    for provider, base_setting, parts in (("gh", settings.github_url, 2), ("gl", settings.gitlab_url, 0)):
+    for provider, base_setting, parts in (("gh", settings.providers.github_url, 2), ("gl", settings.providers.gitlab_url, 0)):
         base = normal_url(base_setting, insensitive) + "/"
         if not url.startswith(base):
             continue
@@ -102,3 +102,8 @@ def rule_targets(settings: Settings, raw: str, repo_url: str | None, ref: str | 
     if repo_url is not None and ref is not None:
         targets += [f"{name}/{ref}" for name in identify(settings, repo_url).names]
     return targets
+
+
+def canonical_spec(provider: str, spec: str) -> str:
+    """'<provider>/<spec>' as people write it: url-decoded, no outer slashes."""
+    return unquote(f"{provider}/{spec.strip('/')}")

@@ -13,16 +13,15 @@ import re
 
 from bindery.events import LaunchError
 from bindery.providers import get_provider
-from bindery.repoid import rule_targets
 from bindery.settings import Settings
-from bindery.web.tokens import canonical_spec
+from bindery.repoid import canonical_spec, rule_targets
 
 
 class SpecRules:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.banned = [re.compile(p, re.IGNORECASE) for p in settings.banned_specs]
-        self.allowed = [re.compile(p, re.IGNORECASE) for p in settings.allowed_specs]
+        self.banned = [re.compile(p, re.IGNORECASE) for p in settings.security.banned_specs]
+        self.allowed = [re.compile(p, re.IGNORECASE) for p in settings.security.allowed_specs]
 
     def targets(self, provider: str, spec: str) -> list[str]:
         """The spec as sent and, if it parses (no network), every spelling of its repository."""
@@ -41,5 +40,5 @@ class SpecRules:
             return (f"This service only launches repositories on its allow list, and {target} "
                     "is not on it.")
         if any(p.search(t) for p in self.banned for t in targets):
-            return f"{self.settings.banned_message} ({target})"
+            return f"{self.settings.security.banned_message} ({target})"
         return None

@@ -40,7 +40,7 @@ HASH_LENGTH = 12
 GIT_TIMEOUT = 20.0
 # Written into wheels and sdists at build time; an installed bindery (no git around) reads its version from here.
 BUILD_INFO_NAME = "_build_info.json"
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def git(repo: Path | str, *args: str, timeout: float = GIT_TIMEOUT) -> str:

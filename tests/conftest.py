@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bindery import datadir
 from bindery.settings import Settings
 from tests.gitserver import GitServer
 
@@ -85,7 +86,7 @@ async def hub(stack: Settings):
     """A client of the session stack's hub with bindery's service token."""
     from bindery.launches.hub_api import Hub
 
-    client = Hub(stack.hub_api, stack.hub_token(), 10)
+    client = Hub(datadir.hub_api(stack), datadir.hub_token(stack), 10)
     yield client
     await client.aclose()
 

@@ -45,8 +45,8 @@ def test_status_json_names_the_parts(stack):
     done = run_cli(stack, "status", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     status = json.loads(done.stdout)
-    assert status["url"] == stack.web_url
-    assert status["base_image"].startswith(f"{stack.registry_host}/bindery/base:")
+    assert status["url"] == stack.service.web_url
+    assert status["base_image"].startswith(f"{stack.registry.host}/bindery/base:")
     assert {"web", "hub", "registry", "engine_build", "engine_run"} <= set(status["parts"])
     # One process (replicas = 1): it is the one replica; no load balancer, no Redis.
     assert [r["name"] for r in status["replicas"]] == ["web"]

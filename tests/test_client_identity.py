@@ -72,7 +72,7 @@ def services(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
             log = tmp / f"{name}.log"
             procs.append(start([sys.executable, "-m", "bindery", "serve"],
                                {**base_env, **settings_env(settings)}, log))
-            found[name] = Service(f"http://127.0.0.1:{settings.port}", log, settings)
+            found[name] = Service(f"http://127.0.0.1:{settings.service.port}", log, settings)
         target, front_port = tmp / "front.target", free_port()
         target.write_text(f"{found['fronted'].settings.port}\n")
         procs.append(start([sys.executable, "-m", "bindery.deploy.front", "127.0.0.1", str(front_port),
@@ -215,7 +215,7 @@ async def test_bans_cannot_be_dodged_on_the_real_service(services, provider, spe
 
 
 async def test_ban_catches_the_same_repository_through_the_git_provider(services, stack):
-    spec = git_spec(f"{stack.github_url}/Evil-Org/X.git/", "main")
+    spec = git_spec(f"{stack.providers.github_url}/Evil-Org/X.git/", "main")
     event = await launch(services["direct"].url, "git", spec, source="127.0.0.7")
     assert event.data()["status_code"] == 403 and "disabled" in event.message
 

@@ -39,7 +39,7 @@ async def test_server_that_exits_at_start_fails_the_launch_at_once(stack, git_re
     assert "deliberate-start-failure-marker" in events[-1].message, events[-1].message
     assert "stopped before it answered" in events[-1].message
     # Not the hub's wait for a server that never answers (stack default http_timeout: 120 s).
-    assert took < stack.hub_http_timeout / 2, (took, events[launched:])
+    assert took < stack.stack.hub_http_timeout / 2, (took, events[launched:])
     assert bindery_users(await hub.list_users(), url) == []
 
 

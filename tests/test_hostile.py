@@ -28,7 +28,7 @@ async def test_hostile_corpus_is_refused_and_runs_nothing(stack, git_server):
         os.unlink(CANARY)
     pairs = corpus(git_server.base_url)
     assert len(pairs) >= 200
-    base = stack.web_url.rstrip("/")
+    base = stack.service.web_url.rstrip("/")
     problems = []
     async with httpx.AsyncClient(timeout=httpx.Timeout(30)) as client:
         for provider, spec in pairs:

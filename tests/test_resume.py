@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from bindery import datadir
 from bindery.events import Event
 from bindery.launches.hub_api import Hub
 from tests.streams import bindery_users, git_spec, manifest_pushes
@@ -26,7 +27,7 @@ async def read_events(response: httpx.Response, until) -> list[tuple[str, Event]
 async def test_reconnect_mid_build_resumes_one_build_and_one_launch(stack, git_repo_factory):
     # A build step that takes a few seconds, so the stream is dropped while it runs.
     path, url = git_repo_factory("resume", "RUN for i in 1 2 3 4 5 6; do echo step-$i; sleep 1; done")
-    build_url = f"{stack.web_url}build/git/{git_spec(url, 'main')}"
+    build_url = f"{stack.service.web_url}build/git/{git_spec(url, 'main')}"
     async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=120)) as client:
         async with client.stream("GET", build_url) as response:
             first = await read_events(response, lambda e: "step-2" in e.message)
@@ -45,7 +46,7 @@ async def test_reconnect_mid_build_resumes_one_build_and_one_launch(stack, git_r
     assert messages.count("step-6") == 1
     # One build (the registry saw one push) and one launch (one hub user for this repository).
     assert manifest_pushes(stack, ready.data()["image"]) == 1
-    hub = Hub(stack.hub_api, stack.hub_token(), 10)
+    hub = Hub(datadir.hub_api(stack), datadir.hub_token(stack), 10)
     try:
         assert len(bindery_users(await hub.list_users(), url)) == 1
     finally:
@@ -60,7 +61,7 @@ async def test_expired_server_link_answers_424_with_a_relaunch_offer(stack, git_
     events = await collect(stack, "git", spec)
     ready = events[-1].data()
     assert events[-1].phase == "ready"
-    hub = Hub(stack.hub_api, stack.hub_token(), 10)
+    hub = Hub(datadir.hub_api(stack), datadir.hub_token(stack), 10)
     try:
         await hub.stop_server(ready["user"])
         async with httpx.AsyncClient(timeout=10) as client:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from bindery import datadir
 from bindery.settings import Settings
 from bindery.stack import base_image, jupyterhub as hub, podman, process, registry_server as registry, web_service as web
 from bindery.datadir import StackPaths, secret_file, write_if_changed
@@ -78,15 +79,15 @@ def test_hub_config_compiles_with_scoped_services(tmp_path):
         "from types import SimpleNamespace as S\n"
         "allowed = c.DockerSpawner.allowed_images\n"
         "images = {i: allowed(S(user_options={'image': i})) for i in ["
-        f"{s.registry_host + '/bindery/x-1234abcd:ab'!r}, 'docker.io/someone/miner:latest', "
-        f"{s.registry_host + '/other/x:1'!r}, {s.registry_host + '/bindery/../x:1'!r}]}}\n"
+        f"{s.registry.host + '/bindery/x-1234abcd:ab'!r}, 'docker.io/someone/miner:latest', "
+        f"{s.registry.host + '/other/x:1'!r}, {s.registry.host + '/bindery/../x:1'!r}]}}\n"
         "images['(none)'] = allowed(S(user_options={}))\n"
         "c.DockerSpawner.allowed_images = images\n"
         "import json; print(json.dumps({k: dict(v) for k, v in c.items()}, default=str))"
     )
     out = json.loads(subprocess.check_output([sys.executable, "-c", code], text=True))
     # The hub's API listens only at the hub address (upper half of server_subnet), not 0.0.0.0.
-    assert s.hub_address == "10.250.3.129" and s.hub_api == "http://10.250.3.129:18999/hub/api"
+    assert datadir.hub_address(s) == "10.250.3.129" and datadir.hub_api(s) == "http://10.250.3.129:18999/hub/api"
     assert out["JupyterHub"]["hub_bind_url"] == "http://10.250.3.129:18999"
     assert out["Spawner"]["hub_connect_url"] == "http://10.250.3.129:18999"
     assert out["JupyterHub"]["bind_url"] == "http://127.0.0.1:18998/"
@@ -99,14 +100,14 @@ def test_hub_config_compiles_with_scoped_services(tmp_path):
     # The spawner that returns once its server answers, from the file beside the config.
     assert out["JupyterHub"]["spawner_class"] == "bindery_spawner.BinderySpawner"
     assert (path.parent / "bindery_spawner.py").read_text() == hub.SPAWNER_SOURCE.read_text()
-    assert out["BinderySpawner"]["engine_threads"] == s.hub_engine_threads
-    assert out["DockerSpawner"]["client_kwargs"]["max_pool_size"] == s.hub_engine_threads
-    assert out["JupyterHub"]["concurrent_spawn_limit"] == s.hub_concurrent_spawn_limit
+    assert out["BinderySpawner"]["engine_threads"] == s.stack.hub_engine_threads
+    assert out["DockerSpawner"]["client_kwargs"]["max_pool_size"] == s.stack.hub_engine_threads
+    assert out["JupyterHub"]["concurrent_spawn_limit"] == s.stack.hub_concurrent_spawn_limit
     # Only bindery's own images (and the base image when none is asked for), whoever asks.
-    own = s.registry_host + "/bindery/x-1234abcd:ab"
+    own = s.registry.host + "/bindery/x-1234abcd:ab"
     assert out["DockerSpawner"]["allowed_images"] == {
-        own: [own], "docker.io/someone/miner:latest": [], s.registry_host + "/other/x:1": [],
-        s.registry_host + "/bindery/../x:1": [], "(none)": [out["DockerSpawner"]["image"]]}
+        own: [own], "docker.io/someone/miner:latest": [], s.registry.host + "/other/x:1": [],
+        s.registry.host + "/bindery/../x:1": [], "(none)": [out["DockerSpawner"]["image"]]}
     roles = {r["name"]: r for r in out["JupyterHub"]["load_roles"]}
     assert roles["bindery"]["scopes"] == hub.BINDERY_SCOPES
     assert "delete:servers" in roles["idle-culler"]["scopes"]

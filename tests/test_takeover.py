@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bindery import datadir
 from bindery.events import Event
 from bindery.launches.hub_api import Hub
 from bindery.settings import Settings
@@ -40,7 +41,7 @@ class Replica:
         self.settings = stack.model_copy(update={
             "port": free_port(), "state_stale_seconds": STALE, "state_heartbeat_seconds": 0.5,
             **overrides})
-        self.url = f"http://127.0.0.1:{self.settings.port}"
+        self.url = f"http://127.0.0.1:{self.settings.service.port}"
         self.log = folder / f"{name}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("BINDERY_")}
         with self.log.open("ab") as out:
@@ -72,7 +73,7 @@ def replicas(stack: Settings, tmp_path: Path) -> Iterator:
 
 
 async def repo_users(settings: Settings, url: str) -> list[str]:
-    hub = Hub(settings.hub_api, settings.hub_token(), 10)
+    hub = Hub(datadir.hub_api(settings), datadir.hub_token(settings), 10)
     try:
         return sorted(u["name"] for u in bindery_users(await hub.list_users(), url))
     finally:
@@ -156,14 +157,14 @@ async def test_sigterm_mid_launch_hands_over_and_exits(stack, git_repo_factory, 
     assert await repo_users(stack, url) == [ready.data()["user"]]
     # The launch record B wrote is served by another process (the stack's own service): an
     # expired server link offers to launch the same repository again.
-    hub = Hub(stack.hub_api, stack.hub_token(), 10)
+    hub = Hub(datadir.hub_api(stack), datadir.hub_token(stack), 10)
     try:
         await hub.stop_server(ready.data()["user"])
         await wait_for(lambda: hub.delete_user(ready.data()["user"]), 60, "the user is removed")
     finally:
         await hub.aclose()
     async with httpx.AsyncClient(timeout=10) as client:
-        page = await client.get(f"{stack.web_url}user/{ready.data()['user']}/tree",
+        page = await client.get(f"{stack.service.web_url}user/{ready.data()['user']}/tree",
                                 headers={"Accept": "text/html"})
     assert page.status_code == 424 and f"v2/git/{git_spec(url, 'main')}" in page.text
 

@@ -49,8 +49,8 @@ class BuildpacksChooser:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BuildpacksChooser:
-        return cls(settings.buildpacks, settings.docker_hub_url, settings.conda_channel_url,
-                   settings.buildpacks_probe_timeout, settings.buildpacks_probe_cache_seconds)
+        return cls(settings.builds.buildpacks, settings.builds.docker_hub_url, settings.builds.conda_channel_url,
+                   settings.builds.buildpacks_probe_timeout, settings.builds.buildpacks_probe_cache_seconds)
 
     async def choose(self) -> ModeChoice:
         if self.setting != "auto":

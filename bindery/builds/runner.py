@@ -36,16 +36,16 @@ def build_options(settings: Settings, mode: str) -> BuildOptions:
         base_suite=base_image.SUITE,
         python_version=base_image.PYTHON_VERSION,
         python_suites=",".join(f"{v}={suite}" for v, suite in settings.python_suites.items()),
-        pypi_index_url=settings.pypi_index_url,
-        installer=settings.python_installer,
-        runtime_strict=settings.runtime_strict,
-        environment_yml=settings.environment_yml,
+        pypi_index_url=settings.builds.pypi_index_url,
+        installer=settings.builds.python_installer,
+        runtime_strict=settings.builds.runtime_strict,
+        environment_yml=settings.builds.environment_yml,
     )
 
 
 def build_logs(settings: Settings) -> BuildLogs:
-    return BuildLogs(settings.build_logs_path, settings.build_log_max_bytes,
-                     settings.build_log_keep_days, settings.build_log_keep_count)
+    return BuildLogs(settings.build_logs_path, settings.builds.build_log_max_bytes,
+                     settings.builds.build_log_keep_days, settings.builds.build_log_keep_count)
 
 
 def engine_executor(settings: Settings) -> EngineExecutor:
@@ -55,7 +55,7 @@ def engine_executor(settings: Settings) -> EngineExecutor:
 
 def build_executor(settings: Settings) -> BuildExecutor:
     """The executor the `build_executor` setting names: engine containers or Kubernetes pods."""
-    if settings.build_executor == "kubernetes":
+    if settings.builds.build_executor == "kubernetes":
         from bindery.builds.executors.kubernetes import KubernetesExecutor  # its client only when used
 
         return KubernetesExecutor.from_settings(settings, build_logs(settings))
@@ -63,19 +63,19 @@ def build_executor(settings: Settings) -> BuildExecutor:
 
 
 def build_log_url(settings: Settings, image: str) -> str:
-    return f"{settings.web_url.rstrip('/')}/build-logs/{build_name(image)}"
+    return f"{settings.service.web_url.rstrip('/')}/build-logs/{build_name(image)}"
 
 
 def build_spec(settings: Settings, job: BuildJob, mode: str,
                build_args: dict[str, str]) -> BuildSpec:
-    argv = repo2docker_argv([], job.source, job.commit, job.image, settings.build_memory_limit,
+    argv = repo2docker_argv([], job.source, job.commit, job.image, settings.builds.build_memory_limit,
                             build_args, config=CONFIG_IN_IMAGE)
     # The build image trusts the host's CA certificates itself (it is FROM the base image).
     env = {**build_options(settings, mode).to_environ(), **safe_git_env(job.git_config),
            END_TOKEN_ENV: secrets.token_hex(16)}  # its success line carries it (follow_build)
     mounts = (job.source,) if os.path.isabs(job.source) and os.path.isdir(job.source) else ()
     return BuildSpec(image=job.image, repo=job.repo, argv=argv, env=env,
-                     memory_limit=settings.build_memory_limit, timeout=settings.build_timeout,
+                     memory_limit=settings.builds.build_memory_limit, timeout=settings.builds.build_timeout,
                      mounts=mounts)
 
 
@@ -86,7 +86,7 @@ async def run_build(settings: Settings, chooser: BuildpacksChooser, executor: Bu
     yield Event(phase="building", message=f"Buildpacks: {choice.mode} ({choice.reason})\n")
     spec = build_spec(settings, job, choice.mode, build_args)
     log_url = build_log_url(settings, job.image)
-    async for event in follow_build(executor, spec, log_url, settings.build_memory_limit):
+    async for event in follow_build(executor, spec, log_url, settings.builds.build_memory_limit):
         yield event
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from bindery.deploy import version_commits as deploygit, instances
-from bindery.release.store import ArtifactStore, newest
+from bindery.artifacts.store import ArtifactStore, newest
 from bindery.git_commands import GitError
 from bindery.versioning import commit_of_version, git
 

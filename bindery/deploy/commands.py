@@ -65,9 +65,9 @@ def _print_report(report: Report, as_json: bool) -> int:
 def _deploy(deploy_dir: Path, store_dir: Path, name: str, timeout: float | None, as_json: bool) -> int:
     from bindery.deploy import instances
     from bindery.deploy.flow import Deployer
-    from bindery.deploy.runtime import LocalRuntime
+    from bindery.deploy.local_runtime import LocalRuntime
     from bindery.deploy.verify import http_client
-    from bindery.release.store import FolderStore
+    from bindery.artifacts.store import FolderStore
     from bindery.settings import Settings
 
     config = instances.load(deploy_dir, name)
@@ -124,7 +124,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_bump(args: argparse.Namespace) -> int:
     from bindery.deploy.bump import BumpRefused, bump
     from bindery.deploy.instances import ConfigError
-    from bindery.release.store import FolderStore
+    from bindery.artifacts.store import FolderStore
     from bindery.versioning import PACKAGE_DIR
 
     deploy_dir, store_dir = _dirs(args)

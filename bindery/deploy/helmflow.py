@@ -7,7 +7,7 @@ DaemonSet of the release to finish its rollout (bindery/deploy/rollout.py), and 
 through the public URL. A red deploy rolls back with `helm rollback` to the revision that was live before, waits for
 that rollout too, and verifies it again; the report says each step with its evidence.
 
-The release's images are tagged ``image_tag(version)`` (bindery/release/tags.py), and the chart comes from the
+The release's images are tagged ``image_tag(version)`` (bindery/artifacts/tags.py), and the chart comes from the
 artifact store (packaged by `bindery release --chart` for the same version) unless the instance names one.
 """
 
@@ -20,12 +20,12 @@ from typing import Any
 
 from bindery.deploy.classify import CheckFailed
 from bindery.deploy.flow import Deployer
-from bindery.release.helm import HelmRelease, version_of_revision
+from bindery.deploy.helm import HelmRelease, version_of_revision
 from bindery.deploy.instances import HelmInstance, InstanceConfig
 from bindery.deploy.report import Report
 from bindery.deploy.rollout import Cluster, wait_release
-from bindery.release.tags import VersionNameError, image_tag
-from bindery.release.wait import ArtifactWaitTimeout, wait_for_artifact
+from bindery.artifacts.tags import VersionNameError, image_tag
+from bindery.artifacts.wait import ArtifactWaitTimeout, wait_for_artifact
 
 
 def helm_release(config: InstanceConfig) -> HelmRelease:

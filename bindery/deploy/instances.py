@@ -15,7 +15,7 @@ like a deploy repository; `bindery bump` and `bindery promote` change them by co
     hub_port = 18081
     proxy_port = 18000
 
-An instance on Kubernetes is a Helm release (``kind = "helm"``; see bindery/release/helm.py)::
+An instance on Kubernetes is a Helm release (``kind = "helm"``; see bindery/deploy/helm.py)::
 
     kind = "helm"
     version = "0.1.dev42+g1a2b3c4d5e6f"

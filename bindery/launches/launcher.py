@@ -49,7 +49,7 @@ class LaunchConfig:
     retries: int
     token_lifetime: int
     verify_timeout: float = 30.0
-    start_slots: int = 0  # servers starting at once (0: no limit); see settings.launch_start_slots
+    start_slots: int = 0  # servers starting at once (0: no limit); see settings.launches.launch_start_slots
 
 
 class StartSlot:

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bindery import datadir
 from bindery.builds.buildpack_mode import BuildpacksChooser
 from bindery.builds.queue import Build, BuildJob, BuildQueue
 from bindery.builds.executors.base import BuildExecutor
@@ -59,11 +60,11 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
-        metrics = Metrics(settings.metrics_repo_labels)
-        GIT_SLOTS.configure(settings.git_concurrency)
+        metrics = Metrics(settings.service.metrics_repo_labels)
+        GIT_SLOTS.configure(settings.providers.git_concurrency)
         # A build service (api_only) has no hub: its client is never called.
-        hub = Hub(settings.hub_api, "" if settings.api_only else settings.hub_token(),
-                  settings.hub_timeout)
+        hub = Hub(datadir.hub_api(settings), "" if settings.service.api_only else datadir.hub_token(settings),
+                  settings.launches.hub_timeout)
         # Dockerfile repositories may say `ARG BINDERY_BASE_IMAGE` + `FROM ${BINDERY_BASE_IMAGE}`
         # to build on this stack's Jupyter-ready base without knowing its name.
         build_args = {"BINDERY_BASE_IMAGE": base_image_name(settings)}
@@ -83,22 +84,22 @@ class Services:
             repo = metrics.repo_label(build.job.repo, admit=build.error is None)
             metrics.build_count.labels(status, build.job.provider, repo).inc()
 
-        builds = BuildQueue(run_build, settings.build_slots, settings.build_slots_per_repo,
+        builds = BuildQueue(run_build, settings.builds.build_slots, settings.builds.build_slots_per_repo,
                             on_finish=build_finished, occupied=occupied,
-                            poll=settings.build_slot_poll_seconds,
+                            poll=settings.builds.build_slot_poll_seconds,
                             finishing=executor.finishing)
         launcher = Launcher(hub, LaunchConfig(
-            hub_url=settings.hub_public, timeout=settings.launch_timeout,
-            retries=settings.launch_retries, token_lifetime=settings.cull_max_age_seconds,
-            start_slots=settings.launch_start_slots),
+            hub_url=settings.hub_public, timeout=settings.launches.launch_timeout,
+            retries=settings.launches.launch_retries, token_lifetime=settings.launches.cull_max_age_seconds,
+            start_slots=settings.launches.launch_start_slots),
             on_cleanup=lambda outcome: metrics.cleanups.labels(outcome).inc())
         metrics.queue_length.set_function(lambda: builds.queue_length)
         metrics.slots_used.set_function(lambda: len(builds.running))
         metrics.inprogress_builds.set_function(lambda: len(builds.running))
-        registry = Registry(settings.registry, settings.registry_timeout, settings.registry_retries)
-        prepuller = Prepuller(settings.run_socket, settings.prepull_timeout,
-                              settings.prepull_progress_interval,
-                              settings.prepull_concurrency) \
+        registry = Registry(settings.registry.url, settings.registry.registry_timeout, settings.registry.registry_retries)
+        prepuller = Prepuller(settings.run_socket, settings.launches.prepull_timeout,
+                              settings.launches.prepull_progress_interval,
+                              settings.launches.prepull_concurrency) \
             if prepull_wanted(settings) else None
         return cls(settings, registry, hub, builds, launcher, metrics, prepuller,
                    refs=RefCache(settings), executor=executor)
@@ -122,7 +123,7 @@ def prepull_wanted(settings: Settings) -> bool:
     """Pre-pull through the run side's engine socket: not for a build service, and not on
     Kubernetes, where there is no such socket and KubeSpawner's own progress events (which the
     launch forwards) show the pull."""
-    return settings.prepull and not settings.api_only and settings.build_executor == "engine"
+    return settings.launches.prepull and not settings.service.api_only and settings.builds.build_executor == "engine"
 
 
 async def launch(services: Services, provider_name: str, spec: str,
@@ -186,10 +187,10 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
                   on_user: Callable[[str], Awaitable[None]] | None = None
                   ) -> AsyncIterator[Event]:
     settings = services.settings
-    per_repo = per_repo_limit(settings.max_servers_per_repo, settings.quota_tiers, provider.name,
+    per_repo = per_repo_limit(settings.launches.max_servers_per_repo, settings.launches.quota_tiers, provider.name,
                               provider.spec, provider.repo_url)
     repo_key, slug = repo_identity(settings, provider)
-    limits = limits_for(repo_key, settings.max_servers, per_repo)
+    limits = limits_for(repo_key, settings.launches.max_servers, per_repo)
     user = user_name(repo_key, secrets.token_hex(4))  # the name the reservation holds
     # The quota needs only the repository: ask the hub while git resolves the ref.
     # A build-only request starts no server: it takes no place.
@@ -197,7 +198,7 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
     try:
         commit = await (services.refs.resolve(provider) if services.refs else provider.resolve())
         image = provider.prebuilt_image or image_name(
-            settings.registry_host, settings.image_prefix, slug, repo_key, commit)
+            settings.registry.host, settings.registry.image_prefix, slug, repo_key, commit)
         if listing is not None and services.pools is not None:
             # A warm server is already counted against the quotas (it needs no new place), and
             # its image is in the registry (no need to ask).

@@ -60,7 +60,7 @@ def is_pool_user(name: str) -> bool:
 
 
 def pools_enabled(settings: Settings) -> bool:
-    return bool(settings.pool_specs) or settings.pool_auto_rate > 0
+    return bool(settings.pools.pool_specs) or settings.pools.pool_auto_rate > 0
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class Pools:
 
     # -- the claim step ------------------------------------------------------------------------
     def wanted_size(self, origin: PoolOrigin) -> int:
-        return per_repo_limit(0, self.settings.pool_specs, origin.provider, origin.spec,
+        return per_repo_limit(0, self.settings.pools.pool_specs, origin.provider, origin.spec,
                               origin.repo_url)
 
     async def claim(self, origin: PoolOrigin, ref: str, image: str,
@@ -119,12 +119,12 @@ class Pools:
         """A free warm server of `image`, now the person's (token minted and checked through the
         proxy); None when the repository has no pool or no free server (the launch goes on the
         normal way). Notes the launch for the auto rate."""
-        auto = self.settings.pool_auto_rate > 0
+        auto = self.settings.pools.pool_auto_rate > 0
         create = auto or self.wanted_size(origin) > 0
         if not create:
             return None
         key = pool_key(origin.repo, ref)
-        window = self.settings.pool_rate_window_seconds if auto else None
+        window = self.settings.pools.pool_rate_window_seconds if auto else None
         for _ in range(CLAIM_ATTEMPTS):
             try:
                 warm = await self.book.take(key, origin, image, create, window)
@@ -168,13 +168,13 @@ class Pools:
                 await self.round()
             except Exception:  # a hub or store hiccup must not end the refiller; next round retries
                 log.exception("pool refill round failed")
-            await asyncio.sleep(self.settings.pool_check_seconds)
+            await asyncio.sleep(self.settings.pools.pool_check_seconds)
 
     async def round(self) -> None:
         records = {key: rec for key in await self.book.keys()
                    if (rec := await self.book.get(key)) is not None}
         self._count(records)
-        if not await self.book.hold_lease(self.owner, 3 * self.settings.pool_check_seconds):
+        if not await self.book.hold_lease(self.owner, 3 * self.settings.pools.pool_check_seconds):
             return
         taken_at = time.time()
         users = await self.hub.list_users()
@@ -199,23 +199,23 @@ class Pools:
             return 0  # refused by the operator's rules: nothing of it is kept running
         configured = self.wanted_size(origin)
         s = self.settings
-        if s.pool_auto_rate <= 0:
+        if s.pools.pool_auto_rate <= 0:
             return configured
-        busy = launch_rate(record, now, s.pool_rate_window_seconds) >= s.pool_auto_rate
+        busy = launch_rate(record, now, s.pools.pool_rate_window_seconds) >= s.pools.pool_auto_rate
         demand, offered = record.get("auto_at", 0.0), record.get("offered_at", 0.0)
         # Demand is not over before the pool could serve it (a first launch's build, a slow
         # spawn), within the longest a build and a start may take.
-        unserved = offered < demand and now - demand < s.build_timeout + s.launch_timeout
+        unserved = offered < demand and now - demand < s.builds.build_timeout + s.launches.launch_timeout
         since = max(record.get("last_claim", 0.0), demand, offered)
-        auto = s.pool_auto_size if busy or unserved or now - since < s.pool_idle_seconds else 0
+        auto = s.pools.pool_auto_size if busy or unserved or now - since < s.pools.pool_idle_seconds else 0
         return max(configured, auto)
 
     async def _tend(self, key: str, record: Record, listing: dict[str, Any],
                     snapshot: HubSnapshot) -> None:
         now = time.time()
         s = self.settings
-        if s.pool_auto_rate > 0 and \
-                launch_rate(record, now, s.pool_rate_window_seconds) >= s.pool_auto_rate:
+        if s.pools.pool_auto_rate > 0 and \
+                launch_rate(record, now, s.pools.pool_rate_window_seconds) >= s.pools.pool_auto_rate:
             fields = {"auto_at": now}
             if any(srv["ready"] for srv in record["servers"].values()):
                 # Served right now: demand that arrives while a warm server waits is not demand
@@ -226,7 +226,7 @@ class Pools:
             record.update(fields)
         wanted = self._wanted(record, now)
         if wanted == 0 and not record["servers"]:
-            recent = [t for t in record.get("launches", []) if t > now - s.pool_rate_window_seconds]
+            recent = [t for t in record.get("launches", []) if t > now - s.pools.pool_rate_window_seconds]
             if not recent and await self.book.delete_if_empty(key):
                 self._preparing.pop(key, None)
             return
@@ -261,7 +261,7 @@ class Pools:
     async def _retire(self, key: str, record: Record, image: str, wanted: int,
                       now: float) -> None:
         """Free servers of an old image, about to be culled as idle, or beyond the wanted size."""
-        free_age = self.settings.cull_idle_seconds / 2  # a claimed one keeps half the idle time
+        free_age = self.settings.launches.cull_idle_seconds / 2  # a claimed one keeps half the idle time
         ready = sorted(((srv["at"], user) for user, srv in record["servers"].items()
                         if srv["ready"]), reverse=True)
         keep = max(0, wanted - sum(1 for srv in record["servers"].values()
@@ -281,13 +281,13 @@ class Pools:
         have = sum(1 for srv in record["servers"].values() if srv["image"] == image)
         origin = _origin(record)
         s = self.settings
-        per_repo = per_repo_limit(s.max_servers_per_repo, s.quota_tiers, origin.provider,
+        per_repo = per_repo_limit(s.launches.max_servers_per_repo, s.launches.quota_tiers, origin.provider,
                                   origin.spec, origin.repo_url)
         # A pool never takes the last `pool_headroom` places of either quota from people.
-        limits = limits_for(origin.repo, s.max_servers - s.pool_headroom,
-                            per_repo - s.pool_headroom)
+        limits = limits_for(origin.repo, s.launches.max_servers - s.pools.pool_headroom,
+                            per_repo - s.pools.pool_headroom)
         for _ in range(wanted - have):
-            if sum(not t.done() for t in self._starting.values()) >= s.pool_refill_concurrency:
+            if sum(not t.done() for t in self._starting.values()) >= s.pools.pool_refill_concurrency:
                 return
             user = user_name(origin.repo, POOL_MARK + secrets.token_hex(4))
             try:
@@ -352,7 +352,7 @@ class Pools:
                 elif server and server.get("ready"):  # its starter died after the spawn
                     log.info("pool server %s adopted (its starter is gone)", user)
                     await self.book.mark_ready(key, user, server.get("url") or f"/user/{user}/")
-                elif now - srv["at"] > max(self.settings.launch_timeout, UNCREATED_GRACE):
+                elif now - srv["at"] > max(self.settings.launches.launch_timeout, UNCREATED_GRACE):
                     drop.append(user)
                     self._remove_later(user, "pool_orphan")
             if drop:

@@ -59,7 +59,7 @@ class RepoProvider(ABC):
         self.settings = settings
         self.spec = spec
         url, ref = self.parse(spec)
-        self.repo_url = validate_repo_url(url, settings.git_allowed_schemes)
+        self.repo_url = validate_repo_url(url, settings.providers.git_allowed_schemes)
         self.unresolved_ref = validate_ref(ref)
         self.commit: str | None = None
         # The checked address git must use, and the operator's credential for this repository if
@@ -99,13 +99,13 @@ class RepoProvider(ABC):
             self.commit = by_api
             return by_api
         try:
-            refs = await ls_remote(self.repo_url, ref, timeout=self.settings.git_timeout,
+            refs = await ls_remote(self.repo_url, ref, timeout=self.settings.providers.git_timeout,
                                    config=self.git_config)
         except RepositoryRedirected:
             await self.locate()
             if self.moved_to is None:  # the redirect was git's alone: keep git's answer
                 raise
-            refs = await ls_remote(self.repo_url, ref, timeout=self.settings.git_timeout,
+            refs = await ls_remote(self.repo_url, ref, timeout=self.settings.providers.git_timeout,
                                    config=self.git_config)
         self.located = True
         for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", ref):
@@ -118,7 +118,7 @@ class RepoProvider(ABC):
         raise LaunchError(f"Could not find ref {ref!r} in {self.repo_url}.", 404)
 
     def outbound_policy(self) -> OutboundPolicy:
-        return OutboundPolicy(self.settings.repo_allowed_networks, self.settings.git_timeout)
+        return OutboundPolicy(self.settings.providers.repo_allowed_networks, self.settings.providers.git_timeout)
 
     async def check_outbound(self) -> None:
         """Refuse a repository on a non-public network; pin git to the address checked (once).
@@ -139,7 +139,7 @@ class RepoProvider(ABC):
             return
         await self.check_outbound()
         moved = await redirects.locate(self.repo_url, self.outbound_policy(),
-                                       self.settings.git_timeout, self.settings.git_allowed_schemes)
+                                       self.settings.providers.git_timeout, self.settings.providers.git_allowed_schemes)
         if moved is not None:
             self.moved_to = moved.url
             self.git_config = (*self.git_config, *moved.git_config)

@@ -120,7 +120,7 @@ class RecordProvider(RepoProvider):
     def check_origin(self, url: str) -> None:
         """Refuse links outside the service (a record must not steer bindery anywhere else)."""
         allowed = {_origin(self.base_url())} | {_origin(o) for o in
-                                                self.settings.doi_download_origins}
+                                                self.settings.providers.doi_download_origins}
         if _origin(url) not in allowed:
             raise LaunchError(f"{self.label} record {self.spec!r} links a file at {_origin(url)!r}, "
                               "which is not this service's address; it is not downloaded.", 422)
@@ -128,7 +128,7 @@ class RecordProvider(RepoProvider):
     # -- content ------------------------------------------------------------------------------------
     def content_folder(self, image: str) -> Path:
         root = self.settings.data_cache_dir / "records"
-        stale_after = self.settings.build_timeout + 600  # left behind by an abandoned launch
+        stale_after = self.settings.builds.build_timeout + 600  # left behind by an abandoned launch
         if root.is_dir():
             for old in root.iterdir():
                 if time.time() - old.stat().st_mtime > stale_after:
@@ -144,9 +144,9 @@ class RecordProvider(RepoProvider):
         tools = self.tools or ResolveTools.create(self.settings)
         try:
             _, files = await self.lookup(tools)
-            if len(files) > self.settings.doi_max_files:
+            if len(files) > self.settings.providers.doi_max_files:
                 raise LaunchError(f"{self.label} record {self.spec!r} has {len(files)} files; this "
-                                  f"service downloads at most {self.settings.doi_max_files}.", 413)
+                                  f"service downloads at most {self.settings.providers.doi_max_files}.", 413)
             folder.mkdir(parents=True)
             total = 0
             for index, item in enumerate(files, 1):
@@ -155,10 +155,10 @@ class RecordProvider(RepoProvider):
                 yield Event(phase="fetching", message=f"Downloading {item.path} "
                             f"({index}/{len(files)}) from {self.label}\n")
                 total += await _fetch(tools.api.client, item.url, target,
-                                      self.settings.doi_max_bytes - total)
+                                      self.settings.providers.doi_max_bytes - total)
             if len(files) == 1 and files[0].path.lower().endswith(".zip"):
                 yield Event(phase="fetching", message=f"Unpacking {files[0].path}\n")
-                _unpack(folder / files[0].path, folder, self.settings.doi_max_bytes)
+                _unpack(folder / files[0].path, folder, self.settings.providers.doi_max_bytes)
         except BaseException:
             self.remove_content(folder)
             raise

@@ -194,13 +194,13 @@ class CkanProvider(RecordProvider):
 
     def parse_record(self, spec: str) -> str:
         url = unquote(spec).split("?", 1)[0].rstrip("/")
-        for site in self.settings.ckan_urls:
+        for site in self.settings.providers.ckan_urls:
             prefix = site.rstrip("/") + "/dataset/"
             name = url.removeprefix(prefix)
             if url.startswith(prefix) and re.fullmatch(r"[a-z0-9_-]{1,100}", name):
                 self.site = site.rstrip("/")
                 return name
-        sites = ", ".join(self.settings.ckan_urls) or "none"
+        sites = ", ".join(self.settings.providers.ckan_urls) or "none"
         raise LaunchError(f"A CKAN spec is the url-escaped URL of a dataset on one of this "
                           f"service's CKAN sites ({sites}), like <site>/dataset/<name>.", 400)
 

@@ -41,7 +41,7 @@ class GitHubProvider(RepoProvider):
         return f"{self.settings.github_url.rstrip('/')}/{org}/{repo}", ref
 
     def api_url(self) -> str:
-        if self.settings.github_api_url:
+        if self.settings.providers.github_api_url:
             return self.settings.github_api_url.rstrip("/")
         return "https://api.github.com" if self.settings.github_url.rstrip("/") == \
             "https://github.com" else ""

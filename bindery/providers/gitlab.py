@@ -43,7 +43,7 @@ class GitLabProvider(RepoProvider):
         return f"gl-{self._namespace}"
 
     def api_url(self) -> str:
-        if self.settings.gitlab_api_url:
+        if self.settings.providers.gitlab_api_url:
             return self.settings.gitlab_api_url.rstrip("/")
         base = self.settings.gitlab_url.rstrip("/")
         return f"{base}/api/v4" if base == "https://gitlab.com" else ""

@@ -40,7 +40,7 @@ class ImageProvider(RepoProvider):
                               f"{self.spec_example!r}.", 400)
         if not match.group("tag"):
             reference += ":latest"
-        allowed = [p for p in settings.prebuilt_registries if p]
+        allowed = [p for p in settings.providers.prebuilt_registries if p]
         if not allowed:
             raise LaunchError("This service does not launch pre-built images.", 404)
         if not any(reference.startswith(p) for p in allowed):
@@ -63,16 +63,16 @@ class ImageProvider(RepoProvider):
 
     def registry_api(self) -> str:
         """The registry's HTTP API: bindery's own by its configured URL, others over HTTPS."""
-        if self.host == self.settings.registry_host:
-            return self.settings.registry
+        if self.host == self.settings.registry.host:
+            return self.settings.registry.url
         return f"https://{self.host}"
 
     async def check_outbound(self) -> None:
         """Nothing to check: only registries the operator allowed (prebuilt_registries) are asked."""
 
     async def resolve(self) -> str:
-        registry = Registry(self.registry_api(), self.settings.registry_timeout,
-                            self.settings.registry_retries)
+        registry = Registry(self.registry_api(), self.settings.registry.registry_timeout,
+                            self.settings.registry.registry_retries)
         try:
             exists = await registry.image_exists(self.prebuilt_image or "")
         finally:

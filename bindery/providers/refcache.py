@@ -21,8 +21,8 @@ Key = tuple[str, str, str]
 
 class RefCache:
     def __init__(self, settings: Settings, tools: ResolveTools | None = None) -> None:
-        self.ttl = settings.ref_cache_seconds
-        self.max_entries = max(1, settings.ref_cache_entries)
+        self.ttl = settings.providers.ref_cache_seconds
+        self.max_entries = max(1, settings.providers.ref_cache_entries)
         self.tools = tools or ResolveTools.create(settings)
         self._resolved: OrderedDict[Key, tuple[float, str]] = OrderedDict()
         self._in_flight: dict[Key, asyncio.Future[str]] = {}

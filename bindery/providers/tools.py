@@ -17,8 +17,8 @@ class ResolveTools:
     @classmethod
     def create(cls, settings: Settings) -> ResolveTools:
         return cls(AbbreviatedShas(settings.data_cache_dir / "commits",
-                                   settings.sha_cache_repos, settings.git_fetch_timeout),
-                   ApiClient(settings.api_timeout))
+                                   settings.providers.sha_cache_repos, settings.providers.git_fetch_timeout),
+                   ApiClient(settings.providers.api_timeout))
 
     async def aclose(self) -> None:
         await self.api.aclose()

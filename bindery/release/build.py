@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bindery.release.store import Artifact, ArtifactStore
+from bindery.artifacts.store import Artifact, ArtifactStore
 from bindery.git_commands import GitError
 from bindery.versioning import BUILD_INFO_NAME, explain
 

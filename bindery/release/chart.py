@@ -12,9 +12,9 @@ import tempfile
 from pathlib import Path
 
 from bindery.deploy.classify import CheckFailed
-from bindery.release.helm import run_helm
-from bindery.release.store import Artifact, ArtifactStore
-from bindery.release.tags import chart_version, image_tag
+from bindery.deploy.helm import run_helm
+from bindery.artifacts.store import Artifact, ArtifactStore
+from bindery.artifacts.tags import chart_version, image_tag
 
 HELM_TIMEOUT = 120.0
 DEFAULT_CHART = Path("helm") / "bindery"  # relative to the checkout

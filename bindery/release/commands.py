@@ -78,8 +78,8 @@ def cmd_release(args: argparse.Namespace) -> int:
     from bindery.release.build import ReleaseError, release
     from bindery.release.chart import DEFAULT_CHART, ChartError, package_chart
     from bindery.release.release_images import ImageError, release_images
-    from bindery.release.store import FolderStore
-    from bindery.release.tags import VersionNameError
+    from bindery.artifacts.store import FolderStore
+    from bindery.artifacts.tags import VersionNameError
     from bindery.settings import Settings
     from bindery.stack.process import StackError
 

@@ -3,7 +3,7 @@
 Why from the released wheel: the image must hold exactly the artifact a version names (the wheel in the artifact
 store, checksum and all), never the working tree. Both images are built FROM the stack's base image (made locally,
 trusts the host's CA certificates; nothing from Docker Hub) on the build engine, through the one Docker-API client
-factory (bindery/engine_clients.py), and tagged ``image_tag(version)`` (bindery/release/tags.py: ``+`` becomes ``-``).
+factory (bindery/engine_clients.py), and tagged ``image_tag(version)`` (bindery/artifacts/tags.py: ``+`` becomes ``-``).
 
 After each push the manifest is read back from the registry (both manifest kinds in Accept, see registry.py): the
 push is only believed when the registry serves the tag. Idempotent: bindery's image carries a content key label
@@ -29,8 +29,8 @@ import httpx
 from bindery.engine_clients import docker_client
 from bindery.image_names import split_image
 from bindery.registry_client import MANIFEST_HEADERS, manifest_url
-from bindery.release.store import Artifact
-from bindery.release.tags import image_tag
+from bindery.artifacts.store import Artifact
+from bindery.artifacts.tags import image_tag
 from bindery.settings import Settings
 from bindery.stack import base_image, builder_image
 
@@ -61,12 +61,12 @@ class PushedImage:
 
 def default_prefix(settings: Settings) -> str:
     """Where releases push when no --registry is given: the stack's registry, apart from built repositories."""
-    return f"{settings.registry_host}/bindery-release"
+    return f"{settings.registry.host}/bindery-release"
 
 
 def registry_base(settings: Settings, host: str) -> str:
     """The HTTP API of the registry named ``host`` in image names (the stack's own: its configured URL)."""
-    return settings.registry if host == settings.registry_host else f"https://{host}"
+    return settings.registry.url if host == settings.registry.host else f"https://{host}"
 
 
 def read_manifest(settings: Settings, image: str) -> dict[str, Any] | None:
@@ -94,7 +94,7 @@ def read_manifest(settings: Settings, image: str) -> dict[str, Any] | None:
 
 def content_key(settings: Settings, artifact: Artifact) -> str:
     """What bindery's image is made of: the wheel, the Containerfile, the base image (its recipe or name)."""
-    base = settings.base_image or base_image.recipe_hash()
+    base = settings.stack.base_image or base_image.recipe_hash()
     text = "\n".join([artifact.sha256, hashlib.sha256(CONTAINERFILE.read_bytes()).hexdigest(), base,
                       *sorted(_build_args(settings).values())])
     return hashlib.sha256(text.encode()).hexdigest()[:24]

@@ -18,10 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def describe(settings: Settings) -> list[dict[str, object]]:
     rows = []
-    for name, field in Settings.model_fields.items():
-        value = getattr(settings, name)
+    for group, name, field, value in settings.flat_items():
         shown = "<secret>" if isinstance(value, SecretStr) else value
-        rows.append({"name": name, "env": f"BINDERY_{name.upper()}",
+        rows.append({"name": name, "group": group, "env": f"BINDERY_{name.upper()}",
                      "value": shown if isinstance(shown, (int, float, bool, list, type(None)))
                      else str(shown), "help": field.description or ""})
     return rows
@@ -33,5 +32,6 @@ def cmd_settings(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for row in rows:
-        print(f"{row['env']} = {row['value']!r}\n    {row['help']}\n")
+        where = f"settings.{row['group']}.{row['name']}" if row["group"] else f"settings.{row['name']}"
+        print(f"{row['env']} = {row['value']!r}   ({where})\n    {row['help']}\n")
     return 0

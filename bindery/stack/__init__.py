@@ -1,6 +1,6 @@
 """The embedded single-machine stack: build podman, run podman, registry, base image, hub, web.
 
-``web`` is one `bindery serve`, or with ``settings.replicas`` > 1 that many behind HAProxy with Redis
+``web`` is one `bindery serve`, or with ``settings.service.replicas`` > 1 that many behind HAProxy with Redis
 (bindery/stack/replicas.py).
 
 ``up(settings)`` starts what is not running yet (idempotent, bounded waits) and returns ``status()``;
@@ -65,8 +65,8 @@ def up(
 
 
 def _web(settings: Settings, log: Callable[[str], None]) -> None:
-    """One web process at the public address, or ``settings.replicas`` behind HAProxy (reconciling either way)."""
-    if settings.replicas > 1:
+    """One web process at the public address, or ``settings.service.replicas`` behind HAProxy (reconciling either way)."""
+    if settings.service.replicas > 1:
         replicas.start(settings, log)
     else:
         replicas.stop_all_but_single(settings, log)
@@ -118,7 +118,7 @@ def status(settings: Settings) -> dict:
     listed = several["replicas"] or ([{"name": "web", "url": single["url"], "pid": single["pid"],
                                        "state": single["state"]}] if single["pid"] else [])
     return {
-        "url": settings.web_url,
+        "url": settings.service.web_url,
         "hub_url": settings.hub_public,
         "base_image": base_image.image_name(settings),
         "parts": {**parts, "base_image": base_image.status(settings)},

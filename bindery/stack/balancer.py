@@ -47,10 +47,10 @@ def stats_socket(paths: StackPaths) -> Path:
 
 def config_text(settings: Settings, backends: Sequence[tuple[str, int]]) -> str:
     """HAProxy's configuration for ``backends`` (replica name, loopback port)."""
-    trusted = " ".join(settings.trusted_proxies)
+    trusted = " ".join(settings.security.trusted_proxies)
     # Keep a client's forwarding headers only when it is one of the operator's own proxies.
     unless = f" unless {{ src {trusted} }}" if trusted else ""
-    tunnel = max(3600, int(settings.launch_timeout) * 2)
+    tunnel = max(3600, int(settings.launches.launch_timeout) * 2)
     lines = [
         "# written by `bindery up`; edits are overwritten",
         "global",
@@ -79,7 +79,7 @@ def config_text(settings: Settings, backends: Sequence[tuple[str, int]]) -> str:
         "    retry-on conn-failure empty-response 503",
         "",
         "frontend public",
-        f"    bind {settings.host}:{settings.port}",
+        f"    bind {settings.service.host}:{settings.service.port}",
         f"    http-request del-header X-Forwarded-For{unless}",
         f"    http-request del-header Forwarded{unless}",
         f"    http-request del-header X-Real-IP{unless}",
@@ -111,7 +111,7 @@ def start(settings: Settings, backends: Sequence[tuple[str, int]], ready: Callab
     write_if_changed(conf, text)
     info = process.start(
         paths, NAME, ["haproxy", "-db", "-f", str(conf)], ready=ready,
-        timeout=settings.stack_wait_timeout, what=f"load balancer (HAProxy on {settings.host}:{settings.port})",
+        timeout=settings.stack.stack_wait_timeout, what=f"load balancer (HAProxy on {settings.service.host}:{settings.service.port})",
         fingerprint=hashlib.sha256(text.encode()).hexdigest()[:16], log=log,
     )  # fmt: skip
     return {**info, "state": "running"}
@@ -155,7 +155,7 @@ def wait_in_rotation(paths: StackPaths, name: str, timeout: float) -> bool:
 
 def status(settings: Settings) -> dict:
     state = process.state(StackPaths.of(settings), NAME)
-    return {"url": settings.web_url, "state": "running" if state["running"] else "stopped", **state}
+    return {"url": settings.service.web_url, "state": "running" if state["running"] else "stopped", **state}
 
 
 def stop(settings: Settings) -> bool:

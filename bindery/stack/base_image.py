@@ -82,8 +82,8 @@ def recipe_hash() -> str:
 
 
 def image_name(settings: Settings) -> str:
-    """Name of the base image repositories build FROM (``settings.base_image`` if set)."""
-    return settings.base_image or f"{settings.registry_host}/bindery/base:{recipe_hash()}"
+    """Name of the base image repositories build FROM (``settings.stack.base_image`` if set)."""
+    return settings.stack.base_image or f"{settings.registry.host}/bindery/base:{recipe_hash()}"
 
 
 def local_name(h: str) -> str:
@@ -93,7 +93,7 @@ def local_name(h: str) -> str:
 
 def cache_dir(settings: Settings, h: str) -> Path:
     """OCI layout folder (compressed blobs) holding the built image, shared by all stacks."""
-    return Path(settings.cache_dir).expanduser() / f"base-{h}.oci"
+    return Path(settings.stack.cache_dir).expanduser() / f"base-{h}.oci"
 
 
 def _cached(path: Path) -> bool:
@@ -102,8 +102,8 @@ def _cached(path: Path) -> bool:
 
 def debian_mirror(settings: Settings) -> str:
     """The mirror apt uses (first non-security Debian URI), unless settings name one."""
-    if settings.debian_mirror:
-        return settings.debian_mirror
+    if settings.stack.debian_mirror:
+        return settings.stack.debian_mirror
     uris: list[str] = []
     files = [Path("/etc/apt/sources.list")] + sorted(Path("/etc/apt/sources.list.d").glob("*"))
     for f in files:
@@ -139,7 +139,7 @@ def _image_exists(settings: Settings, name: str) -> bool:
 def status(settings: Settings) -> dict:
     name = image_name(settings)
     out: dict = {"image": name}
-    if not settings.base_image:
+    if not settings.stack.base_image:
         h = recipe_hash()
         out["recipe_hash"] = h
         out["cache"] = str(cache_dir(settings, h))
@@ -158,8 +158,8 @@ def ensure(settings: Settings, log: Callable[[str], None] = print) -> dict:
     t0 = time.monotonic()
     if registry.has_image(settings, name):
         return {**status(settings), "source": "registry", "seconds": 0.0}
-    if settings.base_image:
-        raise StackError(f"base image {name} (settings.base_image) is not in the registry")
+    if settings.stack.base_image:
+        raise StackError(f"base image {name} (settings.stack.base_image) is not in the registry")
     h = recipe_hash()
     local = local_name(h)
     cache = cache_dir(settings, h)
@@ -194,7 +194,7 @@ def ensure(settings: Settings, log: Callable[[str], None] = print) -> dict:
         env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     if res.returncode != 0:
-        raise StackError(f"pushing the base image to {settings.registry} failed: {res.stderr.strip()}")
+        raise StackError(f"pushing the base image to {settings.registry.url} failed: {res.stderr.strip()}")
     seconds = round(time.monotonic() - t0, 1)
     log(f"  base image ready ({source}) in {seconds}s")
     return {**status(settings), "source": source, "seconds": seconds}
@@ -203,7 +203,7 @@ def ensure(settings: Settings, log: Callable[[str], None] = print) -> dict:
 def build(settings: Settings, h: str, log: Callable[[str], None] = print) -> None:
     mirror = debian_mirror(settings)
     rootfs_image = f"localhost/bindery/rootfs:{h}"
-    work = Path(tempfile.mkdtemp(prefix=f"base-{h}-", dir=Path(settings.cache_dir).expanduser()))
+    work = Path(tempfile.mkdtemp(prefix=f"base-{h}-", dir=Path(settings.stack.cache_dir).expanduser()))
     try:
         rootfs = work / "rootfs"
         t = time.monotonic()

@@ -28,10 +28,10 @@ from bindery.datadir import StackPaths
 from bindery.stack.process import StackError
 
 HERE = Path(__file__).parent / "builder"
-BUILD_DIR = Path(__file__).parents[1] / "build"
+BUILD_DIR = Path(__file__).parents[1] / "builds"
 REPO2DOCKER_VERSION = "2024.7.0"  # BinderHub's chart pins it; it builds through the Docker API
 CHARDET_SPEC = "chardet>=5,<6"  # see pyproject.toml: repo2docker 2024.7.0 needs chardet 5
-IN_IMAGE = ("repo2docker_config.py", "repo2docker_entry.py")  # bindery/build files the image runs
+IN_IMAGE = ("repo2docker_config.py", "repo2docker_entry.py")  # bindery/builds files the image runs
 
 
 def _sources() -> list[Path]:
@@ -57,12 +57,12 @@ def recipe_hash() -> str:
 
 
 def image_name(settings: Settings) -> str:
-    """The image build containers run (``settings.build_image`` if set)."""
-    return settings.build_image or f"localhost/bindery/repo2docker:{recipe_hash()}"
+    """The image build containers run (``settings.builds.build_image`` if set)."""
+    return settings.builds.build_image or f"localhost/bindery/repo2docker:{recipe_hash()}"
 
 
 def cache_dir(settings: Settings, h: str) -> Path:
-    return Path(settings.cache_dir).expanduser() / f"repo2docker-{h}.oci"
+    return Path(settings.stack.cache_dir).expanduser() / f"repo2docker-{h}.oci"
 
 
 def _exists(settings: Settings, name: str) -> bool:
@@ -76,8 +76,8 @@ def ensure(settings: Settings, log: Callable[[str], None] = print) -> dict:
     t0 = time.monotonic()
     if _exists(settings, name):
         return {"image": name, "source": "build-store", "seconds": 0.0}
-    if settings.build_image:
-        raise StackError(f"build image {name} (settings.build_image) is not in the build store")
+    if settings.builds.build_image:
+        raise StackError(f"build image {name} (settings.builds.build_image) is not in the build store")
     h = recipe_hash()
     cache = cache_dir(settings, h)
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -112,10 +112,10 @@ def _load(settings: Settings, cache: Path, name: str) -> None:
 
 def _build(settings: Settings, name: str) -> None:
     base = base_image.image_name(settings)
-    work = Path(tempfile.mkdtemp(prefix="r2d-", dir=Path(settings.cache_dir).expanduser()))
+    work = Path(tempfile.mkdtemp(prefix="r2d-", dir=Path(settings.stack.cache_dir).expanduser()))
     try:
         ctx = work / "context"
-        target = ctx / "bindery" / "build"
+        target = ctx / "bindery" / "builds"
         target.mkdir(parents=True)
         (ctx / "bindery" / "__init__.py").write_text("")
         (target / "__init__.py").write_text("")

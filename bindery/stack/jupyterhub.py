@@ -25,13 +25,14 @@ from pathlib import Path
 
 import httpx
 
+from bindery import datadir
 import bindery
 from bindery.settings import Settings
 from bindery.stack import base_image, podman, process, server_network
 from bindery.datadir import StackPaths, secret_file, write_if_changed
 
 NAME = "hub"
-SPAWNER_SOURCE = Path(__file__).with_name("hub_spawner.py")  # runs in the hub (see its docstring)
+SPAWNER_SOURCE = Path(__file__).with_name("spawner.py")  # runs in the hub (see its docstring)
 # One scope per call of bindery/launches/hub_api.py: POST /users/x (admin:users, which is also the only
 # scope that lets a service create users; it includes GET/DELETE /users/x and GET /users), POST
 # /users/x/server (start:servers), DELETE /users/x/server (delete:servers), GET /users with their
@@ -118,8 +119,8 @@ c.JupyterHub.load_roles = cfg["roles"]
 
 
 def proxy_command(settings: Settings) -> str:
-    if settings.proxy_command:
-        return settings.proxy_command
+    if settings.stack.proxy_command:
+        return settings.stack.proxy_command
     project = Path(bindery.__file__).resolve().parent.parent
     for candidate in (project / "node_modules/.bin/configurable-http-proxy",
                       Path.cwd() / "node_modules/.bin/configurable-http-proxy"):  # fmt: skip
@@ -135,8 +136,8 @@ def proxy_command(settings: Settings) -> str:
 
 
 def service_token(settings: Settings) -> str:
-    """The bindery service's token: settings.hub_api_token, else the one in secrets (made once)."""
-    if settings.hub_api_token is not None:
+    """The bindery service's token: settings.launches.hub_api_token, else the one in secrets (made once)."""
+    if settings.launches.hub_api_token is not None:
         return settings.hub_api_token.get_secret_value()
     return secret_file(settings.hub_token_file)
 
@@ -145,43 +146,43 @@ def config(settings: Settings) -> dict:
     paths = StackPaths.of(settings)
     culler = [
         sys.executable, "-m", "jupyterhub_idle_culler",
-        f"--timeout={settings.cull_idle_seconds}",
-        f"--max-age={settings.cull_max_age_seconds}",
+        f"--timeout={settings.launches.cull_idle_seconds}",
+        f"--max-age={settings.launches.cull_max_age_seconds}",
         "--cull-users=True",  # no --remove-named-servers: named servers are off
     ]  # fmt: skip
     return {
         "public_url": settings.hub_public + "/",
         "conf_dir": str(paths.conf),
         "spawner_sha": hashlib.sha256(SPAWNER_SOURCE.read_bytes()).hexdigest()[:16],
-        "engine_threads": settings.hub_engine_threads,
-        "ready_poll_seconds": settings.hub_ready_poll_seconds,
-        "concurrent_spawn_limit": settings.hub_concurrent_spawn_limit,
+        "engine_threads": settings.stack.hub_engine_threads,
+        "ready_poll_seconds": settings.stack.hub_ready_poll_seconds,
+        "concurrent_spawn_limit": settings.stack.hub_concurrent_spawn_limit,
         # Only the hub address (host + servers' bridge), not every interface.
-        "hub_bind_url": f"http://{settings.hub_address}:{settings.hub_port}",
-        "hub_connect_url": f"http://{settings.hub_address}:{settings.hub_port}",
-        "spawner_hub_connect_url": f"http://{settings.hub_address}:{settings.hub_port}",
+        "hub_bind_url": f"http://{datadir.hub_address(settings)}:{settings.stack.hub_port}",
+        "hub_connect_url": f"http://{datadir.hub_address(settings)}:{settings.stack.hub_port}",
+        "spawner_hub_connect_url": f"http://{datadir.hub_address(settings)}:{settings.stack.hub_port}",
         "network_name": server_network.network_name(settings),
-        "image_prefix": f"{settings.registry_host}/{settings.image_prefix}",
-        "tmp_size_mb": settings.server_tmp_size_mb,
-        "token_max_seconds": settings.cull_max_age_seconds,
+        "image_prefix": f"{settings.registry.host}/{settings.registry.image_prefix}",
+        "tmp_size_mb": settings.launches.server_tmp_size_mb,
+        "token_max_seconds": settings.launches.cull_max_age_seconds,
         "db_url": f"sqlite:///{paths.hub / 'jupyterhub.sqlite'}",
         "cookie_secret_file": str(paths.hub / "jupyterhub_cookie_secret"),
         "pid_file": str(paths.hub / "jupyterhub.pid"),
-        "slow_spawn_timeout": settings.hub_slow_spawn_timeout,
+        "slow_spawn_timeout": settings.stack.hub_slow_spawn_timeout,
         "proxy_command": [proxy_command(settings)],
-        "proxy_api_url": f"http://127.0.0.1:{settings.proxy_api_port}",
-        "not_found_url": f"http://127.0.0.1:{settings.port}",
+        "proxy_api_url": f"http://127.0.0.1:{settings.stack.proxy_api_port}",
+        "not_found_url": f"http://127.0.0.1:{settings.service.port}",
         "proxy_auth_token": secret_file(paths.hub / "proxy-auth-token"),
         "proxy_pid_file": str(paths.hub / "proxy.pid"),
         # The spawner's start() now includes the wait for the server's answer (bounded by
         # http_timeout itself), which the hub bounds by start_timeout: keep both budgets.
-        "start_timeout": int(settings.hub_start_timeout + settings.hub_http_timeout),
-        "http_timeout": int(settings.hub_http_timeout),
-        "mem_limit": settings.server_mem_limit,
-        "cpu_limit": settings.server_cpu_limit,
+        "start_timeout": int(settings.stack.hub_start_timeout + settings.stack.hub_http_timeout),
+        "http_timeout": int(settings.stack.hub_http_timeout),
+        "mem_limit": settings.launches.server_mem_limit,
+        "cpu_limit": settings.launches.server_cpu_limit,
         "docker_url": settings.run_socket,
         "image": base_image.image_name(settings),
-        "pids_limit": settings.server_pids_limit,
+        "pids_limit": settings.launches.server_pids_limit,
         "labels": {podman.STACK_LABEL: paths.stack_id},
         "services": [
             {"name": "bindery", "api_token": service_token(settings)},
@@ -211,7 +212,7 @@ def fingerprint(path: Path) -> str:
 
 def api_ok(settings: Settings, timeout: float = 2.0) -> bool:
     try:
-        r = httpx.get(settings.hub_api + "/", timeout=timeout)
+        r = httpx.get(datadir.hub_api(settings) + "/", timeout=timeout)
     except httpx.HTTPError:
         return False
     return r.status_code == 200 and "version" in r.text
@@ -240,16 +241,16 @@ def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
     argv = [sys.executable, "-m", "jupyterhub", "-f", str(path)]
     info = process.start(
         paths, NAME, argv, env=env, cwd=paths.hub, ready=lambda: ready(settings),
-        timeout=settings.stack_wait_timeout, what=f"JupyterHub (api {settings.hub_api})",
+        timeout=settings.stack.stack_wait_timeout, what=f"JupyterHub (api {datadir.hub_api(settings)})",
         fingerprint=fingerprint(path), log=log,
     )  # fmt: skip
-    return {**info, "url": settings.hub_public, "api": settings.hub_api, "state": "running"}
+    return {**info, "url": settings.hub_public, "api": datadir.hub_api(settings), "state": "running"}
 
 
 def status(settings: Settings) -> dict:
     api, proxy = api_ok(settings, 1.0), proxy_ok(settings, 1.0)
     state = "running" if api and proxy else ("degraded" if api or proxy else "stopped")
-    out = {"url": settings.hub_public, "api": settings.hub_api, "state": state,
+    out = {"url": settings.hub_public, "api": datadir.hub_api(settings), "state": state,
            "api_ok": api, "proxy_ok": proxy}  # fmt: skip
     out.update(process.state(StackPaths.of(settings), NAME))
     return out
@@ -264,7 +265,7 @@ def stop(settings: Settings) -> bool:
     try:
         pid = int(pidfile.read_text().strip())
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        if "configurable-http-proxy" in cmd and f"{settings.proxy_api_port}" in cmd:
+        if "configurable-http-proxy" in cmd and f"{settings.stack.proxy_api_port}" in cmd:
             os.kill(pid, 15)
     except (FileNotFoundError, ValueError, ProcessLookupError, OSError):
         pass

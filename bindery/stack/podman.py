@@ -35,7 +35,7 @@ def socket_path(settings: Settings, side: str) -> str | None:
 
 def embedded(settings: Settings, side: str) -> bool:
     """True when this side is served by the stack (not an external engine given in settings)."""
-    return not (settings.build_docker_host if side == "build" else settings.run_docker_host)
+    return not (settings.stack.build_docker_host if side == "build" else settings.stack.run_docker_host)
 
 
 def _toml_list(items: Sequence[str]) -> str:
@@ -87,7 +87,7 @@ runroot = {json.dumps(str(runroot))}
 unqualified-search-registries = []
 
 [[registry]]
-location = {json.dumps(settings.registry_host)}
+location = {json.dumps(settings.registry.host)}
 insecure = true
 """,
     )
@@ -164,7 +164,7 @@ def start(settings: Settings, side: str, log: Callable[[str], None] = print) -> 
     argv = podman_argv(paths, side) + ["system", "service", "--time=0", f"unix://{sock}"]
     info = process.start(
         paths, name, argv, env=env, ready=lambda: ping(sock),
-        timeout=settings.stack_wait_timeout, what=f"podman ({side} side)",
+        timeout=settings.stack.stack_wait_timeout, what=f"podman ({side} side)",
         fingerprint=_fingerprint(env), log=log,
     )  # fmt: skip
     return {**info, "socket": f"unix://{sock}", "state": "running"}

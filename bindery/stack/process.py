@@ -1,6 +1,6 @@
 """The one process supervisor: background processes of the stack (start once with a pid file and a log file,
 wait until they answer, stop) and the deploy's version slots and front proxy (``spawn``, ``alive``,
-``kill_group``, used by bindery/deploy/runtime.py).
+``kill_group``, used by bindery/deploy/local_runtime.py).
 
 A pid file holds ``{"pid": ..., "argv": [...]}``; a process counts as ours only while it is alive and
 its command line still equals the recorded one (so a reused pid is never signalled).

@@ -1,7 +1,7 @@
 """The stack's Redis (Debian's ``redis-server``): the shared state store of several web replicas.
 
 Started only when ``bindery up`` runs more than one replica and no ``state_url`` is configured. It listens on
-loopback only (``settings.redis_port``) and needs a password (``<data_dir>/secrets/redis``, mode 600), so
+loopback only (``settings.service.redis_port``) and needs a password (``<data_dir>/secrets/redis``, mode 600), so
 launched servers and other local users cannot read or write sessions; its data lives in ``<data_dir>/redis``.
 """
 
@@ -25,7 +25,7 @@ def password(settings: Settings) -> str:
 
 def url(settings: Settings) -> str:
     """The ``state_url`` replicas are given (database 0)."""
-    return f"redis://:{password(settings)}@127.0.0.1:{settings.redis_port}/0"
+    return f"redis://:{password(settings)}@127.0.0.1:{settings.service.redis_port}/0"
 
 
 def config_text(settings: Settings) -> str:
@@ -34,7 +34,7 @@ def config_text(settings: Settings) -> str:
         "# written by `bindery up`; edits are overwritten",
         "bind 127.0.0.1",
         "protected-mode yes",
-        f"port {settings.redis_port}",
+        f"port {settings.service.redis_port}",
         f"requirepass {password(settings)}",
         f"dir {paths.redis_data}",
         "daemonize no",
@@ -53,7 +53,7 @@ def ping(settings: Settings, timeout: float = PING_TIMEOUT) -> bool:
     secret = password(settings).encode()
     request = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n*1\r\n$4\r\nPING\r\n" % (len(secret), secret)
     try:
-        with socket.create_connection(("127.0.0.1", settings.redis_port), timeout) as conn:
+        with socket.create_connection(("127.0.0.1", settings.service.redis_port), timeout) as conn:
             conn.sendall(request)
             answer = b""
             while answer.count(b"\r\n") < 2 and len(answer) < 512:
@@ -74,14 +74,14 @@ def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
     write_if_changed(conf, text, mode=0o600)
     info = process.start(
         paths, NAME, ["redis-server", str(conf)], ready=lambda: ping(settings),
-        timeout=settings.stack_wait_timeout, what=f"redis (127.0.0.1:{settings.redis_port})",
+        timeout=settings.stack.stack_wait_timeout, what=f"redis (127.0.0.1:{settings.service.redis_port})",
         fingerprint=hashlib.sha256(text.encode()).hexdigest()[:16], log=log,
     )  # fmt: skip
     return {**info, "state": "running"}
 
 
 def status(settings: Settings) -> dict:
-    out = {"url": f"redis://127.0.0.1:{settings.redis_port}/0",
+    out = {"url": f"redis://127.0.0.1:{settings.service.redis_port}/0",
            "state": "running" if ping(settings, 1.0) else "stopped"}
     out.update(process.state(StackPaths.of(settings), NAME))
     return out

@@ -19,10 +19,10 @@ NAME = "registry"
 
 def embedded(settings: Settings) -> bool:
     """The stack runs the registry unless ``registry_url`` points elsewhere."""
-    host = settings.registry_host
-    return not settings.registry_url or host in (
-        f"127.0.0.1:{settings.registry_port}",
-        f"localhost:{settings.registry_port}",
+    host = settings.registry.host
+    return not settings.registry.registry_url or host in (
+        f"127.0.0.1:{settings.registry.registry_port}",
+        f"localhost:{settings.registry.registry_port}",
     )
 
 
@@ -45,7 +45,7 @@ storage:
   cache:
     blobdescriptor: inmemory
 http:
-  addr: {json.dumps(f"127.0.0.1:{settings.registry_port}")}
+  addr: {json.dumps(f"127.0.0.1:{settings.registry.registry_port}")}
   secret: {json.dumps(paths.stack_id)}
   headers:
     X-Content-Type-Options: [nosniff]
@@ -59,7 +59,7 @@ health:
 
 def ping(settings: Settings, timeout: float = 2.0) -> bool:
     try:
-        r = httpx.get(f"{settings.registry}/v2/", timeout=timeout)
+        r = httpx.get(f"{settings.registry.url}/v2/", timeout=timeout)
     except httpx.HTTPError:
         return False
     return r.status_code in (200, 401)
@@ -67,7 +67,7 @@ def ping(settings: Settings, timeout: float = 2.0) -> bool:
 
 def has_image(settings: Settings, image: str, timeout: float = 5.0) -> bool:
     """True when ``image`` (``host:port/name:tag``) exists in the registry."""
-    r = httpx.head(manifest_url(settings.registry, image), headers=MANIFEST_HEADERS, timeout=timeout)
+    r = httpx.head(manifest_url(settings.registry.url, image), headers=MANIFEST_HEADERS, timeout=timeout)
     if r.status_code == 404:
         return False
     r.raise_for_status()
@@ -76,21 +76,21 @@ def has_image(settings: Settings, image: str, timeout: float = 5.0) -> bool:
 
 def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
     if not embedded(settings):
-        return {"url": settings.registry, "external": True,
+        return {"url": settings.registry.url, "external": True,
                 "state": "running" if ping(settings) else "unreachable"}  # fmt: skip
     paths = StackPaths.of(settings)
     exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
     conf = write_config(settings, paths)
     info = process.start(
         paths, NAME, [exe, "serve", conf], ready=lambda: ping(settings, 1.0),
-        timeout=settings.stack_wait_timeout, what=f"registry on {settings.registry}",
+        timeout=settings.stack.stack_wait_timeout, what=f"registry on {settings.registry.url}",
         fingerprint=hashlib.sha256(open(conf, "rb").read()).hexdigest()[:16], log=log,
     )  # fmt: skip
-    return {**info, "url": settings.registry, "state": "running"}
+    return {**info, "url": settings.registry.url, "state": "running"}
 
 
 def status(settings: Settings) -> dict:
-    out = {"url": settings.registry, "state": "running" if ping(settings, 1.0) else "stopped"}
+    out = {"url": settings.registry.url, "state": "running" if ping(settings, 1.0) else "stopped"}
     if embedded(settings):
         out.update(process.state(StackPaths.of(settings), NAME))
     else:

@@ -1,6 +1,6 @@
 """Several bindery web processes behind HAProxy (``bindery up --replicas N``), and back to one.
 
-With ``settings.replicas`` > 1 the public address (``host:port``) belongs to the load balancer
+With ``settings.service.replicas`` > 1 the public address (``host:port``) belongs to the load balancer
 (bindery/stack/balancer.py); replica ``i`` is ``bindery serve`` on its own loopback port, recorded in its pid file
 so a restart keeps it (HAProxy's configuration need not change). Every replica gets:
 
@@ -47,13 +47,13 @@ def _free_port() -> int:
 
 def state_url(settings: Settings) -> str:
     """The state store every replica uses: the operator's ``state_url``, else the stack's Redis."""
-    return settings.state_url or redis.url(settings)
+    return settings.state.state_url or redis.url(settings)
 
 
 def replica_settings(settings: Settings, port: int) -> Settings:
-    trusted = [LOAD_BALANCER, *(n for n in settings.trusted_proxies if n != LOAD_BALANCER)]
+    trusted = [LOAD_BALANCER, *(n for n in settings.security.trusted_proxies if n != LOAD_BALANCER)]
     return settings.model_copy(update={
-        "host": "127.0.0.1", "port": port, "replicas": 1, "public_url": settings.web_url,
+        "host": "127.0.0.1", "port": port, "replicas": 1, "public_url": settings.service.web_url,
         "trusted_proxies": trusted,
     })  # fmt: skip
 
@@ -65,13 +65,13 @@ def _port_of(paths: StackPaths, name: str) -> int:
 
 
 def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
-    """Bring the public address to ``settings.replicas`` replicas behind HAProxy (N > 1)."""
+    """Bring the public address to ``settings.service.replicas`` replicas behind HAProxy (N > 1)."""
     paths = StackPaths.of(settings)
-    wanted = [name_of(i) for i in range(1, settings.replicas + 1)]
+    wanted = [name_of(i) for i in range(1, settings.service.replicas + 1)]
     if web.stop(settings):
         log("  single web process stopped: the load balancer takes its address")
     extra_env = {}
-    if not settings.state_url:
+    if not settings.state.state_url:
         redis.start(settings, log)
     extra_env["BINDERY_STATE_URL"] = state_url(settings)
     backends: list[tuple[str, int]] = []
@@ -83,15 +83,15 @@ def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
         # A restarted replica (new settings or code) must be back in rotation before the next one is touched,
         # or HAProxy could have none left. (A new one is not configured in HAProxy yet: nothing to wait for.)
         if info["started"] and balancing and name in balancer.server_states(paths) \
-                and not balancer.wait_in_rotation(paths, name, settings.stack_wait_timeout):
+                and not balancer.wait_in_rotation(paths, name, settings.stack.stack_wait_timeout):
             raise process.StackError(
                 f"{name} answers on port {port} but the load balancer does not route to it after "
-                f"{settings.stack_wait_timeout:.0f}s; see {paths.log(balancer.NAME)}")
+                f"{settings.stack.stack_wait_timeout:.0f}s; see {paths.log(balancer.NAME)}")
     balancer.start(settings, backends, ready=lambda: web.ping(settings), log=log)
     # Only now that HAProxy no longer names them: stop replicas beyond N.
     for name in running_names(paths):
         if name not in wanted and process.stop(paths, name):
-            log(f"  {name} stopped (replicas: {settings.replicas})")
+            log(f"  {name} stopped (replicas: {settings.service.replicas})")
     return status(settings)
 
 
@@ -119,16 +119,16 @@ def status(settings: Settings) -> dict:
     for name in running_names(paths):
         entry = process.state(paths, name)
         port = process.record(paths, name).get("port")
-        if not entry["running"] and name not in [name_of(i) for i in range(1, settings.replicas + 1)]:
+        if not entry["running"] and name not in [name_of(i) for i in range(1, settings.service.replicas + 1)]:
             continue
         url = f"http://127.0.0.1:{port}/" if port else ""
         answers = bool(port) and web.ping(replica_settings(settings, int(port)), 1.0)
         replicas.append({"name": name, "url": url, "pid": entry["pid"],
                          "state": "running" if answers else "stopped", "log": entry["log"]})
     out: dict = {"replicas": replicas}
-    if process.read_pid(paths, balancer.NAME) is not None or settings.replicas > 1:
+    if process.read_pid(paths, balancer.NAME) is not None or settings.service.replicas > 1:
         out["balancer"] = balancer.status(settings)
-    if process.read_pid(paths, redis.NAME) is not None or (settings.replicas > 1
-                                                            and not settings.state_url):
+    if process.read_pid(paths, redis.NAME) is not None or (settings.service.replicas > 1
+                                                            and not settings.state.state_url):
         out["redis"] = redis.status(settings)
     return out

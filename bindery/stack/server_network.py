@@ -3,15 +3,15 @@
 Launched servers run untrusted code. Each embedded hub gets:
 
 - a bridge network of its own on the run engine (``bindery-<stack id>``, interface
-  ``bdy<stack id>``, the lower half of ``settings.server_network``), so rules can name its traffic;
-- the hub's address (``settings.hub_address``, in the upper half) on the loopback interface: the
+  ``bdy<stack id>``, the lower half of ``datadir.server_network(settings)``), so rules can name its traffic;
+- the hub's address (``datadir.hub_address(settings)``, in the upper half) on the loopback interface: the
   hub's API listens only there (reachable from the host and, through the bridge's gateway, from the
   servers) instead of on every interface. podman's bridge exists only while a container runs, so
   the hub cannot bind the gateway's address itself;
 - an nftables table ``inet bindery_<stack id>`` (its own table: rules of netavark, the operator or
   other stacks are never touched): from the bridge, the host accepts only the hub's API and DNS on
   the gateway (so not the registry, the proxy's API, bindery, or anything else listening on the
-  host), and nothing is forwarded to ``settings.server_blocked_networks`` (private, loopback,
+  host), and nothing is forwarded to ``settings.launches.server_blocked_networks`` (private, loopback,
   link-local incl. 169.254.169.254, CGNAT, multicast ...) or over IPv6. A drop in any table is
   final in nftables, so netavark's accept rules cannot undo these.
 
@@ -33,8 +33,10 @@ from pathlib import Path
 
 import docker
 
+from bindery import datadir
 from bindery.engine_clients import docker_client
-from bindery.settings import SERVER_NETWORKS, Settings, derived_server_network, hub_address_in
+from bindery.datadir import SERVER_NETWORKS, derived_server_network, hub_address_in
+from bindery.settings import Settings
 from bindery.datadir import write_if_changed
 from bindery.stack.process import StackError
 
@@ -56,7 +58,7 @@ def table(settings: Settings) -> str:
 
 
 def bridge_network(settings: Settings) -> ipaddress.IPv4Network:
-    return next(settings.server_network.subnets(1))
+    return next(datadir.server_network(settings).subnets(1))
 
 
 def gateway(settings: Settings) -> str:
@@ -66,7 +68,7 @@ def gateway(settings: Settings) -> str:
 def ruleset(settings: Settings) -> str:
     """The nftables table (as `nft -f` input) that confines the servers' bridge."""
     iif = json.dumps(interface(settings))
-    blocked = ", ".join(str(ipaddress.IPv4Network(n)) for n in settings.server_blocked_networks)
+    blocked = ", ".join(str(ipaddress.IPv4Network(n)) for n in settings.launches.server_blocked_networks)
     forward_block = (f'        iifname {iif} ip daddr {{ {blocked} }} counter reject\n'
                      if blocked else "")
     return (
@@ -74,7 +76,7 @@ def ruleset(settings: Settings) -> str:
         "    chain input {\n"
         "        type filter hook input priority filter - 10; policy accept;\n"
         f"        iifname {iif} ct state established,related accept\n"
-        f"        iifname {iif} ip daddr {settings.hub_address} tcp dport {settings.hub_port} accept\n"
+        f"        iifname {iif} ip daddr {datadir.hub_address(settings)} tcp dport {settings.stack.hub_port} accept\n"
         f"        iifname {iif} ip daddr {gateway(settings)} meta l4proto {{ tcp, udp }} "
         "th dport 53 accept\n"
         f"        iifname {iif} counter reject\n"
@@ -106,7 +108,7 @@ def _has_table(settings: Settings) -> bool:
 
 def has_address(settings: Settings) -> bool:
     """True while the hub's address is on the loopback interface."""
-    return any(a["local"] == settings.hub_address for a in host_addresses() if a["ifname"] == "lo")
+    return any(a["local"] == datadir.hub_address(settings) for a in host_addresses() if a["ifname"] == "lo")
 
 
 def address_label(settings: Settings) -> str:
@@ -161,7 +163,7 @@ def _choose(settings: Settings) -> ipaddress.IPv4Network:
     taken = [a["network"] for a in host_addresses()
              if a["ifname"] != mine and a["label"] != label
              and not (a["ifname"] == "lo" and a["local"] == own_unlabelled)]
-    recorded = settings.server_network
+    recorded = datadir.server_network(settings)
     firsts = [recorded] + ([existing] if existing is not None else [])
     for step in range(-len(firsts), SERVER_NETWORKS):
         candidate = firsts[step] if step < 0 else derived_server_network(settings.stack_id, step)
@@ -178,10 +180,10 @@ def _engine(settings: Settings) -> docker.DockerClient:
 def install(settings: Settings, log: Callable[[str], None] = print) -> None:
     """The servers' network, the hub's address and the egress rules (each only if missing)."""
     with _machine_lock():
-        if not settings.server_subnet:
+        if not settings.launches.server_subnet:
             _choose(settings)
         if not has_address(settings):
-            _run(["ip", "addr", "add", f"{settings.hub_address}/32", "dev", "lo",
+            _run(["ip", "addr", "add", f"{datadir.hub_address(settings)}/32", "dev", "lo",
                   "label", address_label(settings)])
     # Replace the whole table in one transaction: a changed setting takes effect, and there is
     # never a moment without rules.
@@ -206,7 +208,7 @@ def install(settings: Settings, log: Callable[[str], None] = print) -> None:
     finally:
         client.close()
     log(f"  servers' network {network_name(settings)} ({bridge_network(settings)}), hub API at "
-        f"{settings.hub_address}:{settings.hub_port}, egress rules in table inet {table(settings)}")
+        f"{datadir.hub_address(settings)}:{settings.stack.hub_port}, egress rules in table inet {table(settings)}")
 
 
 def _apply(script: str) -> None:
@@ -235,6 +237,6 @@ def remove(settings: Settings, log: Callable[[str], None] = print) -> None:
         if _has_table(settings):
             _run(["nft", "delete", "table", "inet", table(settings)])
         if has_address(settings):
-            _run(["ip", "addr", "del", f"{settings.hub_address}/32", "dev", "lo"])
+            _run(["ip", "addr", "del", f"{datadir.hub_address(settings)}/32", "dev", "lo"])
     except (StackError, subprocess.SubprocessError, OSError) as exc:
         log(f"  could not remove the servers' egress rules: {exc}")

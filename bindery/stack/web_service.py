@@ -27,8 +27,7 @@ NAME = "web"
 def settings_env(settings: Settings) -> dict[str, str]:
     """``BINDERY_<FIELD>`` for every setting with a value (lists/dicts as JSON)."""
     env: dict[str, str] = {}
-    for field in type(settings).model_fields:
-        value = getattr(settings, field)
+    for _group, field, _info, value in settings.flat_items():
         if value is None:
             continue
         if isinstance(value, SecretStr):
@@ -49,12 +48,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def local_url(settings: Settings) -> str:
     """Where this machine reaches the web service (0.0.0.0 → 127.0.0.1)."""
-    host = settings.host
+    host = settings.service.host
     if host in ("0.0.0.0", "", "::"):
         host = "127.0.0.1"
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    return f"http://{host}:{settings.service.port}"
 
 
 def ping(settings: Settings, timeout: float = 2.0) -> bool:
@@ -79,18 +78,18 @@ def start(settings: Settings, log: Callable[[str], None] = print, *, name: str =
     argv = [sys.executable, "-m", "bindery", "serve"]
     info = process.start(
         paths, name, argv, env=env, ready=lambda: ping(settings),
-        timeout=settings.stack_wait_timeout, what=f"bindery web service ({local_url(settings)})",
+        timeout=settings.stack.stack_wait_timeout, what=f"bindery web service ({local_url(settings)})",
         # The code's version is part of it: `bindery up` after an upgrade restarts the service.
         fingerprint=hashlib.sha256(json.dumps([child_env, __version__],
                                               sort_keys=True).encode()).hexdigest()[:16],
         meta=meta, log=log,
     )  # fmt: skip
-    return {**info, "url": settings.web_url, "state": "running"}
+    return {**info, "url": settings.service.web_url, "state": "running"}
 
 
 def status(settings: Settings) -> dict:
     ok = ping(settings, 1.0)
-    out = {"url": settings.web_url, "state": "running" if ok else "stopped"}
+    out = {"url": settings.service.web_url, "state": "running" if ok else "stopped"}
     out.update(process.state(StackPaths.of(settings), NAME))
     return out
 

@@ -20,13 +20,13 @@ def unavailable_errors() -> tuple[type[BaseException], ...]:
 
 def open_store(settings: Settings) -> StateStore:
     """The store the settings name: SQLite in the data folder, or Redis for several replicas."""
-    bounds = {"retention": settings.state_retention_seconds, "poll": settings.state_poll_seconds,
-              "timeout": settings.state_timeout}
+    bounds = {"retention": settings.state.state_retention_seconds, "poll": settings.state.state_poll_seconds,
+              "timeout": settings.state.state_timeout}
     if settings.state_url.startswith(("redis://", "rediss://", "unix://")):
         from bindery.state.redis_store import RedisStore
-        return RedisStore(settings.state_url, **bounds)
-    if settings.state_url:
-        raise ValueError(f"state_url {settings.state_url!r}: expected empty (SQLite in the data "
+        return RedisStore(settings.state.state_url, **bounds)
+    if settings.state.state_url:
+        raise ValueError(f"state_url {settings.state.state_url!r}: expected empty (SQLite in the data "
                          "folder) or redis://host:port/db")
     from bindery.state.sqlite_store import SQLiteStore
     return SQLiteStore(settings.state_path, **bounds)

@@ -49,20 +49,20 @@ def raw_spec(request: Request, prefix: str) -> str:
 def create_app(settings: Settings) -> Starlette:
     state: dict = {}
     store = open_store(settings)  # what outlives this process: sessions, records, quotas, rates
-    book = launches.LaunchBook(store, settings.cull_max_age_seconds)  # for 424 pages
+    book = launches.LaunchBook(store, settings.launches.cull_max_age_seconds)  # for 424 pages
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = Services.create(settings)
         # An unfinished launch cannot hold a place longer than its longest possible run.
-        services.reservations = StoreReservationBook(store, max_pending=settings.build_timeout
-                                                     + settings.prepull_timeout
-                                                     + settings.launch_timeout * 2)
+        services.reservations = StoreReservationBook(store, max_pending=settings.builds.build_timeout
+                                                     + settings.launches.prepull_timeout
+                                                     + settings.launches.launch_timeout * 2)
         state["services"] = services
 
         async def remove_user(user: str) -> None:  # a launch another process left behind
             await services.reservations.release(user)
-            if not settings.api_only:
+            if not settings.service.api_only:
                 await services.launcher.remove(user, "abandoned")
 
         async def on_ready(session, event) -> None:
@@ -73,15 +73,15 @@ def create_app(settings: Settings) -> Starlette:
         sessions = Sessions(
             lambda p, s, **options: pipeline.launch(services, p, s, **options), store,
             remove_user, Bounds(
-                grace=settings.abandon_grace_seconds, heartbeat=settings.state_heartbeat_seconds,
-                stale=settings.state_stale_seconds, max_open=settings.max_open_launches,
-                max_open_per_client=settings.max_open_launches_per_client),
+                grace=settings.launches.abandon_grace_seconds, heartbeat=settings.state.state_heartbeat_seconds,
+                stale=settings.state.state_stale_seconds, max_open=settings.security.max_open_launches,
+                max_open_per_client=settings.security.max_open_launches_per_client),
             on_ready=on_ready)
         state["sessions"] = sessions
         # Build queue positions and order are the same in every process of the service.
         services.builds.line = SharedWaitingLine(
-            store, sessions.owner, stale_after=max(15.0, 10 * settings.build_slot_poll_seconds))
-        if pools_enabled(settings) and not settings.api_only:  # warm pools, shared by replicas
+            store, sessions.owner, stale_after=max(15.0, 10 * settings.builds.build_slot_poll_seconds))
+        if pools_enabled(settings) and not settings.service.api_only:  # warm pools, shared by replicas
             services.pools = Pools(
                 settings, store, services.hub, services.launcher, services.reservations,
                 lambda p, s: pipeline.prepare_image(services, p, s), sessions.owner,
@@ -120,7 +120,7 @@ def create_app(settings: Settings) -> Starlette:
             busy = await sessions.over_limit(client)
             if busy is not None:  # before the door: a refused launch spends no rate budget
                 return EventSourceResponse(_one(failed(busy, 429)), headers=headers)
-            build_only = settings.api_only or _true(request.query_params.get("build_only"))
+            build_only = settings.service.api_only or _true(request.query_params.get("build_only"))
             refusal = (build_only_refusal(settings) if build_only else None) \
                 or await door.admit(request, provider, spec)
             if refusal is not None:
@@ -131,7 +131,7 @@ def create_app(settings: Settings) -> Starlette:
         else:
             sid, after = resumed
         return EventSourceResponse(_follow(sessions, sid, after), headers=headers,
-                                   ping=settings.keepalive_seconds)
+                                   ping=settings.service.keepalive_seconds)
 
     async def incomplete_build_url(request: Request) -> Response:
         event = failed("A launch URL looks like /build/<provider>/<spec>, e.g. "
@@ -164,7 +164,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/metrics", metrics),
         *buildlogs.routes(settings, lambda: getattr(state.get("services"), "executor", None)),
         # A build service (api_only) has no pages: nobody lands on a server from it.
-        *([] if settings.api_only else ui.routes(settings, book)),
+        *([] if settings.service.api_only else ui.routes(settings, book)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(RefuseWhileDraining, state=state)])
@@ -204,7 +204,7 @@ def _true(value: str | None) -> bool:
 def build_only_refusal(settings: Settings) -> Refusal | None:
     """Building without launching is for build clients the operator trusts (as in BinderHub):
     it needs build tokens or an allow list, which the door then checks."""
-    if settings.build_token_secret is None and not settings.allowed_specs:
+    if settings.security.build_token_secret is None and not settings.security.allowed_specs:
         return Refusal(403, "Building without launching is not enabled on this service: it needs "
                        "a build token secret or an allow list of repositories.")
     return None

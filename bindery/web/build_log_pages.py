@@ -49,7 +49,7 @@ def routes(settings: Settings, executor: Callable[[], BuildExecutor | None]) -> 
         body, running = await find(name)
         if body is None:
             return PlainTextResponse(f"No build log {name} (they are kept for "
-                                     f"{settings.build_log_keep_days:g} days).\n", 404,
+                                     f"{settings.builds.build_log_keep_days:g} days).\n", 404,
                                      headers=HEADERS)
         return PlainTextResponse(body, headers={**HEADERS, "X-Build-Running": str(running).lower()})
 
@@ -59,7 +59,7 @@ def routes(settings: Settings, executor: Callable[[], BuildExecutor | None]) -> 
         record = logs.record(name) if body is not None and not running else None
         context = {"base": _base(request), "version": __version__, "name": name, "log": body,
                    "running": running, "record": record,
-                   "keep_days": f"{settings.build_log_keep_days:g}"}
+                   "keep_days": f"{settings.builds.build_log_keep_days:g}"}
         return templates.TemplateResponse(request, "build_log.html", context,
                                           status_code=200 if body is not None else 404,
                                           headers=HEADERS)

@@ -48,10 +48,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from any 127.0.0.1 peer;
     # the door decides who the client is, trusting only settings.trusted_proxies.
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
+    config = uvicorn.Config(app, host=settings.service.host, port=settings.service.port, log_level="info",
                             timeout_graceful_shutdown=5, proxy_headers=False,
                             log_config=uvicorn_log_config())
-    DrainingServer(config, drain, settings.shutdown_seconds).run()
+    DrainingServer(config, drain, settings.service.shutdown_seconds).run()
     return 0
 
 
@@ -83,8 +83,8 @@ async def stream_events(settings: Settings, provider: str, spec: str,
                         client: httpx.AsyncClient | None = None) -> AsyncIterator[Event]:
     """Follow a launch through the running service's event stream (on `client` if given: making
     one costs ≈ 30 ms, its TLS context, which a benchmark timing the request must not count)."""
-    url = f"{settings.web_url.rstrip('/')}/build/{provider}/{spec}"
-    timeout = httpx.Timeout(10.0, read=max(60.0, settings.keepalive_seconds * 3))
+    url = f"{settings.service.web_url.rstrip('/')}/build/{provider}/{spec}"
+    timeout = httpx.Timeout(10.0, read=max(60.0, settings.service.keepalive_seconds * 3))
     async with contextlib.AsyncExitStack() as stack:
         if client is None:
             client = await stack.enter_async_context(httpx.AsyncClient())
@@ -97,7 +97,7 @@ async def stream_events(settings: Settings, provider: str, spec: str,
                     if line.startswith("data:"):
                         yield Event.model_validate_json(line[5:])
         except httpx.HTTPError as exc:
-            yield failed(f"Could not reach bindery at {settings.web_url} ({type(exc).__name__}); "
+            yield failed(f"Could not reach bindery at {settings.service.web_url} ({type(exc).__name__}); "
                          "is it up? Try `bindery up`.")
 
 

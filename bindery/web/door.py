@@ -64,16 +64,16 @@ def _address(text: str | None) -> Address | None:
 class Door:
     def __init__(self, settings: Settings, store: StateStore | None = None) -> None:
         self.settings = settings
-        self.blocked = networks(settings.blocked_networks)
-        self.trusted = networks(settings.trusted_proxies)
+        self.blocked = networks(settings.security.blocked_networks)
+        self.trusted = networks(settings.security.trusted_proxies)
         self.rules = SpecRules(settings)
         # With a state store the buckets are shared by every process of the service.
-        limit = settings.rate_limit_per_minute
+        limit = settings.security.rate_limit_per_minute
         self.bucket: TokenBucket | SharedTokenBucket | None = None
         if limit > 0:
             self.bucket = SharedTokenBucket(limit, 60.0, store) if store is not None \
                 else TokenBucket(limit, 60.0)
-        secret = settings.build_token_secret
+        secret = settings.security.build_token_secret
         self.secret = secret.get_secret_value().encode() if secret else None
 
     # -- who is asking -------------------------------------------------------------------------
@@ -103,7 +103,7 @@ class Door:
 
     def page_origin(self, request: Request) -> str:
         """Origin a page served for this request is seen under, for binding build tokens."""
-        return tokens.origin_of(self.settings.public_url or str(request.base_url))
+        return tokens.origin_of(self.settings.service.public_url or str(request.base_url))
 
     # -- build tokens --------------------------------------------------------------------------
     @property
@@ -114,7 +114,7 @@ class Door:
         if self.secret is None:
             return None
         return tokens.issue(self.secret, provider, spec, self.page_origin(request),
-                            self.settings.build_token_expiry_seconds)
+                            self.settings.security.build_token_expiry_seconds)
 
     # -- the checks ----------------------------------------------------------------------------
     async def admit(self, request: Request, provider: str, spec: str) -> Refusal | None:

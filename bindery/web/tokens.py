@@ -1,7 +1,7 @@
 """Signed build tokens: proof that a launch was asked for from one of bindery's own launch pages.
 
 A token is ``<payload>.<signature>``, both base64url; the payload is JSON ``{"spec", "origin", "exp"}``
-and the signature an HMAC-SHA256 over the payload with ``settings.build_token_secret``. It is bound to
+and the signature an HMAC-SHA256 over the payload with ``settings.security.build_token_secret``. It is bound to
 the repository (``provider/spec``, url-decoded so that ``%2F`` and ``/`` spellings agree), to the origin
 of the page that embedded it, and it expires after ``build_token_expiry_seconds``. The stdlib is enough
 here; a JWT library would add algorithm negotiation we do not want.
@@ -14,15 +14,13 @@ import hashlib
 import hmac
 import json
 import time
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
+
+from bindery.repoid import canonical_spec
 
 
 class BadToken(Exception):
     """The token does not allow this launch; the message says why, for the person who has it."""
-
-
-def canonical_spec(provider: str, spec: str) -> str:
-    return unquote(f"{provider}/{spec.strip('/')}")
 
 
 def origin_of(url: str) -> str:

@@ -72,7 +72,7 @@ def _base(request: Request) -> str:
 
 def _public(settings: Settings, request: Request) -> str:
     """bindery's URL as people reach it, for links they copy elsewhere."""
-    return (settings.public_url or str(request.base_url)).rstrip("/") + "/"
+    return (settings.service.public_url or str(request.base_url)).rstrip("/") + "/"
 
 
 def _raw_spec(request: Request, provider: str, spec: str) -> str:

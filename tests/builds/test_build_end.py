@@ -34,7 +34,7 @@ def exists(settings: Settings, name: str) -> bool:
 
 
 async def build(settings: Settings, url: str) -> tuple[str, list[Event], LaunchError | None]:
-    image = f"{settings.registry_host}/bindery/end-{uuid.uuid4().hex[:8]}:test"
+    image = f"{settings.registry.host}/bindery/end-{uuid.uuid4().hex[:8]}:test"
     job = BuildJob(image=image, repo=url, commit=None, source=url)
     executor = engine_executor(settings)
     events: list[Event] = []
@@ -56,7 +56,7 @@ async def test_success_line_ends_the_build_with_the_image_pushed(stack, git_repo
     log = "".join(e.message for e in events)
     assert "made-42" in log and "Successfully pushed" in log  # no line lost by ending early
     assert END_KEY not in log  # the success line is not shown as an event
-    registry = Registry(stack.registry, stack.registry_timeout, stack.registry_retries)
+    registry = Registry(stack.registry.url, stack.registry.registry_timeout, stack.registry.registry_retries)
     try:
         assert await registry.image_exists(image)  # pushed when the events ended
     finally:

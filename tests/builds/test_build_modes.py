@@ -16,7 +16,7 @@ pytestmark = pytest.mark.stack
 
 
 async def build(settings: Settings, url: str, image: str) -> tuple[list[Event], LaunchError | None]:
-    job = BuildJob(image=f"{settings.registry_host}/bindery/{image}:test", repo=url, commit=None,
+    job = BuildJob(image=f"{settings.registry.host}/bindery/{image}:test", repo=url, commit=None,
                    source=url)
     events: list[Event] = []
     try:
@@ -63,7 +63,7 @@ async def test_environment_yml_translated_when_allowed_listing_what_was_not(stac
     assert "were NOT installed: bindery-conda-only-xyz=1.0" in log
     client = docker_client(settings.build_socket, 120)
     try:
-        out = client.containers.run(f"{settings.registry_host}/bindery/translate:test",
+        out = client.containers.run(f"{settings.registry.host}/bindery/translate:test",
                                     ["python", "-c", "import tabulate, six; "
                                      "print(tabulate.__version__, six.__version__)"], remove=True)
     finally:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from bindery import datadir
 from bindery.events import Event
 from bindery.launches.hub_api import Hub
 from tests.builds.kernel import run_in_kernel
@@ -108,7 +109,7 @@ async def launched(stack, git_server):
     out = {name: Launched(path, url, events, seconds)
            for (name, (path, url)), (events, seconds) in zip(repos.items(), results, strict=True)}
     yield out
-    hub = Hub(stack.hub_api, stack.hub_token(), 30)
+    hub = Hub(datadir.hub_api(stack), datadir.hub_token(stack), 30)
     try:
         for item in out.values():
             if item.events[-1].phase == "ready":
@@ -174,7 +175,7 @@ async def test_notebook_only_commit_rebuilds_without_reinstalling(stack, git_ser
           f"(first: {first.seconds:.1f} s)")
     data = events[-1].data()
     assert "0.9.0" in await run_in_kernel(data["url"], data["token"], SHOW_TABULATE)
-    hub = Hub(stack.hub_api, stack.hub_token(), 30)
+    hub = Hub(datadir.hub_api(stack), datadir.hub_token(stack), 30)
     try:
         await hub.stop_server(data["user"])
     finally:

@@ -39,7 +39,7 @@ class Subject:
         self.make = make
         self.exists = exists
         self.memory_limit = memory_limit
-        self.logs = BuildLogs(settings.build_logs_path, settings.build_log_max_bytes, 30, 2000)
+        self.logs = BuildLogs(settings.build_logs_path, settings.builds.build_log_max_bytes, 30, 2000)
 
 
 def engine_subject(stack: Settings) -> Subject:
@@ -89,7 +89,7 @@ def spec_for(stack: Settings, git_repo_factory):
         # the same lines (another implementation's): every RUN really runs and prints.
         _, url = git_repo_factory(f"contract-{tag}", f"LABEL bindery.contract={tag}\n{dockerfile}")
         settings = stack.model_copy(update=overrides)
-        job = BuildJob(image=f"{stack.registry_host}/bindery/contract-{tag}:test", repo=url,
+        job = BuildJob(image=f"{stack.registry.host}/bindery/contract-{tag}:test", repo=url,
                        commit=None, source=url)
         return build_spec(settings, job, "standard", {})
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from bindery.deploy.flow import Slot
-from bindery.release.store import Artifact
+from bindery.artifacts.store import Artifact
 
 PUBLIC = 9585
 

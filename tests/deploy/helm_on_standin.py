@@ -18,7 +18,7 @@ import httpx
 import yaml
 
 from bindery.deploy.classify import CheckFailed
-from bindery.release.helm import run_helm
+from bindery.deploy.helm import run_helm
 
 from .k8s_standin import KINDS, StandIn
 

@@ -26,9 +26,9 @@ import pytest
 
 from bindery.deploy import version_commits as deploygit, instances, probes
 from bindery.deploy.flow import Deployer
-from bindery.deploy.runtime import LocalRuntime
+from bindery.deploy.local_runtime import LocalRuntime
 from bindery.deploy.verify import http_client
-from bindery.release.store import Artifact, FolderStore
+from bindery.artifacts.store import Artifact, FolderStore
 from bindery.versioning import version_of
 from bindery.stack import jupyterhub as stack_hub
 from bindery.stack import podman

@@ -11,7 +11,7 @@ from bindery.deploy import verdicts as records
 from bindery.deploy.flow import Deployer, Slot
 from bindery.deploy.instances import InstanceConfig
 from bindery.deploy.retry import Backoff
-from bindery.release.store import FolderStore
+from bindery.artifacts.store import FolderStore
 
 from .fakes import PUBLIC, FakeMachine
 

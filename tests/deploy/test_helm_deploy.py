@@ -18,13 +18,13 @@ import yaml
 
 from bindery.deploy import verdicts as records
 from bindery.deploy.classify import CheckFailed
-from bindery.release.helm import HelmRelease
+from bindery.deploy.helm import HelmRelease
 from bindery.deploy.helmflow import HelmDeployer, helm_release
 from bindery.deploy.instances import InstanceConfig
 from bindery.deploy.retry import Backoff
 from bindery.deploy.rollout import Cluster, RolloutWatch, api_client, wait_release, wait_rollout
-from bindery.release.store import FolderStore
-from bindery.release.tags import image_tag, version_of_tag
+from bindery.artifacts.store import FolderStore
+from bindery.artifacts.tags import image_tag, version_of_tag
 
 from .helm_on_standin import HelmOnStandIn
 from .k8s_standin import StandIn, running_standin

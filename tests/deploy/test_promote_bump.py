@@ -11,7 +11,7 @@ from bindery.deploy import instances, verdicts as records
 from bindery.deploy.bump import BumpRefused, bump
 from bindery.deploy.promote import PromotionRefused, promote
 from bindery.deploy.report import Report
-from bindery.release.store import FolderStore
+from bindery.artifacts.store import FolderStore
 from bindery.versioning import version_of
 
 from ..release.conftest import Repo

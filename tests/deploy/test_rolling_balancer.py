@@ -14,7 +14,7 @@ import pytest
 from bindery.deploy.classify import CheckFailed
 from bindery.deploy.flow import Slot
 from bindery.deploy.instances import InstanceConfig
-from bindery.deploy.runtime import LocalRuntime
+from bindery.deploy.local_runtime import LocalRuntime
 from bindery.stack import balancer, process
 from bindery.stack.balancer import REPLICA_HEADER
 from bindery.datadir import StackPaths

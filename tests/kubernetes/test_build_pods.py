@@ -21,7 +21,7 @@ async def test_a_build_image_that_cannot_be_pulled_fails_the_build_in_words(
         stack: Settings) -> None:
     with StandInCluster.around(stack, k8s_builder_image="localhost/bindery/no-such:1") as cluster:
         tag = uuid.uuid4().hex[:8]
-        job = BuildJob(image=f"{stack.registry_host}/bindery/pull-{tag}:1", repo="r",
+        job = BuildJob(image=f"{stack.registry.host}/bindery/pull-{tag}:1", repo="r",
                        commit=None, source="https://example.org/r")
         spec = build_spec(cluster.settings, job, "standard", {})
         executor = build_executor(cluster.settings)

@@ -134,5 +134,5 @@ def test_settings_reach_the_pod_options() -> None:
                         k8s_push_secret="s", k8s_build_service_account="sa")
     assert PodOptions.from_settings(settings) == PodOptions(
         builder_image="b:1", engine="dind", engine_socket="/var/run/dind/docker.sock",
-        podman_image=settings.k8s_podman_image, push_secret="s", node_selector={"a": "b"},
+        podman_image=settings.kubernetes.k8s_podman_image, push_secret="s", node_selector={"a": "b"},
         tolerations=[TOLERATION], service_account="sa")

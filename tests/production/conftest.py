@@ -35,7 +35,7 @@ class Service:
 
     @property
     def url(self) -> str:
-        return self.settings.web_url.rstrip("/")
+        return self.settings.service.web_url.rstrip("/")
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -58,7 +58,7 @@ def start_service(base: Settings, log_dir: Path, env_extra: dict[str, str] | Non
     env.update(settings_env(settings))
     env.update(env_extra or {})
     log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"service-{settings.port}.log"
+    log = log_dir / f"service-{settings.service.port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "bindery", "serve"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -118,7 +118,7 @@ def second_hub(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "data_dir": tmp_path_factory.mktemp("hub2"),
             "hub_port": free_port(), "proxy_port": free_port(), "proxy_api_port": free_port(),
             "hub_url": "", "hub_api_url": "", "hub_api_token": None,
-            "registry_url": stack.registry, "run_docker_host": stack.run_socket,
+            "registry_url": stack.registry.url, "run_docker_host": stack.run_socket,
             "build_docker_host": stack.build_socket,
             "base_image": base_image_name(stack), **overrides})
         StackPaths.of(settings).make()

@@ -18,6 +18,7 @@ from pathlib import Path
 import docker
 import httpx
 
+from bindery import datadir
 from bindery import stack as embedded
 from bindery.launches.hub_api import Hub
 from bindery.launches.hub_users import PREFIX
@@ -103,7 +104,7 @@ def server_containers(settings: Settings, all_: bool = True) -> list:
 
 
 async def hub_users(settings: Settings) -> list[dict]:
-    hub = Hub(settings.hub_api, settings.hub_token(), 10)
+    hub = Hub(datadir.hub_api(settings), datadir.hub_token(settings), 10)
     try:
         return [u for u in await hub.list_users() if u["name"].startswith(PREFIX)]
     finally:
@@ -141,14 +142,14 @@ async def assert_no_orphans(settings: Settings, timeout: float = 30) -> None:
 
 
 def versions_ok(settings: Settings) -> bool:
-    response = httpx.get(settings.web_url.rstrip("/") + "/versions", timeout=5)
+    response = httpx.get(settings.service.web_url.rstrip("/") + "/versions", timeout=5)
     return response.status_code == 200
 
 
 async def release(settings: Settings, ready_event) -> None:
     """Stop a launched server and delete its user (a person leaving): not an orphan, just done."""
     user = ready_event.data()["user"]
-    hub = Hub(settings.hub_api, settings.hub_token(), 10)
+    hub = Hub(datadir.hub_api(settings), datadir.hub_token(settings), 10)
     try:
         async def gone():
             await hub.stop_server(user)
@@ -162,6 +163,6 @@ def metric_samples(settings: Settings) -> dict[tuple[str, tuple], float]:
     """/metrics parsed with prometheus_client's parser: {(sample name, sorted labels): value}."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = httpx.get(settings.web_url.rstrip("/") + "/metrics", timeout=10).text
+    text = httpx.get(settings.service.web_url.rstrip("/") + "/metrics", timeout=10).text
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}

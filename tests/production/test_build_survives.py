@@ -75,7 +75,7 @@ async def test_kill_9_mid_build_then_another_process_attaches(stack, git_repo_fa
 
 async def test_failed_build_links_its_escaped_log(stack, git_repo_factory):
     _, url = git_repo_factory("hostile-log", "RUN echo '<script>alert(42)</script>' && exit 3")
-    done = await watch(stack.web_url.rstrip("/"), "git", git_spec(url, "main"))
+    done = await watch(stack.service.web_url.rstrip("/"), "git", git_spec(url, "main"))
     assert done.last.phase == "failed", dumps(done)
     failure = done.last.data()
     log_url = failure["build_log_url"]

@@ -38,7 +38,7 @@ def observed(request, tmp_path_factory, git_server):
 
 
 def health(settings) -> tuple[int, dict]:
-    response = httpx.get(settings.web_url.rstrip("/") + "/health", timeout=15)
+    response = httpx.get(settings.service.web_url.rstrip("/") + "/health", timeout=15)
     return response.status_code, response.json()
 
 

@@ -14,6 +14,7 @@ import time
 import httpx
 import pytest
 
+from bindery import datadir
 from bindery.datadir import StackPaths
 from tests.production.own_stack import (
     dedicated_stack,
@@ -78,12 +79,12 @@ async def test_servers_get_limits_and_no_credential_of_binderys(limited, servers
     env = env_of(container)
     assert not [k for k in env if k.startswith("BINDERY")]
     paths = StackPaths.of(limited)
-    secrets = [limited.hub_token(), (paths.hub / "proxy-auth-token").read_text().strip()]
+    secrets = [datadir.hub_token(limited), (paths.hub / "proxy-auth-token").read_text().strip()]
     secrets += [p.read_text().strip() for p in paths.secrets.iterdir() if p.is_file()]
     leaked = [k for k, v in env.items() for s in secrets if s and s in v]
     assert not leaked, f"bindery secrets in the server's environment: {leaked}"
     # Its own token is there, and it is not bindery's.
-    assert env["JUPYTERHUB_API_TOKEN"] and env["JUPYTERHUB_API_TOKEN"] != limited.hub_token()
+    assert env["JUPYTERHUB_API_TOKEN"] and env["JUPYTERHUB_API_TOKEN"] != datadir.hub_token(limited)
     assert env["JUPYTERHUB_USER"] == a.data()["user"]
 
 
@@ -91,7 +92,7 @@ async def test_server_tokens_cannot_use_the_hub_beyond_their_own_server(limited,
     a, b = servers
     own, other = a.data()["user"], b.data()["user"]
     server_token = env_of(container_of(limited, a))["JUPYTERHUB_API_TOKEN"]
-    api = limited.hub_api
+    api = datadir.hub_api(limited)
     for token in (server_token, a.data()["token"]):  # the server's token and the person's
         async with httpx.AsyncClient(headers={"Authorization": f"token {token}"},
                                      timeout=10) as hub:
@@ -107,7 +108,7 @@ async def test_server_tokens_cannot_use_the_hub_beyond_their_own_server(limited,
             assert (await hub.post(f"{api}/users/b-intruder")).status_code == 403
             assert (await hub.get(f"{api}/services")).status_code == 403
     # The other server still runs, as bindery's own hub token sees it.
-    async with httpx.AsyncClient(headers={"Authorization": f"token {limited.hub_token()}"},
+    async with httpx.AsyncClient(headers={"Authorization": f"token {datadir.hub_token(limited)}"},
                                  timeout=10) as hub:
         assert (await hub.get(f"{api}/users/{other}")).json()["servers"][""]["ready"]
     assert (await open_server(b)).status_code == 200

@@ -16,7 +16,7 @@ async def test_twenty_requests_for_one_unbuilt_ref_share_one_build(stack, git_re
     _, url = git_repo_factory("popular", "RUN echo early-marker-$((6*7)) && sleep 4\n"
                               "RUN echo late-marker-$((6*9))")
     spec = git_spec(url, "main")
-    base = stack.web_url
+    base = stack.service.web_url
     try:
         early = [Watch() for _ in range(EARLY)]
         tasks = [asyncio.create_task(watch(base, "git", spec, into=w)) for w in early]

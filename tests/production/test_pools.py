@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from bindery import datadir
 from bindery.launches.hub_api import Hub
 from bindery.launches.hub_users import user_name
 from bindery.launches.pools import POOL_MARK, is_pool_user
@@ -240,7 +241,7 @@ async def test_a_replica_restart_does_not_orphan_pool_servers(stack, pooled, mai
     # A pool user that no record knows (as a crash between creating it and recording it would
     # leave, with the same naming): it must go.
     stray = user_name((await pool_of(stack, url))["repo"], POOL_MARK + secrets.token_hex(4))
-    hub = Hub(stack.hub_api, stack.hub_token(), 15)
+    hub = Hub(datadir.hub_api(stack), datadir.hub_token(stack), 15)
     try:
         await hub.create_user(stray)
     finally:

@@ -17,7 +17,7 @@ async def test_first_launch_shows_pull_progress_before_the_start_request(stack, 
     # A layer of its own that the run side has never seen (8 MB of random bytes).
     _, url = git_repo_factory("pulled", "RUN head -c 8000000 /dev/urandom > /home/jovyan/blob")
     try:
-        w = await asyncio.wait_for(watch(stack.web_url, "git", git_spec(url, "main")), 300)
+        w = await asyncio.wait_for(watch(stack.service.web_url, "git", git_spec(url, "main")), 300)
         assert w.last.phase == "ready", dumps(w)
         image = w.last.data()["image"]
         assert image in run_side_images(stack)
@@ -32,13 +32,13 @@ async def test_first_launch_shows_pull_progress_before_the_start_request(stack, 
         assert answered is not None and pulls[-1].at <= answered.at
         # Throttled: at most one progress event per interval (plus the first and last).
         span = pulls[-1].at - pulls[0].at
-        assert len(pulls) <= span / stack.prepull_progress_interval + 3, len(pulls)
+        assert len(pulls) <= span / stack.launches.prepull_progress_interval + 3, len(pulls)
     finally:
         await remove_users(stack, url)
 
 
 async def test_pull_failures_and_timeouts_are_clear(stack):
-    missing = f"{stack.registry_host}/bindery/never-built:0123456789abcdef"
+    missing = f"{stack.registry.host}/bindery/never-built:0123456789abcdef"
     puller = Prepuller(stack.run_socket, timeout=60)
     try:
         with pytest.raises(LaunchError) as failed:

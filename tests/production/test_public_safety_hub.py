@@ -23,6 +23,7 @@ import docker
 import httpx
 import pytest
 
+from bindery import datadir
 from bindery.settings import Settings
 from bindery.stack import server_network
 from bindery.datadir import StackPaths
@@ -82,9 +83,9 @@ async def test_ready_token_opens_its_own_server_and_nothing_else(stack, launched
         assert got == {what: 403 for what in attacks}, got
     # The token expires, and the server it opens still runs (the stop attempt was refused).
     assert (await open_server(launched)).status_code == 200
-    async with httpx.AsyncClient(headers={"Authorization": f"token {stack.hub_token()}"},
+    async with httpx.AsyncClient(headers={"Authorization": f"token {datadir.hub_token(stack)}"},
                                  timeout=20) as admin:
-        tokens = (await admin.get(f"{stack.hub_api}/users/{user}/tokens")).json()["api_tokens"]
+        tokens = (await admin.get(f"{datadir.hub_api(stack)}/users/{user}/tokens")).json()["api_tokens"]
         minted = [t for t in tokens if t.get("note") == "bindery launch"]
         assert minted and all(t["expires_at"] for t in minted), tokens
         log("the person's token as the hub lists it",
@@ -98,23 +99,23 @@ async def test_hub_starts_only_images_of_binderys_registry_whoever_asks(stack, l
     """Even bindery's own service token cannot make the hub start an image from elsewhere."""
     ready = launched.data()
     foreign = "docker.io/someone/miner:latest"
-    async with httpx.AsyncClient(headers={"Authorization": f"token {stack.hub_token()}"},
+    async with httpx.AsyncClient(headers={"Authorization": f"token {datadir.hub_token(stack)}"},
                                  timeout=60) as admin:
         name = "b-00000000-foreign"
-        assert (await admin.post(f"{stack.hub_api}/users/{name}")).status_code == 201
+        assert (await admin.post(f"{datadir.hub_api(stack)}/users/{name}")).status_code == 201
         try:
-            response = await admin.post(f"{stack.hub_api}/users/{name}/server",
+            response = await admin.post(f"{datadir.hub_api(stack)}/users/{name}/server",
                                         json={"image": foreign})
             log("service token starts a foreign image", (response.status_code, response.text[:200]))
             assert response.status_code in (400, 403), response.text
             assert "image" in response.text.lower()
             # Named servers are off for everyone, the service included.
-            named = await admin.post(f"{stack.hub_api}/users/{name}/servers/x1",
+            named = await admin.post(f"{datadir.hub_api(stack)}/users/{name}/servers/x1",
                                      json={"image": ready["image"]})
             log("service token starts a named server", named.status_code)
             assert named.status_code == 400, named.text
         finally:
-            await admin.delete(f"{stack.hub_api}/users/{name}")
+            await admin.delete(f"{datadir.hub_api(stack)}/users/{name}")
 
 
 # -- point 4: quotas are atomic ----------------------------------------------------------------
@@ -322,8 +323,8 @@ async def test_launched_container_cannot_reach_admin_surfaces_or_private_network
         gateway = next(iter(container.attrs["NetworkSettings"]["Networks"].values()))["Gateway"]
         targets = sorted({gateway, *host_addresses()})
         sockets = [[f"{what} at {host}", host, port] for host in targets for what, port in (
-            ("registry", stack.registry_port), ("proxy API", stack.proxy_api_port),
-            ("public proxy", stack.proxy_port), ("bindery web", stack.port),
+            ("registry", stack.registry.registry_port), ("proxy API", stack.stack.proxy_api_port),
+            ("public proxy", stack.stack.proxy_port), ("bindery web", stack.service.port),
             ("private listener", host_listener.port))]
         sockets.append(["another machine of the private network", private_host.ADDRESS,
                         private_host.port])
@@ -378,7 +379,7 @@ async def test_launched_container_writes_are_bounded(stack, launched):
                                          user=container.attrs["Config"]["User"] or "1000")
         log("writing 4 GiB into /tmp", result.output.decode().strip())
         written = int(result.output.split()[1])
-        assert result.output.startswith(b"stopped") and written <= stack.server_tmp_size_mb + 1
+        assert result.output.startswith(b"stopped") and written <= stack.launches.server_tmp_size_mb + 1
     finally:
         client.close()
     assert (await open_server(launched)).status_code == 200
@@ -401,7 +402,7 @@ def test_egress_rules_install_and_remove_idempotently(stack, tmp_path):
         finally:
             client.close()
         return (tables.count(server_network.table(other)),
-                addrs.count(f"inet {other.hub_address}/32"), net,
+                addrs.count(f"inet {datadir.hub_address(other)}/32"), net,
                 server_network.table(stack) in tables)
 
     assert state() == (0, 0, False, True)
@@ -420,7 +421,7 @@ def test_egress_rules_install_and_remove_idempotently(stack, tmp_path):
 def _same_first_choice(root) -> tuple[Settings, Settings]:
     """Two data_dirs whose first-choice /24 for servers is the same (a hash collision, found),
     and free on this machine (other stacks of the test run hold theirs)."""
-    from bindery.settings import derived_server_network, stack_id_of
+    from bindery.datadir import derived_server_network, stack_id_of
 
     used = [a["network"] for a in server_network.host_addresses()]
     seen: dict = {}
@@ -439,7 +440,7 @@ def test_stacks_whose_first_choice_collides_get_different_networks(stack, tmp_pa
     """Two stacks that hash to the same /24 (staging and prod did, in one CI run: the second
     stack's network 'is already used on the host'): the second takes the next free one, each
     keeps its own across restarts, and taking one down never touches the other's address."""
-    from bindery.settings import derived_server_network
+    from bindery.datadir import derived_server_network
 
     first, second = (stack.model_copy(update={"data_dir": d, "run_docker_host": stack.run_socket})
                      for d in _same_first_choice(tmp_path))
@@ -453,39 +454,39 @@ def test_stacks_whose_first_choice_collides_get_different_networks(stack, tmp_pa
     try:
         server_network.install(first, log=quiet)
         server_network.install(second, log=quiet)
-        assert first.server_network == derived_server_network(first.stack_id)
-        assert second.server_network != first.server_network
-        assert not second.server_network.overlaps(first.server_network)
-        assert second.hub_address != first.hub_address
+        assert datadir.server_network(first) == derived_server_network(first.stack_id)
+        assert datadir.server_network(second) != datadir.server_network(first)
+        assert not second.server_network.overlaps(datadir.server_network(first))
+        assert datadir.hub_address(second) != datadir.hub_address(first)
         for s in (first, second):
-            assert f"inet {s.hub_address}/32 scope global {server_network.address_label(s)}" \
+            assert f"inet {datadir.hub_address(s)}/32 scope global {server_network.address_label(s)}" \
                 in on_lo(), on_lo()
         # A restart (install again) keeps each one's own /24 and makes nothing twice.
-        chosen = (first.server_network, second.server_network)
+        chosen = (datadir.server_network(first), datadir.server_network(second))
         server_network.install(second, log=quiet)
         server_network.install(first, log=quiet)
-        assert (first.server_network, second.server_network) == chosen
-        assert on_lo().count(f"inet {second.hub_address}/32") == 1
+        assert (datadir.server_network(first), datadir.server_network(second)) == chosen
+        assert on_lo().count(f"inet {datadir.hub_address(second)}/32") == 1
         # The first one down: the second's address and network stay.
         server_network.remove(first, log=quiet)
-        assert f"inet {first.hub_address}/32" not in on_lo()
-        assert f"inet {second.hub_address}/32" in on_lo()
+        assert f"inet {datadir.hub_address(first)}/32" not in on_lo()
+        assert f"inet {datadir.hub_address(second)}/32" in on_lo()
         assert server_network.has_address(second)
     finally:
         server_network.remove(first, log=quiet)
         server_network.remove(second, log=quiet)
-    assert f"inet {second.hub_address}/32" not in on_lo()
+    assert f"inet {datadir.hub_address(second)}/32" not in on_lo()
 
 
 def test_a_stack_started_before_subnets_were_recorded_keeps_its_own(stack, tmp_path):
     """A running stack of an earlier bindery (its network made, its hub address on lo without a
     label, no recorded choice) is upgraded in place by `bindery up`: its own address is not
     mistaken for another stack's, so it keeps its /24 instead of failing on its busy network."""
-    from bindery.settings import derived_server_network
+    from bindery.datadir import derived_server_network
 
     old = stack.model_copy(update={"data_dir": tmp_path / "old", "run_docker_host": stack.run_socket})
     first = derived_server_network(old.stack_id)
-    assert not old.server_subnet_file.exists() and old.server_network == first
+    assert not old.server_subnet_file.exists() and datadir.server_network(old) == first
     client = docker_client(stack.run_socket, 30)
     try:
         pool = docker.types.IPAMPool(subnet=str(server_network.bridge_network(old)),
@@ -494,9 +495,9 @@ def test_a_stack_started_before_subnets_were_recorded_keeps_its_own(stack, tmp_p
                                ipam=docker.types.IPAMConfig(pool_configs=[pool]),
                                options={"com.docker.network.bridge.name":
                                         server_network.interface(old)})
-        subprocess.run(["ip", "addr", "add", f"{old.hub_address}/32", "dev", "lo"], check=True)
+        subprocess.run(["ip", "addr", "add", f"{datadir.hub_address(old)}/32", "dev", "lo"], check=True)
         server_network.install(old, log=lambda line: None)
-        assert old.server_network == first
+        assert datadir.server_network(old) == first
         assert old.server_subnet_file.read_text().strip() == str(first)
     finally:
         server_network.remove(old, log=lambda line: None)

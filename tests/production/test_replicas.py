@@ -73,11 +73,11 @@ def test_status_lists_replicas_balancer_and_redis(replicated):
     # Each replica answers on its own port; the public port is HAProxy's, not a replica's.
     for r in replicas:
         assert httpx.get(r["url"] + "versions", timeout=10).status_code == 200
-    assert replicated.port not in {int(r["url"].rsplit(":", 1)[1].strip("/")) for r in replicas}
+    assert replicated.service.port not in {int(r["url"].rsplit(":", 1)[1].strip("/")) for r in replicas}
 
 
 def test_requests_spread_over_both_replicas(replicated):
-    served = [httpx.get(replicated.web_url + "versions", timeout=10) for _ in range(20)]
+    served = [httpx.get(replicated.service.web_url + "versions", timeout=10) for _ in range(20)]
     assert all(r.status_code == 200 for r in served)
     assert {r.headers[REPLICA_HEADER] for r in served} == {"replica-1", "replica-2"}
 
@@ -85,11 +85,11 @@ def test_requests_spread_over_both_replicas(replicated):
 async def test_launch_through_the_load_balancer_reaches_ready(replicated, git_server):
     _, url = repo(git_server, "replicated")
     try:
-        w = await watch(replicated.web_url, "git", git_spec(url, "main"))
+        w = await watch(replicated.service.web_url, "git", git_spec(url, "main"))
         assert w.last.phase == "ready", [s.event for s in w.events]
         data = w.last.data()
         # Links name the public address (the load balancer), not a replica's own port.
-        assert data["binder_launch_host"].rstrip("/") == replicated.web_url.rstrip("/")
+        assert data["binder_launch_host"].rstrip("/") == replicated.service.web_url.rstrip("/")
         assert await open_with_token(w.last) == 200
     finally:
         await remove_users(replicated, url)
@@ -110,7 +110,7 @@ async def test_spoofed_forwarded_for_does_not_bypass_the_rate_limit(replicated, 
     header, and replicas trust only HAProxy. (Were the header appended and believed, every request here would
     be a new client and none refused.)"""
     url = f"{git_server.base_url}/org/no-such-repository.git"
-    target = f"{replicated.web_url}build/git/{quote(url, safe='')}/main"
+    target = f"{replicated.service.web_url}build/git/{quote(url, safe='')}/main"
     transport = httpx.AsyncHTTPTransport(local_address=SPOOFER)
     refused = 0
     attempts = 4 * RATE
@@ -135,7 +135,7 @@ async def test_killing_a_replica_keeps_the_load_balancer_serving(replicated):
     async with httpx.AsyncClient(timeout=10) as client:
         async def routed_around() -> bool:
             nonlocal failures
-            r = await client.get(replicated.web_url + "versions")
+            r = await client.get(replicated.service.web_url + "versions")
             failures += r.status_code != 200
             served_by.add(r.headers.get(REPLICA_HEADER))
             return "replica-1 is DOWN" in balancer_log.read_text(errors="replace")
@@ -143,7 +143,7 @@ async def test_killing_a_replica_keeps_the_load_balancer_serving(replicated):
         await wait_for(routed_around, 30, "HAProxy marks the killed replica DOWN", interval=0.05)
         down_after = time.monotonic() - t0
         for _ in range(10):
-            r = await client.get(replicated.web_url + "versions")
+            r = await client.get(replicated.service.web_url + "versions")
             failures += r.status_code != 200
             assert r.headers[REPLICA_HEADER] == "replica-2"
     # No request failed, before or after the health check noticed (a refused connection is retried elsewhere).
@@ -162,7 +162,7 @@ async def test_killing_a_replica_keeps_the_load_balancer_serving(replicated):
 
     async def both_serve() -> bool:
         async with httpx.AsyncClient(timeout=10) as client:
-            seen = {(await client.get(replicated.web_url + "versions")).headers[REPLICA_HEADER] for _ in range(6)}
+            seen = {(await client.get(replicated.service.web_url + "versions")).headers[REPLICA_HEADER] for _ in range(6)}
         return seen == {"replica-1", "replica-2"}
 
     await wait_for(both_serve, 30, "both replicas serve again")
@@ -179,7 +179,7 @@ def test_up_with_changed_settings_restarts_replicas_one_at_a_time(replicated):
         with httpx.Client(timeout=10) as http:
             while not done.is_set():
                 try:
-                    r = http.get(replicated.web_url + "versions")
+                    r = http.get(replicated.service.web_url + "versions")
                     if r.status_code != 200:
                         failures.append(str(r.status_code))
                 except httpx.HTTPError as exc:
@@ -204,7 +204,7 @@ def test_up_reconciles_the_replica_count_and_down_stops_everything(replicated):
                         build_base=False)
     assert [r["name"] for r in three["replicas"]] == ["replica-1", "replica-2", "replica-3"]
     assert three["running"]
-    served = {httpx.get(replicated.web_url + "versions", timeout=10).headers[REPLICA_HEADER] for _ in range(30)}
+    served = {httpx.get(replicated.service.web_url + "versions", timeout=10).headers[REPLICA_HEADER] for _ in range(30)}
     assert served == {"replica-1", "replica-2", "replica-3"}
     pids = [r["pid"] for r in three["replicas"]] + [process.read_pid(paths, n) for n in ("balancer", "redis")]
 
@@ -212,7 +212,7 @@ def test_up_reconciles_the_replica_count_and_down_stops_everything(replicated):
     assert [r["name"] for r in one["replicas"]] == ["web"] and one["running"]
     assert "balancer" not in one["parts"] and "redis" not in one["parts"]
     assert not any(alive(pid) for pid in pids)
-    answer = httpx.get(replicated.web_url + "versions", timeout=10)
+    answer = httpx.get(replicated.service.web_url + "versions", timeout=10)
     assert answer.status_code == 200 and REPLICA_HEADER not in answer.headers  # the single process itself
 
     two = embedded.up(replicated, log=lambda line: None, build_base=False)
@@ -222,4 +222,4 @@ def test_up_reconciles_the_replica_count_and_down_stops_everything(replicated):
     assert not any(alive(pid) for pid in everything)
     assert embedded.status(replicated)["replicas"] == []
     with pytest.raises(httpx.HTTPError):
-        httpx.get(replicated.web_url + "versions", timeout=5)
+        httpx.get(replicated.service.web_url + "versions", timeout=5)

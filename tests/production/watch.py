@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from bindery import datadir
 from bindery.events import Event
 from bindery.launches.hub_api import Hub, HubUnavailable
 from bindery.launches.hub_users import PREFIX, repo_key
@@ -100,7 +101,7 @@ async def hub_client(settings: Settings):
     """The hub's API as bindery calls it. If the hub cannot be reached, the error says why as far
     as this machine can tell (its process, its address on `lo`, its last log lines): a hub that
     vanished mid-test must be explainable from CI's output alone."""
-    hub = Hub(settings.hub_api, settings.hub_token(), 15)
+    hub = Hub(datadir.hub_api(settings), datadir.hub_token(settings), 15)
     try:
         yield hub
     except HubUnavailable as exc:
@@ -122,7 +123,7 @@ def hub_diagnosis(settings: Settings) -> str:
         address = server_network.has_address(settings)
     except Exception as exc:  # a diagnosis never hides the error it explains
         address = f"unknown ({exc})"
-    return (f"hub process: {state}; address {settings.hub_address} on lo: {address}; "
+    return (f"hub process: {state}; address {datadir.hub_address(settings)} on lo: {address}; "
             f"last lines of {paths.log('hub')}:\n{process.log_tail(paths.log('hub'), 40)}")
 
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from bindery import datadir
 from bindery.launches import pipeline
 from bindery.events import Event
 from bindery.launches.hub_api import Hub
@@ -43,7 +44,7 @@ async def run(settings: Settings, provider: str, spec: str, **options) -> list[E
 
 
 async def remove_users(settings: Settings, *events: Event) -> None:
-    hub = Hub(settings.hub_api, settings.hub_token(), 10)
+    hub = Hub(datadir.hub_api(settings), datadir.hub_token(settings), 10)
     try:
         for event in events:
             if event.phase == "ready" and event.data().get("user"):
@@ -135,7 +136,7 @@ async def test_a_record_with_a_file_outside_its_service_is_refused(stack):
 
 
 async def test_prebuilt_image_launches_through_the_same_pipeline(stack, base_image):
-    settings = stack.model_copy(update={"prebuilt_registries": [f"{stack.registry_host}/bindery/"]})
+    settings = stack.model_copy(update={"prebuilt_registries": [f"{stack.registry.host}/bindery/"]})
     events = await run(settings, "image", base_image)
     try:
         assert events[-1].phase == "ready", events[-1]
@@ -146,7 +147,7 @@ async def test_prebuilt_image_launches_through_the_same_pipeline(stack, base_ima
         await remove_users(settings, events[-1])
     outside = await run(settings, "image", "quay.io/someone/else:1")
     assert outside[-1].data()["status_code"] == 403 and "only from" in outside[-1].message
-    missing = await run(settings, "image", f"{stack.registry_host}/bindery/nothing-here:1")
+    missing = await run(settings, "image", f"{stack.registry.host}/bindery/nothing-here:1")
     assert missing[-1].data()["status_code"] == 404 and "does not exist" in missing[-1].message
     off = await run(stack, "image", base_image)  # not enabled by the operator
     assert off[-1].data()["status_code"] == 404
@@ -232,12 +233,12 @@ async def test_build_only_and_the_api_only_build_service(stack, git_repo_factory
         assert last.phase == "ready", last
         image = last.data()["imageName"]
         assert "url" not in last.data() and "token" not in last.data()
-        registry = Registry(stack.registry, 5, 2)
+        registry = Registry(stack.registry.url, 5, 2)
         try:
             assert await registry.image_exists(image)
         finally:
             await registry.aclose()
-        hub = Hub(stack.hub_api, stack.hub_token(), 10)
+        hub = Hub(datadir.hub_api(stack), datadir.hub_token(stack), 10)
         try:
             assert bindery_users(await hub.list_users(), url) == []
         finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bindery.release.build import ReleaseError, release
-from bindery.release.store import FolderStore
+from bindery.artifacts.store import FolderStore
 from bindery.versioning import BUILD_INFO_NAME, PACKAGE_DIR, version_of
 
 from .conftest import Repo

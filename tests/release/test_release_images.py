@@ -11,8 +11,8 @@ from packaging.version import Version
 from bindery.engine_clients import docker_client
 from bindery.release.build import release
 from bindery.release.release_images import CONTENT_LABEL, bindery_image, builder_image_release, read_manifest
-from bindery.release.store import FolderStore
-from bindery.release.tags import image_tag
+from bindery.artifacts.store import FolderStore
+from bindery.artifacts.tags import image_tag
 from bindery.versioning import PACKAGE_DIR, version_of
 from bindery.settings import Settings
 from bindery.stack.builder_image import REPO2DOCKER_VERSION
@@ -32,7 +32,7 @@ def released(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 
 def test_bindery_image_from_the_released_wheel(stack: Settings, released) -> None:  # noqa: ANN001
     artifact, version, _ = released
-    prefix = f"{stack.registry_host}/release-test"
+    prefix = f"{stack.registry.host}/release-test"
     logged: list[str] = []
     image = bindery_image(stack, artifact, prefix, log=logged.append)
     assert image.name == f"{prefix}/bindery:{image_tag(version)}" and "+" not in image.name
@@ -56,7 +56,7 @@ def test_bindery_image_from_the_released_wheel(stack: Settings, released) -> Non
 
 def test_builder_image_pushed_under_the_release_tag(stack: Settings, released) -> None:  # noqa: ANN001
     artifact, version, _ = released
-    prefix = f"{stack.registry_host}/release-test"
+    prefix = f"{stack.registry.host}/release-test"
     image = builder_image_release(stack, version, prefix, log=lambda m: None)
     assert image.name == f"{prefix}/repo2docker:{image_tag(version)}"
     served = read_manifest(stack, image.name)
@@ -79,7 +79,7 @@ def test_release_cli_images_and_chart_idempotent(stack: Settings, released, tmp_
     store = Path(artifact.location).parent
     chart = Path(__file__).parents[1] / "deploy" / "tinychart"
     proc = run_cli(stack, "release", "--repo", str(clone), "--store", str(store), "--images", "--registry",
-                   f"{stack.registry_host}/release-test", "--chart", str(chart), "--json", timeout=600)
+                   f"{stack.registry.host}/release-test", "--chart", str(chart), "--json", timeout=600)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["already_there"] and out["version"] == version

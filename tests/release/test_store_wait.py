@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bindery.release.store import FolderStore, newest
-from bindery.release.wait import ArtifactWaitTimeout, wait_for_artifact
+from bindery.artifacts.store import FolderStore, newest
+from bindery.artifacts.wait import ArtifactWaitTimeout, wait_for_artifact
 
 VERSION = "0.1.dev12+gabc123456789"
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bindery.release.helm import run_helm
+from bindery.deploy.helm import run_helm
 from bindery.release.chart import ChartError, package_chart
-from bindery.release.store import FolderStore
-from bindery.release.tags import OCI_TAG, VersionNameError, chart_version, image_tag, version_of_tag
+from bindery.artifacts.store import FolderStore
+from bindery.artifacts.tags import OCI_TAG, VersionNameError, chart_version, image_tag, version_of_tag
 
 CHART = Path(__file__).parents[1] / "deploy" / "tinychart"
 V = "0.1.dev42+g1a2b3c4d5e6f"

@@ -70,7 +70,7 @@ def make_app(settings: Settings, record: Record, delay: float = 0.05) -> Starlet
         record.streams.append((key, last))
         start = int(last.rsplit(".", 1)[-1]) + 1 if last else 0
         refusal = None if last else await door.admit(request, provider, spec)
-        base = settings.web_url.rstrip("/")
+        base = settings.service.web_url.rstrip("/")
         events = [refusal.event()] if refusal else script(key, f"{base}/user/{USER}/")
         if refusal is None and not last:
             record.launches[key] += 1

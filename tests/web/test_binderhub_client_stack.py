@@ -9,7 +9,7 @@ from .test_binderhub_client import needs_client, run_client
 @needs_client
 def test_published_client_launches_on_the_stack(stack, git_repo_factory):
     path, url = git_repo_factory("npmclient", "RUN echo built-for-the-npm-client")
-    code, result = run_client(stack.web_url, f"gh/{path}/main", "lab", timeout=900)
+    code, result = run_client(stack.service.web_url, f"gh/{path}/main", "lab", timeout=900)
     assert code == 0, result
     assert result["phases"][-1] == "ready" and result["api_status"] == 200
     ready = result["ready"]

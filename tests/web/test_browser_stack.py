@@ -15,16 +15,16 @@ def test_home_form_to_running_jupyter_server(stack, git_repo_factory, browser):
     path, _ = git_repo_factory("browser", "RUN echo launched-from-the-browser > /tmp/b.txt",
                                files={"hello.txt": "hello from the browser test\n"})
     page = browser.new_page()
-    page.goto(stack.web_url)
+    page.goto(stack.service.web_url)
     page.select_option("#provider", "gh")
     page.fill("#repo", path)
     page.fill("#ref", "main")
     page.fill("#path", "tree")
     page.check("input[name=pathtype][value=url]")
-    assert page.input_value("#launch-url") == f"{stack.web_url}v2/gh/{path}/main?urlpath=tree"
+    assert page.input_value("#launch-url") == f"{stack.service.web_url}v2/gh/{path}/main?urlpath=tree"
     shot(page, "stack-home-filled")
     page.click("#launch-button")
-    page.wait_for_url(f"{stack.web_url}v2/**", timeout=30_000)
+    page.wait_for_url(f"{stack.service.web_url}v2/**", timeout=30_000)
     page.wait_for_selector("#log:not(:empty)", timeout=LAUNCH_MS)
     shot(page, "stack-launch-progress")
     page.wait_for_url(f"{stack.hub_public}/user/**", timeout=LAUNCH_MS)
@@ -40,7 +40,7 @@ def test_home_form_to_running_jupyter_server(stack, git_repo_factory, browser):
 def test_failing_repository_shows_its_error(stack, git_repo_factory, browser):
     path, _ = git_repo_factory("browserbroken", "RUN echo 'browser-failure-marker' && exit 3")
     page = browser.new_page()
-    page.goto(f"{stack.web_url}v2/gh/{path}/main")
+    page.goto(f"{stack.service.web_url}v2/gh/{path}/main")
     page.wait_for_selector("#error:not([hidden])", timeout=LAUNCH_MS)
     assert page.text_content("#error").strip()
     assert "browser-failure-marker" in page.text_content("#log")
@@ -57,6 +57,6 @@ def test_failing_repository_shows_its_error(stack, git_repo_factory, browser):
 def test_legacy_labpath_lands_on_the_file(stack, git_repo_factory, browser, query, suffix):
     path, _ = git_repo_factory("labpath", files={"hello.txt": "hi\n"})
     page = browser.new_page()
-    page.goto(f"{stack.web_url}v2/gh/{path}/main{query}")
+    page.goto(f"{stack.service.web_url}v2/gh/{path}/main{query}")
     page.wait_for_url(f"{stack.hub_public}/user/**", timeout=LAUNCH_MS)
     assert suffix in page.url

@@ -57,12 +57,12 @@ class PodOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PodOptions:
-        return cls(builder_image=settings.k8s_builder_image, engine=settings.k8s_build_engine,
-                   engine_socket=settings.k8s_engine_socket,
-                   podman_image=settings.k8s_podman_image, push_secret=settings.k8s_push_secret,
-                   node_selector=dict(settings.k8s_node_selector),
-                   tolerations=[dict(t) for t in settings.k8s_tolerations],
-                   service_account=settings.k8s_build_service_account)
+        return cls(builder_image=settings.kubernetes.k8s_builder_image, engine=settings.kubernetes.k8s_build_engine,
+                   engine_socket=settings.kubernetes.k8s_engine_socket,
+                   podman_image=settings.kubernetes.k8s_podman_image, push_secret=settings.kubernetes.k8s_push_secret,
+                   node_selector=dict(settings.kubernetes.k8s_node_selector),
+                   tolerations=[dict(t) for t in settings.kubernetes.k8s_tolerations],
+                   service_account=settings.kubernetes.k8s_build_service_account)
 
 
 def memory_quantity(limit: str) -> str:

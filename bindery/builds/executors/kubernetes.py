@@ -71,8 +71,8 @@ class KubernetesExecutor(BuildExecutor):
 
     @classmethod
     def from_settings(cls, settings: Settings, logs: BuildLogs) -> KubernetesExecutor:
-        return cls(settings.k8s_api_url, settings.k8s_namespace,
-                   PodOptions.from_settings(settings), logs, settings.k8s_timeout)
+        return cls(settings.kubernetes.k8s_api_url, settings.kubernetes.k8s_namespace,
+                   PodOptions.from_settings(settings), logs, settings.kubernetes.k8s_timeout)
 
     async def _core(self) -> k8s.CoreV1Api:
         """The API client, made on first use (inside the event loop its session belongs to)."""

@@ -34,7 +34,7 @@ from bindery.deploy.run_command import run_command
 from bindery.deploy.flow import Slot
 from bindery.deploy.front import write_target
 from bindery.deploy.instances import InstanceConfig
-from bindery.release.store import Artifact
+from bindery.artifacts.store import Artifact
 from bindery.settings import Settings
 from bindery.stack import balancer, process
 from bindery.datadir import StackPaths

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Callable
 
-from bindery.release.store import Artifact, ArtifactStore, newest
+from bindery.artifacts.store import Artifact, ArtifactStore, newest
 
 
 class ArtifactWaitTimeout(TimeoutError):

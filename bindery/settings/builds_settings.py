@@ -1,0 +1,82 @@
+"""Builds: the queue's slots, limits, kept logs, and the buildpacks repositories build with.
+
+Each field is also read from ``BINDERY_<FIELD>`` (upper case); see bindery/settings/__init__.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class BuildSettings(BaseModel):
+    build_slots: int = Field(2, description="Builds running at once; more requests wait in a queue.")
+    build_slots_per_repo: int = Field(
+        1, description="Build slots one repository may hold at once, so one repo cannot starve others."
+    )
+    build_timeout: float = Field(
+        3600.0, description="Seconds a build may run before it is ended. Also the bound for a build "
+        "whose engine or disk fails: those end at once with a failed event naming the cause.")
+    build_memory_limit: str = Field("3G", description="Memory limit of a build (repo2docker).")
+    build_image: str = Field(
+        "", description="Image build containers run (repo2docker + bindery's buildpacks), in the "
+        "build engine's store. Empty: made by `bindery up` from PyPI FROM the base image "
+        "(localhost/bindery/repo2docker:<recipe-hash>).")
+    build_slot_poll_seconds: float = Field(
+        1.0, description="While waiting for a build slot, how often the build engine's running "
+        "build containers (the count every bindery process shares) are checked again.")
+    build_log_dir: Path | None = Field(
+        None, description="Where each image build's log is kept, shared by every bindery process "
+        "on the machine. Empty: <data_dir>/build-logs.")
+    build_log_max_bytes: int = Field(
+        2 * 1024 * 1024, description="Bytes of one build's log kept (its tail; the start is cut).")
+    build_log_keep_days: float = Field(
+        30.0, description="Days a build log is kept after its build ended.")
+    build_log_keep_count: int = Field(
+        2000, description="Build logs kept at most (the oldest are removed first).")
+    build_executor: Literal["engine", "kubernetes"] = Field(
+        "engine", description="Where builds run: 'engine' = named containers on the build engine "
+        "(build_docker_host); 'kubernetes' = named pods in k8s_namespace (bindery itself needs no "
+        "engine socket then, and does not pre-pull: KubeSpawner's progress shows the pull).")
+    buildpacks: Literal["standard", "mirror", "auto"] = Field(
+        "auto",
+        description="standard: repo2docker's own buildpacks (need Docker Hub and conda-forge). "
+        "mirror: bindery's buildpacks, which need only the Debian mirror (debian_mirror) and a PyPI "
+        "index (pypi_index_url). auto: per build, mirror unless Docker Hub and the conda channel "
+        "both answer (probed within buildpacks_probe_timeout, remembered for "
+        "buildpacks_probe_cache_seconds); the build log says which was picked and why.",
+    )
+    buildpacks_probe_timeout: float = Field(
+        3.0, description="Seconds the auto probe waits for Docker Hub and the conda channel.")
+    buildpacks_probe_cache_seconds: float = Field(
+        300.0, description="Seconds an auto probe's answer is reused before probing again.")
+    docker_hub_url: str = Field(
+        "https://registry-1.docker.io/v2/",
+        description="Registry the auto probe checks for repo2docker's standard base image.")
+    conda_channel_url: str = Field(
+        "https://conda.anaconda.org/conda-forge/",
+        description="Conda channel the auto probe checks; reachable (with Docker Hub), "
+        "environment.yml repositories build with repo2docker's own conda buildpack.")
+    pypi_index_url: str = Field(
+        "https://pypi.org/simple",
+        description="PyPI index (simple API) mirror builds install Python packages from, e.g. a "
+        "site's devpi or Artifactory; also set as the index inside built images. The host's CA "
+        "certificates are trusted inside builds.")
+    python_installer: Literal["uv", "pip"] = Field(
+        "uv", description="What mirror builds install Python packages with: uv (fast) or pip.")
+    python_suites: dict[str, str] = Field(
+        default_factory=lambda: {"3.13": "trixie"},
+        description="Pythons other than the base image's (bookworm: 3.11) that a runtime.txt may "
+        "ask for, each from another suite of the Debian mirror (version → suite); such a Python "
+        "runs the kernel from an environment of its own, as repo2docker does for Python 2.7.")
+    runtime_strict: bool = Field(
+        False,
+        description="A runtime.txt asking for a Python the mirrors cannot provide fails the build "
+        "(true) instead of building with the nearest available Python and a warning (false).")
+    environment_yml: Literal["refuse", "translate"] = Field(
+        "refuse",
+        description="environment.yml in mirror builds: refuse (a clear failure saying to use "
+        "requirements.txt) or translate (its pip: section and the conda packages of the same name "
+        "on PyPI, every untranslated package listed in the build log).")

@@ -1,0 +1,34 @@
+"""The OCI registry built images are pushed to and launched from.
+
+Each field is also read from ``BINDERY_<FIELD>`` (upper case); see bindery/settings/__init__.py.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class RegistrySettings(BaseModel):
+    registry_port: int = Field(5000, description="Port of the embedded OCI registry (127.0.0.1).")
+    registry_url: str = Field(
+        "", description="Registry HTTP API base URL. Empty: http://127.0.0.1:<registry_port>."
+    )
+    image_prefix: str = Field(
+        "bindery/", description="Repository prefix for built images inside the registry."
+    )
+    registry_timeout: float = Field(5.0, description="Timeout in seconds for one registry request.")
+    registry_retries: int = Field(
+        3, description="Attempts for the image existence check before a launch fails (never rebuilds "
+        "because the registry is unreachable). An unreachable registry ends a launch within "
+        "registry_retries × (registry_timeout + 2) seconds (backoff ≤ 2 s between attempts)."
+    )
+
+    @property
+    def url(self) -> str:
+        """The registry's HTTP API base (no trailing slash)."""
+        return (self.registry_url or f"http://127.0.0.1:{self.registry_port}").rstrip("/")
+
+    @property
+    def host(self) -> str:
+        """host:port as it appears in image names."""
+        return self.url.split("://", 1)[-1]
