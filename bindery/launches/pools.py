@@ -1,4 +1,4 @@
-"""Warm pools (issue 11, point 1): started, never-used servers of a repository's current image,
+"""Warm pools: started, never-used servers of a repository's current image,
 handed to a launch at once.
 
 - Which repositories: `pool_specs` (patterns, like quota_tiers, each with a size) and, when

@@ -1,4 +1,4 @@
-"""State that outlives one process (issue 9): see base.py for the contract."""
+"""State that outlives one process: see base.py for the contract."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Warm pools' records in the state store (issue 11): every change is one atomic ``update``, so
+"""Warm pools' records in the state store : every change is one atomic ``update``, so
 replicas share pools without ever handing one server to two people.
 
 One record per pool (kind POOL, key: repository key + '#' + ref), holding what the refiller needs

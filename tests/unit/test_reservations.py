@@ -1,4 +1,4 @@
-"""The reservation book's contract (issue 8, point 4), written once for every implementation.
+"""The reservation book's contract, written once for every implementation.
 
 The real-stack test of the same rule (ten concurrent launches against a quota of one) is in
 tests/production/test_public_safety_hub.py; this pins down the book's own semantics quickly.
@@ -7,7 +7,9 @@ tests/production/test_public_safety_hub.py; this pins down the book's own semant
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import time
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +45,39 @@ async def try_reserve(book: ReservationBook, user: str, hub: HubSnapshot, total:
         return "reserved"
     except LaunchError as exc:
         return f"refused {exc.status_code}"
+
+
+def _reserve_in_a_process(path: str, prefix: str, start, results) -> None:
+    """One OS process of the race: five reservations at once, after every process is ready."""
+    async def main() -> list[str]:
+        store = SQLiteStore(Path(path))
+        book = StoreReservationBook(store)
+        start.wait(30)  # all processes leave this line together
+        try:
+            return await asyncio.gather(*(try_reserve(book, f"{PREFIX}{prefix}{i}", empty(), 100, 1)
+                                          for i in range(5)))
+        finally:
+            await store.aclose()
+    results.extend(asyncio.run(main()))
+
+
+def test_reservations_from_two_processes_race_and_one_wins(tmp_path):
+    """Two processes (each its own SQLite connection, five launches at once) check-and-take the
+    last place of a quota together: exactly one gets it. A book that read, then wrote in a second
+    step, would let both processes see the place free."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        results = manager.list()
+        start = ctx.Barrier(2)
+        workers = [ctx.Process(target=_reserve_in_a_process,
+                               args=(str(tmp_path / "state.sqlite"), name, start, results))
+                   for name in ("p", "q")]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(120)
+        assert [w.exitcode for w in workers] == [0, 0]
+        assert sorted(results) == ["refused 429"] * 9 + ["reserved"]
 
 
 async def test_ten_concurrent_reservations_against_a_quota_of_one(book):
