@@ -21,14 +21,27 @@ from bindery.launches.reservations import HubSnapshot, StoreReservationBook
 REPO = "https://git.example.org/a/b"
 
 
+async def expired_after(store, kind: str, key: str, bound: float) -> float:
+    """Seconds until the record is gone (asked every 50 ms, at most ``bound``)."""
+    started = time.monotonic()
+    while await store.get(kind, key) is not None:
+        assert time.monotonic() - started < bound, f"{kind}/{key} still there after {bound} s"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
 async def test_records_round_trip_and_expire(store_factory):
+    """A record lives its time to live, not less, and is gone soon after. Measured against the clock
+    of this run, not a fixed sleep, so a busy machine cannot make it pass or fail by accident."""
     store = store_factory()
-    await store.put("launch", "u1", {"spec": "x"}, ttl=0.3)
+    put_at = time.monotonic()
+    await store.put("launch", "u1", {"spec": "x"}, ttl=2.0)
     assert await store.get("launch", "u1") == {"spec": "x"}
     assert await store_factory().get("launch", "u1") == {"spec": "x"}  # seen by another instance
     assert "u1" in await store.keys("launch")
-    await asyncio.sleep(0.5)  # the record's time to live is what is under test, not a sync point
-    assert await store.get("launch", "u1") is None
+    checked_at = time.monotonic()
+    gone = checked_at - put_at + await expired_after(store, "launch", "u1", bound=30)
+    assert gone >= 2.0 - 0.1  # not before its time to live (the clocks' resolution aside)
     assert "u1" not in await store.keys("launch")
 
 
@@ -56,10 +69,15 @@ async def test_wait_events_wakes_on_an_append_elsewhere_and_is_bounded(store_fac
 async def test_claim_only_when_owner_is_gone_or_released(store_factory):
     a, b = store_factory(), store_factory()
     await a.create_session("s3", {"provider": "gh", "spec": "o/r/main", "owner": "A"})
-    await a.beat("A", stale_after=0.5)
+    await a.beat("A", stale_after=2.0)
+    beat_at = time.monotonic()
     assert await b.claim("s3", "B") is None  # A is alive
-    await asyncio.sleep(0.8)  # A's heartbeat going stale is what is under test
-    claimed = await b.claim("s3", "B")
+    claimed = None
+    while claimed is None:  # A's heartbeat going stale is what is under test: ask until it is
+        assert time.monotonic() - beat_at < 30, "A's session never went stale"
+        await asyncio.sleep(0.05)
+        claimed = await b.claim("s3", "B")
+    assert time.monotonic() - beat_at >= 2.0 - 0.1  # not before A's heartbeat was stale
     assert claimed is not None and claimed["owner"] == "B" and claimed["spec"] == "o/r/main"
     await b.beat("B", stale_after=30)
     assert await a.claim("s3", "A") is None  # B holds it now
