@@ -126,7 +126,7 @@ class GitSlots:
         return 0 if semaphore is None else self.limit - semaphore._value  # noqa: SLF001
 
 
-# The process-wide cap on git subprocesses; Services.create sets it from settings.git_concurrency.
+# The process-wide cap on git subprocesses; Services.create sets it from settings.providers.git_concurrency.
 GIT_SLOTS = GitSlots(8)
 
 

@@ -74,7 +74,7 @@ def services(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
                                {**base_env, **settings_env(settings)}, log))
             found[name] = Service(f"http://127.0.0.1:{settings.service.port}", log, settings)
         target, front_port = tmp / "front.target", free_port()
-        target.write_text(f"{found['fronted'].settings.port}\n")
+        target.write_text(f"{found['fronted'].settings.service.port}\n")
         procs.append(start([sys.executable, "-m", "bindery.deploy.front", "127.0.0.1", str(front_port),
                             str(target)], base_env, tmp / "front.log"))
         found["front"] = Service(f"http://127.0.0.1:{front_port}", tmp / "front.log", found["fronted"].settings)

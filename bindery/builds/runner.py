@@ -35,7 +35,7 @@ def build_options(settings: Settings, mode: str) -> BuildOptions:
         base_image=base_image.image_name(settings),
         base_suite=base_image.SUITE,
         python_version=base_image.PYTHON_VERSION,
-        python_suites=",".join(f"{v}={suite}" for v, suite in settings.python_suites.items()),
+        python_suites=",".join(f"{v}={suite}" for v, suite in settings.builds.python_suites.items()),
         pypi_index_url=settings.builds.pypi_index_url,
         installer=settings.builds.python_installer,
         runtime_strict=settings.builds.runtime_strict,

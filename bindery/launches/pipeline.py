@@ -137,7 +137,7 @@ async def launch(services: Services, provider_name: str, spec: str,
     `on_user(name)` is awaited with the hub user's name once its quota place is taken, before the
     user is created (launch sessions record it, so another process can clean it up).
     """
-    build_only = build_only or services.settings.api_only
+    build_only = build_only or services.settings.service.api_only
     started = time.monotonic()
     provider: RepoProvider | None = None
     metrics = services.metrics
@@ -258,7 +258,7 @@ def _ready(services: Services, provider: RepoProvider, image: str, event: Event)
     """A launch's `ready` event with what BinderHub's carries about the request."""
     return Event(**event.data(), image=image, repo_url=provider.repo_url,
                  binder_ref_url=provider.ref_url(),
-                 binder_launch_host=services.settings.web_url,
+                 binder_launch_host=services.settings.service.web_url,
                  binder_request=f"v2/{provider.name}/{provider.spec}",
                  binder_persistent_request=f"v2/{provider.name}/{provider.persistent_spec()}")
 
@@ -270,7 +270,7 @@ async def prepare_image(services: Services, provider_name: str, spec: str) -> st
     commit = await (services.refs.resolve(provider) if services.refs else provider.resolve())
     repo_key, slug = repo_identity(services.settings, provider)
     image = provider.prebuilt_image or image_name(
-        services.settings.registry_host, services.settings.image_prefix, slug, repo_key, commit)
+        services.settings.registry.host, services.settings.registry.image_prefix, slug, repo_key, commit)
     if provider.prebuilt_image is None and not await services.registry.image_exists(image):
         async for _event in _build(services, provider, repo_key, image, commit):
             pass  # a failed build raises LaunchError
@@ -297,7 +297,7 @@ async def _build_only(services: Services, provider: RepoProvider, repo_key: str,
 async def _hub_snapshot(services: Services) -> HubSnapshot:
     """The hub's active users, retried like a launch while the hub is unavailable, then a clear
     failure."""
-    retries = max(1, services.settings.launch_retries)
+    retries = max(1, services.settings.launches.launch_retries)
     for attempt in range(1, retries + 1):
         try:
             return await hub_snapshot(services.hub)

@@ -19,7 +19,7 @@ from bindery.settings import Settings
 
 def credential_for(settings: Settings, url: str) -> tuple[str, SecretStr] | None:
     """(prefix, token) of the longest configured prefix that `url` starts with."""
-    matches = [(p, t) for p, t in settings.git_credentials.items() if p and url.startswith(p)]
+    matches = [(p, t) for p, t in settings.providers.git_credentials.items() if p and url.startswith(p)]
     return max(matches, key=lambda m: len(m[0])) if matches else None
 
 

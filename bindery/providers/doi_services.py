@@ -39,7 +39,7 @@ class ZenodoProvider(RecordProvider):
         return match.group(2)
 
     def base_url(self) -> str:
-        return self.settings.zenodo_url.rstrip("/")
+        return self.settings.providers.zenodo_url.rstrip("/")
 
     def record_url(self) -> str:
         return f"{self.base_url()}/records/{self.record_id}"
@@ -76,7 +76,7 @@ class FigshareProvider(RecordProvider):
         return match.group(1)
 
     def base_url(self) -> str:
-        return self.settings.figshare_api_url.rstrip("/")
+        return self.settings.providers.figshare_api_url.rstrip("/")
 
     def record_url(self) -> str:
         return f"{self.base_url()}/v2/articles/{self.record_id}"
@@ -111,7 +111,7 @@ class DataverseProvider(RecordProvider):
         return doi
 
     def base_url(self) -> str:
-        return self.settings.dataverse_url.rstrip("/")
+        return self.settings.providers.dataverse_url.rstrip("/")
 
     def record_url(self) -> str:
         return f"{self.base_url()}/dataset.xhtml?persistentId=doi:{self.record_id}"
@@ -158,7 +158,7 @@ class HydroshareProvider(RecordProvider):
         return resource
 
     def base_url(self) -> str:
-        return self.settings.hydroshare_url.rstrip("/")
+        return self.settings.providers.hydroshare_url.rstrip("/")
 
     def record_url(self) -> str:
         return f"{self.base_url()}/resource/{self.record_id}/"

@@ -31,19 +31,19 @@ class GitHubProvider(RepoProvider):
 
     @classmethod
     def web_prefix(cls, settings: Settings) -> str:
-        return settings.github_url.rstrip("/") + "/"
+        return settings.providers.github_url.rstrip("/") + "/"
 
     def parse(self, spec: str) -> tuple[str, str]:
         org, repo, ref = split_ref(spec, 2, "GitHub", self.spec_example)
         repo = repo.removesuffix(".git")
         _check_names(org, repo)
         self._org_repo = f"{org}/{repo}"
-        return f"{self.settings.github_url.rstrip('/')}/{org}/{repo}", ref
+        return f"{self.settings.providers.github_url.rstrip('/')}/{org}/{repo}", ref
 
     def api_url(self) -> str:
         if self.settings.providers.github_api_url:
-            return self.settings.github_api_url.rstrip("/")
-        return "https://api.github.com" if self.settings.github_url.rstrip("/") == \
+            return self.settings.providers.github_api_url.rstrip("/")
+        return "https://api.github.com" if self.settings.providers.github_url.rstrip("/") == \
             "https://github.com" else ""
 
     async def resolve_by_api(self, tools: ResolveTools) -> str | None:
@@ -78,7 +78,7 @@ class GistProvider(RepoProvider):
 
     @classmethod
     def web_prefix(cls, settings: Settings) -> str:
-        return settings.gist_url.rstrip("/") + "/"
+        return settings.providers.gist_url.rstrip("/") + "/"
 
     def parse(self, spec: str) -> tuple[str, str]:
         # `user/id` (no ref) means the gist's HEAD, as BinderHub reads it.
@@ -86,7 +86,7 @@ class GistProvider(RepoProvider):
                                        "gist", self.spec_example)
         _check_names(user, gist_id)
         self._user_id = (user, gist_id)
-        return f"{self.settings.gist_url.rstrip('/')}/{gist_id}", ref
+        return f"{self.settings.providers.gist_url.rstrip('/')}/{gist_id}", ref
 
     @property
     def slug(self) -> str:

@@ -26,7 +26,7 @@ class GitLabProvider(RepoProvider):
 
     @classmethod
     def web_prefix(cls, settings: Settings) -> str:
-        return settings.gitlab_url.rstrip("/") + "/"
+        return settings.providers.gitlab_url.rstrip("/") + "/"
 
     def parse(self, spec: str) -> tuple[str, str]:
         escaped_namespace, ref = split_ref(spec, 1, "GitLab", self.spec_example)
@@ -36,7 +36,7 @@ class GitLabProvider(RepoProvider):
         ):
             raise LaunchError(f"{namespace[:80]!r} is not a valid GitLab project path.", 400)
         self._namespace = namespace
-        return f"{self.settings.gitlab_url.rstrip('/')}/{namespace}", unquote(ref)
+        return f"{self.settings.providers.gitlab_url.rstrip('/')}/{namespace}", unquote(ref)
 
     @property
     def slug(self) -> str:
@@ -44,8 +44,8 @@ class GitLabProvider(RepoProvider):
 
     def api_url(self) -> str:
         if self.settings.providers.gitlab_api_url:
-            return self.settings.gitlab_api_url.rstrip("/")
-        base = self.settings.gitlab_url.rstrip("/")
+            return self.settings.providers.gitlab_api_url.rstrip("/")
+        base = self.settings.providers.gitlab_url.rstrip("/")
         return f"{base}/api/v4" if base == "https://gitlab.com" else ""
 
     async def resolve_by_api(self, tools: ResolveTools) -> str | None:

@@ -138,7 +138,7 @@ def proxy_command(settings: Settings) -> str:
 def service_token(settings: Settings) -> str:
     """The bindery service's token: settings.launches.hub_api_token, else the one in secrets (made once)."""
     if settings.launches.hub_api_token is not None:
-        return settings.hub_api_token.get_secret_value()
+        return settings.launches.hub_api_token.get_secret_value()
     return secret_file(settings.hub_token_file)
 
 

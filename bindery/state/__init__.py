@@ -22,7 +22,7 @@ def open_store(settings: Settings) -> StateStore:
     """The store the settings name: SQLite in the data folder, or Redis for several replicas."""
     bounds = {"retention": settings.state.state_retention_seconds, "poll": settings.state.state_poll_seconds,
               "timeout": settings.state.state_timeout}
-    if settings.state_url.startswith(("redis://", "rediss://", "unix://")):
+    if settings.state.state_url.startswith(("redis://", "rediss://", "unix://")):
         from bindery.state.redis_store import RedisStore
         return RedisStore(settings.state.state_url, **bounds)
     if settings.state.state_url:

@@ -47,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return hand_over() if hand_over is not None else None
 
     # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from any 127.0.0.1 peer;
-    # the door decides who the client is, trusting only settings.trusted_proxies.
+    # the door decides who the client is, trusting only settings.security.trusted_proxies.
     config = uvicorn.Config(app, host=settings.service.host, port=settings.service.port, log_level="info",
                             timeout_graceful_shutdown=5, proxy_headers=False,
                             log_config=uvicorn_log_config())

@@ -45,7 +45,7 @@ class Health:
             "JupyterHub": s.hub.version(),
             "Registry": s.registry.ping(),
         }
-        if s.settings.build_executor == "kubernetes" and s.executor is not None:
+        if s.settings.builds.build_executor == "kubernetes" and s.executor is not None:
             # No engine sockets on Kubernetes: the API that runs the build pods instead.
             probes["Kubernetes API"] = s.executor.running()
         else:
@@ -53,7 +53,7 @@ class Health:
             probes["Run engine"] = _engine(s.settings.run_socket)
         if self.store is not None:
             probes["State store"] = self.store.get(OWNER, "health-probe")
-        if s.settings.api_only:  # a build service launches nothing: no hub, no run side
+        if s.settings.service.api_only:  # a build service launches nothing: no hub, no run side
             for unused in ("JupyterHub", "Run engine"):
                 if unused in probes:
                     probes.pop(unused).close()

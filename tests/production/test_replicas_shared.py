@@ -59,7 +59,7 @@ async def test_concurrent_requests_over_both_replicas_build_once(shared, git_ser
     spec = git_spec(url, "main")
     try:
         watches: list[Watch] = await asyncio.gather(
-            *(watch(shared.web_url, "git", spec) for _ in range(CONCURRENT)))
+            *(watch(shared.service.web_url, "git", spec) for _ in range(CONCURRENT)))
         served = [w.served_by[0] for w in watches]
         assert set(served) == {"replica-1", "replica-2"}, served
         assert [w.last.phase for w in watches] == ["ready"] * CONCURRENT, \
@@ -84,7 +84,7 @@ async def test_stream_resumes_on_the_other_replica_after_a_kill_9(shared, git_se
     spec = git_spec(url, "main")
     paths = StackPaths.of(shared)
     try:
-        seen = await watch(shared.web_url, "git", spec,
+        seen = await watch(shared.service.web_url, "git", spec,
                            stop_when=lambda s: "early-marker-42" in s.event.message)
         assert seen.last.phase != "failed", dumps(seen)
         a = seen.served_by[0]
@@ -93,7 +93,7 @@ async def test_stream_resumes_on_the_other_replica_after_a_kill_9(shared, git_se
         assert last_id, dumps(seen)
         os.kill(process.read_pid(paths, a), signal.SIGKILL)  # the build is in flight in its container
         killed = time.monotonic()
-        done = await watch(shared.web_url, "git", spec, into=seen, last_event_id=last_id)
+        done = await watch(shared.service.web_url, "git", spec, into=seen, last_event_id=last_id)
         assert done.served_by[1] == b  # through the load balancer, to the replica still alive
         resumed = done.events[len([s for s in done.events if s.at < killed]):]
         assert done.last.phase == "ready", dumps(done)
@@ -127,7 +127,7 @@ async def test_per_repository_quota_holds_across_replicas(shared, git_server):
     _, url = repo(git_server, "quota", "RUN echo quota-build")
     spec = git_spec(url, "main")
     try:
-        watches = await asyncio.gather(*(watch(shared.web_url, "git", spec) for _ in range(QUOTA_REQUESTS)))
+        watches = await asyncio.gather(*(watch(shared.service.web_url, "git", spec) for _ in range(QUOTA_REQUESTS)))
         assert {w.served_by[0] for w in watches} == {"replica-1", "replica-2"}
         ready = [w for w in watches if w.last.phase == "ready"]
         refused = [w for w in watches if w.last.phase == "failed" and w.last.data().get("status_code") == 429]

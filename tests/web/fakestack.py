@@ -113,4 +113,4 @@ def serve(**settings: object) -> Iterator[tuple[str, Record]]:
     config = Settings(host="127.0.0.1", port=port, **settings)
     record = Record()
     with serve_in_thread(make_app(config, record), "fake stack", port):
-        yield config.web_url, record
+        yield config.service.web_url, record
