@@ -29,7 +29,7 @@ async def api_client(cluster: Cluster) -> client.ApiClient:
     """A kubernetes_asyncio client for ``cluster`` (the caller closes it)."""
     cfg = client.Configuration()
     if cluster.api_url:
-        cfg.service.host = cluster.api_url.rstrip("/")
+        cfg.host = cluster.api_url.rstrip("/")
         if cluster.token_file:
             token = Path(cluster.token_file).expanduser().read_text().strip()
             cfg.api_key = {"authorization": token}

@@ -78,7 +78,7 @@ class Deployer:
         old = self.runtime.live()
         report = Report(self.config.name, "deploy", version, old.version if old else None)
         if old is not None and old.version == version and self.runtime.running(old):
-            report.notes.append(f"{version} is already live on port {old.service.port}; verifying it")
+            report.notes.append(f"{version} is already live on port {old.port}; verifying it")
             report.action = "verify"
             if self._stage(report, "stack", self.runtime.ensure_stack) is None:
                 return self._finish(report.finish(False))
@@ -101,7 +101,7 @@ class Deployer:
             self.runtime.stop(new)
             report.notes.append("the new version never became healthy; it was stopped, the old one kept serving")
             return self._finish(report.finish(False))
-        self._stage(report, "switch", lambda: self.runtime.switch(new) or {"port": new.service.port})
+        self._stage(report, "switch", lambda: self.runtime.switch(new) or {"port": new.port})
         self._verify(report, version)
         if report.green:
             if old is not None:
@@ -185,7 +185,7 @@ class Deployer:
             return rb.finish(False)
         rb = Report(self.config.name, "rollback", olds[0].version, version)
         for before, new in reversed(replaced):
-            label = f"port {new.service.port}"
+            label = f"port {new.port}"
             self._stage(rb, f"stop new {label}", lambda: self.runtime.stop(new) or {"version": new.version})
             if before is None:
                 continue
@@ -214,10 +214,10 @@ class Deployer:
             return rb.finish(False)
         rb = Report(self.config.name, "rollback", old.version, new.version)
         if not self.runtime.running(old):
-            old = self._stage(rb, "restart old", lambda: self.runtime.start(old.version, old.service.port)) or old
+            old = self._stage(rb, "restart old", lambda: self.runtime.start(old.version, old.port)) or old
             if not self._healthy(rb, old):
                 return rb.finish(False)
-        self._stage(rb, "switch back", lambda: self.runtime.switch(old) or {"port": old.service.port})
+        self._stage(rb, "switch back", lambda: self.runtime.switch(old) or {"port": old.port})
         self._verify(rb, old.version)
         self._stage(rb, "stop new", lambda: self.runtime.stop(new) or {"version": new.version})
         return rb.finish(rb.green and all(c.ok for c in rb.checks))
@@ -238,7 +238,7 @@ class Deployer:
     def _free_port(self, old: Slot | None) -> int:
         assert self.config.backend_ports is not None  # kind "local" (instances.py checks it)
         a, b = self.config.backend_ports
-        return b if old is not None and old.service.port == a else a
+        return b if old is not None and old.port == a else a
 
     def _finish(self, report: Report) -> Report:
         if self.deploy_dir is not None:

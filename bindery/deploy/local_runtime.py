@@ -35,7 +35,7 @@ from bindery.deploy.flow import Slot
 from bindery.deploy.front import write_target
 from bindery.deploy.instances import InstanceConfig
 from bindery.artifacts.store import Artifact
-from bindery.settings import Settings
+from bindery.settings import RoutedInit, Settings
 from bindery.stack import balancer, process
 from bindery.datadir import StackPaths
 
@@ -265,4 +265,4 @@ class _InstanceSettings(Settings):
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,  # noqa: ANN001
                                    file_secret_settings):  # noqa: ANN001, ANN206
-        return (init_settings,)
+        return (RoutedInit(settings_cls, init_settings),)

@@ -90,7 +90,7 @@ def route(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class _RoutedInit(PydanticBaseSettingsSource):
+class RoutedInit(PydanticBaseSettingsSource):
     """Keyword arguments, flat names routed to their group."""
 
     def __init__(self, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource) -> None:
@@ -156,7 +156,7 @@ class Settings(BaseSettings):
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
         # keyword arguments win over the environment; both may use the flat names
-        return (_RoutedInit(settings_cls, init_settings), env_settings, _FlatEnv(settings_cls))
+        return (RoutedInit(settings_cls, init_settings), env_settings, _FlatEnv(settings_cls))
 
     # -- the names before grouping ---------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:

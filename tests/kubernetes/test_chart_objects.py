@@ -14,14 +14,8 @@ from bindery.settings import Settings
 from tests.kubernetes.chart import (EVERYTHING, NAMESPACE, RELEASE, Obj, container_env, everything,
                                     load, named, of_kind, render, variant)
 
-# Settings declared on the k8sexec branch (docs: k8s-shared facts of issue 13); absent before the merge.
-K8S_SHARED_SETTINGS = {"build_executor", "k8s_api_url", "k8s_namespace", "k8s_build_engine",
-                       "k8s_engine_socket", "k8s_builder_image", "k8s_push_secret", "k8s_node_selector",
-                       "k8s_tolerations", "k8s_build_service_account", "k8s_timeout"}
-
-
 def test_env_names_are_bindery_settings() -> None:
-    fields = set(Settings.model_fields) | K8S_SHARED_SETTINGS
+    fields = {name for _group, name, _field, _value in Settings().flat_items()}
     for objs in (variant("dind", "none"), everything()):
         names = [n for n in container_env(named(objs, "Deployment")) if n.startswith("BINDERY_")]
         assert len(names) == len(set(names)), "an env name appears twice"

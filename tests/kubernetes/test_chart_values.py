@@ -57,7 +57,7 @@ def test_bad_values_fail_with_a_message(setting: str, expected: str) -> None:
 
 @pytest.mark.parametrize("args, message", [
     (["--set", "hub.url="], "hub.url"),
-    (["--set", "settings.launches.hub_api_token=x"], "settings.launches.hub_api_token is set by the chart"),
+    (["--set", "settings.hub_api_token=x"], "settings.hub_api_token is set by the chart"),
     (["--set", "redis.enabled=false"], "replicas > 1 needs a shared state store"),
     (["--set", "ingress.enabled=true"], "ingress.enabled needs ingress.host"),
 ])
