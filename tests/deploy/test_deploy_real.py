@@ -86,7 +86,7 @@ def _release(tmp: Path, name: str, patch: bool) -> tuple[Path, Path, subprocess.
     clone = tmp / name
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
     if patch:
-        launcher = clone / "bindery" / "launch" / "launcher.py"
+        launcher = clone / "bindery" / "launches" / "launcher.py"
         text = launcher.read_text()
         head = ("    async def _spawn(self, name: str, image: str, for_person: bool = True\n"
                 "                     ) -> AsyncIterator[Event]:\n")
