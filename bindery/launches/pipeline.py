@@ -29,7 +29,7 @@ from bindery.launches.launcher import LaunchConfig, Launcher, hub_backoff
 from bindery.launches.pools import Pools
 from bindery.launches.prepull import Prepuller
 from bindery.launches.hub_users import user_name
-from bindery.launches.quota import hub_snapshot, limits_for, per_repo_limit
+from bindery.launches.quota import hub_snapshot, limits_for
 from bindery.launches.reservations import HubSnapshot, MemoryReservationBook, ReservationBook
 from bindery.metrics import Metrics
 from bindery.providers import RepoProvider, get_provider
@@ -38,6 +38,7 @@ from bindery.providers.refcache import RefCache
 from bindery.registry_client import Registry
 from bindery.repoid import identify
 from bindery.settings import Settings
+from bindery.specrules import SpecRules
 from bindery.stack.base_image import image_name as base_image_name
 from bindery.state.pool_records import PoolOrigin
 
@@ -187,8 +188,8 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
                   on_user: Callable[[str], Awaitable[None]] | None = None
                   ) -> AsyncIterator[Event]:
     settings = services.settings
-    per_repo = per_repo_limit(settings.launches.max_servers_per_repo, settings.launches.quota_tiers, provider.name,
-                              provider.spec, provider.repo_url)
+    per_repo = SpecRules(settings).tier(settings.launches.quota_tiers, settings.launches.max_servers_per_repo,
+                                        provider.name, provider.spec, provider.repo_url)
     repo_key, slug = repo_identity(settings, provider)
     limits = limits_for(repo_key, settings.launches.max_servers, per_repo)
     user = user_name(repo_key, secrets.token_hex(4))  # the name the reservation holds

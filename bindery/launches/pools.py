@@ -37,7 +37,7 @@ from bindery.events import LaunchError
 from bindery.launches.hub_api import Hub
 from bindery.launches.launcher import Launcher
 from bindery.launches.hub_users import PREFIX, user_name
-from bindery.launches.quota import limits_for, per_repo_limit
+from bindery.launches.quota import limits_for
 from bindery.launches.reservations import HubSnapshot, ReservationBook
 from bindery.settings import Settings
 from bindery.specrules import SpecRules
@@ -111,8 +111,7 @@ class Pools:
 
     # -- the claim step ------------------------------------------------------------------------
     def wanted_size(self, origin: PoolOrigin) -> int:
-        return per_repo_limit(0, self.settings.pools.pool_specs, origin.provider, origin.spec,
-                              origin.repo_url)
+        return self.rules.tier(self.settings.pools.pool_specs, 0, origin.provider, origin.spec, origin.repo_url)
 
     async def claim(self, origin: PoolOrigin, ref: str, image: str,
                     on_user: Callable[[str], Awaitable[None]] | None = None) -> Claimed | None:
@@ -281,8 +280,8 @@ class Pools:
         have = sum(1 for srv in record["servers"].values() if srv["image"] == image)
         origin = _origin(record)
         s = self.settings
-        per_repo = per_repo_limit(s.launches.max_servers_per_repo, s.launches.quota_tiers, origin.provider,
-                                  origin.spec, origin.repo_url)
+        per_repo = self.rules.tier(s.launches.quota_tiers, s.launches.max_servers_per_repo, origin.provider,
+                                   origin.spec, origin.repo_url)
         # A pool never takes the last `pool_headroom` places of either quota from people.
         limits = limits_for(origin.repo, s.launches.max_servers - s.pools.pool_headroom,
                             per_repo - s.pools.pool_headroom)

@@ -7,26 +7,9 @@ at its limit does not spend a build slot), and holds it until its server is gone
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from urllib.parse import unquote
-
 from bindery.launches.hub_api import Hub
 from bindery.launches.hub_users import PREFIX, repo_key
 from bindery.launches.reservations import HubSnapshot, Limits
-
-
-def per_repo_limit(default: int, tiers: Mapping[str, int], provider: str, spec: str,
-                   repo_url: str) -> int:
-    """The per-repository limit: the highest tier whose pattern matches, else `default`.
-
-    A pattern (re.search) is matched against '<provider>/<spec>' (spec url-decoded, as for
-    banned_specs) and against the repository URL.
-    """
-    target = f"{provider}/{unquote(spec)}"
-    limits = [limit for pattern, limit in tiers.items()
-              if re.search(pattern, target) or re.search(pattern, repo_url)]
-    return max(limits) if limits else default
 
 
 async def hub_snapshot(hub: Hub) -> HubSnapshot:

@@ -65,8 +65,10 @@ class LaunchSettings(BaseModel):
     quota_tiers: dict[str, int] = Field(
         default_factory=dict,
         description="Higher (or lower) per-repository server quotas for chosen repositories: a JSON "
-        "object mapping a regular expression (re.search against '<provider>/<spec>' with the spec "
-        "url-decoded, e.g. 'gh/org/repo/main', and against the repository URL) to that repository's "
+        "object mapping a regular expression (re.search, case-insensitive, like banned_specs: against "
+        "'<provider>/<spec>' with the spec url-decoded, e.g. 'gh/org/repo/main', against every other "
+        "spelling of the repository with its ref, e.g. 'git/https://github.com/org/repo/main', and against "
+        "the repository URL) to that repository's "
         "limit, e.g. {\"^gh/org/course\": 200}. When several match, the highest limit wins; none: "
         "max_servers_per_repo.",
     )

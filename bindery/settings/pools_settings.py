@@ -12,7 +12,7 @@ class PoolSettings(BaseModel):
     pool_specs: dict[str, int] = Field(
         default_factory=dict,
         description="Repositories that keep warm servers: a JSON object mapping a regular expression "
-        "(matched like quota_tiers: re.search against '<provider>/<spec>' and the repository URL) to "
+        "(matched like quota_tiers and banned_specs: re.search, case-insensitive, against every spelling of the repository and its URL) to "
         "how many started, unused servers of the current image to keep, e.g. {\"^gh/org/course/\": 3}. "
         "A repository's pool starts after its first launch (which tells bindery how to resolve it). "
         "Pool servers count against max_servers and the per-repository limits; the refill never "
