@@ -23,10 +23,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import subprocess
 import weakref
 from pathlib import Path
 from collections.abc import Sequence
+
+from bindery import process_runner
 
 
 GitConfig = Sequence[tuple[str, str]]
@@ -87,11 +88,10 @@ def git_in(repo: Path | str, *args: str, timeout: float) -> str:
     return its output without the trailing newline, or raise GitError."""
     cmd = ["git", "-C", str(repo), "-c", "log.showSignature=false", *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=operator_git_env(),
-                              stdin=subprocess.DEVNULL, check=False)
+        proc = process_runner.run(cmd, timeout=timeout, env=operator_git_env())
     except FileNotFoundError:
         raise GitError("git is not installed") from None
-    except subprocess.TimeoutExpired:
+    except process_runner.CommandTimeout:
         raise GitError(f"`{' '.join(cmd)}` did not finish within {timeout:g} s") from None
     if proc.returncode != 0:
         raise GitError(f"`{' '.join(cmd)}` failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -140,20 +140,11 @@ async def run_git(*args: str, timeout: float, cwd: str | None = None,
     try:
         if loop.time() >= deadline - 0.1:  # got a slot with no time left to use it
             raise TimeoutError
-        proc = await asyncio.create_subprocess_exec(
-            "git", *args, cwd=cwd, env=git_env(config),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), max(0.1, deadline - loop.time()))
-        except (TimeoutError, asyncio.CancelledError):
-            proc.kill()
-            await proc.wait()
-            raise
+        proc = await process_runner.run_async(["git", *args], cwd=cwd, env=git_env(config),
+                                              timeout=max(0.1, deadline - loop.time()))
     finally:
         GIT_SLOTS.semaphore().release()
-    return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+    return proc.returncode or 0, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
 
 
 async def ls_remote(url: str, ref: str, timeout: float,

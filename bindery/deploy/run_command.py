@@ -1,4 +1,4 @@
-"""The one way deploys run a command: an argument list (never a shell), a timeout, and a verdict on failure.
+"""How deploys run a command (through bindery/process_runner.py) and turn its failure into a verdict.
 
 Why one place: the local runtime (venv, pip) and the Helm driver (helm upgrade, rollback, history) must all be
 bounded and must all fail the same way, as a ``CheckFailed`` naming the command and carrying its output tail.
@@ -6,9 +6,9 @@ bounded and must all fail the same way, as a ``CheckFailed`` naming the command 
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Mapping, Sequence
 
+from bindery import process_runner
 from bindery.deploy.classify import CheckFailed
 
 OUTPUT_TAIL = 2000
@@ -18,9 +18,8 @@ def run_command(argv: Sequence[str], what: str, timeout: float, *, env: Mapping[
     """Run ``argv`` to completion within ``timeout`` seconds; return its standard output."""
     argv = [str(a) for a in argv]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              env=dict(env) if env is not None else None)
-    except subprocess.TimeoutExpired:
+        proc = process_runner.run(argv, timeout=timeout, env=env)
+    except process_runner.CommandTimeout:
         raise CheckFailed.real(f"{what} did not finish within {timeout:g} s", command=argv) from None
     except FileNotFoundError:
         raise CheckFailed.real(f"{what}: {argv[0]} is not installed", command=argv) from None

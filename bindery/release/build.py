@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bindery import process_runner
 from bindery.artifacts.store import Artifact, ArtifactStore
 from bindery.git_commands import GitError
 from bindery.versioning import BUILD_INFO_NAME, explain
@@ -36,10 +36,7 @@ class Release:
 
 def export_tree(repo: Path, commit: str, dest: Path) -> None:
     """Write the tree of ``commit`` into ``dest`` (git archive through a pipe, no shell)."""
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "archive", "--format=tar", commit],
-        capture_output=True, timeout=120, check=False,
-    )
+    proc = process_runner.run(["git", "-C", str(repo), "archive", "--format=tar", commit], timeout=120, text=False)
     if proc.returncode != 0:
         raise ReleaseError(f"git archive {commit} failed: {proc.stderr.decode(errors='replace').strip()}")
     with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
@@ -66,8 +63,8 @@ def build_wheel(repo: Path, out_dir: Path, *, timeout: float = BUILD_TIMEOUT) ->
         cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
                "--wheel-dir", str(out_dir), str(src)]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
+            proc = process_runner.run(cmd, timeout=timeout)
+        except process_runner.CommandTimeout:
             raise ReleaseError(f"wheel build did not finish within {timeout:g} s: {' '.join(cmd)}") from None
         if proc.returncode != 0:
             raise ReleaseError(f"wheel build failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")

@@ -19,13 +19,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from bindery import process_runner
 from bindery.settings import Settings
 from bindery.stack import podman, registry_server as registry
 from bindery.datadir import StackPaths
@@ -133,7 +133,7 @@ def debian_mirror(settings: Settings) -> str:
 
 
 def _image_exists(settings: Settings, name: str) -> bool:
-    return podman.run(settings, "build", ["image", "exists", name], check=False).returncode == 0
+    return podman.run(settings, "build", ["image", "exists", name], check=False, timeout=60).returncode == 0
 
 
 def status(settings: Settings) -> dict:
@@ -188,10 +188,10 @@ def ensure(settings: Settings, log: Callable[[str], None] = print) -> dict:
     # Copy the compressed blobs straight from the cache into the registry (seconds, no recompression).
     log(f"  pushing {name}")
     env = podman.write_configs(settings, StackPaths.of(settings), "build")
-    res = subprocess.run(
+    res = process_runner.run(
         [shutil.which("skopeo") or "skopeo", "copy", "-q", "--dest-tls-verify=false",
          f"oci:{cache}:base", f"docker://{name}"],
-        env=env, capture_output=True, text=True, timeout=900,
+        env=env, timeout=900,
     )  # fmt: skip
     if res.returncode != 0:
         raise StackError(f"pushing the base image to {settings.registry.url} failed: {res.stderr.strip()}")
@@ -209,7 +209,7 @@ def build(settings: Settings, h: str, log: Callable[[str], None] = print) -> Non
         t = time.monotonic()
         argv = ["debootstrap", f"--variant={VARIANT}", f"--include={','.join(PACKAGES)}",
                 SUITE, str(rootfs), mirror]  # fmt: skip
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+        res = process_runner.run(argv, timeout=1800)
         if res.returncode != 0:
             tail = "\n".join((res.stdout + res.stderr).splitlines()[-15:])
             raise StackError(f"debootstrap from {mirror} failed:\n{tail}")
@@ -219,10 +219,8 @@ def build(settings: Settings, h: str, log: Callable[[str], None] = print) -> Non
             (rootfs / junk).mkdir(parents=True, exist_ok=True)
         log(f"  debootstrap {SUITE} from {mirror}: {time.monotonic() - t:.0f}s")
         t = time.monotonic()
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        podman.run(settings, "build", ["import", "-q", "-", rootfs_image], stdin=tar.stdout,
-                   timeout=600)  # fmt: skip
-        tar.wait()
+        with process_runner.feeding(["tar", "-C", str(rootfs), "-c", "."], timeout=60) as rootfs_tar:
+            podman.run(settings, "build", ["import", "-q", "-", rootfs_image], stdin=rootfs_tar, timeout=600)
         shutil.rmtree(rootfs, ignore_errors=True)
         # Build context: the Containerfile and the host's CA certificates.
         ctx = work / "context"
@@ -240,6 +238,6 @@ def build(settings: Settings, h: str, log: Callable[[str], None] = print) -> Non
             tail = "\n".join((res.stdout + res.stderr).splitlines()[-20:])
             raise StackError(f"building the base image failed:\n{tail}")
         log(f"  Containerfile (pip install): {time.monotonic() - t:.0f}s")
-        podman.run(settings, "build", ["rmi", rootfs_image], check=False)
+        podman.run(settings, "build", ["rmi", rootfs_image], check=False, timeout=120)
     finally:
         shutil.rmtree(work, ignore_errors=True)

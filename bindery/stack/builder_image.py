@@ -16,12 +16,12 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bindery import process_runner
 from bindery.settings import Settings
 from bindery.stack import base_image, podman
 from bindery.datadir import StackPaths
@@ -103,9 +103,9 @@ def ensure(settings: Settings, log: Callable[[str], None] = print) -> dict:
 def _load(settings: Settings, cache: Path, name: str) -> None:
     """Copy the cached OCI layout into the build store under `name` (skopeo: seconds)."""
     env = podman.write_configs(settings, StackPaths.of(settings), "build")
-    res = subprocess.run(
+    res = process_runner.run(
         [shutil.which("skopeo") or "skopeo", "copy", "-q", f"oci:{cache}:r2d",
-         f"containers-storage:{name}"], env=env, capture_output=True, text=True, timeout=600)
+         f"containers-storage:{name}"], env=env, timeout=600)
     if res.returncode != 0:
         raise StackError(f"loading the build image from {cache} failed: {res.stderr.strip()}")
 

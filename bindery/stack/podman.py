@@ -16,8 +16,9 @@ import signal
 import socket
 import subprocess
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import IO, Any, NamedTuple
 
+from bindery import process_runner
 from bindery.settings import Settings
 from bindery.stack import process
 from bindery.datadir import StackPaths, write_if_changed
@@ -117,18 +118,16 @@ def run(
     side: str,
     args: Sequence[str],
     *,
+    timeout: float,
     check: bool = True,
     capture: bool = True,
-    timeout: float | None = None,
-    **kw,
+    stdin: int | IO[Any] | None = subprocess.DEVNULL,
 ) -> subprocess.CompletedProcess:
-    """Run the podman CLI against one side's store."""
+    """Run the podman CLI against one side's store (bounded by ``timeout``, like every command)."""
     paths = StackPaths.of(settings)
     env = write_configs(settings, paths, side)
     argv = podman_argv(paths, side) + list(args)
-    res = subprocess.run(
-        argv, env=env, capture_output=capture, text=True, timeout=timeout, **kw
-    )
+    res = process_runner.run(argv, env=env, capture=capture, timeout=timeout, stdin=stdin)
     if check and res.returncode != 0:
         err = (res.stderr or "").strip() if capture else ""
         raise process.StackError(f"`podman {' '.join(args)}` ({side} side) failed: {err}")
@@ -231,7 +230,7 @@ def unmount_store(paths: StackPaths, side: str) -> None:
         points = [line.split()[1] for line in mounts]
     for point in sorted(points, key=len, reverse=True):  # innermost first
         if point.startswith(tuple(below)):
-            subprocess.run(["umount", "-l", point], check=False, capture_output=True, timeout=30)
+            process_runner.run(["umount", "-l", point], timeout=30)
 
 
 class Monitor(NamedTuple):

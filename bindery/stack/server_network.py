@@ -33,7 +33,7 @@ from pathlib import Path
 
 import docker
 
-from bindery import datadir
+from bindery import datadir, process_runner
 from bindery.engine_clients import docker_client
 from bindery.datadir import SERVER_NETWORKS, derived_server_network, hub_address_in
 from bindery.settings import Settings
@@ -96,7 +96,7 @@ def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
     if tool is None:
         raise StackError(f"`{argv[0]}` is not installed: launched servers cannot be confined "
                          "(scripts/install.sh installs it)")
-    res = subprocess.run([tool, *argv[1:]], capture_output=True, text=True, timeout=TIMEOUT)
+    res = process_runner.run([tool, *argv[1:]], timeout=TIMEOUT)
     if check and res.returncode != 0:
         raise StackError(f"`{' '.join(argv)}` failed: {res.stderr.strip()}")
     return res
@@ -216,8 +216,7 @@ def _apply(script: str) -> None:
     if nft is None:
         raise StackError("`nft` is not installed: launched servers cannot be confined "
                          "(scripts/install.sh installs nftables)")
-    res = subprocess.run([nft, "-f", "-"], input=script, text=True, capture_output=True,
-                         timeout=TIMEOUT)
+    res = process_runner.run([nft, "-f", "-"], input=script, timeout=TIMEOUT)
     if res.returncode != 0:
         raise StackError(f"nft refused the servers' egress rules: {res.stderr.strip()}")
 
