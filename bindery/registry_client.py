@@ -10,6 +10,7 @@ import asyncio
 
 import httpx
 
+from bindery import http_clients
 from bindery.events import LaunchError
 from bindery.image_names import split_image
 
@@ -39,7 +40,7 @@ class Registry:
     def __init__(self, base_url: str, timeout: float, retries: int) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = max(1, retries)
-        self.client = httpx.AsyncClient(timeout=timeout)
+        self.client = http_clients.async_client(timeout=timeout)
 
     async def image_exists(self, image: str) -> bool:
         url = manifest_url(self.base_url, image)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from bindery import http_clients
 from bindery.settings import Settings
 
 
@@ -29,7 +30,7 @@ async def reachable(url: str, timeout: float) -> str:
     """"" when `url` answers HTTP at all (any status: a registry's 401 is an answer), else why not."""
     try:
         verify = ssl.create_default_context()  # the host's CA store (a re-signing proxy's CA too)
-        async with httpx.AsyncClient(timeout=timeout, verify=verify) as client:
+        async with http_clients.async_client(timeout=timeout, verify=verify) as client:
             await client.get(url)
         return ""
     except httpx.HTTPError as exc:

@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+
+from bindery import http_clients
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -29,7 +31,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
               "te", "trailer", "transfer-encoding", "upgrade"}
 FORWARDED = {"x-forwarded-for", "x-real-ip", "forwarded"}  # only the front says who the client is
 # An event stream sends a keepalive every keepalive_seconds: a quieter backend is stuck.
-TIMEOUT = httpx.Timeout(connect=5.0, read=300.0, write=60.0, pool=5.0)
+TIMEOUT = http_clients.bounds(None, connect=5.0, read=300.0, write=60.0, pool=5.0)
 
 
 def write_target(path: Path, port: int) -> None:
@@ -92,7 +94,7 @@ def create_app(target_file: Path, client: httpx.AsyncClient):
 
 
 async def serve(host: str, port: int, target_file: Path) -> None:
-    async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as client:
+    async with http_clients.async_client(timeout=TIMEOUT, proxy=http_clients.DIRECT) as client:
         config = uvicorn.Config(create_app(target_file, client), host=host, port=port, lifespan="off",
                                 proxy_headers=False, access_log=False, server_header=False,
                                 date_header=False, log_level="warning")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from bindery import http_clients
 from bindery.deploy import probes
 from bindery.deploy.report import CheckResult
 from bindery.deploy.retry import Backoff, run_check
@@ -53,4 +54,4 @@ def verify(target: Target, client: httpx.Client, backoff: Backoff = Backoff()) -
 
 def http_client(timeout: float = 30.0) -> httpx.Client:
     """The client verification uses: bounded connect/read timeouts, no proxies from the environment."""
-    return httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0), trust_env=False)
+    return http_clients.client(timeout=http_clients.bounds(timeout, connect=5.0), proxy=http_clients.DIRECT)

@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 import httpx
 
+from bindery import http_clients
+
 
 PAGINATION = "application/jupyterhub-pagination+json"
 MAX_PAGES = 100  # of up to 200 users each (the hub's page limit)
@@ -33,10 +35,10 @@ class HubUnavailable(HubError):
 class Hub:
     def __init__(self, api_url: str, token: str, timeout: float) -> None:
         self.api_url = api_url.rstrip("/")
-        self.client = httpx.AsyncClient(
+        self.client = http_clients.async_client(
             base_url=self.api_url,
             headers={"Authorization": f"token {token}"},
-            timeout=httpx.Timeout(timeout),
+            timeout=timeout,
             # Every launch holds a progress stream open for the whole spawn: httpx's default pool
             # (100 connections) made launch 101 fail with PoolTimeout under a crowd.
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=50),

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from bindery import http_clients
 from bindery.events import Event, LaunchError
 from bindery.launches.hub_api import Hub, HubError, HubUnavailable
 from bindery.launches.hub_users import user_name
@@ -95,7 +96,7 @@ class Launcher:
         self.hub = hub
         self.config = config
         self.on_cleanup = on_cleanup or (lambda outcome: None)
-        self.http = httpx.AsyncClient(timeout=5.0)
+        self.http = http_clients.async_client(timeout=5.0)
         self.start_slots = asyncio.Semaphore(config.start_slots) if config.start_slots > 0 else None
 
     async def launch(self, image: str, repo_url: str, user: str | None = None,

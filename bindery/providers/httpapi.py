@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from bindery._version import __version__
+from bindery import http_clients
 
 
 class ApiUnavailable(Exception):
@@ -30,9 +30,8 @@ class ApiAnswer:
 
 class ApiClient:
     def __init__(self, timeout: float, max_entries: int = 4096) -> None:
-        self.client = httpx.AsyncClient(
-            timeout=timeout, follow_redirects=True,
-            headers={"User-Agent": f"bindery/{__version__}"})
+        # APIs answer a renamed repository with a redirect to its new API address: followed.
+        self.client = http_clients.async_client(timeout=timeout, follow_redirects=True)
         self.max_entries = max_entries
         self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
         self.requests = 0  # requests sent (for tests and metrics)

@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from bindery import http_clients
 from bindery._version import __version__
 from bindery.events import LaunchError
 from bindery.git_commands import GitConfig
@@ -95,8 +96,8 @@ async def locate(repo_url: str, policy: OutboundPolicy, timeout: float,
     if urlsplit(repo_url).scheme.lower() not in ("http", "https"):
         return None  # git:// has no redirects
     url = repo_url
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False,
-                                 headers={"User-Agent": f"git/2 (bindery/{__version__})"}) as client:
+    async with http_clients.async_client(timeout=timeout,
+                                         agent=f"git/2 (bindery/{__version__})") as client:
         for _ in range(MAX_HOPS + 1):
             try:
                 pin = await policy.check_url(url)

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import httpx
 
+from bindery import http_clients
 from bindery.engine_clients import docker_client
 from bindery.image_names import split_image
 from bindery.registry_client import MANIFEST_HEADERS, manifest_url
@@ -73,7 +73,7 @@ def read_manifest(settings: Settings, image: str) -> dict[str, Any] | None:
     """What the registry serves for ``image``: digest, config digest and stored size; None when it has no such tag."""
     host, repo, _ = split_image(image)
     base = registry_base(settings, host)
-    with httpx.Client(timeout=REGISTRY_TIMEOUT) as http:
+    with http_clients.client(timeout=REGISTRY_TIMEOUT) as http:
         r = http.get(manifest_url(base, image), headers=MANIFEST_HEADERS)
         if r.status_code == 404:
             return None

@@ -14,6 +14,7 @@ import httpx
 from rich.console import Console
 from rich.text import Text
 
+from bindery import http_clients
 from bindery.launches import pipeline
 from bindery.events import Event, failed
 from bindery.settings import Settings
@@ -87,7 +88,7 @@ async def stream_events(settings: Settings, provider: str, spec: str,
     timeout = httpx.Timeout(10.0, read=max(60.0, settings.service.keepalive_seconds * 3))
     async with contextlib.AsyncExitStack() as stack:
         if client is None:
-            client = await stack.enter_async_context(httpx.AsyncClient())
+            client = await stack.enter_async_context(http_clients.async_client(timeout=timeout))
         try:
             async with client.stream("GET", url, timeout=timeout) as response:
                 if response.status_code != 200:
