@@ -18,7 +18,7 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from bindery.deploy.report import CheckResult
-from bindery.deploy.retry import Backoff
+from bindery.backoff import Backoff
 from bindery.deploy.verify import Target, verify
 
 log = logging.getLogger("bindery.canary")

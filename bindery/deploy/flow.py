@@ -25,7 +25,8 @@ from bindery.deploy import probes, verdicts as records
 from bindery.deploy.classify import CheckFailed
 from bindery.deploy.instances import InstanceConfig
 from bindery.deploy.report import Attempt, CheckResult, Report
-from bindery.deploy.retry import Backoff, run_check
+from bindery.backoff import Backoff
+from bindery.deploy.retry import run_check
 from bindery.deploy.verify import Target, verify
 from bindery.artifacts.store import Artifact, ArtifactStore
 from bindery.artifacts.wait import ArtifactWaitTimeout, wait_for_artifact

@@ -1,4 +1,5 @@
-"""Running one check with bounded backoff: retry transient failures, stop at once on real ones.
+"""Running one check with the one bounded backoff (bindery/backoff.py): retry transient failures, stop at once on
+real ones.
 
 Why separate: every stage of a deploy (health wait, canary launch, server open) needs the same discipline — a bound
 on attempts *and* on total time, and a record of each attempt for the report.
@@ -8,28 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
+from bindery.backoff import Backoff
 from bindery.deploy.classify import Kind, classify_exception
 from bindery.deploy.report import Attempt, CheckResult
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """At most ``attempts`` tries and ``deadline`` seconds; delays double from ``first`` up to ``cap``."""
-
-    attempts: int = 6
-    deadline: float = 120.0
-    first: float = 0.5
-    factor: float = 2.0
-    cap: float = 10.0
-
-    def delay(self, attempt: int) -> float:
-        try:
-            return min(self.cap, self.first * self.factor ** (attempt - 1))
-        except OverflowError:  # thousands of fast polls: the growth has long reached the cap
-            return self.cap
 
 
 def run_check(

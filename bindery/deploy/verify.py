@@ -14,7 +14,8 @@ import httpx
 from bindery import http_clients
 from bindery.deploy import probes
 from bindery.deploy.report import CheckResult
-from bindery.deploy.retry import Backoff, run_check
+from bindery.backoff import Backoff
+from bindery.deploy.retry import run_check
 
 
 @dataclass(frozen=True)

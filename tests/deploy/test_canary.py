@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from bindery.deploy.canary import Canary
-from bindery.deploy.retry import Backoff
+from bindery.backoff import Backoff
 from bindery.deploy.verify import Target
 
 from .fakes import PUBLIC, FakeMachine

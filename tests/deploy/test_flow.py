@@ -10,7 +10,7 @@ import pytest
 from bindery.deploy import verdicts as records
 from bindery.deploy.flow import Deployer, Slot
 from bindery.deploy.instances import InstanceConfig
-from bindery.deploy.retry import Backoff
+from bindery.backoff import Backoff
 from bindery.artifacts.store import FolderStore
 
 from .fakes import PUBLIC, FakeMachine

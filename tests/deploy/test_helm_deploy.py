@@ -21,7 +21,7 @@ from bindery.deploy.classify import CheckFailed
 from bindery.deploy.helm import HelmRelease
 from bindery.deploy.helmflow import HelmDeployer, helm_release
 from bindery.deploy.instances import InstanceConfig
-from bindery.deploy.retry import Backoff
+from bindery.backoff import Backoff
 from bindery.deploy.rollout import Cluster, RolloutWatch, api_client, wait_release, wait_rollout
 from bindery.artifacts.store import FolderStore
 from bindery.artifacts.tags import image_tag, version_of_tag

@@ -8,7 +8,8 @@ import httpx
 
 from bindery.deploy.classify import CheckFailed
 from bindery.deploy.report import Report
-from bindery.deploy.retry import Backoff, run_check
+from bindery.backoff import Backoff
+from bindery.deploy.retry import run_check
 
 NO_WAIT = Backoff(attempts=5, deadline=60, first=0.0)
 
