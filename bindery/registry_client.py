@@ -11,6 +11,7 @@ import asyncio
 import httpx
 
 from bindery import http_clients
+from bindery.backoff import Backoff
 from bindery.events import LaunchError
 from bindery.image_names import split_image
 
@@ -35,6 +36,9 @@ def manifest_url(base_url: str, image: str) -> str:
 
 MANIFEST_HEADERS = {"Accept": MANIFEST_TYPES}
 
+# pauses between tries of a registry that did not answer: 0.5, 1, 2, 2... seconds (``retries`` bounds the tries)
+RETRY_BACKOFF = Backoff(first=0.5, factor=2.0, cap=2.0)
+
 
 class Registry:
     def __init__(self, base_url: str, timeout: float, retries: int) -> None:
@@ -47,7 +51,7 @@ class Registry:
         problem = ""
         for attempt in range(self.retries):
             if attempt:
-                await asyncio.sleep(min(0.25 * 2**attempt, 2.0))  # bounded backoff between tries
+                await asyncio.sleep(RETRY_BACKOFF.delay(attempt))
             try:
                 response = await self.client.head(url, headers=MANIFEST_HEADERS)
             except httpx.HTTPError as exc:

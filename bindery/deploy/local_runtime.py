@@ -29,6 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bindery.backoff import WaitTimeout, wait_until
 from bindery.deploy.classify import CheckFailed
 from bindery.deploy.run_command import run_command
 from bindery.deploy.flow import Slot
@@ -242,16 +243,19 @@ class LocalRuntime:
         pid_file.write_text(str(proc.pid))
         # Traffic is switched only once the public port accepts connections (bounded), so the verification that
         # follows never mistakes a front still starting for a refused deploy.
-        deadline = time.monotonic() + FRONT_TIMEOUT
-        while time.monotonic() < deadline:
+        def listening() -> bool:
             if proc.poll() is not None:
                 raise CheckFailed.real(f"front proxy on {self.config.public_url} exited ({proc.returncode})",
                                        log=str(self.dir / "logs" / "front.log"))
-            try:
-                socket.create_connection((self.config.public_host, self.config.public_port), 0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
+            socket.create_connection((self.config.public_host, self.config.public_port), 0.5).close()
+            return True
+
+        try:
+            wait_until(listening, timeout=FRONT_TIMEOUT, what="the front proxy listening", interval=0.05,
+                       errors=(OSError,))
+            return
+        except WaitTimeout:
+            pass
         raise CheckFailed.real(f"front proxy did not listen on {self.config.public_url} within {FRONT_TIMEOUT:g} s",
                                log=str(self.dir / "logs" / "front.log"))
 

@@ -24,6 +24,7 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from bindery.backoff import Backoff
 from bindery.deploy.classify import CheckFailed, classify_rollout, classify_status
 from bindery.kube_client import REQUEST_TIMEOUT, Cluster, api_client
 
@@ -135,8 +136,10 @@ async def wait_rollout(watch: RolloutWatch, timeout: float, *, poll: float = 1.0
     start = time.monotonic()
     last_error: CheckFailed | None = None
     states: list[WorkloadState] = []
-    delay = poll
+    pauses = Backoff(first=poll, factor=1.5, cap=poll_cap)
+    polls = 0
     while True:
+        polls += 1
         try:
             states = await watch.workloads()
             last_error = None
@@ -159,8 +162,7 @@ async def wait_rollout(watch: RolloutWatch, timeout: float, *, poll: float = 1.0
         waited = time.monotonic() - start
         if waited >= timeout:
             break
-        await asyncio.sleep(min(delay, max(timeout - waited, 0.0)))  # a poll interval, not synchronisation
-        delay = min(delay * 1.5, poll_cap)
+        await asyncio.sleep(min(pauses.delay(polls), max(timeout - waited, 0.0)))  # a poll interval
     if last_error is not None and not states:
         raise CheckFailed(last_error.kind, f"rollout of {watch.release} not confirmed within {timeout:g} s: "
                           f"{last_error.reason}", last_error.evidence)

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from bindery import http_clients
+from bindery.backoff import Backoff, WaitTimeout, wait_until_async
 from bindery.events import Event, LaunchError
 from bindery.launches.hub_api import Hub, HubError, HubUnavailable
 from bindery.launches.hub_users import user_name
@@ -34,13 +35,16 @@ def person_token_scopes(user: str) -> list[str]:
     return [f"access:servers!server={user}/"]
 
 
+HUB_BACKOFF = Backoff(first=0.5, factor=2.0, cap=5.0)
+
+
 def hub_backoff(attempt: int) -> float:
     """Seconds to wait after failed attempt `attempt` (1-based) on a transient hub error.
 
     Bounded: a hub that stays down ends a launch after `launch_retries` attempts, i.e. within
     launch_retries × hub_timeout + Σ hub_backoff (see the launch_retries setting).
     """
-    return min(0.5 * 2 ** (attempt - 1), 5.0)
+    return HUB_BACKOFF.delay(attempt)
 
 
 @dataclass
@@ -262,21 +266,23 @@ class Launcher:
 
     async def _verify(self, url: str, token: str, path: str) -> None:
         """The server answers through the proxy with this token (never redirect before this)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.verify_timeout
-        delay, last = 0.05, ""
-        while loop.time() < deadline:
+        last = ""
+
+        async def answers() -> bool:
+            nonlocal last
             try:
-                response = await self.http.get(f"{url}{path}",
-                                               headers={"Authorization": f"token {token}"})
-                if response.status_code == 200:
-                    return
-                last = f"HTTP {response.status_code}"
+                response = await self.http.get(f"{url}{path}", headers={"Authorization": f"token {token}"})
             except httpx.HTTPError as exc:
                 last = type(exc).__name__
-            await asyncio.sleep(delay)  # bounded: waiting for the proxy route to appear
-            delay = min(delay * 2, 1.0)
-        raise LaunchError(f"The server started but does not answer through the proxy ({last}).")
+                return False
+            last = f"HTTP {response.status_code}"
+            return response.status_code == 200
+
+        try:  # waiting for the proxy route to appear
+            await wait_until_async(answers, timeout=self.config.verify_timeout, what="the server answering",
+                                   interval=0.05, cap=1.0)
+        except WaitTimeout:
+            raise LaunchError(f"The server started but does not answer through the proxy ({last}).") from None
 
     async def _cleanup(self, name: str, created: bool, outcome: str) -> None:
         if not created:
@@ -285,20 +291,17 @@ class Launcher:
 
     async def remove(self, name: str, outcome: str) -> None:
         """Stop the server and delete the user, within a bound; never raise."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        delay = 0.1
-        while loop.time() < deadline:
-            try:
-                await self.hub.stop_server(name)
-                if await self.hub.delete_user(name):
-                    self.on_cleanup(outcome)
-                    return
-            except HubError:
-                pass
-            await asyncio.sleep(delay)  # the hub refuses deletion while the server stops
-            delay = min(delay * 2, 2.0)
-        self.on_cleanup("cleanup_failed")
+        async def removed() -> bool:
+            await self.hub.stop_server(name)
+            return await self.hub.delete_user(name)  # the hub refuses deletion while the server stops
+
+        try:
+            await wait_until_async(removed, timeout=60, what=f"hub user {name} removed", interval=0.1, cap=2.0,
+                                   errors=(HubError,))
+        except WaitTimeout:
+            self.on_cleanup("cleanup_failed")
+            return
+        self.on_cleanup(outcome)
 
     async def aclose(self) -> None:
         await self.http.aclose()

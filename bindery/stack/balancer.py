@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bindery.backoff import WaitTimeout, wait_until
 from bindery.settings import Settings
 from bindery.stack import process
 from bindery.datadir import StackPaths, write_if_changed
@@ -144,13 +144,11 @@ def server_states(paths: StackPaths) -> dict[str, str]:
 
 def wait_in_rotation(paths: StackPaths, name: str, timeout: float) -> bool:
     """Bounded wait until HAProxy routes to replica ``name`` (its health check passed since it started)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if server_states(paths).get(name, "").startswith("UP"):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
+    try:
+        return wait_until(lambda: server_states(paths).get(name, "").startswith("UP"), timeout=timeout,
+                          what=f"HAProxy routing to {name}")
+    except WaitTimeout:
+        return False
 
 
 def status(settings: Settings) -> dict:

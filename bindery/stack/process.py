@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from bindery.backoff import WaitTimeout, wait_until
 from bindery.datadir import StackPaths
 
 
@@ -167,18 +168,17 @@ def _safe(ready: Callable[[], bool]) -> bool:
 
 
 def _wait(ready, pid: int, timeout: float, proc: subprocess.Popen | None = None) -> bool:
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while time.monotonic() < deadline:
+    def outcome() -> str | None:
         if _safe(ready):
-            return True
-        if proc is not None and proc.poll() is not None:
-            return False
-        if proc is None and _cmdline(pid) is None:
-            return False
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
-    return _safe(ready)
+            return "ready"
+        if (proc.poll() is not None) if proc is not None else (_cmdline(pid) is None):
+            return "exited"
+        return None
+
+    try:
+        return wait_until(outcome, timeout=timeout, what=f"process {pid} ready", interval=0.05, cap=0.5) == "ready"
+    except WaitTimeout:
+        return _safe(ready)
 
 
 def stop(paths: StackPaths, name: str, timeout: float = 15.0) -> bool:
@@ -209,12 +209,16 @@ def kill_group(pid: int, timeout: float = 15.0) -> None:
             return
         except PermissionError:
             os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            _reap(pid)
-            if _cmdline(pid) is None and not _group_alive(pid):
-                return
-            time.sleep(0.1)
+        try:
+            wait_until(lambda: _gone(pid), timeout=wait, what=f"process group {pid} gone after {sig.name}")
+            return
+        except WaitTimeout:
+            continue  # on to SIGKILL (after which kill_group gives up: nothing stronger to send)
+
+
+def _gone(pid: int) -> bool:
+    _reap(pid)
+    return _cmdline(pid) is None and not _group_alive(pid)
 
 
 def _group_alive(pgid: int) -> bool:

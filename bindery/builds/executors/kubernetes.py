@@ -18,6 +18,7 @@ pods/log get, in one namespace.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -29,6 +30,7 @@ import aiohttp
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from bindery.backoff import WaitTimeout, wait_until_async
 from bindery.builds.executors.engine import OUT_OF_MEMORY
 from bindery.builds.executors.base import (CANCELLED, TIMED_OUT, BuildExecutor, BuildHandle, BuildSpec,
                                     RunningBuild)
@@ -128,9 +130,11 @@ class KubernetesExecutor(BuildExecutor):
 
     async def _gone(self, name: str) -> None:
         """Wait (bounded) until the pod no longer exists."""
-        end = time.monotonic() + 3 * self.timeout
-        while time.monotonic() < end and await self._read(name) is not None:
-            await asyncio.sleep(POLL)
+        async def gone() -> bool:
+            return await self._read(name) is None
+
+        with contextlib.suppress(WaitTimeout):  # the caller finds the pod still there and says so
+            await wait_until_async(gone, timeout=3 * self.timeout, what=f"build pod {name} removed", interval=POLL)
 
     # -- follow -----------------------------------------------------------------------------------
     async def follow(self, name: str) -> AsyncIterator[bytes]:
