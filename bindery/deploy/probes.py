@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bindery import event_stream
 from bindery.deploy.classify import CheckFailed, classify_health, classify_status
 
 
@@ -46,22 +47,17 @@ def versions(client: httpx.Client, base: str, expected: str) -> dict[str, Any]:
 
 
 def launch(client: httpx.Client, base: str, spec: str, timeout: float) -> dict[str, Any]:
-    """Follow ``/build/<spec>`` to ``ready`` (→ the ready event) or ``failed`` (real, with the event)."""
+    """Follow ``/build/<spec>`` to ``ready`` (→ the ready event) or ``failed`` (real, with the event).
+
+    Read by the one event-stream reader: a stream that breaks is resumed with Last-Event-ID (the same launch), as a
+    browser would; one that cannot be resumed is transient (the check tries a new launch within its bound)."""
     url = f"{base.rstrip('/')}/build/{spec.lstrip('/')}"
     phases: list[str] = []
-    deadline = time.monotonic() + timeout
-    with client.stream("GET", url, headers={"Accept": "text/event-stream"}) as r:
-        if r.status_code != 200:
-            r.read()
-            raise classify_status(r.status_code, f"GET {url}", body=r.text) or CheckFailed.real(
-                f"GET {url} answered {r.status_code}")
-        for line in r.iter_lines():
-            if time.monotonic() > deadline:
-                raise CheckFailed.transient(f"launch not ready within {timeout:g} s", phases=phases)
-            if not line.startswith("data:"):
-                continue  # keepalive comments, event names, blank separators
+    stream = event_stream.follow_sync(client, url, done=_launch_over, until=time.monotonic() + timeout)
+    try:
+        for message in stream:
             try:
-                event = json.loads(line[5:].strip())
+                event = json.loads(message.data)
             except ValueError:
                 continue
             phase = str(event.get("phase", "unknown"))
@@ -76,7 +72,21 @@ def launch(client: httpx.Client, base: str, spec: str, timeout: float) -> dict[s
                     # a part restarting, not a broken version. Retried within the bound; if it persists, red.
                     raise CheckFailed.transient(reason, event=event, phases=phases)
                 raise CheckFailed.real(reason, event=event, phases=phases)
+    except event_stream.StreamRefused as exc:
+        raise classify_status(exc.status_code, f"GET {url}", body=exc.body) or CheckFailed.real(
+            f"GET {url} answered {exc.status_code}") from None
+    except event_stream.StreamTimeout:
+        raise CheckFailed.transient(f"launch not ready within {timeout:g} s", phases=phases) from None
+    except event_stream.StreamBroken as exc:
+        raise CheckFailed.transient(f"event stream ended before ready or failed ({exc})", phases=phases) from None
     raise CheckFailed.transient("event stream ended before ready or failed", phases=phases)
+
+
+def _launch_over(message: event_stream.Message) -> bool:
+    try:
+        return json.loads(message.data).get("phase") in ("ready", "failed")
+    except (ValueError, AttributeError):
+        return False
 
 
 def open_server(client: httpx.Client, ready: dict[str, Any]) -> dict[str, Any]:

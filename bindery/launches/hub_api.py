@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from bindery import http_clients
+from bindery import event_stream, http_clients
 
 
 PAGINATION = "application/jupyterhub-pagination+json"
@@ -145,12 +145,11 @@ class Hub:
                     cls = HubUnavailable if response.status_code >= 500 else HubError
                     raise cls(f"JupyterHub answered {response.status_code} to GET {path}: "
                               f"{_hub_message(response)}", response.status_code)
-                async for line in response.aiter_lines():
-                    if line.startswith("data:"):
-                        try:
-                            yield json.loads(line[5:])
-                        except ValueError:
-                            continue
+                async for message in event_stream.amessages(response.aiter_lines()):
+                    try:
+                        yield json.loads(message.data)
+                    except ValueError:
+                        continue
         except httpx.HTTPError as exc:
             raise HubUnavailable(f"Lost JupyterHub's progress stream: {type(exc).__name__}") from exc
 

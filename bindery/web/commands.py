@@ -14,7 +14,7 @@ import httpx
 from rich.console import Console
 from rich.text import Text
 
-from bindery import http_clients
+from bindery import event_stream, http_clients
 from bindery.launches import pipeline
 from bindery.events import Event, failed
 from bindery.settings import Settings
@@ -80,23 +80,28 @@ def parse_target(target: str, ref: str | None) -> tuple[str, str]:
     return provider, "/".join([*repo, quote(ref, safe="") if cls.escape_repo else ref])
 
 
+def _terminal(message: event_stream.Message) -> bool:
+    return Event.model_validate_json(message.data).terminal
+
+
 async def stream_events(settings: Settings, provider: str, spec: str,
                         client: httpx.AsyncClient | None = None) -> AsyncIterator[Event]:
     """Follow a launch through the running service's event stream (on `client` if given: making
     one costs ≈ 30 ms, its TLS context, which a benchmark timing the request must not count)."""
     url = f"{settings.service.web_url.rstrip('/')}/build/{provider}/{spec}"
-    timeout = httpx.Timeout(10.0, read=max(60.0, settings.service.keepalive_seconds * 3))
+    timeout = http_clients.bounds(10.0, read=max(60.0, settings.service.keepalive_seconds * 3))
     async with contextlib.AsyncExitStack() as stack:
         if client is None:
             client = await stack.enter_async_context(http_clients.async_client(timeout=timeout))
         try:
-            async with client.stream("GET", url, timeout=timeout) as response:
-                if response.status_code != 200:
-                    yield failed(f"bindery answered HTTP {response.status_code} at {url}")
-                    return
-                async for line in response.aiter_lines():
-                    if line.startswith("data:"):
-                        yield Event.model_validate_json(line[5:])
+            # A stream that breaks mid-launch (a proxy's timeout, a replica restarting) is resumed with
+            # Last-Event-ID, as a browser does: the same launch goes on, nothing is built or started twice.
+            async for message in event_stream.follow(client, url, timeout=timeout, done=_terminal):
+                yield Event.model_validate_json(message.data)
+        except event_stream.StreamRefused as exc:
+            yield failed(f"bindery answered HTTP {exc.status_code} at {url}")
+        except event_stream.StreamBroken as exc:
+            yield failed(f"Lost bindery's event stream: {exc}")
         except httpx.HTTPError as exc:
             yield failed(f"Could not reach bindery at {settings.service.web_url} ({type(exc).__name__}); "
                          "is it up? Try `bindery up`.")
