@@ -3,7 +3,6 @@ image cache), a real git daemon, and Dockerfile repositories built on the stack'
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import statistics
@@ -14,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bindery.backoff import wait_until_async
 from bindery import stack as embedded  # noqa: E402
 from bindery.launches.hub_api import Hub  # noqa: E402
 from bindery.settings import Settings  # noqa: E402
@@ -57,8 +57,6 @@ async def cleanup(hub: Hub, names: list[str]) -> None:
     """Stop and delete the hub users a benchmark made, then forget them (`names` is emptied)."""
     for name in names:
         await hub.stop_server(name)
-        for _ in range(100):  # bounded: the hub refuses deletion while the server stops
-            if await hub.delete_user(name):
-                break
-            await asyncio.sleep(0.1)
+        # the hub refuses deletion while the server stops
+        await wait_until_async(lambda name=name: hub.delete_user(name), timeout=10, what=f"hub user {name} deleted")
     names.clear()

@@ -26,6 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bindery.backoff import wait_until  # noqa: E402
 from bindery.settings import Settings  # noqa: E402
 from bindery.stack import balancer, process, replicas  # noqa: E402
 from bindery.datadir import StackPaths  # noqa: E402
@@ -65,14 +66,6 @@ def _count(settings: Settings, text: str) -> int:
     return StackPaths.of(settings).log(balancer.NAME).read_text(errors="replace").count(text)
 
 
-def _wait_until(condition, timeout: float, what: str) -> None:  # noqa: ANN001 - bounded poll
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=3)
@@ -89,8 +82,8 @@ def main() -> int:
                 results.append(trial(settings, victim))
                 ups = _count(settings, f"{victim} is UP")
                 replicas.start(settings, log=lambda m: None)  # `bindery up` brings the dead one back
-                _wait_until(lambda: _count(settings, f"{victim} is UP") > ups, 30,
-                            f"HAProxy to take {victim} back")  # before the next kill, or both could be out
+                wait_until(lambda: _count(settings, f"{victim} is UP") > ups, timeout=30, interval=0.05,
+                           what=f"HAProxy taking {victim} back")  # before the next kill, or both could be out
         finally:
             replicas.stop(settings)
     bound = FALL * FASTINTER + INTER

@@ -21,6 +21,7 @@ import httpx
 from common import bench_stack, make_repo
 from figures import Figure, table
 
+from bindery.backoff import wait_until_async
 from bindery import datadir
 from bindery.launches.hub_api import Hub
 from bindery.web.commands import stream_events
@@ -79,10 +80,9 @@ async def remove(settings: Settings, users: list[str]) -> None:
     try:
         for name in users:
             await hub.stop_server(name)
-            for _ in range(100):  # the hub refuses deletion while the server stops
-                if await hub.delete_user(name):
-                    break
-                await asyncio.sleep(0.2)
+            # the hub refuses deletion while the server stops
+            await wait_until_async(lambda name=name: hub.delete_user(name), timeout=20, interval=0.2,
+                                   what=f"hub user {name} deleted")
     finally:
         await hub.aclose()
 

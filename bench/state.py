@@ -22,6 +22,7 @@ import httpx
 from common import bench_stack, cleanup, make_repo, summary
 
 from bindery import datadir
+from bindery.event_stream import amessages
 from bindery.events import Event
 from bindery.launches.hub_api import Hub
 from tests.state.redisserver import redis_server
@@ -35,13 +36,12 @@ async def cached_launch(replica: Replica, url: str) -> tuple[float, float, str]:
     first = None
     async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=300)) as client:
         async with client.stream("GET", build) as response:
-            async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    first = first or time.perf_counter() - start
-                    event = Event.model_validate_json(line[5:])
-                    if event.terminal:
-                        assert event.phase == "ready", event.message
-                        return time.perf_counter() - start, first, event.data()["user"]
+            async for message in amessages(response.aiter_lines()):
+                first = first or time.perf_counter() - start
+                event = Event.model_validate_json(message.data)
+                if event.terminal:
+                    assert event.phase == "ready", event.message
+                    return time.perf_counter() - start, first, event.data()["user"]
     raise RuntimeError("stream ended without ready")
 
 
@@ -52,10 +52,9 @@ async def kill_and_resume(victim: Replica, heir: Replica, url: str) -> tuple[flo
     last_id = ""
     async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=300)) as client:
         async with client.stream("GET", victim.url + path) as response:
-            async for line in response.aiter_lines():
-                if line.startswith("id:"):
-                    last_id = line[3:].strip()
-                if line.startswith("data:") and "Launching server" in line:
+            async for message in amessages(response.aiter_lines()):
+                last_id = message.id or last_id
+                if "Launching server" in message.data:
                     break
         victim.proc.send_signal(signal.SIGKILL)
         killed = time.perf_counter()
@@ -63,13 +62,12 @@ async def kill_and_resume(victim: Replica, heir: Replica, url: str) -> tuple[flo
         first = None
         async with client.stream("GET", heir.url + path,
                                  headers={"Last-Event-ID": last_id}) as response:
-            async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    first = first or time.perf_counter() - killed
-                    event = Event.model_validate_json(line[5:])
-                    if event.terminal:
-                        assert event.phase == "ready", event.message
-                        return first, time.perf_counter() - killed, event.data()["user"]
+            async for message in amessages(response.aiter_lines()):
+                first = first or time.perf_counter() - killed
+                event = Event.model_validate_json(message.data)
+                if event.terminal:
+                    assert event.phase == "ready", event.message
+                    return first, time.perf_counter() - killed, event.data()["user"]
     raise RuntimeError("resumed stream ended without ready")
 
 

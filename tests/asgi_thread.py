@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 
 import uvicorn
 
+from bindery.backoff import wait_until
 from tests.conftest import free_port
 
 START_TIMEOUT = 10.0
@@ -26,11 +26,10 @@ def serve_in_thread(app, name: str, port: int | None = None  # noqa: ANN001 - an
                                            lifespan="off", timeout_graceful_shutdown=5))
     thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:  # bounded poll of uvicorn's own flag
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"{name} did not start")
-        time.sleep(0.02)
+    # uvicorn's own flag, or the thread's end (it failed to start)
+    if wait_until(lambda: server.started or not thread.is_alive(), timeout=START_TIMEOUT, what=f"{name} starting",
+                  interval=0.02) and not server.started:
+        raise RuntimeError(f"{name} did not start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -12,6 +11,7 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAM
            "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": "/tmp"}
 
 
+from bindery.backoff import wait_until
 class GitServer:
     def __init__(self, root: Path, port: int) -> None:
         self.root = root
@@ -27,14 +27,8 @@ class GitServer:
             ["git", "daemon", "--export-all", "--reuseaddr", f"--base-path={self.root}",
              "--listen=127.0.0.1", f"--port={self.port}", str(self.root)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:  # bounded wait until it accepts connections
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"git daemon did not listen on {self.port} within {timeout} s")
+        wait_until(lambda: socket.create_connection(("127.0.0.1", self.port), 0.2).close() or True, timeout=timeout,
+                   what=f"git daemon listening on {self.port}", interval=0.05, errors=(OSError,))
 
     def stop(self) -> None:
         if self.proc:

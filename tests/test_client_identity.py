@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bindery.event_stream import amessages
 from bindery.events import Event
 from bindery.settings import Settings
 from bindery.stack.web_service import settings_env
@@ -98,9 +99,8 @@ async def launch(url: str, provider: str, spec: str, source: str = "127.0.0.1",
 
 
 async def first_event(response: httpx.Response) -> Event:
-    async for line in response.aiter_lines():
-        if line.startswith("data:"):
-            return Event.model_validate_json(line[5:])
+    async for message in amessages(response.aiter_lines()):
+        return Event.model_validate_json(message.data)
     raise AssertionError("the stream ended without an event")
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bindery.event_stream import amessages
 from bindery.events import Event
 from tests.hostile_corpus import CANARY, corpus
 
@@ -24,11 +25,10 @@ async def final_event(client: httpx.AsyncClient, url: str) -> tuple[int, Event |
         if response.status_code != 200:
             return response.status_code, None
         last = None
-        async for line in response.aiter_lines():
-            if line.startswith("data:"):
-                last = Event.model_validate_json(line[5:])
-                if last.terminal:
-                    break
+        async for message in amessages(response.aiter_lines()):
+            last = Event.model_validate_json(message.data)
+            if last.terminal:
+                break
         return 200, last
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from bindery import datadir
+from bindery.event_stream import amessages
 from bindery.events import Event
 from bindery.launches.hub_api import Hub
 from tests.streams import bindery_users, git_spec, manifest_pushes
@@ -12,15 +13,11 @@ from tests.streams import bindery_users, git_spec, manifest_pushes
 
 async def read_events(response: httpx.Response, until) -> list[tuple[str, Event]]:
     out: list[tuple[str, Event]] = []
-    event_id = ""
-    async for line in response.aiter_lines():
-        if line.startswith("id:"):
-            event_id = line[3:].strip()
-        elif line.startswith("data:"):
-            event = Event.model_validate_json(line[5:])
-            out.append((event_id, event))
-            if until(event):
-                break
+    async for message in amessages(response.aiter_lines()):
+        event = Event.model_validate_json(message.data)
+        out.append((message.id or "", event))
+        if until(event):
+            break
     return out
 
 

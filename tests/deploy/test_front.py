@@ -6,6 +6,7 @@ import asyncio
 import socket
 from pathlib import Path
 
+from bindery.backoff import wait_until_async
 from bindery.deploy.front import read_target, serve, write_target
 
 
@@ -26,12 +27,9 @@ async def backend(name: bytes) -> tuple[asyncio.Server, int]:
 
 
 async def get(port: int) -> bytes:
-    for _ in range(200):  # the front may still be binding: connection refused is retried, bounded
-        try:
-            r, w = await asyncio.open_connection("127.0.0.1", port)
-            break
-        except OSError:
-            await asyncio.sleep(0.01)
+    # the front may still be binding: connection refused is retried, bounded
+    r, w = await wait_until_async(lambda: asyncio.open_connection("127.0.0.1", port), timeout=5, interval=0.01,
+                                  what=f"the front accepting on {port}", errors=(OSError,))
     w.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     await w.drain()
     data = await r.read()

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bindery.backoff import wait_until
 from bindery.deploy.classify import CheckFailed
 from bindery.deploy.flow import Slot
 from bindery.deploy.instances import InstanceConfig
@@ -30,16 +30,6 @@ def backend(root: Path, port: int) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def wait_until(condition, timeout: float, what: str):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
-
-
 def served_by(url: str, n: int) -> set[str]:
     seen = set()
     for _ in range(n):
@@ -57,11 +47,11 @@ def test_balance_routes_over_replicas_and_around_a_stopped_one(tmp_path: Path) -
     servers = [backend(tmp_path / f"b{i}", p) for i, p in enumerate(ports)]
     try:
         for p in ports:
-            wait_until(lambda p=p: _answers(p), 20, f"backend on {p}")
+            wait_until(lambda p=p: _answers(p), timeout=20, what=f"backend on {p}")
         info = runtime.balance(ports)
         assert process.alive(info["pid"])
-        assert wait_until(lambda: served_by(config.public_url, 6) == {"replica-1", "replica-2"}, 20,
-                          "both replicas serve")
+        assert wait_until(lambda: served_by(config.public_url, 6) == {"replica-1", "replica-2"}, timeout=20,
+                          what="both replicas serve")
         again = runtime.balance(ports)  # idempotent: the same HAProxy keeps running during a roll
         assert again["pid"] == info["pid"]
         assert runtime.in_rotation(Slot("v", ports[1]))["replica"] == "replica-2"
@@ -71,7 +61,7 @@ def test_balance_routes_over_replicas_and_around_a_stopped_one(tmp_path: Path) -
         assert served_by(config.public_url, 10) == {"replica-2"}
         # HAProxy's stats socket says so too, and a replica out of rotation is a real failure of the roll.
         wait_until(lambda: balancer.server_states(StackPaths(runtime.dir)).get("replica-1", "").startswith("DOWN"),
-                   20, "HAProxy marks replica-1 DOWN")
+                   timeout=20, what="HAProxy marks replica-1 DOWN")
         with pytest.raises(CheckFailed, match="does not route to replica-1"):
             runtime.config = config.model_copy(update={"health_timeout": 1.0})
             runtime.in_rotation(Slot("v", ports[0]))

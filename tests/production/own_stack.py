@@ -8,16 +8,15 @@ the web child process exactly these settings.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import httpx
 
+from bindery.backoff import wait_until_async
 from bindery import datadir
 from bindery import stack as embedded
 from bindery.launches.hub_api import Hub
@@ -114,17 +113,7 @@ async def hub_users(settings: Settings) -> list[dict]:
 async def wait_for(condition: Callable[[], object], timeout: float, what: str,
                    interval: float = 0.2) -> object:
     """Bounded polling of a real condition (sync or async); returns its first truthy value."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        last = condition()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what} (last: {last!r})")
-        await asyncio.sleep(interval)
+    return await wait_until_async(condition, timeout=timeout, what=what, interval=interval)
 
 
 async def assert_no_orphans(settings: Settings, timeout: float = 30) -> None:

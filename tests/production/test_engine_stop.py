@@ -3,10 +3,11 @@ store again after `bindery down` (the data folder could not be removed then)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-import time
 
+from bindery.backoff import WaitTimeout, wait_until
 from bindery.engine_clients import docker_client
 from bindery.stack import podman
 from bindery.datadir import StackPaths
@@ -29,9 +30,9 @@ def test_monitors_of_removed_containers_are_stopped_running_ones_kept(stack, bas
         for container in (gone, kept):
             assert container.exec_run(["true"]).exit_code == 0  # an operator's `podman exec`
         kept.exec_run(["sleep", "600"], detach=True)  # an exec session still running
-        deadline = time.monotonic() + 10
-        while len(monitors_of(stack, kept.id, watching=True)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        with contextlib.suppress(WaitTimeout):  # asserted below, with what there is
+            wait_until(lambda: len(monitors_of(stack, kept.id, watching=True)) >= 2, timeout=10, interval=0.05,
+                       what="two monitors watching the kept container")
         watching_kept = monitors_of(stack, kept.id, watching=True)
         assert len(watching_kept) >= 2, watching_kept  # the container's and the running session's
         gone.remove(force=True)
@@ -40,10 +41,9 @@ def test_monitors_of_removed_containers_are_stopped_running_ones_kept(stack, bas
 
         killed = podman.stop_orphaned_monitors(StackPaths.of(stack), "run")
         assert killed >= 1
-        deadline = time.monotonic() + 10
-        while ((monitors_of(stack, gone.id) or monitors_of(stack, kept.id) != watching_kept)
-               and time.monotonic() < deadline):
-            time.sleep(0.05)  # SIGKILL was sent; the kernel takes a moment to reap
+        with contextlib.suppress(WaitTimeout):  # SIGKILL was sent; the kernel takes a moment to reap
+            wait_until(lambda: not monitors_of(stack, gone.id) and monitors_of(stack, kept.id) == watching_kept,
+                       timeout=10, interval=0.05, what="the removed container's monitors reaped")
         assert monitors_of(stack, gone.id) == []
         # A running container's monitors and its running session's are untouched (a finished
         # session's, whose bundle podman already removed, watches nothing and may go).

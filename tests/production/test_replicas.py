@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from bindery import stack as embedded
+from bindery.event_stream import amessages
 from bindery.stack import process
 from bindery.stack.balancer import REPLICA_HEADER
 from bindery.datadir import StackPaths
@@ -99,9 +100,8 @@ async def test_launch_through_the_load_balancer_reaches_ready(replicated, git_se
 async def first_event(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> dict:
     async with client.stream("GET", url, headers=headers) as response:
         assert response.status_code == 200
-        async for line in response.aiter_lines():
-            if line.startswith("data:"):
-                return json.loads(line[5:])
+        async for message in amessages(response.aiter_lines()):
+            return json.loads(message.data)
     raise AssertionError(f"no event from {url}")
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from bindery import datadir
+from bindery.event_stream import amessages
 from bindery.events import Event
 from bindery.launches.hub_api import Hub, HubUnavailable
 from bindery.launches.hub_users import PREFIX, repo_key
@@ -72,16 +73,11 @@ async def watch(base_url: str, provider: str, spec: str, into: Watch | None = No
                                  headers=headers) as response:
             assert response.status_code == 200, response.status_code
             into.served_by.append(response.headers.get(REPLICA_HEADER, ""))
-            event_id = None
-            async for line in response.aiter_lines():
-                if line.startswith("id:"):
-                    event_id = line[3:].strip()
-                elif line.startswith("data:"):
-                    seen = Seen(event_id, time.monotonic(), Event.model_validate_json(line[5:]))
-                    into.events.append(seen)
-                    event_id = None
-                    if seen.event.terminal or (stop_when and stop_when(seen)):
-                        return into  # leaving the `async with` closes the connection
+            async for message in amessages(response.aiter_lines()):
+                seen = Seen(message.id, time.monotonic(), Event.model_validate_json(message.data))
+                into.events.append(seen)
+                if seen.event.terminal or (stop_when and stop_when(seen)):
+                    return into  # leaving the `async with` closes the connection
     return into
 
 

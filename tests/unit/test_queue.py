@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bindery.backoff import wait_until_async
 from bindery.builds.queue import BuildJob, BuildQueue
 from bindery.events import Event, LaunchError
 
@@ -104,11 +105,7 @@ async def test_a_failed_build_fails_every_watcher_and_frees_its_slot():
 
 
 async def until(condition, what: str) -> None:
-    for _ in range(500):  # bounded: the schedulers below poll every 0.05 s
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"not within 5 s: {what}")
+    await wait_until_async(condition, timeout=5, what=what, interval=0.01)  # the schedulers poll every 0.05 s
 
 
 async def test_builds_running_elsewhere_take_slots_and_are_joined_without_one():
