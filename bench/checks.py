@@ -55,7 +55,7 @@ async def main(runs: int) -> None:
                 "outbound check, address literal": lambda: policy.check_url(url),
                 "outbound check, name via /etc/hosts": lambda: policy.check_url(named),
                 "normal form (identify)": lambda: identify(settings, url),
-                "door rule targets (parse + forms)": lambda: door.rule_targets("git", spec),
+                "door rule targets (parse + forms)": lambda: door.rules.targets("git", spec),
             }
             baseline = await median_ms(lambda: ls_remote(url, "main", 10), max(20, runs // 10))
             print(f"baseline git ls-remote (local git daemon): median {baseline:.3f} ms")
