@@ -123,7 +123,8 @@ async def follow(client: httpx.AsyncClient, url: str, *, done: Callable[[Message
 
     Raises StreamRefused on a status other than 200 and StreamBroken when ``retries`` reconnections in a row
     brought no message, or after ``reconnects`` reconnections in all. ``retries=0``: no resume (one connection).
-    ``until`` (time.monotonic): StreamTimeout after it, checked on every line, keepalives too.
+    ``until`` (time.monotonic): StreamTimeout after it, checked on every line, keepalives too. A connection that
+    fails before the stream gave an id raises httpx's own error (there is nothing to resume).
     """
     failures = connections = 0
     extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
@@ -147,6 +148,8 @@ async def follow(client: httpx.AsyncClient, url: str, *, done: Callable[[Message
                     if done(message):
                         return
         except httpx.TransportError as exc:
+            if not parser.last_id:
+                raise  # nothing to resume: the caller sees the network's own error
             why = f"{type(exc).__name__}"
         last_id = parser.last_id
         failures += 1
@@ -186,6 +189,8 @@ def follow_sync(client: httpx.Client, url: str, *, done: Callable[[Message], boo
                     if done(message):
                         return
         except httpx.TransportError as exc:
+            if not parser.last_id:
+                raise  # nothing to resume: the caller sees the network's own error
             why = f"{type(exc).__name__}"
         last_id = parser.last_id
         failures += 1
