@@ -97,21 +97,55 @@ async def amessages(lines: AsyncIterable[str]) -> AsyncIterator[Message]:
             yield message
 
 
-def _check(until: float | None, url: str) -> None:
-    if until is not None and time.monotonic() > until:
-        raise StreamTimeout(f"the event stream at {url} did not reach its end in time")
+class _Resume:
+    """The bookkeeping of one followed stream, shared by :func:`follow` and :func:`follow_sync`: the last id,
+    the bounds on reconnecting, and the deadline."""
+
+    def __init__(self, url: str, last_id: str | None, retries: int, reconnects: int, backoff: Backoff,
+                 until: float | None) -> None:
+        self.url, self.last_id, self.retries, self.reconnects = url, last_id, retries, reconnects
+        self.backoff, self.until = backoff, until
+        self.failures = self.connections = 0
+        self.parser = Parser()
+
+    def request_headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
+        self.parser = Parser()
+        self.parser.last_id = self.last_id
+        out = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})}
+        if self.last_id:
+            out["Last-Event-ID"] = self.last_id
+        return out
+
+    def refused(self, response: httpx.Response) -> StreamRefused:
+        return StreamRefused(self.url, response.status_code, response.text)
+
+    def feed(self, line: str) -> Message | None:
+        if self.until is not None and time.monotonic() > self.until:
+            raise StreamTimeout(f"the event stream at {self.url} did not reach its end in time")
+        message = self.parser.feed(line)
+        if message is not None:
+            self.failures, self.last_id = 0, self.parser.last_id
+        return message
+
+    def lost(self, exc: httpx.TransportError) -> str:
+        if not self.parser.last_id:
+            raise exc  # nothing to resume: the caller sees the network's own error
+        return type(exc).__name__
+
+    def pause(self, why: str) -> float:
+        """The pause before connecting again, or StreamBroken/StreamTimeout when the bounds are reached."""
+        self.last_id = self.parser.last_id
+        self.failures += 1
+        self.connections += 1
+        if self.failures > self.retries or self.connections > self.reconnects or not self.last_id:
+            raise StreamBroken(f"the event stream at {self.url} broke and could not be resumed "
+                               f"({self.connections - 1} reconnections): {why}")
+        if self.until is not None and time.monotonic() > self.until:
+            raise StreamTimeout(f"the event stream at {self.url} did not reach its end in time")
+        return self.backoff.delay(self.failures)
 
 
-def _headers(headers: Mapping[str, str] | None, last_id: str | None) -> dict[str, str]:
-    out = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})}
-    if last_id:
-        out["Last-Event-ID"] = last_id
-    return out
-
-
-def _broken(url: str, connections: int, why: str) -> StreamBroken:
-    return StreamBroken(f"the event stream at {url} broke and could not be resumed "
-                        f"({connections - 1} reconnections): {why}")
+ENDED = "the stream ended before its last event"
 
 
 async def follow(client: httpx.AsyncClient, url: str, *, done: Callable[[Message], bool],
@@ -126,76 +160,44 @@ async def follow(client: httpx.AsyncClient, url: str, *, done: Callable[[Message
     ``until`` (time.monotonic): StreamTimeout after it, checked on every line, keepalives too. A connection that
     fails before the stream gave an id raises httpx's own error (there is nothing to resume).
     """
-    failures = connections = 0
+    state = _Resume(url, last_id, retries, reconnects, backoff, until)
     extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
     while True:
-        parser = Parser()
-        parser.last_id = last_id
-        why = "the stream ended before its last event"
+        why = ENDED
         try:
-            async with client.stream("GET", url, headers=_headers(headers, last_id), **extra) as response:
+            async with client.stream("GET", url, headers=state.request_headers(headers), **extra) as response:
                 if response.status_code != 200:
                     await response.aread()
-                    raise StreamRefused(url, response.status_code, response.text)
+                    raise state.refused(response)
                 async for line in response.aiter_lines():
-                    _check(until, url)
-                    message = parser.feed(line)
-                    if message is None:
-                        continue
-                    failures = 0
-                    last_id = parser.last_id
-                    yield message
-                    if done(message):
-                        return
+                    if (message := state.feed(line)) is not None:
+                        yield message
+                        if done(message):
+                            return
         except httpx.TransportError as exc:
-            if not parser.last_id:
-                raise  # nothing to resume: the caller sees the network's own error
-            why = f"{type(exc).__name__}"
-        last_id = parser.last_id
-        failures += 1
-        connections += 1
-        # without an id there is nothing to resume
-        if failures > retries or connections > reconnects or not last_id:
-            raise _broken(url, connections, why)
-        _check(until, url)
-        await asyncio.sleep(backoff.delay(failures))
+            why = state.lost(exc)
+        await asyncio.sleep(state.pause(why))
 
 
 def follow_sync(client: httpx.Client, url: str, *, done: Callable[[Message], bool],
                 headers: Mapping[str, str] | None = None, last_id: str | None = None,
                 retries: int = RESUME.attempts, backoff: Backoff = RESUME,
-                sleep: Callable[[float], Any] | None = None, until: float | None = None,
+                sleep: Callable[[float], Any] = time.sleep, until: float | None = None,
                 reconnects: int = RECONNECTS) -> Iterator[Message]:
     """:func:`follow` for synchronous callers (the deploy checks)."""
-    pause = sleep or time.sleep
-    failures = connections = 0
+    state = _Resume(url, last_id, retries, reconnects, backoff, until)
     while True:
-        parser = Parser()
-        parser.last_id = last_id
-        why = "the stream ended before its last event"
+        why = ENDED
         try:
-            with client.stream("GET", url, headers=_headers(headers, last_id)) as response:
+            with client.stream("GET", url, headers=state.request_headers(headers)) as response:
                 if response.status_code != 200:
                     response.read()
-                    raise StreamRefused(url, response.status_code, response.text)
+                    raise state.refused(response)
                 for line in response.iter_lines():
-                    _check(until, url)
-                    message = parser.feed(line)
-                    if message is None:
-                        continue
-                    failures = 0
-                    last_id = parser.last_id
-                    yield message
-                    if done(message):
-                        return
+                    if (message := state.feed(line)) is not None:
+                        yield message
+                        if done(message):
+                            return
         except httpx.TransportError as exc:
-            if not parser.last_id:
-                raise  # nothing to resume: the caller sees the network's own error
-            why = f"{type(exc).__name__}"
-        last_id = parser.last_id
-        failures += 1
-        connections += 1
-        if failures > retries or connections > reconnects or not last_id:
-            raise _broken(url, connections, why)
-        _check(until, url)
-        pause(backoff.delay(failures))
+            why = state.lost(exc)
+        sleep(state.pause(why))
