@@ -12,6 +12,7 @@ Finished containers are removed by whoever sees them end first; their log is kep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -21,6 +22,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from bindery.backoff import WaitTimeout, wait_until
 from bindery.builds.executors.base import (CANCELLED, TIMED_OUT, BuildExecutor, BuildHandle, BuildSpec,
                                     RunningBuild)
 from bindery.builds.build_logs import BuildLogs, kept_status
@@ -103,17 +105,24 @@ class EngineExecutor(BuildExecutor):
         return BuildHandle(spec.name, deadline, attached=False)
 
     def _attach(self, name: str) -> BuildHandle | None:
-        end = time.monotonic() + START_GRACE
-        while True:
+        container = None
+
+        def settled() -> bool:
+            nonlocal container
             try:
                 container = self.client.containers.get(name)
             except docker.errors.APIError as exc:
                 if gone(exc):
-                    return None
+                    container = None
+                    return True
                 raise
-            if container.status != "created" or time.monotonic() > end:
-                break
-            time.sleep(0.2)  # bounded: another process is between create and start
+            return container.status != "created"
+
+        # bounded: another process is between create and start; still "created" at the bound: attached as it is
+        with contextlib.suppress(WaitTimeout):
+            wait_until(settled, timeout=START_GRACE, interval=0.2, what=f"build container {name} started")
+        if container is None:
+            return None
         deadline = float(container.labels.get(f"{LABEL}.deadline", time.time()))
         return BuildHandle(name, deadline, attached=True)
 
