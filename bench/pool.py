@@ -60,19 +60,19 @@ async def timed_launch(settings: Settings, url: str, client: httpx.AsyncClient
 async def pool_has_free(settings: Settings, url: str) -> None:
     store = open_store(settings)
     book = PoolBook(store)
-    deadline = time.monotonic() + FILL_WAIT
-    try:
-        while time.monotonic() < deadline:
-            for key in await book.keys():
-                record = await book.get(key)
-                if record and record["repo_url"] == url and any(
-                        s["ready"] and s["image"] == record["image"]
-                        for s in record["servers"].values()):
-                    return
-            await asyncio.sleep(0.5)  # bounded wait for the refill, outside the timed part
+
+    async def has_free() -> bool:
+        for key in await book.keys():
+            record = await book.get(key)
+            if record and record["repo_url"] == url and any(
+                    s["ready"] and s["image"] == record["image"] for s in record["servers"].values()):
+                return True
+        return False
+
+    try:  # bounded wait for the refill, outside the timed part
+        await wait_until_async(has_free, timeout=FILL_WAIT, interval=0.5, what="the pool refilling")
     finally:
         await store.aclose()
-    raise RuntimeError(f"the pool did not refill within {FILL_WAIT:.0f} s")
 
 
 async def remove(settings: Settings, users: list[str]) -> None:

@@ -9,7 +9,6 @@ in age and in count.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -17,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bindery.backoff import WaitTimeout, wait_until_async
 from bindery.builds.executors.base import CANCELLED, NAME_PREFIX
 
 NAME = re.compile(re.escape(NAME_PREFIX) + r"[0-9a-f]{20}")
@@ -104,7 +104,9 @@ def _mtime(path: Path) -> float:
 async def kept_status(logs: BuildLogs, name: str, within: float = 10.0) -> int:
     """The status of a build another process saw end and removed, from its kept record; waits
     (bounded) while that process may still be writing it. CANCELLED when there is none."""
-    end = time.monotonic() + within
-    while (record := logs.record(name)) is None and time.monotonic() < end:
-        await asyncio.sleep(0.2)
-    return record.status if record is not None else CANCELLED
+    try:
+        record = await wait_until_async(lambda: logs.record(name), timeout=within, interval=0.2,
+                                        what=f"the kept record of build {name}")
+    except WaitTimeout:
+        return CANCELLED
+    return record.status

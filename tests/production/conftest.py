@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bindery.backoff import WaitTimeout, wait_until
 from bindery.settings import Settings
 from bindery.stack.web_service import settings_env
 from tests.conftest import free_port
@@ -63,20 +63,18 @@ def start_service(base: Settings, log_dir: Path, env_extra: dict[str, str] | Non
         proc = subprocess.Popen([sys.executable, "-m", "bindery", "serve"], env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     service = Service(settings, proc, log)
-    deadline = time.monotonic() + SERVICE_WAIT
-    while True:  # bounded polling of a real condition: /versions answers
+
+    def answers() -> bool:  # a real condition: /versions answers
         if proc.poll() is not None:
             raise RuntimeError(f"bindery serve exited with {proc.returncode}:\n{service.log_text()}")
-        try:
-            if httpx.get(f"{service.url}/versions", timeout=2).status_code == 200:
-                return service
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            service.stop()
-            raise RuntimeError(f"bindery serve did not answer within {SERVICE_WAIT} s:\n"
-                               f"{service.log_text()}")
-        time.sleep(0.1)
+        return httpx.get(f"{service.url}/versions", timeout=2).status_code == 200
+
+    try:
+        wait_until(answers, timeout=SERVICE_WAIT, what="bindery serve answering", errors=(httpx.HTTPError,))
+    except WaitTimeout as exc:
+        service.stop()
+        raise RuntimeError(f"{exc}:\n{service.log_text()}") from None
+    return service
 
 
 @pytest.fixture

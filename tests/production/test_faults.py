@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bindery.launches.launcher import HUB_BACKOFF
 from bindery.settings import Settings
 from bindery.stack import jupyterhub as stack_hub
 from bindery.stack import podman
@@ -120,7 +121,7 @@ async def test_hub_down_fails_after_bounded_retries(faults, git_server):
     assert "JupyterHub is not answering" in last.message, last.message
     assert f"after {faults.launch_retries} attempts" in last.message, last.message
     retries = faults.launch_retries
-    bound = retries * faults.hub_timeout + sum(min(0.5 * 2 ** i, 5) for i in range(retries)) + 5
+    bound = retries * faults.hub_timeout + sum(HUB_BACKOFF.delay(n) for n in range(1, retries + 1)) + 5
     print_bound("hub down", took, bound)
     assert took <= bound
     await launch_works(faults, url)

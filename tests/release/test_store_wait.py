@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bindery.backoff import wait_until
 from bindery.artifacts.store import FolderStore, newest
 from bindery.artifacts.wait import ArtifactWaitTimeout, wait_for_artifact
 
@@ -76,9 +77,7 @@ def test_wait_succeeds_when_the_artifact_appears_during_the_wait(tmp_path: Path)
 
 def _publish_from_another_process(root: str, version: str, ready_path: str) -> None:
     ready = Path(ready_path)
-    deadline = time.monotonic() + 20
-    while not ready.exists() and time.monotonic() < deadline:  # wait until the consumer is waiting
-        time.sleep(0.01)
+    wait_until(ready.exists, timeout=20, interval=0.01, what="the consumer waiting")
     FolderStore(root).put(make_wheel(Path(root).parent / "proc-build", version), version, "d" * 40)
 
 
