@@ -84,9 +84,10 @@ class Services:
             repo = metrics.repo_label(build.job.repo, admit=build.error is None)
             metrics.build_count.labels(status, build.job.provider, repo).inc()
 
-        builds = BuildQueue(run_build, settings.builds.build_slots, settings.builds.build_slots_per_repo,
-                            on_finish=build_finished, occupied=occupied,
-                            poll=settings.builds.build_slot_poll_seconds,
+        builds = BuildQueue(run_build, settings.builds.build_slots,
+                            settings.builds.build_slots_per_repo,
+                            settings.builds.build_slots_per_client, on_finish=build_finished,
+                            occupied=occupied, poll=settings.builds.build_slot_poll_seconds,
                             finishing=executor.finishing)
         launcher = Launcher(hub, LaunchConfig(
             hub_url=settings.hub_public, timeout=settings.launches.launch_timeout,
@@ -128,7 +129,8 @@ def prepull_wanted(settings: Settings) -> bool:
 
 async def launch(services: Services, provider_name: str, spec: str,
                  allow_local: bool = False, build_only: bool = False,
-                 on_user: Callable[[str], Awaitable[None]] | None = None) -> AsyncIterator[Event]:
+                 on_user: Callable[[str], Awaitable[None]] | None = None,
+                 client: str = "") -> AsyncIterator[Event]:
     """Every event of one launch; the last is `ready` or `failed` (errors become `failed`).
 
     `allow_local` admits the `local` provider (a folder): only the CLI on the same machine sets it.
@@ -136,6 +138,7 @@ async def launch(services: Services, provider_name: str, spec: str,
     event is then `ready` with `imageName` and no server, as BinderHub's api-only mode ends.
     `on_user(name)` is awaited with the hub user's name once its quota place is taken, before the
     user is created (launch sessions record it, so another process can clean it up).
+    `client` is who asked (the door's client key): the build queue takes turns between clients.
     """
     build_only = build_only or services.settings.service.api_only
     started = time.monotonic()
@@ -145,7 +148,7 @@ async def launch(services: Services, provider_name: str, spec: str,
     try:
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
         provider = get_provider(services.settings, provider_name, spec, allow_local)
-        async for event in _stages(services, provider, build_only, on_user):
+        async for event in _stages(services, provider, build_only, on_user, client):
             yield event
         metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)
         _count_launch(services, "success", provider)
@@ -184,7 +187,7 @@ def _count_launch(services: Services, status: str, provider: RepoProvider | None
 
 
 async def _stages(services: Services, provider: RepoProvider, build_only: bool = False,
-                  on_user: Callable[[str], Awaitable[None]] | None = None
+                  on_user: Callable[[str], Awaitable[None]] | None = None, client: str = ""
                   ) -> AsyncIterator[Event]:
     settings = services.settings
     per_repo = per_repo_limit(settings.launches.max_servers_per_repo, settings.launches.quota_tiers, provider.name,
@@ -223,14 +226,16 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
             listing.cancel()
             await asyncio.gather(listing, return_exceptions=True)
     if build_only:
-        async for event in _build_only(services, provider, repo_key, image, commit, built):
+        async for event in _build_only(services, provider, repo_key, image, commit, built,
+                                       client):
             yield event
         return
     delivered = False
     try:
         if on_user is not None:
             await on_user(user)
-        async for event in _build_and_launch(services, provider, repo_key, image, commit, built, user):
+        async for event in _build_and_launch(services, provider, repo_key, image, commit, built,
+                                             user, client):
             if event.phase == "ready":
                 await services.reservations.delivered(user)
                 delivered = True
@@ -241,11 +246,12 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
 
 
 async def _build_and_launch(services: Services, provider: RepoProvider, repo_key: str, image: str,
-                            commit: str, built: bool, user: str) -> AsyncIterator[Event]:
+                            commit: str, built: bool, user: str, client: str = ""
+                            ) -> AsyncIterator[Event]:
     if built:
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
     else:
-        async for event in _build(services, provider, repo_key, image, commit):
+        async for event in _build(services, provider, repo_key, image, commit, client=client):
             yield event
     if services.prepuller is not None:  # pull progress instead of a silent spawn
         async for event in services.prepuller.pull(image):
@@ -281,12 +287,13 @@ async def prepare_image(services: Services, provider_name: str, spec: str) -> st
 
 
 async def _build_only(services: Services, provider: RepoProvider, repo_key: str, image: str,
-                      commit: str, built: bool) -> AsyncIterator[Event]:
+                      commit: str, built: bool, client: str = "") -> AsyncIterator[Event]:
     """Build and push without launching; ends as BinderHub's api-only mode does."""
     if built:
         yield Event(phase="built", message="Found built image.\n", imageName=image)
     else:
-        async for event in _build(services, provider, repo_key, image, commit, build_only=True):
+        async for event in _build(services, provider, repo_key, image, commit, build_only=True,
+                                  client=client):
             yield event
     yield Event(phase="ready", message=f"Done! {image} is in the registry; not launching, as "
                 "requested.\n", imageName=image, image=image, repo_url=provider.repo_url,
@@ -309,7 +316,7 @@ async def _hub_snapshot(services: Services) -> HubSnapshot:
 
 
 async def _build(services: Services, provider: RepoProvider, repo_key: str, image: str,
-                 commit: str, build_only: bool = False) -> AsyncIterator[Event]:
+                 commit: str, build_only: bool = False, client: str = "") -> AsyncIterator[Event]:
     local = provider.name == "local"  # a folder is built as it is, not at a ref
     joining = image in services.builds.active
     record = isinstance(provider, RecordProvider)
@@ -323,7 +330,7 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
     job = BuildJob(image=image, repo=repo_key,
                    commit=None if local or record else commit,
                    source=str(folder) if folder else provider.repo_url, provider=provider.name,
-                   git_config=tuple(provider.git_config))
+                   git_config=tuple(provider.git_config), client=client)
     joining = job.image in services.builds.active
     if joining:
         services.metrics.build_joins.inc()

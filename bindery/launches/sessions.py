@@ -78,7 +78,7 @@ class Sessions:
                  remove_user: Callable[[str], Awaitable[None]], bounds: Bounds = Bounds(),
                  on_ready: Callable[[Session | dict, Event], Awaitable[None]] | None = None,
                  owner: str | None = None) -> None:
-        self.run = run  # run(provider, spec, on_user=..., **options) -> events
+        self.run = run  # run(provider, spec, on_user=..., client=..., **options) -> events
         self.store = store
         self.remove_user = remove_user  # stop a hub user's server, delete it, free its place
         self.bounds = bounds
@@ -194,7 +194,7 @@ class Sessions:
         handed_over = ended = False
         try:
             async for event in self.run(session.provider, session.spec, on_user=on_user,
-                                        **session.options):
+                                        client=session.client, **session.options):
                 if event.phase == "ready" and self.on_ready is not None:
                     await self.on_ready(session, event)
                 await self.store.append(sid, event.to_json())

@@ -16,6 +16,10 @@ class BuildSettings(BaseModel):
     build_slots_per_repo: int = Field(
         1, description="Build slots one repository may hold at once, so one repo cannot starve others."
     )
+    build_slots_per_client: int = Field(
+        1, description="Build slots the launches of one client (address; an IPv6 client is its /64) "
+        "may hold at once; waiting builds take turns between clients, so one client asking for "
+        "many unbuilt repositories cannot keep others waiting. 0: no cap (turns still apply).")
     build_timeout: float = Field(
         3600.0, description="Seconds a build may run before it is ended. Also the bound for a build "
         "whose engine or disk fails: those end at once with a failed event naming the cause.")
