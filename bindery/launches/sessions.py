@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 import socket
 import time
@@ -40,6 +41,14 @@ from bindery.events import Event, failed
 from bindery.state.base import StateStore
 
 log = logging.getLogger("bindery.sessions")
+
+# An event id: a session id (token_urlsafe, '.' replaced) and an index bounded to what a store
+# holds (SQLite integers are 64-bit; a launch has at most thousands of events).
+EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\.[0-9]{1,12}")
+
+
+class BadEventId(ValueError):
+    """A Last-Event-ID this service cannot have sent; the message says so, for the person."""
 
 ABANDONED = "The launch was abandoned: nobody was watching."
 SWEEP_EVERY = 5  # heartbeats between two sweeps for sessions whose owner died unwatched
@@ -138,11 +147,17 @@ class Sessions:
         return sid
 
     async def resume(self, last_event_id: str | None) -> tuple[str, int] | None:
-        """The session and last index a client saw, from its Last-Event-ID (any process's)."""
+        """The session and last index a client saw, from its Last-Event-ID (any process's); None
+        when it names no session (unknown or expired: a new launch). BadEventId when it is not an
+        id this service could have sent."""
         if not last_event_id:
             return None
+        if not EVENT_ID.fullmatch(last_event_id):
+            raise BadEventId(f"The Last-Event-ID {last_event_id[:40]!r} is not an event id of "
+                             "this service (they look like <session>.<number>). Start the launch "
+                             "again without it.")
         sid, _, index = last_event_id.rpartition(".")
-        if not sid or not index.isdigit() or await self.store.session(sid) is None:
+        if await self.store.session(sid) is None:
             return None
         return sid, int(index)
 

@@ -32,7 +32,7 @@ from bindery.web import build_log_pages as buildlogs, ui
 from bindery.launches import launch_records as launches
 from bindery.web.door import Door, Refusal
 from bindery.web.health import Health
-from bindery.launches.sessions import Bounds, Sessions
+from bindery.launches.sessions import BadEventId, Bounds, Sessions
 
 
 log = logging.getLogger("bindery.web")
@@ -113,10 +113,13 @@ def create_app(settings: Settings) -> Starlette:
         provider = request.path_params["provider"]
         spec = raw_spec(request, "/build")
         last_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-        resumed = await sessions.resume(last_id)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        try:
+            resumed = await sessions.resume(last_id)
+        except BadEventId as exc:
+            return EventSourceResponse(_one(failed(str(exc), 400)), headers=headers)
         if resumed is None:
-            client = door.client_address(request)
+            client = door.client_key(request)
             busy = await sessions.over_limit(client)
             if busy is not None:  # before the door: a refused launch spends no rate budget
                 return EventSourceResponse(_one(failed(busy, 429)), headers=headers)

@@ -49,7 +49,9 @@ def positions(w: Watch) -> list[int]:
 
 async def test_a_flood_from_one_client_does_not_hold_another_clients_launch(service_with,
                                                                            git_repo_factory):
-    service = service_with(build_slots=1, build_slots_per_client=1, allowed_specs=[".*"])
+    # header_timeout_seconds=1: the event streams (tens of seconds) must not be cut by it
+    service = service_with(build_slots=1, build_slots_per_client=1, allowed_specs=[".*"],
+                           header_timeout_seconds=1)
     flood_urls = [git_repo_factory(f"flood{i}", STEP.format(i))[1] for i in range(3)]
     _, other_url = git_repo_factory("unrelated", STEP.format("unrelated"))
     flood = [Watch() for _ in flood_urls]
