@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from bindery import datadir
 from bindery.builds.buildpack_mode import BuildpacksChooser
@@ -38,6 +39,7 @@ from bindery.providers.refcache import RefCache
 from bindery.registry_client import Registry
 from bindery.repoid import identify
 from bindery.settings import Settings
+from bindery.specrules import SpecRules
 from bindery.stack.base_image import image_name as base_image_name
 from bindery.state.pool_records import PoolOrigin
 
@@ -57,6 +59,7 @@ class Services:
     refs: RefCache | None = None  # shared ref resolutions (a crowd costs one)
     executor: BuildExecutor | None = None  # where builds run (engine containers or pods)
     pools: Pools | None = None  # warm pools (bindery/launches/pools.py), when the settings name any
+    rules: SpecRules | None = None  # banned_specs / allowed_specs, for where a repository moved
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -103,7 +106,7 @@ class Services:
                               settings.launches.prepull_concurrency) \
             if prepull_wanted(settings) else None
         return cls(settings, registry, hub, builds, launcher, metrics, prepuller,
-                   refs=RefCache(settings), executor=executor)
+                   refs=RefCache(settings), executor=executor, rules=SpecRules(settings))
 
     async def aclose(self) -> None:
         if self.pools is not None:
@@ -200,6 +203,7 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
     listing = None if build_only else asyncio.ensure_future(_hub_snapshot(services))
     try:
         commit = await (services.refs.resolve(provider) if services.refs else provider.resolve())
+        judge_move(services, provider)
         image = provider.prebuilt_image or image_name(
             settings.registry.host, settings.registry.image_prefix, slug, repo_key, commit)
         if listing is not None and services.pools is not None:
@@ -269,6 +273,19 @@ def _ready(services: Services, provider: RepoProvider, image: str, event: Event)
                  binder_persistent_request=f"v2/{provider.name}/{provider.persistent_spec()}")
 
 
+def judge_move(services: Services, provider: RepoProvider) -> None:
+    """The operator's rules judge a moved repository where it lives now, too: a ban (or an allow
+    list) on the new URL is not dodged through the old name's redirect. The door judged the name
+    the person used; git follows the move only once it is known (resolution or clone)."""
+    if provider.moved_to is None or services.rules is None:
+        return
+    spec = f"{quote(provider.moved_to, safe='')}/{quote(provider.unresolved_ref, safe='')}"
+    refused = services.rules.refusal("git", spec)
+    if refused is not None:
+        raise LaunchError(f"The repository {provider.repo_url} has moved to {provider.moved_to}. "
+                          f"{refused}", 403)
+
+
 async def prepare_image(services: Services, provider_name: str, spec: str) -> str:
     """Resolve, build if needed and pull onto the run side, without launching: a warm pool's
     image (the refiller's way to follow new commits). Raises LaunchError when it cannot."""
@@ -327,6 +344,7 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
             yield event
     if not (local or record or joining):
         await provider.locate()  # a moved repository is cloned from where it lives now
+        judge_move(services, provider)
     job = BuildJob(image=image, repo=repo_key,
                    commit=None if local or record else commit,
                    source=str(folder) if folder else provider.repo_url, provider=provider.name,
