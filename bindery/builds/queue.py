@@ -47,6 +47,7 @@ class BuildJob:
     provider: str = ""
     git_config: tuple[tuple[str, str], ...] = ()  # the checked address the clone must use
     client: str = ""  # who asked first (the door's client key): the fairness key between clients
+    private: bool = False  # a repository reached with the operator's credential: log needs its key
 
 
 @dataclass(eq=False)

@@ -19,8 +19,9 @@ from urllib.parse import quote
 from bindery import datadir
 from bindery.builds.buildpack_mode import BuildpacksChooser
 from bindery.builds.queue import Build, BuildJob, BuildQueue
-from bindery.builds.executors.base import BuildExecutor
-from bindery.builds.runner import build_executor, build_log_url
+from bindery.builds.executors.base import BuildExecutor, build_name
+from bindery.builds.log_access import is_private
+from bindery.builds.runner import build_executor, build_log_url, build_logs
 from bindery.builds.runner import run_build as run_one_build
 from bindery.events import Event, LaunchError
 from bindery.git_commands import GIT_SLOTS
@@ -345,7 +346,10 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
     if not (local or record or joining):
         await provider.locate()  # a moved repository is cloned from where it lives now
         judge_move(services, provider)
-    job = BuildJob(image=image, repo=repo_key,
+    private = is_private(services.settings, provider.repo_url)
+    if private:  # before it starts: its log is never served without its key
+        build_logs(services.settings).mark_private(build_name(image))
+    job = BuildJob(image=image, repo=repo_key, private=private,
                    commit=None if local or record else commit,
                    source=str(folder) if folder else provider.repo_url, provider=provider.name,
                    git_config=tuple(provider.git_config), client=client)
@@ -356,7 +360,7 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
     yield Event(phase="waiting" if build.position else "building",
                 message=("Joining the build of this image already under way\n" if joining
                          else f"Building {image}\n"),
-                build_log_url=build_log_url(services.settings, image))
+                build_log_url=build_log_url(services.settings, image, private))
     if folder is not None and joining:
         provider.remove_content(folder)  # another launch's build of this image has its own copy
         folder = None
