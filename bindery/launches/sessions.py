@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bindery.events import Event, failed
+from bindery.state import unavailable_errors
 from bindery.state.base import StateStore
 
 log = logging.getLogger("bindery.sessions")
@@ -282,6 +283,8 @@ class Sessions:
                 beats += 1
                 if beats % SWEEP_EVERY == 0:
                     await self._sweep_orphans()
+            except unavailable_errors() as exc:  # down or damaged: one line, not a traceback
+                log.error("state store monitor round failed: %s: %s", type(exc).__name__, exc)
             except Exception:  # a store hiccup must not end the heartbeat; the next beat retries
                 log.exception("state store monitor round failed")
             await asyncio.sleep(self.bounds.heartbeat)  # the heartbeat's period
