@@ -195,6 +195,9 @@ class BuildQueue:
             build.position = None
             started.add(image)
             self._spawn(self._run(build))
+        # Turns matter only between clients still waiting or building: memory stays bounded.
+        present = set(clients.values()) | {b.job.client for b in self.waiting}
+        self.served = {c: t for c, t in self.served.items() if c in present}
         mine = {b.job.image: b for b in self.waiting}
         for place, (image, why) in enumerate(still, start=1):
             build = mine.get(image)
