@@ -112,8 +112,14 @@ class BuildQueue:
             self._scheduler = self._spawn(self._schedule_loop())
 
     async def _schedule_loop(self) -> None:
-        while self.waiting:
+        # While builds run here and a line is shared, it keeps saying whose they are (its entries
+        # go stale otherwise), so other processes' per-client caps count them.
+        while self.waiting or (self.line is not None and self.running):
             self._wake.clear()
+            if not self.waiting:
+                await self._sync_line()
+                await self._pause()
+                continue
             elsewhere: list[tuple[str, str]] = []
             if self.occupied is not None:
                 try:
@@ -121,22 +127,27 @@ class BuildQueue:
                 except Exception:  # engine trouble: count this process's builds; the build says why
                     elsewhere = []
             self._elsewhere = elsewhere
-            if self.line is not None:
-                try:
-                    view = await self.line.sync(
-                        [(b.job.image, b.job.repo, b.job.client) for b in self.waiting],
-                        [(b.job.image, b.job.client) for b in self.running], self.served)
-                    self._line, self._clients_elsewhere = view.waiting, view.running
-                    self.served = view.served
-                except Exception:  # store trouble: this process's own order until it answers
-                    self._line, self._clients_elsewhere = [], {}
+            await self._sync_line()
             self._leave(self._schedule(elsewhere))
-            if not self.waiting:
-                break
-            try:  # bounded poll: other processes' builds end without telling this one
-                await asyncio.wait_for(self._wake.wait(), self.poll)
-            except TimeoutError:
-                pass
+            await self._pause()
+
+    async def _sync_line(self) -> None:
+        if self.line is None:
+            return
+        try:
+            view = await self.line.sync(
+                [(b.job.image, b.job.repo, b.job.client) for b in self.waiting],
+                [(b.job.image, b.job.client) for b in self.running], self.served)
+            self._line, self._clients_elsewhere = view.waiting, view.running
+            self.served = view.served
+        except Exception:  # store trouble: this process's own order until it answers
+            self._line, self._clients_elsewhere = [], {}
+
+    async def _pause(self) -> None:
+        try:  # bounded poll: other processes' builds end without telling this one
+            await asyncio.wait_for(self._wake.wait(), self.poll)
+        except TimeoutError:
+            pass
 
     def _arrivals(self) -> list[tuple[str, str, str, Build | None]]:
         """Waiting builds in arrival order: (image, repo, client, this process's build or None)."""

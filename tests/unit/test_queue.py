@@ -267,3 +267,46 @@ async def test_turns_and_caps_between_clients_hold_across_processes(tmp_path):
     for queue in queues.values():
         await queue.aclose()
     await store.aclose()
+
+
+async def test_a_process_with_nothing_waiting_keeps_saying_whose_builds_run(tmp_path):
+    """Process A runs the flooder's build and has nothing waiting; its line entries are kept
+    fresh all the same (they would go stale otherwise), so process B, long after the staleness
+    bound, still counts that build against the flooder's cap."""
+    from bindery.builds.waiting_line import KIND, KEY, SharedWaitingLine
+    from bindery.state.sqlite_store import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "state.sqlite")
+    gates = {"A": Gate(), "B": Gate()}
+    queues: dict[str, BuildQueue] = {}
+
+    async def engine():
+        return [(b.job.image, b.job.repo) for q in queues.values() for b in q.running]
+
+    for name in ("A", "B"):
+        queues[name] = BuildQueue(gates[name], slots=2, per_repo=1, per_client=1,
+                                  occupied=engine, poll=0.05)
+        queues[name].line = SharedWaitingLine(store, owner=name, stale_after=0.3)
+    running = queues["A"].submit(job("a0", "RA", client="flooder"))
+    await until(lambda: gates["A"].started == ["a0"], "A's build runs")
+    first = None
+    for _ in range(500):  # bounded: until A has refreshed its entry past the staleness bound
+        entries = (await store.get(KIND, KEY) or {}).get("running", [])
+        if entries and first is None:
+            first = entries[0]["seen"]
+        if entries and entries[0]["seen"] > first + 0.5:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("A's running entry was not refreshed")
+    second = queues["B"].submit(job("b0", "RB", client="flooder"))
+    await until(lambda: second.position == 1, "B's build of the same client waits")
+    assert gates["B"].started == [] and "share of the slots" in second.channel.events[-1].message
+    gates["A"].release["a0"].set()
+    await drain(running)
+    await until(lambda: gates["B"].started == ["b0"], "then it starts")
+    gates["B"].release["b0"].set()
+    await drain(second)
+    for queue in queues.values():
+        await queue.aclose()
+    await store.aclose()
