@@ -38,10 +38,25 @@ def networks(cidrs: Sequence[str]) -> list[Network]:
     return [ipaddress.ip_network(c.strip(), strict=False) for c in cidrs if c.strip()]
 
 
+# IPv6 ranges that carry an IPv4 address inside (a translator or relay connects to it on the
+# sender's behalf), so "global" by Python's tables yet able to reach 127.0.0.1 or 10.x through a
+# NAT64 gateway or a 6to4/Teredo relay: never public, only reachable when allowed explicitly.
+TUNNELS = [ipaddress.ip_network(n) for n in (
+    "64:ff9b::/96",  # NAT64, well-known prefix (RFC 6052)
+    "64:ff9b:1::/48",  # NAT64, local-use prefix (RFC 8215)
+    "2002::/16",  # 6to4 (RFC 3056)
+    "2001::/32",  # Teredo (RFC 4380)
+)]
+
+
 def is_public(address: Address) -> bool:
-    """Global unicast: not loopback, private, link-local, unique-local, shared, reserved, multicast."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    """Global unicast: not loopback, private, link-local, unique-local, shared, reserved, multicast,
+    nor an IPv4 address wrapped in NAT64, 6to4 or Teredo."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+        elif any(address in net for net in TUNNELS):
+            return False
     return address.is_global and not address.is_multicast
 
 

@@ -45,6 +45,11 @@ def stack_env(data_dir: Path, **overrides: object) -> dict[str, str]:
         "hub_slow_spawn_timeout": 1,
         "keepalive_seconds": 5,
         "build_slots": 2,
+        # every test launch comes from 127.0.0.1 (one client, like a classroom behind one NAT
+        # address): let it use both slots, as the tests that build in parallel expect
+        "build_slots_per_client": 2,
+        # ...and lets it hold a benchmark crowd's event streams at once (100 and more)
+        "max_connections_per_client": 1000,
         "repo_allowed_networks": TEST_ALLOWED_NETWORKS,
         **overrides,
     }

@@ -53,6 +53,9 @@ def corpus(git_base: str) -> list[tuple[str, str]]:
         "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/x.git", "git://192.168.1.1/x",
         "https://[::1]:8081/hub/api", "http://[fd00::1]/x", "http://[::ffff:127.0.0.2]/x",
         "http://127.0.0.2:8081/hub/api", "git://0.0.0.0/x", "http://100.64.0.1/x",
+        # IPv4 wrapped in IPv6 (NAT64, 6to4, Teredo): as private as the address inside
+        "http://[64:ff9b::7f00:1]/x", "git://[2002:7f00:1::1]/x",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x",
     ]
     for url in urls:
         pairs.append(("git", f"{esc(url)}/main"))

@@ -130,6 +130,19 @@ async def test_behind_the_front_clients_are_told_apart_and_cannot_spoof(services
     assert not rate_limited(other) and other.data().get("status_code") == 404
 
 
+async def test_ipv6_clients_are_keyed_by_their_64(services):
+    """Addresses of one /64 are one client (a host gets a whole /64 to pick addresses from);
+    another /64 is another client. Through the trusted proxy, as IPv6 clients arrive here."""
+    url = services["fronted"].url
+    net = f"2001:db8:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"  # a /64 of this test's own
+    same = [await launch(url, *missing_repo(), headers={"X-Forwarded-For": f"{net}::{i + 1:x}"})
+            for i in range(RATE + 1)]
+    assert [rate_limited(e) for e in same] == [False] * RATE + [True]
+    neighbour = f"{net[:-4]}{(int(net[-4:], 16) ^ 1):04x}::1"  # the next /64: someone else
+    other = await launch(url, *missing_repo(), headers={"X-Forwarded-For": neighbour})
+    assert not rate_limited(other) and other.data().get("status_code") == 404
+
+
 async def test_a_crowd_of_sessions_from_one_client_is_capped(services):
     """Launches that stay open (a git server that never answers) count against the client's cap."""
     url = services["direct"].url

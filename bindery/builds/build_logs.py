@@ -2,7 +2,8 @@
 
 One text file per build name (``<name>.txt``, the log as a person reads it: the messages of the
 build's JSON lines) and a small record beside it (``<name>.json``: exit status, image, when it
-ended). Files are written whole and renamed into place, so every bindery process on the machine
+ended); a private repository's build is marked (``<name>.private``, before it starts), so its log
+is served only with its key (bindery/builds/log_access.py). Files are written whole and renamed into place, so every bindery process on the machine
 can keep and read them at once; the directory is bounded in bytes per build (the tail is kept),
 in age and in count.
 """
@@ -63,6 +64,16 @@ class BuildLogs:
         except FileNotFoundError:
             return None
 
+    def mark_private(self, name: str) -> None:
+        """This build's log is served only with its key (a private repository's)."""
+        if not self.valid(name):
+            raise ValueError(f"not a build name: {name!r}")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / f"{name}.private").touch()
+
+    def is_private(self, name: str) -> bool:
+        return self.valid(name) and (self.folder / f"{name}.private").exists()
+
     def record(self, name: str) -> BuildRecord | None:
         if not self.valid(name):
             return None
@@ -82,9 +93,12 @@ class BuildLogs:
         removed = 0
         for index, path in enumerate(logs):
             if index >= self.keep_count or _mtime(path) < cutoff:
-                for stale in (path, path.with_suffix(".json")):
+                for stale in (path, path.with_suffix(".json"), path.with_suffix(".private")):
                     stale.unlink(missing_ok=True)
                 removed += 1
+        for marker in self.folder.glob(f"{NAME_PREFIX}*.private"):  # of builds that never ended
+            if _mtime(marker) < cutoff:
+                marker.unlink(missing_ok=True)
         return removed
 
     @staticmethod

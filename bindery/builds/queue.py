@@ -1,10 +1,15 @@
-"""The build queue: one build per image, a bounded number of slots, fairness between repositories.
+"""The build queue: one build per image, a bounded number of slots, fairness between repositories
+and between clients.
 
 - Requests for an image already building or queued join that build (its Channel replays the log so
   far to late joiners), so nothing is built twice.
-- At most `slots` builds run at once, and at most `per_repo` of them for one repository, so one
-  slow repository cannot hold every slot. Others wait in FIFO order and are told their position
-  whenever it changes.
+- At most `slots` builds run at once, at most `per_repo` of them for one repository and at most
+  `per_client` for one client (the address that asked first, keyed as the door keys it), so
+  neither one slow repository nor one client asking for many repositories can hold every slot.
+- Waiting builds take turns between clients (round-robin): a client's n-th waiting build comes
+  after every other client's builds with fewer of theirs running or waiting before them, so an
+  unrelated launch waits for about one build, not for a flood. Within a client, first come first
+  served. Waiting builds are told their position whenever it changes.
 - Across processes, `occupied` (the build engine's running build containers, with their image and
   repository labels) is the truth for what runs: slots count those too, checked again every
   `poll` seconds while builds wait, and an image already building elsewhere is joined at once
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -40,6 +46,8 @@ class BuildJob:
     source: str  # what repo2docker fetches: a URL or a local folder
     provider: str = ""
     git_config: tuple[tuple[str, str], ...] = ()  # the checked address the clone must use
+    client: str = ""  # who asked first (the door's client key): the fairness key between clients
+    private: bool = False  # a repository reached with the operator's credential: log needs its key
 
 
 @dataclass(eq=False)
@@ -60,7 +68,7 @@ class Build:
 
 
 class BuildQueue:
-    def __init__(self, runner: Runner, slots: int, per_repo: int,
+    def __init__(self, runner: Runner, slots: int, per_repo: int, per_client: int = 0,
                  on_finish: Callable[[Build], None] | None = None,
                  occupied: Occupied | None = None, poll: float = 1.0,
                  finishing: Callable[[], Awaitable[None]] | None = None) -> None:
@@ -68,6 +76,7 @@ class BuildQueue:
         self.finishing = finishing  # awaited at close: ended builds still being removed
         self.slots = max(1, slots)
         self.per_repo = max(1, per_repo)
+        self.per_client = per_client  # 0: no cap
         self.on_finish = on_finish
         self.occupied = occupied
         self.poll = max(0.05, poll)
@@ -80,6 +89,8 @@ class BuildQueue:
         self._elsewhere: list[tuple[str, str]] = []  # the engine's running builds, as last seen
         self.line: SharedWaitingLine | None = None  # the waiting line all processes share
         self._line: list[Waiting] = []  # ... as last read
+        self._clients_elsewhere: dict[str, str] = {}  # image -> client of other processes' builds
+        self.served: dict[str, float] = {}  # client -> when a build it asked for last started
 
     def submit(self, job: BuildJob) -> Build:
         build = self.active.get(job.image)
@@ -101,8 +112,14 @@ class BuildQueue:
             self._scheduler = self._spawn(self._schedule_loop())
 
     async def _schedule_loop(self) -> None:
-        while self.waiting:
+        # While builds run here and a line is shared, it keeps saying whose they are (its entries
+        # go stale otherwise), so other processes' per-client caps count them.
+        while self.waiting or (self.line is not None and self.running):
             self._wake.clear()
+            if not self.waiting:
+                await self._sync_line()
+                await self._pause()
+                continue
             elsewhere: list[tuple[str, str]] = []
             if self.occupied is not None:
                 try:
@@ -110,51 +127,78 @@ class BuildQueue:
                 except Exception:  # engine trouble: count this process's builds; the build says why
                     elsewhere = []
             self._elsewhere = elsewhere
-            if self.line is not None:
-                try:
-                    self._line = await self.line.sync([(b.job.image, b.job.repo)
-                                                       for b in self.waiting])
-                except Exception:  # store trouble: this process's own order until it answers
-                    self._line = []
+            await self._sync_line()
             self._leave(self._schedule(elsewhere))
-            if not self.waiting:
-                break
-            try:  # bounded poll: other processes' builds end without telling this one
-                await asyncio.wait_for(self._wake.wait(), self.poll)
-            except TimeoutError:
-                pass
+            await self._pause()
 
-    def _order(self) -> list[tuple[str, str, Build | None]]:
-        """Waiting builds first in line first: (image, repo, this process's build or None)."""
+    async def _sync_line(self) -> None:
+        if self.line is None:
+            return
+        try:
+            view = await self.line.sync(
+                [(b.job.image, b.job.repo, b.job.client) for b in self.waiting],
+                [(b.job.image, b.job.client) for b in self.running], self.served)
+            self._line, self._clients_elsewhere = view.waiting, view.running
+            self.served = view.served
+        except Exception:  # store trouble: this process's own order until it answers
+            self._line, self._clients_elsewhere = [], {}
+
+    async def _pause(self) -> None:
+        try:  # bounded poll: other processes' builds end without telling this one
+            await asyncio.wait_for(self._wake.wait(), self.poll)
+        except TimeoutError:
+            pass
+
+    def _arrivals(self) -> list[tuple[str, str, str, Build | None]]:
+        """Waiting builds in arrival order: (image, repo, client, this process's build or None)."""
         mine = {b.job.image: b for b in self.waiting}
         if self.line is None or not self._line:
-            return [(b.job.image, b.job.repo, b) for b in self.waiting]
-        order: list[tuple[str, str, Build | None]] = []
+            return [(b.job.image, b.job.repo, b.job.client, b) for b in self.waiting]
+        order: list[tuple[str, str, str, Build | None]] = []
         placed: set[str] = set()
         for entry in self._line:
             if entry.owner != self.line.owner:
-                order.append((entry.image, entry.repo, None))
+                order.append((entry.image, entry.repo, entry.client, None))
             elif entry.image in mine and entry.image not in placed:
-                order.append((entry.image, entry.repo, mine[entry.image]))
+                build = mine[entry.image]
+                order.append((entry.image, entry.repo, build.job.client, build))
                 placed.add(entry.image)
         # submitted since the line was last read: at its end, as the next pass puts them
-        order += [(b.job.image, b.job.repo, b) for b in self.waiting if b.job.image not in placed]
+        order += [(b.job.image, b.job.repo, b.job.client, b) for b in self.waiting
+                  if b.job.image not in placed]
         return order
+
+    def _order(self, running: dict[str, str]) -> list[tuple[str, str, str, Build | None]]:
+        """Waiting builds, first in line first: clients take turns (round-robin). A client's n-th
+        waiting build has turn n plus its builds already running (`running`: image -> client); on
+        equal turns the client whose build started longest ago (or never) goes first, then the
+        earlier arrival."""
+        turns = Counter(running.values())
+        ranked = []
+        for arrival, item in enumerate(self._arrivals()):
+            client = item[2]
+            ranked.append((turns[client], self.served.get(client, 0.0), arrival, item))
+            turns[client] += 1
+        return [r[-1] for r in sorted(ranked, key=lambda r: r[:3])]
 
     def _schedule(self, elsewhere: list[tuple[str, str]]) -> set[str]:
         """Start what the slots allow, in line order; tell waiting builds their place. Returns the
         images this process started."""
         repos = {image: repo for image, repo in elsewhere}
         repos.update({b.job.image: b.job.repo for b in self.running})
+        clients = {image: self._clients_elsewhere.get(image, "") for image in repos}
+        clients.update({b.job.image: b.job.client for b in self.running})
         started: set[str] = set()
-        still: list[str] = []  # images left waiting, in line order
-        for image, repo, build in self._order():
+        still: list[tuple[str, str]] = []  # images left waiting, in line order, and why
+        for image, repo, client, build in self._order(clients):
             joining = image in repos  # running elsewhere: attach, takes no slot
-            if not joining and (len(repos) >= self.slots
-                                or sum(1 for r in repos.values() if r == repo) >= self.per_repo):
-                still.append(image)
+            why = "" if joining else self._full(repos, clients, repo, client)
+            if why:
+                still.append((image, why))
                 continue  # a later one may be running elsewhere already: it joins
             repos[image] = repo
+            clients[image] = client
+            self.served[client] = time.time()
             if build is None:  # another process's turn: it starts it on its next pass
                 continue
             self.waiting.remove(build)
@@ -162,18 +206,29 @@ class BuildQueue:
             build.position = None
             started.add(image)
             self._spawn(self._run(build))
-        full = len(repos) >= self.slots
+        # Turns matter only between clients still waiting or building: memory stays bounded.
+        present = set(clients.values()) | {b.job.client for b in self.waiting}
+        self.served = {c: t for c, t in self.served.items() if c in present}
         mine = {b.job.image: b for b in self.waiting}
-        for place, image in enumerate(still, start=1):
+        for place, (image, why) in enumerate(still, start=1):
             build = mine.get(image)
             if build is not None and build.position != place:
                 build.position = place
-                why = "all build slots are busy" if full else \
-                    "this repository already uses its build slots"
                 self._publish_soon(build, Event(
                     phase="waiting", position=place,
                     message=f"Waiting for a build slot ({why}): position {place} in the queue\n"))
         return started
+
+    def _full(self, repos: dict[str, str], clients: dict[str, str], repo: str,
+              client: str) -> str:
+        """Why a build of `repo` asked for by `client` cannot start now ('' if it can)."""
+        if len(repos) >= self.slots:
+            return "all build slots are busy"
+        if sum(1 for r in repos.values() if r == repo) >= self.per_repo:
+            return "this repository already uses its build slots"
+        if self.per_client and sum(1 for c in clients.values() if c == client) >= self.per_client:
+            return "builds asked for from the same address already use their share of the slots"
+        return ""
 
     def _leave(self, started: set[str]) -> None:
         """Started builds no longer wait: say so in the shared line (in the background)."""

@@ -17,6 +17,7 @@ from bindery.builds.buildpacks.options import BuildOptions
 from bindery.builds.executors.engine import OUT_OF_MEMORY, EngineExecutor
 from bindery.builds.executors.base import CANCELLED, TIMED_OUT, BuildExecutor, BuildSpec, build_name
 from bindery.builds.build_logs import BuildLogs
+from bindery.builds.log_access import KEY_PARAM, log_key
 from bindery.builds.buildpack_mode import BuildpacksChooser
 from bindery.builds.queue import BuildJob
 from bindery.builds.repo2docker_run import (END_TOKEN_ENV, REPO2DOCKER_ERROR, TAIL_LINES, end_line,
@@ -62,8 +63,11 @@ def build_executor(settings: Settings) -> BuildExecutor:
     return engine_executor(settings)
 
 
-def build_log_url(settings: Settings, image: str) -> str:
-    return f"{settings.service.web_url.rstrip('/')}/build-logs/{build_name(image)}"
+def build_log_url(settings: Settings, image: str, private: bool = False) -> str:
+    """Where a build's log is read; a private repository's carries its key (log_access.py)."""
+    name = build_name(image)
+    url = f"{settings.service.web_url.rstrip('/')}/build-logs/{name}"
+    return f"{url}?{KEY_PARAM}={log_key(settings, name)}" if private else url
 
 
 def build_spec(settings: Settings, job: BuildJob, mode: str,
@@ -85,7 +89,7 @@ async def run_build(settings: Settings, chooser: BuildpacksChooser, executor: Bu
     choice = await chooser.choose()
     yield Event(phase="building", message=f"Buildpacks: {choice.mode} ({choice.reason})\n")
     spec = build_spec(settings, job, choice.mode, build_args)
-    log_url = build_log_url(settings, job.image)
+    log_url = build_log_url(settings, job.image, job.private)
     async for event in follow_build(executor, spec, log_url, settings.builds.build_memory_limit):
         yield event
 

@@ -14,12 +14,14 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from bindery import datadir
 from bindery.builds.buildpack_mode import BuildpacksChooser
 from bindery.builds.queue import Build, BuildJob, BuildQueue
-from bindery.builds.executors.base import BuildExecutor
-from bindery.builds.runner import build_executor, build_log_url
+from bindery.builds.executors.base import BuildExecutor, build_name
+from bindery.builds.log_access import is_private
+from bindery.builds.runner import build_executor, build_log_url, build_logs
 from bindery.builds.runner import run_build as run_one_build
 from bindery.events import Event, LaunchError
 from bindery.git_commands import GIT_SLOTS
@@ -58,6 +60,7 @@ class Services:
     refs: RefCache | None = None  # shared ref resolutions (a crowd costs one)
     executor: BuildExecutor | None = None  # where builds run (engine containers or pods)
     pools: Pools | None = None  # warm pools (bindery/launches/pools.py), when the settings name any
+    rules: SpecRules | None = None  # banned_specs / allowed_specs, for where a repository moved
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -85,9 +88,10 @@ class Services:
             repo = metrics.repo_label(build.job.repo, admit=build.error is None)
             metrics.build_count.labels(status, build.job.provider, repo).inc()
 
-        builds = BuildQueue(run_build, settings.builds.build_slots, settings.builds.build_slots_per_repo,
-                            on_finish=build_finished, occupied=occupied,
-                            poll=settings.builds.build_slot_poll_seconds,
+        builds = BuildQueue(run_build, settings.builds.build_slots,
+                            settings.builds.build_slots_per_repo,
+                            settings.builds.build_slots_per_client, on_finish=build_finished,
+                            occupied=occupied, poll=settings.builds.build_slot_poll_seconds,
                             finishing=executor.finishing)
         launcher = Launcher(hub, LaunchConfig(
             hub_url=settings.hub_public, timeout=settings.launches.launch_timeout,
@@ -103,7 +107,7 @@ class Services:
                               settings.launches.prepull_concurrency) \
             if prepull_wanted(settings) else None
         return cls(settings, registry, hub, builds, launcher, metrics, prepuller,
-                   refs=RefCache(settings), executor=executor)
+                   refs=RefCache(settings), executor=executor, rules=SpecRules(settings))
 
     async def aclose(self) -> None:
         if self.pools is not None:
@@ -129,7 +133,8 @@ def prepull_wanted(settings: Settings) -> bool:
 
 async def launch(services: Services, provider_name: str, spec: str,
                  allow_local: bool = False, build_only: bool = False,
-                 on_user: Callable[[str], Awaitable[None]] | None = None) -> AsyncIterator[Event]:
+                 on_user: Callable[[str], Awaitable[None]] | None = None,
+                 client: str = "") -> AsyncIterator[Event]:
     """Every event of one launch; the last is `ready` or `failed` (errors become `failed`).
 
     `allow_local` admits the `local` provider (a folder): only the CLI on the same machine sets it.
@@ -137,6 +142,7 @@ async def launch(services: Services, provider_name: str, spec: str,
     event is then `ready` with `imageName` and no server, as BinderHub's api-only mode ends.
     `on_user(name)` is awaited with the hub user's name once its quota place is taken, before the
     user is created (launch sessions record it, so another process can clean it up).
+    `client` is who asked (the door's client key): the build queue takes turns between clients.
     """
     build_only = build_only or services.settings.service.api_only
     started = time.monotonic()
@@ -146,7 +152,7 @@ async def launch(services: Services, provider_name: str, spec: str,
     try:
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
         provider = get_provider(services.settings, provider_name, spec, allow_local)
-        async for event in _stages(services, provider, build_only, on_user):
+        async for event in _stages(services, provider, build_only, on_user, client):
             yield event
         metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)
         _count_launch(services, "success", provider)
@@ -185,7 +191,7 @@ def _count_launch(services: Services, status: str, provider: RepoProvider | None
 
 
 async def _stages(services: Services, provider: RepoProvider, build_only: bool = False,
-                  on_user: Callable[[str], Awaitable[None]] | None = None
+                  on_user: Callable[[str], Awaitable[None]] | None = None, client: str = ""
                   ) -> AsyncIterator[Event]:
     settings = services.settings
     per_repo = SpecRules(settings).tier(settings.launches.quota_tiers, settings.launches.max_servers_per_repo,
@@ -198,6 +204,7 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
     listing = None if build_only else asyncio.ensure_future(_hub_snapshot(services))
     try:
         commit = await (services.refs.resolve(provider) if services.refs else provider.resolve())
+        judge_move(services, provider)
         image = provider.prebuilt_image or image_name(
             settings.registry.host, settings.registry.image_prefix, slug, repo_key, commit)
         if listing is not None and services.pools is not None:
@@ -224,14 +231,16 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
             listing.cancel()
             await asyncio.gather(listing, return_exceptions=True)
     if build_only:
-        async for event in _build_only(services, provider, repo_key, image, commit, built):
+        async for event in _build_only(services, provider, repo_key, image, commit, built,
+                                       client):
             yield event
         return
     delivered = False
     try:
         if on_user is not None:
             await on_user(user)
-        async for event in _build_and_launch(services, provider, repo_key, image, commit, built, user):
+        async for event in _build_and_launch(services, provider, repo_key, image, commit, built,
+                                             user, client):
             if event.phase == "ready":
                 await services.reservations.delivered(user)
                 delivered = True
@@ -242,11 +251,12 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
 
 
 async def _build_and_launch(services: Services, provider: RepoProvider, repo_key: str, image: str,
-                            commit: str, built: bool, user: str) -> AsyncIterator[Event]:
+                            commit: str, built: bool, user: str, client: str = ""
+                            ) -> AsyncIterator[Event]:
     if built:
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
     else:
-        async for event in _build(services, provider, repo_key, image, commit):
+        async for event in _build(services, provider, repo_key, image, commit, client=client):
             yield event
     if services.prepuller is not None:  # pull progress instead of a silent spawn
         async for event in services.prepuller.pull(image):
@@ -262,6 +272,19 @@ def _ready(services: Services, provider: RepoProvider, image: str, event: Event)
                  binder_launch_host=services.settings.service.web_url,
                  binder_request=f"v2/{provider.name}/{provider.spec}",
                  binder_persistent_request=f"v2/{provider.name}/{provider.persistent_spec()}")
+
+
+def judge_move(services: Services, provider: RepoProvider) -> None:
+    """The operator's rules judge a moved repository where it lives now, too: a ban (or an allow
+    list) on the new URL is not dodged through the old name's redirect. The door judged the name
+    the person used; git follows the move only once it is known (resolution or clone)."""
+    if provider.moved_to is None or services.rules is None:
+        return
+    spec = f"{quote(provider.moved_to, safe='')}/{quote(provider.unresolved_ref, safe='')}"
+    refused = services.rules.refusal("git", spec)
+    if refused is not None:
+        raise LaunchError(f"The repository {provider.repo_url} has moved to {provider.moved_to}. "
+                          f"{refused}", 403)
 
 
 async def prepare_image(services: Services, provider_name: str, spec: str) -> str:
@@ -282,12 +305,13 @@ async def prepare_image(services: Services, provider_name: str, spec: str) -> st
 
 
 async def _build_only(services: Services, provider: RepoProvider, repo_key: str, image: str,
-                      commit: str, built: bool) -> AsyncIterator[Event]:
+                      commit: str, built: bool, client: str = "") -> AsyncIterator[Event]:
     """Build and push without launching; ends as BinderHub's api-only mode does."""
     if built:
         yield Event(phase="built", message="Found built image.\n", imageName=image)
     else:
-        async for event in _build(services, provider, repo_key, image, commit, build_only=True):
+        async for event in _build(services, provider, repo_key, image, commit, build_only=True,
+                                  client=client):
             yield event
     yield Event(phase="ready", message=f"Done! {image} is in the registry; not launching, as "
                 "requested.\n", imageName=image, image=image, repo_url=provider.repo_url,
@@ -310,7 +334,7 @@ async def _hub_snapshot(services: Services) -> HubSnapshot:
 
 
 async def _build(services: Services, provider: RepoProvider, repo_key: str, image: str,
-                 commit: str, build_only: bool = False) -> AsyncIterator[Event]:
+                 commit: str, build_only: bool = False, client: str = "") -> AsyncIterator[Event]:
     local = provider.name == "local"  # a folder is built as it is, not at a ref
     joining = image in services.builds.active
     record = isinstance(provider, RecordProvider)
@@ -321,10 +345,14 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
             yield event
     if not (local or record or joining):
         await provider.locate()  # a moved repository is cloned from where it lives now
-    job = BuildJob(image=image, repo=repo_key,
+        judge_move(services, provider)
+    private = is_private(services.settings, provider.repo_url)
+    if private:  # before it starts: its log is never served without its key
+        build_logs(services.settings).mark_private(build_name(image))
+    job = BuildJob(image=image, repo=repo_key, private=private,
                    commit=None if local or record else commit,
                    source=str(folder) if folder else provider.repo_url, provider=provider.name,
-                   git_config=tuple(provider.git_config))
+                   git_config=tuple(provider.git_config), client=client)
     joining = job.image in services.builds.active
     if joining:
         services.metrics.build_joins.inc()
@@ -332,7 +360,7 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
     yield Event(phase="waiting" if build.position else "building",
                 message=("Joining the build of this image already under way\n" if joining
                          else f"Building {image}\n"),
-                build_log_url=build_log_url(services.settings, image))
+                build_log_url=build_log_url(services.settings, image, private))
     if folder is not None and joining:
         provider.remove_content(folder)  # another launch's build of this image has its own copy
         folder = None

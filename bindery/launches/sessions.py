@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 import socket
 import time
@@ -37,9 +38,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bindery.events import Event, failed
+from bindery.state import unavailable_errors
 from bindery.state.base import StateStore
 
 log = logging.getLogger("bindery.sessions")
+
+# An event id: a session id (token_urlsafe, '.' replaced) and an index bounded to what a store
+# holds (SQLite integers are 64-bit; a launch has at most thousands of events).
+EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\.[0-9]{1,12}")
+
+
+class BadEventId(ValueError):
+    """A Last-Event-ID this service cannot have sent; the message says so, for the person."""
 
 ABANDONED = "The launch was abandoned: nobody was watching."
 SWEEP_EVERY = 5  # heartbeats between two sweeps for sessions whose owner died unwatched
@@ -78,7 +88,7 @@ class Sessions:
                  remove_user: Callable[[str], Awaitable[None]], bounds: Bounds = Bounds(),
                  on_ready: Callable[[Session | dict, Event], Awaitable[None]] | None = None,
                  owner: str | None = None) -> None:
-        self.run = run  # run(provider, spec, on_user=..., **options) -> events
+        self.run = run  # run(provider, spec, on_user=..., client=..., **options) -> events
         self.store = store
         self.remove_user = remove_user  # stop a hub user's server, delete it, free its place
         self.bounds = bounds
@@ -138,11 +148,17 @@ class Sessions:
         return sid
 
     async def resume(self, last_event_id: str | None) -> tuple[str, int] | None:
-        """The session and last index a client saw, from its Last-Event-ID (any process's)."""
+        """The session and last index a client saw, from its Last-Event-ID (any process's); None
+        when it names no session (unknown or expired: a new launch). BadEventId when it is not an
+        id this service could have sent."""
         if not last_event_id:
             return None
+        if not EVENT_ID.fullmatch(last_event_id):
+            raise BadEventId(f"The Last-Event-ID {last_event_id[:40]!r} is not an event id of "
+                             "this service (they look like <session>.<number>). Start the launch "
+                             "again without it.")
         sid, _, index = last_event_id.rpartition(".")
-        if not sid or not index.isdigit() or await self.store.session(sid) is None:
+        if await self.store.session(sid) is None:
             return None
         return sid, int(index)
 
@@ -194,7 +210,7 @@ class Sessions:
         handed_over = ended = False
         try:
             async for event in self.run(session.provider, session.spec, on_user=on_user,
-                                        **session.options):
+                                        client=session.client, **session.options):
                 if event.phase == "ready" and self.on_ready is not None:
                     await self.on_ready(session, event)
                 await self.store.append(sid, event.to_json())
@@ -267,6 +283,8 @@ class Sessions:
                 beats += 1
                 if beats % SWEEP_EVERY == 0:
                     await self._sweep_orphans()
+            except unavailable_errors() as exc:  # down or damaged: one line, not a traceback
+                log.error("state store monitor round failed: %s: %s", type(exc).__name__, exc)
             except Exception:  # a store hiccup must not end the heartbeat; the next beat retries
                 log.exception("state store monitor round failed")
             await asyncio.sleep(self.bounds.heartbeat)  # the heartbeat's period

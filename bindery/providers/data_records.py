@@ -8,33 +8,43 @@ Why bindery downloads instead of repo2docker's own content providers: repo2docke
 Zenodo/Figshare/Dataverse/HydroShare/CKAN providers first resolve the DOI through doi.org and match
 the result against host lists built into their code (not traitlets), so they cannot be pointed at a
 configured base URL (an institution's Dataverse or CKAN, or a test server) through repo2docker
-config. Downloads are bounded (``doi_max_bytes``, ``doi_max_files``), use only file links on the
-service's own origin or ``doi_download_origins``, and never write outside the folder.
+config. Downloads are bounded (``doi_max_bytes``, ``doi_max_files``, the members of a zip
+included), use only file links on the service's own origin or ``doi_download_origins``, and never
+write outside the folder. Redirects are followed one checked hop at a time (at most
+:data:`MAX_HOPS`), API requests' and downloads' alike: every hop must pass the same origin rule, and
+a hop off the service's own origin (which the operator configured) must also pass the outbound
+policy, its connection pinned to the address checked. So a record cannot steer bindery, through a
+redirect on an allowed origin, to the registry, the hub or anything else on the operator's network.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import shutil
 import time
 import zipfile
 from abc import abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from bindery.events import Event, LaunchError
+from bindery.providers.redirects import pinned_request
 from bindery.providers.base import RepoProvider
 from bindery.providers.httpapi import ApiAnswer, ApiUnavailable
 from bindery.providers.tools import ResolveTools
 from bindery.settings import Settings
 
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+MAX_HOPS = 5  # redirects followed for one API request or download
+REDIRECTS = (301, 302, 303, 307, 308)
+NAME_MAX, PATH_MAX = 255, 4096  # bytes of one file name, and of a whole path (Linux)
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,7 @@ class RecordProvider(RepoProvider):
         """The JSON body of a 200 answer; LaunchError with the service's name otherwise."""
         self.check_origin(url)
         try:
-            answer: ApiAnswer = await tools.api.get_json(url, params=params)
+            answer: ApiAnswer = await tools.api.get_json(url, params=params, hop=self.hop)
         except ApiUnavailable as exc:
             raise LaunchError(f"{self.label} is not answering ({exc}); please try again later.",
                               503) from None
@@ -117,13 +127,32 @@ class RecordProvider(RepoProvider):
             raise LaunchError(f"{self.label} answered HTTP {answer.status} for {self.spec!r}.", 502)
         return answer.body
 
+    async def hop(self, url: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """Check one URL a request goes to, the first or a redirect's: the origin rule, and, off
+        the service's own origin, the outbound policy. Returns the request to make (pinned to
+        the address checked), or raises LaunchError."""
+        self.check_origin(url)
+        if _origin(url) == _origin(self.base_url()):  # the operator configured it: as it is
+            return url, {}, {}
+        try:
+            pin = await self.outbound_policy().check_url(url)
+        except LaunchError as exc:
+            if exc.status_code != 403:
+                raise
+            raise LaunchError(f"{self.label} record {self.spec!r} leads to "
+                              f"{urlsplit(url).hostname!r}, on a private, local or otherwise "
+                              "non-public network, which this service does not connect to; "
+                              "nothing was downloaded.", 403) from None
+        return pinned_request(url, pin)
+
     def check_origin(self, url: str) -> None:
         """Refuse links outside the service (a record must not steer bindery anywhere else)."""
         allowed = {_origin(self.base_url())} | {_origin(o) for o in
                                                 self.settings.providers.doi_download_origins}
         if _origin(url) not in allowed:
-            raise LaunchError(f"{self.label} record {self.spec!r} links a file at {_origin(url)!r}, "
-                              "which is not this service's address; it is not downloaded.", 422)
+            raise LaunchError(f"{self.label} record {self.spec!r} links (or redirects) to "
+                              f"{_origin(url)!r}, which is not this service's address; nothing "
+                              "is downloaded from there.", 422)
 
     # -- content ------------------------------------------------------------------------------------
     def content_folder(self, image: str) -> Path:
@@ -155,10 +184,11 @@ class RecordProvider(RepoProvider):
                 yield Event(phase="fetching", message=f"Downloading {item.path} "
                             f"({index}/{len(files)}) from {self.label}\n")
                 total += await _fetch(tools.api.client, item.url, target,
-                                      self.settings.providers.doi_max_bytes - total)
+                                      self.settings.providers.doi_max_bytes - total, self.hop)
             if len(files) == 1 and files[0].path.lower().endswith(".zip"):
                 yield Event(phase="fetching", message=f"Unpacking {files[0].path}\n")
-                _unpack(folder / files[0].path, folder, self.settings.providers.doi_max_bytes)
+                _unpack(folder / files[0].path, folder, self.settings.providers.doi_max_bytes,
+                        self.settings.providers.doi_max_files)
         except BaseException:
             self.remove_content(folder)
             raise
@@ -175,23 +205,52 @@ def _origin(url: str) -> str:
 
 
 def _inside(folder: Path, relative: str) -> Path:
-    """`folder/relative`, refusing absolute paths and '..' (a record names its own files)."""
+    """`folder/relative`, refusing absolute paths, '..' and paths too long to be written (a
+    record names its own files)."""
     pure = PurePosixPath(relative.replace("\\", "/"))
     if pure.is_absolute() or not pure.parts or any(p in ("..", "", ".") for p in pure.parts):
         raise LaunchError(f"The record has a file named {relative[:100]!r}, which is not a plain "
                           "relative path; nothing was built.", 422)
-    return folder.joinpath(*pure.parts)
+    target = folder.joinpath(*pure.parts)
+    longest = max(len(p.encode("utf-8", "surrogateescape")) for p in pure.parts)
+    if longest > NAME_MAX or len(str(target).encode("utf-8", "surrogateescape")) > PATH_MAX - 200:
+        # (200: room for repo2docker's own folders around it in the build)
+        raise LaunchError(f"The record has a file named {relative[:100]!r}... whose path is too "
+                          f"long to be written ({len(relative.encode())} bytes; a name may have "
+                          f"at most {NAME_MAX} bytes and a path about {PATH_MAX - 200}); nothing "
+                          "was built.", 422)
+    return target
 
 
-async def _fetch(client: httpx.AsyncClient, url: str, target: Path, budget: int) -> int:
+@contextlib.asynccontextmanager
+async def _checked_stream(client: httpx.AsyncClient, url: str,
+                          hop: Callable[[str], Awaitable[tuple[str, dict[str, str], dict[str, Any]]]]
+                          ) -> AsyncIterator[httpx.Response]:
+    """GET `url` streamed, following redirects one checked (and pinned) hop at a time."""
+    for _ in range(MAX_HOPS + 1):
+        target, headers, extensions = await hop(url)
+        async with client.stream("GET", target, headers=headers, extensions=extensions,
+                                 follow_redirects=False) as response:
+            location = response.headers.get("location")
+            if response.status_code not in REDIRECTS or not location:
+                yield response
+                return
+        url = urljoin(url, location)
+    raise LaunchError(f"A file of the record redirects more than {MAX_HOPS} times; nothing was "
+                      "built.", 502)
+
+
+async def _fetch(client: httpx.AsyncClient, url: str, target: Path, budget: int,
+                 hop: Callable[[str], Awaitable[tuple[str, dict[str, str], dict[str, Any]]]]
+                 ) -> int:
     """Stream `url` into `target`; at most `budget` bytes. Returns the bytes written."""
     target.parent.mkdir(parents=True, exist_ok=True)
     written = 0
     try:
-        async with client.stream("GET", url) as response:
+        async with _checked_stream(client, url, hop) as response:
             if response.status_code != 200:
                 raise LaunchError(f"Downloading {target.name} failed: HTTP {response.status_code} "
-                                  f"from {_origin(url)}.", 502)
+                                  f"from {_origin(str(response.url))}.", 502)
             with target.open("wb") as out:
                 async for chunk in response.aiter_bytes():
                     written += len(chunk)
@@ -205,11 +264,14 @@ async def _fetch(client: httpx.AsyncClient, url: str, target: Path, budget: int)
     return written
 
 
-def _unpack(archive: Path, folder: Path, budget: int) -> None:
+def _unpack(archive: Path, folder: Path, budget: int, max_files: int) -> None:
     """A record holding one zip is that zip's content (as repo2docker does); one top folder is
-    flattened."""
+    flattened. Its members count as the record's files (`max_files`)."""
     with zipfile.ZipFile(archive) as bundle:
         members = [m for m in bundle.infolist() if not m.is_dir()]
+        if len(members) > max_files:
+            raise LaunchError(f"The record's archive holds {len(members)} files; this service "
+                              f"unpacks at most {max_files}; nothing was built.", 413)
         if sum(m.file_size for m in members) > budget:
             raise LaunchError("The record's archive unpacks to more than this service's download "
                               "limit; nothing was built.", 413)

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 
 from bindery import http_clients
+
+
+MAX_HOPS = 5  # redirects followed one checked hop at a time
+REDIRECTS = (301, 302, 303, 307, 308)
+# hop(url) -> (URL to request, extra headers, httpx extensions): checks where one request goes
+# (raising to refuse it) and may pin it to the address it checked.
+Hop = Callable[[str], Awaitable[tuple[str, dict[str, str], dict[str, Any]]]]
 
 
 class ApiUnavailable(Exception):
@@ -38,7 +47,9 @@ class ApiClient:
         self.not_modified = 0
 
     async def get_json(self, url: str, headers: dict[str, str] | None = None,
-                       params: dict[str, str] | None = None) -> ApiAnswer:
+                       params: dict[str, str] | None = None, hop: Hop | None = None) -> ApiAnswer:
+        """GET `url` as JSON. With `hop`, redirects are followed one hop at a time, each (the
+        first included) checked and pinned by it; without, httpx follows them."""
         headers = {"Accept": "application/json", **(headers or {})}
         key = self._key(url, params, headers)
         remembered = self._etags.get(key)
@@ -46,7 +57,7 @@ class ApiClient:
             headers["If-None-Match"] = remembered[0]
         self.requests += 1
         try:
-            response = await self.client.get(url, headers=headers, params=params)
+            response = await self._get(url, headers, params, hop)
         except httpx.HTTPError as exc:
             raise ApiUnavailable(f"{type(exc).__name__} from {url}") from None
         if response.status_code == 304 and remembered is not None:
@@ -67,6 +78,21 @@ class ApiClient:
             while len(self._etags) > self.max_entries:
                 self._etags.popitem(last=False)
         return ApiAnswer(response.status_code, body)
+
+    async def _get(self, url: str, headers: dict[str, str], params: dict[str, str] | None,
+                   hop: Hop | None) -> httpx.Response:
+        if hop is None:
+            return await self.client.get(url, headers=headers, params=params)
+        for _ in range(MAX_HOPS + 1):
+            target, extra, extensions = await hop(url)
+            response = await self.client.get(target, headers={**headers, **extra}, params=params,
+                                             extensions=extensions, follow_redirects=False)
+            location = response.headers.get("location")
+            if response.status_code not in REDIRECTS or not location:
+                return response
+            # relative to the URL as named (not the pinned address); the Location has its query
+            url, params = urljoin(str(httpx.URL(url, params=params)), location), None
+        raise ApiUnavailable(f"more than {MAX_HOPS} redirects from {url}")
 
     @staticmethod
     def _key(url: str, params: dict[str, str] | None, headers: dict[str, str]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 
 class BuildSettings(BaseModel):
@@ -16,6 +16,15 @@ class BuildSettings(BaseModel):
     build_slots_per_repo: int = Field(
         1, description="Build slots one repository may hold at once, so one repo cannot starve others."
     )
+    build_log_secret: SecretStr | None = Field(
+        None, description="Secret that makes the keys of private repositories' build logs (a log "
+        "of a repository reached with git_credentials is served only with its key, which only "
+        "the launches of that build are given). Every web process of a service needs the same "
+        "one. Empty: a random one kept in <data_dir>/secrets/build-logs.key.")
+    build_slots_per_client: int = Field(
+        1, description="Build slots the launches of one client (address; an IPv6 client is its /64) "
+        "may hold at once; waiting builds take turns between clients, so one client asking for "
+        "many unbuilt repositories cannot keep others waiting. 0: no cap (turns still apply).")
     build_timeout: float = Field(
         3600.0, description="Seconds a build may run before it is ended. Also the bound for a build "
         "whose engine or disk fails: those end at once with a failed event naming the cause.")

@@ -49,6 +49,17 @@ class SecuritySettings(BaseModel):
     max_open_launches: int = Field(
         1000, description="Launch sessions open at once in total; beyond it a launch is refused with "
         "an in-band 429. 0: no limit.")
+    header_timeout_seconds: float = Field(
+        10.0, description="Seconds a connection to the web service has to send a request's head "
+        "(request line and headers) after it opens or after the previous response; a silent or "
+        "half-sent connection is closed then. A request being answered is never cut by it.")
+    idle_timeout_seconds: int = Field(
+        5, description="Seconds a kept-alive connection may stay idle between requests before "
+        "the web service closes it.")
+    max_connections_per_client: int = Field(
+        64, description="Connections one client (address; an IPv6 client is its /64) may hold to "
+        "the web service at once; the next is answered 429 and closed. Peers in trusted_proxies "
+        "are not capped (their connections carry many clients). 0: no cap.")
     build_token_secret: SecretStr | None = Field(
         None,
         description="Secret that signs build tokens. Set: every launch needs a valid build_token "

@@ -48,6 +48,7 @@ def up(
         timings[name] = round(time.monotonic() - t, 2)
 
     log(f"bindery stack in {paths.data_dir}")
+    _state_store(settings)
     step("engine_build", lambda: podman.start(settings, "build", log))
     step("engine_run", lambda: podman.start(settings, "run", log))
     step("registry", lambda: registry.start(settings, log))
@@ -62,6 +63,22 @@ def up(
     result["timings"] = timings
     log(f"up in {result['seconds']}s: bindery {result['url']}  hub {settings.hub_public}")
     return result
+
+
+def _state_store(settings: Settings) -> None:
+    """A damaged embedded state store stops `up` with the reason, before anything starts: the web
+    service could neither record nor follow a launch."""
+    if settings.state.state_url:  # Redis: checked by /health once the web service runs
+        return
+    from bindery.state.sqlite_store import file_damage
+
+    damage = file_damage(settings.state_path)
+    if damage is not None:
+        raise StackError(
+            f"the state store {settings.state_path} is damaged ({damage}). bindery keeps launch "
+            "sessions, records, quota places and rate limits there and cannot run without it. "
+            "Move the file aside (what it held is lost; running servers are not) or restore it, "
+            "then run `bindery up` again.")
 
 
 def _web(settings: Settings, log: Callable[[str], None]) -> None:

@@ -51,6 +51,17 @@ def config_text(settings: Settings, backends: Sequence[tuple[str, int]]) -> str:
     # Keep a client's forwarding headers only when it is one of the operator's own proxies.
     unless = f" unless {{ src {trusted} }}" if trusted else ""
     tunnel = max(3600, int(settings.launches.launch_timeout) * 2)
+    door = settings.security
+    # The replicas trust HAProxy, so their per-client connection cap does not apply to its
+    # connections: the same cap is kept here, per source (an IPv6 client is its /64), with the
+    # operator's own proxies exempt (their connections carry many clients).
+    cap = door.max_connections_per_client
+    exempt = f" !{{ src {trusted} }}" if trusted else ""
+    per_client = [
+        "    stick-table type ipv6 size 200k expire 60s store conn_cur",
+        "    tcp-request connection track-sc0 src,ipmask(32,64)",
+        f"    tcp-request connection reject if {{ sc0_conn_cur gt {cap} }}{exempt}",
+    ] if cap > 0 else []
     lines = [
         "# written by `bindery up`; edits are overwritten",
         "global",
@@ -64,7 +75,9 @@ def config_text(settings: Settings, backends: Sequence[tuple[str, int]]) -> str:
         "    option httplog",
         "    timeout connect 2s",
         "    timeout check 3s",
-        "    timeout http-request 30s",
+        # a request's head must arrive this soon (silent and half-sent connections are shed)
+        f"    timeout http-request {max(1, round(door.header_timeout_seconds))}s",
+        f"    timeout http-keep-alive {max(1, door.idle_timeout_seconds)}s",
         "    timeout queue 30s",
         f"    timeout client {tunnel}s",
         f"    timeout server {tunnel}s",
@@ -80,6 +93,7 @@ def config_text(settings: Settings, backends: Sequence[tuple[str, int]]) -> str:
         "",
         "frontend public",
         f"    bind {settings.service.host}:{settings.service.port}",
+        *per_client,
         f"    http-request del-header X-Forwarded-For{unless}",
         f"    http-request del-header Forwarded{unless}",
         f"    http-request del-header X-Real-IP{unless}",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sqlite3
 
 from bindery.settings import Settings
-from bindery.state.base import StateStore
+from bindery.state.base import StateStore, StoreDamaged
 
 
 def unavailable_errors() -> tuple[type[BaseException], ...]:
     """What the stores raise when they cannot answer (down, locked beyond the timeout)."""
-    errors: tuple[type[BaseException], ...] = (OSError, TimeoutError, sqlite3.Error)
+    errors: tuple[type[BaseException], ...] = (OSError, TimeoutError, sqlite3.Error, StoreDamaged)
     try:
         from redis.exceptions import RedisError
         return (*errors, RedisError)

@@ -34,6 +34,11 @@ SESSION, OWNER, LAUNCH, RESERVATIONS, RATE = "session", "owner", "launch", "rese
 OPEN = "open"  # a marker per session not yet ended, so sweeps read only those
 
 
+class StoreDamaged(Exception):
+    """The store answers, but what it holds is damaged (a malformed SQLite file): nothing can be
+    recorded or read until an operator repairs or replaces it. The message names the store."""
+
+
 class StateStore(ABC):
     """Primitives (abstract) and what bindery builds on them (concrete, shared)."""
 
@@ -69,6 +74,10 @@ class StateStore(ABC):
 
     @abstractmethod
     async def aclose(self) -> None: ...
+
+    async def check(self) -> None:
+        """Raise if the store cannot be used (for /health): unreachable, or StoreDamaged."""
+        await self.get(OWNER, "health-probe")
 
     # -- events ----------------------------------------------------------------------------------
     async def append(self, sid: str, data: str) -> int:

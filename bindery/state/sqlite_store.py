@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bindery.state.base import Change, R, Record, StateStore
+from bindery.state.base import OWNER, Change, R, Record, StateStore, StoreDamaged
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
@@ -28,6 +28,45 @@ CREATE INDEX IF NOT EXISTS records_expiry ON records (expires);
 CREATE INDEX IF NOT EXISTS events_expiry ON events (expires);
 """
 PURGE_EVERY = 60.0  # seconds between deletions of expired rows
+# Seconds between two integrity checks of the whole file (PRAGMA quick_check reads every page: a few
+# ms for the small file retention keeps, but not for every /health probe).
+CHECK_EVERY = 30.0
+# What SQLite says of a damaged file (SQLITE_CORRUPT, SQLITE_NOTADB): reads that touch the
+# damaged pages fail with it, others may still work, so one such answer marks the whole store.
+DAMAGE = ("malformed", "not a database", "corrupt")
+
+
+def damage_of(exc: BaseException) -> str | None:
+    """SQLite's words when `exc` says the file is damaged, else None."""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        if any(word in text.lower() for word in DAMAGE):
+            return text
+    return None
+
+
+def damage_in(db: sqlite3.Connection) -> str | None:
+    """What SQLite's quick_check finds wrong with the file (None: nothing)."""
+    rows = db.execute("PRAGMA quick_check(3)").fetchall()
+    problems = [" ".join(str(r[0]).split()) for r in rows if r and r[0] != "ok"]
+    return "; ".join(problems)[:300] or None
+
+
+def file_damage(path: Path, timeout: float = 5.0) -> str | None:
+    """What is wrong with the SQLite file at `path`, read-only (None: sound, or no file yet)."""
+    if not Path(path).exists():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+        try:
+            return damage_in(db)
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        found = damage_of(exc)
+        if found is None:
+            raise
+        return found
 
 
 class SQLiteStore(StateStore):
@@ -38,6 +77,8 @@ class SQLiteStore(StateStore):
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="bindery-state")
         self._db: sqlite3.Connection | None = None
         self._purged = 0.0
+        self.damage: str | None = None  # what SQLite said of the file, once it said it is damaged
+        self._checked = 0.0  # time.monotonic() of the last integrity check
 
     # -- in the worker thread --------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -109,9 +150,34 @@ class SQLiteStore(StateStore):
     # -- the interface ---------------------------------------------------------------------------
     async def _run(self, fn, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
-        # The thread's own sqlite timeout bounds lock waits; this bounds everything else.
-        return await asyncio.wait_for(loop.run_in_executor(self._thread, partial(fn, *args)),
-                                      self.timeout * 2)
+        try:
+            # The thread's own sqlite timeout bounds lock waits; this bounds everything else.
+            return await asyncio.wait_for(loop.run_in_executor(self._thread, partial(fn, *args)),
+                                          self.timeout * 2)
+        except sqlite3.DatabaseError as exc:
+            damage = damage_of(exc)
+            if damage is None:
+                raise
+            self.damage = damage
+            raise self._damaged() from exc
+
+    def _damaged(self) -> StoreDamaged:
+        return StoreDamaged(f"the state store {self.path} is damaged ({self.damage})")
+
+    def _quick_check(self) -> str | None:
+        return damage_in(self._conn())
+
+    async def check(self) -> None:
+        """Damaged (a read failed on it, or SQLite's quick_check finds damage: checked at most
+        every CHECK_EVERY seconds, and every time while damaged, so a repaired file is seen)?"""
+        now = time.monotonic()
+        if self.damage is not None or now - self._checked >= CHECK_EVERY:
+            self._checked = now
+            found = await self._run(self._quick_check)
+            self.damage = found  # None: (again) sound
+            if found is not None:
+                raise self._damaged()
+        await self.get(OWNER, "health-probe")
 
     async def get(self, kind: str, key: str) -> Record | None:
         return await self._run(self._get, kind, key)

@@ -21,18 +21,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bindery.launches import pipeline
 from bindery._version import __version__
-from bindery.events import failed
+from bindery.events import Event, failed
 from bindery.launches.pipeline import Services
 from bindery.builds.waiting_line import SharedWaitingLine
 from bindery.launches.pools import Pools, pools_enabled
 from bindery.launches.reservations import StoreReservationBook
 from bindery.settings import Settings
-from bindery.state import open_store, unavailable_errors
+from bindery.state import StoreDamaged, open_store, unavailable_errors
 from bindery.web import build_log_pages as buildlogs, ui
 from bindery.launches import launch_records as launches
 from bindery.web.door import Door, Refusal
 from bindery.web.health import Health
-from bindery.launches.sessions import Bounds, Sessions
+from bindery.launches.sessions import BadEventId, Bounds, Sessions
 
 
 log = logging.getLogger("bindery.web")
@@ -105,18 +105,20 @@ def create_app(settings: Settings) -> Starlette:
         try:
             return await open_stream(request)
         except store_down as exc:
-            log.error("state store unavailable: %s: %s", type(exc).__name__, exc)
-            return EventSourceResponse(_one(failed(STORE_DOWN, 503)))
+            return EventSourceResponse(_one(store_failure(exc)))
 
     async def open_stream(request: Request) -> Response:
         sessions: Sessions = state["sessions"]
         provider = request.path_params["provider"]
         spec = raw_spec(request, "/build")
         last_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-        resumed = await sessions.resume(last_id)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        try:
+            resumed = await sessions.resume(last_id)
+        except BadEventId as exc:
+            return EventSourceResponse(_one(failed(str(exc), 400)), headers=headers)
         if resumed is None:
-            client = door.client_address(request)
+            client = door.client_key(request)
             busy = await sessions.over_limit(client)
             if busy is not None:  # before the door: a refused launch spends no rate budget
                 return EventSourceResponse(_one(failed(busy, 429)), headers=headers)
@@ -130,7 +132,7 @@ def create_app(settings: Settings) -> Starlette:
             sid, after = await sessions.start(provider, spec, client, build_only=build_only), -1
         else:
             sid, after = resumed
-        return EventSourceResponse(_follow(sessions, sid, after), headers=headers,
+        return EventSourceResponse(_follow(sessions, sid, after, store_down), headers=headers,
                                    ping=settings.service.keepalive_seconds)
 
     async def incomplete_build_url(request: Request) -> Response:
@@ -172,6 +174,9 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
+STORE_DAMAGED = ("bindery's state store (where launches are recorded) is damaged, so launches "
+                 "cannot be started or followed; nothing was launched. The operators can see the "
+                 "cause on /health. Please try again later.")
 STORE_DOWN = ("bindery cannot reach its state store (where launches are recorded), so it cannot "
               "start or resume launches right now. Please try again in a minute.")
 DRAINING = ("This bindery process is shutting down (a restart or deploy); your launch goes on: "
@@ -222,7 +227,19 @@ async def _one(event) -> AsyncIterator[ServerSentEvent]:
     yield ServerSentEvent(data=event.to_json())
 
 
-async def _follow(sessions: Sessions, sid: str, after: int) -> AsyncIterator[ServerSentEvent]:
-    async with contextlib.aclosing(sessions.follow(sid, after)) as events:
-        async for event_id, event in events:
-            yield ServerSentEvent(data=event.to_json(), id=event_id)
+async def _follow(sessions: Sessions, sid: str, after: int,
+                  store_down: tuple[type[BaseException], ...]) -> AsyncIterator[ServerSentEvent]:
+    try:
+        async with contextlib.aclosing(sessions.follow(sid, after)) as events:
+            async for event_id, event in events:
+                yield ServerSentEvent(data=event.to_json(), id=event_id)
+    except store_down as exc:  # the launch's events cannot be read: end it clearly, not cut
+        yield ServerSentEvent(data=store_failure(exc).to_json())
+
+
+def store_failure(exc: BaseException) -> Event:
+    """The `failed` event of a launch the state store cannot carry (logged for the operators)."""
+    log.error("state store unavailable: %s: %s", type(exc).__name__, exc)
+    if isinstance(exc, StoreDamaged):
+        return failed(STORE_DAMAGED, 503)
+    return failed(STORE_DOWN, 503)

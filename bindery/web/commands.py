@@ -37,6 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bindery.web.app import create_app
+    from bindery.web.connection_guard import guarded_protocol
     from bindery.web.drain import DrainingServer
     from bindery.web.logredact import uvicorn_log_config
 
@@ -49,9 +50,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from any 127.0.0.1 peer;
     # the door decides who the client is, trusting only settings.security.trusted_proxies.
-    config = uvicorn.Config(app, host=settings.service.host, port=settings.service.port, log_level="info",
-                            timeout_graceful_shutdown=5, proxy_headers=False,
-                            log_config=uvicorn_log_config())
+    # http: uvicorn's h11 protocol that also sheds silent or half-sent connections and caps one
+    # client's connections (bindery/web/connection_guard.py).
+    door = settings.security
+    config = uvicorn.Config(app, host=settings.service.host, port=settings.service.port,
+                            log_level="info", timeout_graceful_shutdown=5, proxy_headers=False,
+                            log_config=uvicorn_log_config(),
+                            http=guarded_protocol(door.header_timeout_seconds,
+                                                  door.max_connections_per_client,
+                                                  door.trusted_proxies),
+                            timeout_keep_alive=door.idle_timeout_seconds)
     DrainingServer(config, drain, settings.service.shutdown_seconds).run()
     return 0
 

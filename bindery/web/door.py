@@ -30,6 +30,7 @@ from bindery.outbound import networks
 from bindery.settings import Settings
 from bindery.specrules import SpecRules
 from bindery.web import tokens
+from bindery.web.client_keys import client_key
 from bindery.state.base import StateStore
 from bindery.web.ratelimit import Quota, SharedTokenBucket, TokenBucket
 
@@ -94,6 +95,11 @@ class Door:
                 break
         return str(address)
 
+    def client_key(self, request: Request) -> str:
+        """What the client's limits count under: its address, or its /64 for IPv6
+        (bindery/web/client_keys.py)."""
+        return client_key(self.client_address(request))
+
     def _trusted(self, address: Address) -> bool:
         return any(address in net for net in self.trusted)
 
@@ -137,7 +143,7 @@ class Door:
                 return Refusal(403, str(e))
 
         if self.bucket is not None:
-            quota = self.bucket.take(self.client_address(request))
+            quota = self.bucket.take(self.client_key(request))
             if not isinstance(quota, Quota):
                 quota = await quota
             if not quota.allowed:
@@ -153,5 +159,5 @@ class Door:
         """Standard rate-limit headers for this client (empty when there is no limit)."""
         if self.bucket is None:
             return {}
-        quota = self.bucket.peek(self.client_address(request))
+        quota = self.bucket.peek(self.client_key(request))
         return (quota if isinstance(quota, Quota) else await quota).headers()

@@ -18,6 +18,8 @@ from types import FrameType
 
 import uvicorn
 
+from bindery.state import unavailable_errors
+
 log = logging.getLogger("bindery.drain")
 
 
@@ -51,6 +53,8 @@ class DrainingServer(uvicorn.Server):
                 await asyncio.wait_for(pending, self.drain_seconds)
             # Open streams notice the drain within a second and end; give them that second.
             await asyncio.sleep(1.0)
+        except unavailable_errors() as exc:  # the store is down or damaged: /health says so
+            log.error("handing launches over on SIGTERM failed: %s: %s", type(exc).__name__, exc)
         except Exception:  # whatever happened, the process must still stop
             log.exception("handing launches over on SIGTERM failed")
         self.should_exit = True

@@ -9,7 +9,7 @@ from typing import Any
 
 from bindery.engine_clients import http_client
 from bindery.launches.pipeline import Services
-from bindery.state.base import OWNER, StateStore
+from bindery.state.base import StateStore
 
 CHECK_TIMEOUT = 3.0
 
@@ -52,7 +52,7 @@ class Health:
             probes["Build engine"] = _engine(s.settings.build_socket)
             probes["Run engine"] = _engine(s.settings.run_socket)
         if self.store is not None:
-            probes["State store"] = self.store.get(OWNER, "health-probe")
+            probes["State store"] = self.store.check()  # reachable, and not damaged
         if s.settings.service.api_only:  # a build service launches nothing: no hub, no run side
             for unused in ("JupyterHub", "Run engine"):
                 if unused in probes:

@@ -1,7 +1,7 @@
 """Keep secrets out of the service's log: tokens in URLs are replaced before a line is written.
 
 uvicorn's access log prints every request line with its query string, and launch URLs carry
-``build_token=...`` (and Jupyter links ``token=...``). The filter rewrites the record's message and
+``build_token=...`` (Jupyter links ``token=...``, private build logs ``key=...``). The filter rewrites the record's message and
 arguments, so every handler (file, console) sees the redacted line.
 """
 
@@ -12,7 +12,8 @@ import logging
 import re
 from typing import Any
 
-SECRET_PARAM = re.compile(r"((?:build_)?token=)[^&\s\"']+", re.IGNORECASE)
+# build_token, token (Jupyter links), key (private build logs, bindery/builds/log_access.py)
+SECRET_PARAM = re.compile(r"((?:build_)?token=|\bkey=)[^&\s\"']+", re.IGNORECASE)
 REDACTED = r"\1[redacted]"
 
 

@@ -57,6 +57,8 @@ def verify(secret: bytes, token: str, provider: str, spec: str, origin: str,
            now: float | None = None) -> None:
     """Raise BadToken unless the token is genuine, unexpired and made for this spec and origin."""
     now = time.time() if now is None else now
+    if not token.isascii():  # base64url only: anything else was never issued (and HMAC needs bytes)
+        raise BadToken("The build token is malformed. Open the launch page again.")
     payload, _, signature = token.partition(".")
     if not payload or not signature or not hmac.compare_digest(_sign(secret, payload), signature):
         raise BadToken("The build token is not valid. Open the launch page again to get a new one.")

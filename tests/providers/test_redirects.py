@@ -204,3 +204,31 @@ def test_the_probe_connects_to_the_checked_address_under_the_repositorys_name():
         "http://203.0.113.9:8080/r", {"Host": "h.test:8080"}, {})
     literal = Pin("http", "203.0.113.9", "203.0.113.9", 80, None)
     assert pinned_request("http://203.0.113.9/r", literal) == ("http://203.0.113.9/r", {}, {})
+
+
+@pytest.mark.parametrize("by", ["branch", "full commit"])
+async def test_bans_and_allow_lists_judge_where_a_repository_moved(by, stack, git_server, http_git):
+    """An old name that redirects to a banned repository (or off the allow list) is refused with
+    the operator's message once the move is known (resolution, or the build step's locate for a
+    40-hex ref), before anything is built."""
+    from tests.providers.test_links_stack import run
+
+    path, _ = git_server.create("moved-banned", {"README": "banned where it lives now"})
+    commit = git_server.git(git_server.root / path, "rev-parse", "main")
+    old = f"/{path}-innocent-name"
+    http_git.moved[old] = f"{http_git.base_url}/{path}"
+    spec = git_spec(f"{http_git.base_url}{old}", "main" if by == "branch" else commit)
+    new_name = path.rsplit("/", 1)[1]
+    try:
+        for rules, words in [
+            ({"banned_specs": [new_name + "$", new_name + "/"], "banned_message": "Banned here."},
+             "Banned here."),
+            ({"allowed_specs": ["innocent-name"]}, "allow list"),
+        ]:
+            events = await run(stack.model_copy(update=rules), "git", spec)
+            assert events[-1].phase == "failed", events[-1]
+            assert events[-1].data()["status_code"] == 403
+            assert "has moved to" in events[-1].message and words in events[-1].message
+            assert "building" not in [e.phase for e in events]
+    finally:
+        http_git.moved.pop(old, None)

@@ -18,6 +18,10 @@ from bindery.outbound import OutboundPolicy, is_public
     ("224.0.0.1", False), ("255.255.255.255", False), ("::1", False), ("fd00::1", False),
     ("fe80::1", False), ("ff02::1", False), ("ff0e::1", False), ("::ffff:127.0.0.1", False),
     ("::ffff:10.0.0.1", False), ("::", False),
+    # IPv4 inside IPv6: NAT64 (well-known and local-use), 6to4, Teredo
+    ("64:ff9b::7f00:1", False), ("64:ff9b::808:808", False), ("64:ff9b:1::a00:1", False),
+    ("2002:7f00:1::1", False), ("2002:808:808::1", False),
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),
     ("93.184.215.14", True), ("8.8.8.8", True), ("2606:4700::1111", True),
 ])
 def test_only_global_unicast_is_public(address: str, public: bool):
@@ -48,6 +52,16 @@ async def test_allowed_networks_and_pins():
     assert git.git_config() == [("url.git://127.0.0.1:9418/.insteadOf", "git://LocalHost/")]
     with pytest.raises(LaunchError):
         await policy.check_url("http://127.0.0.4/x")  # just outside the allowed /30
+
+
+async def test_tunnelled_ipv4_is_refused_unless_its_range_is_allowed():
+    for url in ("http://[64:ff9b::7f00:1]/x", "git://[2002:7f00:1::1]/x",
+                "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x"):
+        with pytest.raises(LaunchError) as info:
+            await OutboundPolicy([], timeout=5).check_url(url)
+        assert info.value.status_code == 403
+    allowed = OutboundPolicy(["64:ff9b::/96"], timeout=5)
+    assert (await allowed.check_url("http://[64:ff9b::808:808]/x")).address is None
 
 
 async def test_unknown_host_is_a_clear_404():

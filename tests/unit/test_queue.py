@@ -30,8 +30,8 @@ class Gate:
         yield Event(phase="building", message="done\n")
 
 
-def job(image: str, repo: str = "r1") -> BuildJob:
-    return BuildJob(image=image, repo=repo, commit="c", source=repo)
+def job(image: str, repo: str = "r1", client: str = "") -> BuildJob:
+    return BuildJob(image=image, repo=repo, commit="c", source=repo, client=client)
 
 
 async def drain(build):
@@ -187,6 +187,123 @@ async def test_two_processes_share_one_waiting_line(tmp_path):
     await drain(third)
     positions = [e.data().get("position") for e in third.channel.events if e.phase == "waiting"]
     assert positions == [2, 1]
+    for queue in queues.values():
+        await queue.aclose()
+    await store.aclose()
+
+
+async def test_clients_take_turns_and_one_client_holds_at_most_its_share():
+    """One client floods the queue with unbuilt repositories; another client's build, asked for
+    later, gets the next free slot (round-robin), and the flooder never holds more than
+    per_client slots although others are free."""
+    gate = Gate()
+    queue = BuildQueue(gate, slots=3, per_repo=1, per_client=2)
+    flood = [queue.submit(job(f"f{i}", f"F{i}", client="flooder")) for i in range(5)]
+    await asyncio.sleep(0)
+    assert gate.started == ["f0", "f1"]  # a third slot is free, but not for this client
+    assert [b.position for b in flood[2:]] == [1, 2, 3]
+    assert "use their share of the slots" in flood[2].channel.events[-1].message
+    other = queue.submit(job("o1", "O", client="other"))
+    await asyncio.sleep(0)
+    assert gate.started == ["f0", "f1", "o1"]  # the free slot is the other client's at once
+    late = queue.submit(job("o2", "O2", client="other"))
+    third = queue.submit(job("t1", "T", client="third"))
+    await asyncio.sleep(0)
+    # every slot is busy: the client with nothing running is first, then the one with one build
+    # running, then the flooder's (two running), though they all asked earlier
+    assert (third.position, late.position, flood[2].position) == (1, 2, 3)
+    gate.release.setdefault("o1", asyncio.Event()).set()
+    await drain(other)
+    # equal turns (nothing running for either): the client never served goes first
+    await until(lambda: gate.started[-1] == "t1", "t1 starts")
+    assert late.position == 1
+    gate.release.setdefault("f0", asyncio.Event()).set()
+    await drain(flood[0])
+    await until(lambda: gate.started[-1] != "t1", "the next build starts")
+    assert gate.started[-1] == "o2"  # not f2, the flooder's, which asked long before
+    for name in ("f1", "t1", "o2", "f2", "f3", "f4"):
+        gate.release.setdefault(name, asyncio.Event()).set()
+    await asyncio.gather(*(drain(b) for b in [*flood[1:], third, late]))
+    assert sorted(gate.started[-3:]) == ["f2", "f3", "f4"]
+    await queue.aclose()
+
+
+async def test_turns_and_caps_between_clients_hold_across_processes(tmp_path):
+    """The shared line carries each build's client and whose running builds are whose: a
+    flooder's builds in one process do not keep another client's build in a second process
+    waiting behind them, and the per-client cap counts the other process's builds."""
+    from bindery.builds.waiting_line import SharedWaitingLine
+    from bindery.state.sqlite_store import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "state.sqlite")
+    gates = {"A": Gate(), "B": Gate()}
+    queues: dict[str, BuildQueue] = {}
+
+    async def engine():
+        return [(b.job.image, b.job.repo) for q in queues.values() for b in q.running]
+
+    for name in ("A", "B"):
+        queues[name] = BuildQueue(gates[name], slots=2, per_repo=1, per_client=1,
+                                  occupied=engine, poll=0.05)
+        queues[name].line = SharedWaitingLine(store, owner=name)
+    a = [queues["A"].submit(job(f"a{i}", f"RA{i}", client="flooder")) for i in range(3)]
+    await until(lambda: gates["A"].started == ["a0"], "one of the flooder's builds runs")
+    b = [queues["B"].submit(job(f"b{i}", f"RB{i}", client="flooder")) for i in range(2)]
+    await until(lambda: b[1].position is not None, "the flooder's builds in B wait")
+    assert gates["B"].started == []  # a slot is free, but the flooder holds its share in A
+    other = queues["B"].submit(job("o", "RO", client="other"))
+    await until(lambda: "o" in gates["B"].started, "the other client's build takes the free slot")
+    gates["A"].release["a0"].set()
+    await drain(a[0])
+    await until(lambda: len(gates["A"].started) + len(gates["B"].started) == 3,
+                "the flooder's next build starts, in whichever process")
+    for gate in gates.values():
+        for image in ("a1", "a2", "b0", "b1", "o"):
+            gate.release.setdefault(image, asyncio.Event()).set()
+    await asyncio.gather(*(drain(x) for x in [*a[1:], *b, other]))
+    for queue in queues.values():
+        await queue.aclose()
+    await store.aclose()
+
+
+async def test_a_process_with_nothing_waiting_keeps_saying_whose_builds_run(tmp_path):
+    """Process A runs the flooder's build and has nothing waiting; its line entries are kept
+    fresh all the same (they would go stale otherwise), so process B, long after the staleness
+    bound, still counts that build against the flooder's cap."""
+    from bindery.builds.waiting_line import KIND, KEY, SharedWaitingLine
+    from bindery.state.sqlite_store import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "state.sqlite")
+    gates = {"A": Gate(), "B": Gate()}
+    queues: dict[str, BuildQueue] = {}
+
+    async def engine():
+        return [(b.job.image, b.job.repo) for q in queues.values() for b in q.running]
+
+    for name in ("A", "B"):
+        queues[name] = BuildQueue(gates[name], slots=2, per_repo=1, per_client=1,
+                                  occupied=engine, poll=0.05)
+        queues[name].line = SharedWaitingLine(store, owner=name, stale_after=0.3)
+    running = queues["A"].submit(job("a0", "RA", client="flooder"))
+    await until(lambda: gates["A"].started == ["a0"], "A's build runs")
+    first = None
+    for _ in range(500):  # bounded: until A has refreshed its entry past the staleness bound
+        entries = (await store.get(KIND, KEY) or {}).get("running", [])
+        if entries and first is None:
+            first = entries[0]["seen"]
+        if entries and entries[0]["seen"] > first + 0.5:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("A's running entry was not refreshed")
+    second = queues["B"].submit(job("b0", "RB", client="flooder"))
+    await until(lambda: second.position == 1, "B's build of the same client waits")
+    assert gates["B"].started == [] and "share of the slots" in second.channel.events[-1].message
+    gates["A"].release["a0"].set()
+    await drain(running)
+    await until(lambda: gates["B"].started == ["b0"], "then it starts")
+    gates["B"].release["b0"].set()
+    await drain(second)
     for queue in queues.values():
         await queue.aclose()
     await store.aclose()

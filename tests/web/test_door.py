@@ -185,3 +185,29 @@ def test_token_expiry_follows_settings():
 def test_public_url_decides_the_token_origin():
     door = token_door(public_url="https://binder.example.org/")
     assert door.page_origin(request()) == "https://binder.example.org"
+
+
+@pytest.mark.parametrize("address,key", [
+    ("198.51.100.7", "198.51.100.7"), ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"), ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+    ("::ffff:198.51.100.7", "198.51.100.7"), ("fe80::1%eth0", "fe80::/64"), ("not-an-ip", "not-an-ip")])
+def test_client_keys(address: str, key: str):
+    from bindery.web.client_keys import client_key
+
+    assert client_key(address) == key
+
+
+async def test_ipv6_clients_share_their_64s_rate_limit():
+    door = Door(Settings(rate_limit_per_minute=2))  # no store: the bucket is in memory
+    first, second, third = (request(f"2001:db8:1:2::{i}") for i in (1, 2, 3))
+    assert await door.admit(first, "gh", "o/r/main") is None
+    assert await door.admit(second, "gh", "o/r/main") is None
+    refused = await door.admit(third, "gh", "o/r/main")
+    assert refused is not None and refused.status_code == 429
+    assert await door.admit(request("2001:db8:1:3::1"), "gh", "o/r/main") is None
+
+
+@pytest.mark.parametrize("token", ["é.x", "abc.déf", "\u00ff" * 40, "a.\u2713"])
+def test_non_ascii_build_tokens_are_malformed_not_errors(token: str):
+    with pytest.raises(tokens.BadToken, match="malformed"):
+        tokens.verify(b"secret", token, "gh", "o/r/main", "http://bindery.test")
