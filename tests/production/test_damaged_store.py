@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from bindery.event_stream import amessages
 from bindery import datadir
 from bindery.events import Event
 from bindery.settings import Settings
@@ -48,8 +49,7 @@ async def test_a_damaged_store_turns_health_red_and_fails_launches_clearly(stack
             assert str(data_dir / "state.sqlite") in check["error"]
             async with client.stream("GET", f"{service.url}/build/gh/org/repo/main") as answer:
                 assert answer.status_code == 200
-                events = [Event.model_validate_json(line[5:]) async for line in answer.aiter_lines()
-                          if line.startswith("data:")]
+                events = [Event.model_validate_json(m.data) async for m in amessages(answer.aiter_lines())]
         assert [e.phase for e in events] == ["failed"], events
         assert events[0].data()["status_code"] == 503
         assert "state store" in events[0].message and "damaged" in events[0].message

@@ -4,13 +4,15 @@ client's connections are capped while others are still served, and malformed inp
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import os
 import socket
 import time
 
 import httpx
 
+from bindery.backoff import WaitTimeout, wait_until_async
+from bindery.event_stream import amessages
 from bindery.events import Event
 
 SILENT, HALF = 12, 12  # connections that send nothing, and ones that send half a request
@@ -79,9 +81,9 @@ async def test_idle_and_half_sent_connections_are_shed_and_others_still_served(s
         conn.close()
     assert time.monotonic() - started < 12
     # ...so the service holds no more sockets than before, and the client may connect again.
-    deadline = time.monotonic() + 10
-    while (established(port) or sockets_of(pid) > before) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)  # the server's side closes as it notices
+    with contextlib.suppress(WaitTimeout):  # the server's side closes as it notices; asserted below
+        await wait_until_async(lambda: not established(port) and sockets_of(pid) <= before, timeout=10,
+                               what="the service's sockets closed")
     assert established(port) == 0 and sockets_of(pid) <= before
     async with httpx.AsyncClient(timeout=10) as client:
         assert (await client.get(f"{service.url}/versions")).status_code == 200
@@ -91,9 +93,8 @@ async def test_idle_and_half_sent_connections_are_shed_and_others_still_served(s
 async def first_event(client: httpx.AsyncClient, url: str, **kwargs) -> Event:
     async with client.stream("GET", url, **kwargs) as response:
         assert response.status_code == 200, response.status_code
-        async for line in response.aiter_lines():
-            if line.startswith("data:"):
-                return Event.model_validate_json(line[5:])
+        async for message in amessages(response.aiter_lines()):
+            return Event.model_validate_json(message.data)
     raise AssertionError("no event")
 
 

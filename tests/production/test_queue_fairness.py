@@ -13,6 +13,7 @@ import time
 
 import httpx
 
+from bindery.event_stream import amessages
 from bindery.events import Event
 from tests.production.watch import Seen, Watch
 from tests.streams import git_spec
@@ -27,12 +28,11 @@ async def follow(base: str, spec: str, source: str, into: Watch) -> Watch:
         async with c.stream("GET", f"{base}/build/git/{spec}",
                             params={"build_only": "true"}) as response:
             assert response.status_code == 200
-            async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    seen = Seen(None, time.monotonic(), Event.model_validate_json(line[5:]))
-                    into.events.append(seen)
-                    if seen.event.terminal:
-                        break
+            async for message in amessages(response.aiter_lines()):
+                seen = Seen(None, time.monotonic(), Event.model_validate_json(message.data))
+                into.events.append(seen)
+                if seen.event.terminal:
+                    break
     return into
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
+from bindery.event_stream import amessages
 from bindery.builds.executors.base import build_name
 from bindery.events import Event
 from tests.production.conftest import start_service
@@ -31,9 +32,8 @@ async def test_a_private_repositorys_build_log_needs_its_key(stack, git_server, 
             events: list[Event] = []
             async with client.stream("GET", f"{service.url}/build/git/{git_spec(url, 'main')}",
                                      params={"build_only": "true"}) as response:
-                async for line in response.aiter_lines():
-                    if line.startswith("data:"):
-                        events.append(Event.model_validate_json(line[5:]))
+                async for message in amessages(response.aiter_lines()):
+                    events.append(Event.model_validate_json(message.data))
             assert events[-1].phase == "ready", events[-1]
             [log_url] = {e.data()["build_log_url"] for e in events if "build_log_url" in e.data()}
             parts = urlsplit(log_url)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from bindery.backoff import wait_until
 from bindery.datadir import StackPaths
 from bindery.settings import Settings
 from bindery.stack.balancer import config_text
@@ -66,16 +67,11 @@ def test_haproxy_caps_one_sources_connections_and_sheds_silent_ones(tmp_path: Pa
     url = f"http://127.0.0.1:{settings.service.port}/versions"
     held: list[socket.socket] = []
     try:
-        deadline = time.monotonic() + 20
-        while True:  # bounded: until HAProxy answers through to the backend
+        def answers() -> bool:  # HAProxy answers through to the backend
             assert proxy.poll() is None, proxy.stderr.read().decode()
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "HAProxy did not come up"
-            time.sleep(0.1)
+            return httpx.get(url, timeout=2).status_code == 200
+
+        wait_until(answers, timeout=20, what="HAProxy answering", errors=(httpx.HTTPError,))
         address = ("127.0.0.1", settings.service.port)
         held = [socket.create_connection(address, timeout=10, source_address=("127.0.0.3", 0))
                 for _ in range(CAP)]
