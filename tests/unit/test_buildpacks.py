@@ -12,12 +12,40 @@ from pathlib import Path
 import pytest
 
 from bindery.builds.buildpacks import BuildOptions, mirror_buildpacks
-from bindery.builds.buildpacks.environment import conda_to_pip
+from bindery.builds.buildpacks.build_notice import NOTICE_LABEL, read_label
+from bindery.builds.buildpacks.conda_specs import translate
 from bindery.builds.buildpacks.errors import BuildpackError
 from bindery.builds.buildpacks.pipfile import lock_requirements, pipfile_requirements
 from bindery.builds.buildpacks.runtime import PythonChoice, choose_python, runtime_python
 from bindery.builds.buildpack_mode import BuildpacksChooser
 from bindery.builds.repo2docker_run import known_cause
+
+
+class FakeIndex(BaseHTTPRequestHandler):
+    """A PyPI simple index that has exactly the projects in ``projects`` (no packages)."""
+
+    projects: set[str] = set()
+
+    def do_GET(self):  # noqa: N802
+        name = self.path.strip("/").split("/")[-1]
+        self.send_response(200 if name in self.projects else 404)
+        self.end_headers()
+        self.wfile.write(b'{"files": []}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def pypi_index():
+    server = HTTPServer(("127.0.0.1", 0), type("Index", (FakeIndex,), {"projects": set()}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/simple"
+    server.handler = server.RequestHandlerClass
+    try:
+        yield server
+    finally:
+        server.shutdown()
 
 
 def pick(folder: Path, files: dict[str, str], **options: object):
@@ -89,9 +117,46 @@ def test_unsupported_kinds_are_refused_naming_the_file(tmp_path):
         pick(tmp_path, {"install.R": "x", "requirements.txt": "a\n"})
 
 
-def test_environment_yml_refused_by_default(tmp_path):
+def test_environment_yml_refused_when_the_operators_say_so(tmp_path):
     with pytest.raises(BuildpackError, match="cannot reach one. Put your packages in a requirements"):
-        pick(tmp_path, {"environment.yml": "dependencies: [numpy]\n"})
+        pick(tmp_path, {"environment.yml": "dependencies: [numpy]\n"}, environment_yml="refuse")
+
+
+def notice_of(dockerfile: str) -> list[str]:
+    """The notice label's sentences, as a launch reads them back from the image."""
+    line = next((ln for ln in dockerfile.splitlines() if ln.startswith(f"LABEL {NOTICE_LABEL}=")),
+                "")
+    return read_label(line.partition("=")[2])
+
+
+def test_environment_yml_translated_by_default_every_change_in_the_notice(tmp_path, pypi_index):
+    pypi_index.handler.projects = {"pyyaml", "msgpack", "tabulate", "torch"}
+    _, dockerfile = pick(tmp_path, {"environment.yml": (
+        "channels: [conda-forge]\ndependencies:\n  - python=3.7\n  - pyyaml=6.0\n"
+        "  - msgpack-python\n  - pytorch>=2\n  - nodejs\n  - conda-only-thing=1.0=h1234_0\n"
+        "  - r-ggplot2\n  - pip\n  - pip:\n    - tabulate==0.9.0\n")},
+        pypi_index_url=pypi_index.url)
+    assert "uv pip install 'pyyaml==6.0.*' msgpack 'torch>=2' tabulate==0.9.0" in dockerfile
+    notice = notice_of(dockerfile)
+    text = "\n".join(notice)
+    assert "environment.yml asks for Python 3.7" in text and "Python 3.11 instead" in text
+    assert "'msgpack-python' installed as msgpack (its PyPI name)" in text
+    assert "'pytorch>=2' installed as torch (its PyPI name)" in text
+    assert "'nodejs' left out: not a Python package" in text
+    assert "'conda-only-thing=1.0=h1234_0' left out: no package of that name" in text
+    assert "'r-ggplot2' left out: an R package" in text
+    # the notice is the image's last instruction: a change to it rebuilds no layer
+    assert dockerfile.rstrip().splitlines()[-1].startswith(f"LABEL {NOTICE_LABEL}=")
+
+
+def test_no_notice_when_nothing_changes(tmp_path):
+    _, dockerfile = pick(tmp_path, {"requirements.txt": "tabulate\n"})
+    assert NOTICE_LABEL not in dockerfile
+
+
+def test_notice_label_read_back_is_bounded():
+    assert read_label("not base64!") == [] and read_label(None) == []
+    assert read_label("WyJhIiwgMV0=") == ["a"]  # ["a", 1]: strings only
 
 
 def test_start_sets_the_entrypoint(tmp_path):
@@ -127,10 +192,20 @@ def test_other_suites_python_gets_a_kernel_environment(tmp_path):
 
 
 def test_conda_specs_to_pip():
-    assert conda_to_pip("numpy=1.26") == ("numpy", "numpy==1.26.*")
-    assert conda_to_pip("scipy>=1.10") == ("scipy", "scipy>=1.10")
-    assert conda_to_pip("pandas") == ("pandas", "pandas")
-    assert conda_to_pip("numpy=1.26=py311_0") == ("numpy", "numpy==1.26.*")
+    def requirement(spec: str) -> str:
+        return translate(spec).requirement
+
+    assert requirement("numpy=1.26") == "numpy==1.26.*"
+    assert requirement("scipy>=1.10") == "scipy>=1.10"
+    assert requirement("pandas") == "pandas"
+    assert requirement("numpy=1.26=py311_0") == "numpy==1.26.*"
+    assert requirement("conda-forge::pandas==1.0.3") == "pandas==1.0.3"
+    assert requirement("matplotlib-base 3.1.*") == "matplotlib==3.1.*"
+    assert requirement("xarray>=0.15,<0.17") == "xarray>=0.15,<0.17"
+    assert requirement("absl-py=0.9.0=py37_0") == "absl-py==0.9.0.*"
+    assert translate("absl-py=0.9.0=py37_0").change == "conda build 'py37_0' dropped"
+    assert translate("py-opencv").pypi == "opencv-python-headless"
+    assert translate("cudatoolkit=10.1").requirement == ""
 
 
 def test_pipfile_parsing():

@@ -29,6 +29,7 @@ import jinja2
 from repo2docker.buildpacks.base import BuildPack
 from repo2docker.utils import R2dState
 
+from bindery.builds.buildpacks.build_notice import NOTICE_LABEL, label_value
 from bindery.builds.buildpacks.errors import BuildpackError
 from bindery.builds.buildpacks.options import BuildOptions
 from bindery.builds.buildpacks.runtime import (
@@ -89,6 +90,9 @@ RUN chmod +x {{ start }}
 ENTRYPOINT ["/usr/bin/tini", "-g", "--", "python3", "/usr/local/bin/repo2docker-entrypoint"]
 CMD ["jupyter", "notebook", "--ip", "0.0.0.0"]
 {% endif -%}
+{% if notice_label -%}
+LABEL {{ notice_key }}={{ notice_label }}
+{% endif -%}
 {% if appendix -%}
 {{ appendix }}
 {% endif -%}
@@ -126,6 +130,7 @@ class MirrorBuildPack(BuildPack):
         super().__init__(base_image)
         self.log = logging.getLogger("repo2docker")
         self._rendered: str | None = None  # repo2docker renders twice (log, build); say things once
+        self.notices: list[str] = []  # what this build changes from what the repository asks
 
     # -- for subclasses ------------------------------------------------------------------------
     def detect(self) -> bool:
@@ -144,6 +149,13 @@ class MirrorBuildPack(BuildPack):
     def say(self, message: str) -> None:
         """A line in the build log (the person sees it on the launch page)."""
         self.log.info(message.rstrip("\n") + "\n", extra={"phase": R2dState.BUILDING})
+
+    def notice(self, sentence: str) -> None:
+        """Tell the person about a change from what the repository asks for: in the build log now,
+        and in the image's notice label (the launch page and the ``ready`` event show it)."""
+        if sentence not in self.notices:
+            self.notices.append(sentence)
+            self.say(f"[bindery] notice: {sentence}")
 
     def install(self, args: list[str], what: str) -> str:
         """A guarded RUN line installing `args` (pip/uv arguments) into the image's venv."""
@@ -224,22 +236,26 @@ class MirrorBuildPack(BuildPack):
         if str(build_args.get("NB_UID", UID)) != UID:
             raise BuildpackError(f"mirror builds run as uid {UID} (the base image's jovyan)")
         if self.python.warning:
-            self.say(self.python.warning)
+            self.notice(self.python.warning.removeprefix("WARNING: "))
         apt = self.apt_packages()
         apt_file = self.binder_path("apt.txt")
         apt_install = guarded(
             "apt-get -qq update && apt-get install --yes --no-install-recommends "
             + " ".join(apt) + " && apt-get -qq clean && rm -rf /var/lib/apt/lists/*", apt_file)
         kernel_root, kernel_user = self.kernel_steps()
+        parts = dict(
+            dependency_files=self.dependency_files(),
+            dependency_scripts=self.dependency_scripts(),
+            assemble_scripts=self.assemble_scripts(),
+            post_build=self.post_build(), start=self.start_script(),
+        )  # computed before the notice label: each may add to the notice
         return jinja2.Template(TEMPLATE).render(
             base_image=self.base_image, home=HOME, uid=UID,
             index_url=shlex.quote(self.options.pypi_index_url),
             apt_packages=apt, apt_install=apt_install,
             kernel=KERNEL, kernel_root=kernel_root, kernel_user=kernel_user,
-            dependency_files=self.dependency_files(),
-            dependency_scripts=self.dependency_scripts(),
-            assemble_scripts=self.assemble_scripts(),
             labels=[(k, json.dumps(str(v))) for k, v in sorted(self.get_labels().items())],
-            post_build=self.post_build(), start=self.start_script(),
-            appendix=self.appendix,
+            notice_key=NOTICE_LABEL,
+            notice_label=label_value(self.notices) if self.notices else "",
+            appendix=self.appendix, **parts,
         )

@@ -62,7 +62,8 @@ def choose_python(requested: str, base: str, suites: dict[str, str], strict: boo
                                        else 99, v != base))
     return PythonChoice(nearest, suites.get(nearest, "") if nearest != base else "",
                         f"WARNING: {message}; building with Python {nearest} instead. "
-                        f"Set python-{nearest} in {source} to silence this.")
+                        f"Set {'python=' if source.endswith('.yml') else 'python-'}{nearest} in "
+                        f"{source} to silence this.")
 
 
 def runtime_python(line: str, source: str) -> str:

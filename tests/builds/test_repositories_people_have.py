@@ -1,0 +1,112 @@
+"""Repositories in the shapes Binder's users have (conda environments, old pins, ...) launch on a
+site that reaches only the Debian mirror and a PyPI index, and the person is told exactly how the
+environment differs from what the repository asks for.
+
+Each kind is written here, launched to `ready` through bindery's event stream (all at once, from
+the test git server, packages from the real PyPI and Debian mirror), and what it promises is
+checked inside its running server (a real kernel) and in the `ready` event's notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+
+from bindery import datadir
+from bindery.events import Event
+from bindery.launches.hub_api import Hub
+from tests.builds.kernel import run_in_kernel
+from tests.streams import collect, git_spec
+
+pytestmark = pytest.mark.stack
+
+
+@dataclass(frozen=True)
+class Kind:
+    files: dict[str, str]
+    code: str  # run in a kernel of the launched server ...
+    expect: str  # ... whose output must contain this
+    notice: tuple[str, ...] = ()  # the ready event's notice must contain each of these
+    not_in_notice: tuple[str, ...] = ()
+
+
+KINDS = {
+    # conda names that differ on PyPI, a non-Python package, a pip: section, an old Python
+    "environment.yml": Kind(
+        {"environment.yml": "name: demo\nchannels:\n  - conda-forge\n  - defaults\n"
+                            "dependencies:\n  - python=3.7\n  - pyyaml=6.0\n"
+                            "  - msgpack-python=1.0\n  - nodejs\n  - pip\n  - pip:\n"
+                            "    - tabulate==0.9.0\n"},
+        "import sys, yaml, msgpack, tabulate; print(sys.version_info[:2], yaml.__version__[:3], "
+        "msgpack.version[0], tabulate.__version__)",
+        "(3, 11) 6.0 1 0.9.0",
+        notice=("environment.yml asks for Python 3.7", "building with Python 3.11 instead",
+                "'msgpack-python=1.0' installed as msgpack (its PyPI name)",
+                "'nodejs' left out: not a Python package",
+                "installed from the Python package index instead: pyyaml==6.0.*, msgpack==1.0.*, "
+                "tabulate==0.9.0"),
+        not_in_notice=("'pyyaml",)),
+}
+
+
+@dataclass
+class Launched:
+    path: str
+    url: str
+    events: list[Event]
+
+    @property
+    def log(self) -> str:
+        return "".join(e.message for e in self.events)
+
+
+async def stop(stack, events: list[Event]) -> None:
+    if events and events[-1].phase == "ready":
+        hub = Hub(datadir.hub_api(stack), datadir.hub_token(stack), 30)
+        try:
+            await hub.stop_server(events[-1].data()["user"])
+        finally:
+            await hub.aclose()
+
+
+@pytest.fixture(scope="module")
+async def launched(stack, git_server):
+    repos = {name: git_server.create("people", kind.files) for name, kind in KINDS.items()}
+    results = await asyncio.gather(*(collect(stack, "git", git_spec(url, "main"))
+                                     for _, url in repos.values()))
+    out = {name: Launched(path, url, events)
+           for (name, (path, url)), events in zip(repos.items(), results, strict=True)}
+    yield out
+    for item in out.values():
+        await stop(stack, item.events)
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+async def test_launches_with_its_promise_inside_and_a_notice_of_what_changed(launched, name):
+    kind, item = KINDS[name], launched[name]
+    last = item.events[-1]
+    assert last.phase == "ready", f"{name}: {last.message}\n{item.log[-3000:]}"
+    data = last.data()
+    output = await run_in_kernel(data["url"], data["token"], kind.code)
+    assert kind.expect in output, f"{name}: kernel printed {output!r}"
+    notice = "\n".join(data.get("notice", []))
+    for words in kind.notice:
+        assert words in notice, f"{name}: the notice lacks {words!r}:\n{notice}"
+        assert words in item.log, f"{name}: the build log lacks {words!r}"
+    for words in kind.not_in_notice:
+        assert words not in notice, f"{name}: the notice has {words!r}:\n{notice}"
+
+
+async def test_a_launch_of_the_built_image_carries_the_same_notice(stack, launched):
+    """The notice lives in the image: a later launch, which builds nothing, says the same."""
+    first = launched["environment.yml"]
+    assert first.events[-1].phase == "ready"
+    events = await collect(stack, "git", git_spec(first.url, "main"))
+    try:
+        assert events[-1].phase == "ready", events[-1].message
+        assert not any(e.phase == "building" for e in events)  # nothing was built
+        assert events[-1].data()["notice"] == first.events[-1].data()["notice"]
+    finally:
+        await stop(stack, events)
