@@ -10,6 +10,7 @@ checked inside its running server (a real kernel) and in the `ready` event's not
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -48,6 +49,34 @@ KINDS = {
                 "installed from the Python package index instead: pyyaml==6.0.*, msgpack==1.0.*, "
                 "tabulate==0.9.0"),
         not_in_notice=("'pyyaml",)),
+    # a 2019 lock for Python 3.6: pandas 0.24.2 and numpy 1.16.2 have no wheels for 3.11 and
+    # their sources no longer build; the rest installs as pinned
+    "Pipfile.lock (2019)": Kind(
+        {"Pipfile.lock": json.dumps({
+            "_meta": {"hash": {"sha256": "0" * 64}, "pipfile-spec": 6,
+                      "requires": {"python_version": "3.6"},
+                      "sources": [{"name": "pypi", "url": "https://pypi.org/simple",
+                                   "verify_ssl": True}]},
+            "default": {"pandas": {"version": "==0.24.2"}, "numpy": {"version": "==1.16.2"},
+                        "python-dateutil": {"version": "==2.8.0"},
+                        "pytz": {"version": "==2018.9"}, "six": {"version": "==1.12.0"}},
+            "develop": {}}, indent=4)},
+        "import pandas, pytz, six; print('pandas-ok', int(pandas.DataFrame({'a': [1, 2]}).a.sum()),"
+        " pytz.__version__, six.__version__)",
+        "pandas-ok 3 2018.9 1.12.0",
+        notice=("Pipfile.lock asks for Python 3.6", "its pinned versions cannot be installed "
+                "together on Python 3.11", "pandas 0.24.2 → ", "numpy 1.16.2 → "),
+        not_in_notice=("pytz 2018.9 →", "six 1.12.0 →")),
+    # a 2020 conda environment with build strings (absl-py 0.9.0 ships only sources, whose
+    # setup.py refuses Python 3.10+)
+    "environment.yml (2020 pins)": Kind(
+        {"environment.yml": "name: old\nchannels:\n  - defaults\ndependencies:\n"
+                            "  - python=3.7\n  - absl-py=0.9.0=py37_0\n"
+                            "  - numpy=1.18.1=py37h4f9e942_0\n  - pip\n"},
+        "import absl, numpy; from absl import flags; print('absl-ok', numpy.__version__[:2])",
+        "absl-ok 1.",
+        notice=("'absl-py=0.9.0=py37_0' conda build 'py37_0' dropped", "numpy 1.18.* → 1.",
+                "absl-py 0.9.0.* → 0.")),
 }
 
 

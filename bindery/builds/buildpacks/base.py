@@ -32,6 +32,7 @@ from repo2docker.utils import R2dState
 from bindery.builds.buildpacks.build_notice import NOTICE_LABEL, label_value
 from bindery.builds.buildpacks.errors import BuildpackError
 from bindery.builds.buildpacks.options import BuildOptions
+from bindery.builds.buildpacks.pinned_sets import nearest_installable
 from bindery.builds.buildpacks.runtime import (
     PythonChoice,
     choose_python,
@@ -166,6 +167,21 @@ class MirrorBuildPack(BuildPack):
             return guarded(f"{pip} install --no-cache-dir {quoted}", what)
         target = f"--python {KERNEL}/bin/python " if kernel else ""
         return guarded(f"uv pip install {target}{quoted}", what)
+
+    def installable(self, requirements: list[str], source: str) -> list[str]:
+        """Install arguments for `requirements` (pins read from `source`): as pinned when they
+        install on this image's Python, else the nearest set that does, every change in the
+        notice (bindery/builds/buildpacks/pinned_sets.py); runtime_strict refuses instead."""
+        found = nearest_installable(requirements, self.python.version,
+                                    self.options.pypi_index_url, self.options.runtime_strict,
+                                    source)
+        if found.explanation:
+            self.say(f"[bindery] {source}: as pinned, uv finds no solution on Python "
+                     f"{self.python.version}:\n{found.explanation}")
+        for sentence in found.notices:
+            self.notice(sentence)
+        flags = [arg for name in found.only_binary for arg in ("--only-binary", name)]
+        return [*found.requirements, *flags]
 
     def requested_python(self) -> tuple[str, str]:
         """(version asked for or "", the file that asks) — runtime.txt, as in repo2docker."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bindery.builds.buildpacks.package_index import normal
+
 # conda-forge / defaults name → PyPI project, for packages whose names differ.
 RENAMES = {
     "pytorch": "torch",
@@ -62,11 +64,6 @@ class Translated:
     pypi: str  # its PyPI project ("" when left out)
     requirement: str  # PEP 508 requirement ("" when left out)
     change: str  # what differs from the conda spec, for the notice ("" when nothing)
-
-
-def normal(name: str) -> str:
-    """A project name in PEP 503's normal form (how an index and uv compare names)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def conda_name(spec: str) -> str:

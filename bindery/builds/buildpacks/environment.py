@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import ssl
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from ruamel.yaml import YAML
@@ -23,26 +20,10 @@ from ruamel.yaml.error import YAMLError
 from bindery.builds.buildpacks.base import MirrorBuildPack
 from bindery.builds.buildpacks.conda_specs import conda_name, translate
 from bindery.builds.buildpacks.errors import BuildpackError
+from bindery.builds.buildpacks.package_index import project_files
 
 HANDLED = {"python", "pip"}  # handled otherwise (the image's Python, the installer)
-INDEX_TIMEOUT = 10.0
 INDEX_LOOKUPS = 8  # concurrent questions to the index
-
-
-def index_has(index_url: str, name: str, timeout: float = INDEX_TIMEOUT) -> bool:
-    """Does the PyPI index (simple API) have a project `name`? Host's CA store, bounded."""
-    normal = re.sub(r"[-_.]+", "-", name).lower()
-    request = urllib.request.Request(f"{index_url.rstrip('/')}/{normal}/", method="GET",
-                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout,
-                                    context=ssl.create_default_context()) as response:
-            return response.status == 200
-    except urllib.error.HTTPError:
-        return False
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise BuildpackError(f"the package index {index_url} did not answer ({exc}); "
-                             "please try again later") from None
 
 
 class EnvironmentBuildPack(MirrorBuildPack):
@@ -85,7 +66,7 @@ class EnvironmentBuildPack(MirrorBuildPack):
         names = sorted({t.pypi for t in translated if t.pypi})
         with ThreadPoolExecutor(max_workers=INDEX_LOOKUPS) as pool:
             found = dict(zip(names, pool.map(
-                lambda n: index_has(self.options.pypi_index_url, n), names), strict=True))
+                lambda n: project_files(self.options.pypi_index_url, n) is not None, names), strict=True))
         reqs = []
         for t in translated:
             if not t.requirement:
@@ -110,4 +91,4 @@ class EnvironmentBuildPack(MirrorBuildPack):
         reqs = self._translation()
         self.notice(f"{path}: no conda channel here, so its packages were installed from the "
                     f"Python package index instead: {', '.join(reqs) or 'none'}")
-        return [self.install(reqs, path)] if reqs else []
+        return [self.install(self.installable(reqs, path), path)] if reqs else []
