@@ -13,6 +13,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 
+import httpx
 import pytest
 
 from bindery import datadir
@@ -77,6 +78,24 @@ KINDS = {
         "absl-ok 1.",
         notice=("'absl-py=0.9.0=py37_0' conda build 'py37_0' dropped", "numpy 1.18.* → 1.",
                 "absl-py 0.9.0.* → 0.")),
+    # the four classic extension commands of the Notebook 6 era, with today's commands around
+    "postBuild (classic extensions)": Kind(
+        {"postBuild": "#!/bin/bash\nset -e\njupyter contrib nbextension install --user\n"
+                      "jupyter nbextension enable --py widgetsnbextension --sys-prefix\n"
+                      "jupyter serverextension enable --py jupyterlab --sys-prefix\n"
+                      "jupyter labextension install @jupyter-widgets/jupyterlab-manager@2.0 "
+                      "@jupyterlab/toc bindery-no-such-ext --no-build\n"
+                      "jupyter lab build\n"
+                      "jupyter --version > $HOME/postbuild-went-on.txt\n"},
+        "import ipywidgets, nbclassic; print(open('postbuild-went-on.txt').read() and 'went-on', "
+        "ipywidgets.__version__[:1])",
+        "went-on 8",
+        notice=("'jupyter contrib nbextension install --user' skipped",
+                "run as 'jupyter server extension enable jupyterlab --sys-prefix'",
+                "run as 'jupyter nbclassic-extension enable --py widgetsnbextension",
+                "installed ipywidgets (prebuilt extensions", "@jupyterlab/toc is part of "
+                "JupyterLab now", "bindery-no-such-ext skipped", "'jupyter lab build' skipped",
+                "open it at /nbclassic")),
 }
 
 
@@ -126,6 +145,15 @@ async def test_launches_with_its_promise_inside_and_a_notice_of_what_changed(lau
         assert words in item.log, f"{name}: the build log lacks {words!r}"
     for words in kind.not_in_notice:
         assert words not in notice, f"{name}: the notice has {words!r}:\n{notice}"
+
+
+async def test_classic_notebook_ui_is_served_where_the_repository_asks(launched):
+    data = launched["postBuild (classic extensions)"].events[-1].data()
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.get(f"{data['url']}nbclassic/tree",
+                                    headers={"Authorization": f"token {data['token']}"})
+    assert response.status_code == 200, response.text[:500]
+    assert "nbclassic" in response.text.lower() or "jupyter notebook" in response.text.lower()
 
 
 async def test_a_launch_of_the_built_image_carries_the_same_notice(stack, launched):

@@ -256,3 +256,43 @@ def test_repo2docker_reads_requirements_with_its_pinned_chardet(tmp_path):
     path.write_bytes("# données\ntabulate==0.9.0\n".encode("latin-1"))
     with open_guess_encoding(str(path)) as f:
         assert f.read().splitlines()[1] == "tabulate==0.9.0"
+
+
+CLASSIC_POSTBUILD = """#!/bin/bash
+set -e
+jupyter contrib nbextension install --user
+jupyter nbextension enable --py widgetsnbextension --sys-prefix
+jupyter serverextension enable --py jupyterlab --sys-prefix
+jupyter labextension install @jupyter-widgets/jupyterlab-manager@2 @jupyterlab/toc bindery-nope-ext --no-build
+jupyter lab build --minimize=False && echo built
+jupyter kernelspec list
+"""
+
+
+def test_classic_extension_commands_in_postbuild_are_mapped_and_listed(tmp_path):
+    _, dockerfile = pick(tmp_path, {"postBuild": CLASSIC_POSTBUILD})
+    lines = dockerfile.splitlines()
+    copy = next(i for i, ln in enumerate(lines) if ln.endswith(" /opt/bindery/classic/jupyter"))
+    assert lines[copy].startswith("COPY --chown=1000:1000 build_script_files/")
+    nbclassic = next(i for i, ln in enumerate(lines) if "uv pip install nbclassic" in ln)
+    post = next(i for i, ln in enumerate(lines) if "./postBuild" in ln)
+    assert copy < nbclassic < post
+    assert "PATH=/opt/bindery/classic:$PATH ./postBuild" in lines[post]
+    notice = "\n".join(notice_of(dockerfile))
+    assert "'jupyter contrib nbextension install --user' skipped" in notice
+    assert ("'jupyter serverextension enable --py jupyterlab --sys-prefix' run as 'jupyter server "
+            "extension enable jupyterlab --sys-prefix'") in notice
+    assert "run as 'jupyter nbclassic-extension enable --py widgetsnbextension" in notice
+    assert "installed ipywidgets (prebuilt extensions" in notice
+    assert "@jupyterlab/toc is part of JupyterLab now" in notice
+    assert "bindery-nope-ext skipped (no prebuilt form known here)" in notice
+    assert "'jupyter lab build --minimize=False' skipped" in notice
+    assert "kernelspec" not in notice  # today's commands are left alone
+    assert "open it at /nbclassic" in notice
+
+
+def test_postbuild_without_classic_commands_runs_as_before(tmp_path):
+    _, dockerfile = pick(tmp_path, {"postBuild": "#!/bin/bash\njupyter lab --version\n"})
+    assert "/opt/bindery/classic" not in dockerfile and "nbclassic" not in dockerfile
+    assert NOTICE_LABEL not in dockerfile
+

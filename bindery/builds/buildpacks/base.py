@@ -30,6 +30,7 @@ from repo2docker.buildpacks.base import BuildPack
 from repo2docker.utils import R2dState
 
 from bindery.builds.buildpacks.build_notice import NOTICE_LABEL, label_value
+from bindery.builds.buildpacks.classic_jupyter import scan
 from bindery.builds.buildpacks.errors import BuildpackError
 from bindery.builds.buildpacks.options import BuildOptions
 from bindery.builds.buildpacks.pinned_sets import nearest_installable
@@ -43,6 +44,8 @@ from bindery.builds.buildpacks.runtime import (
 HOME = "/home/jovyan"  # the base image's user and REPO_DIR
 KERNEL = "/opt/kernel"  # the kernel environment of a Python other than the base image's
 UID = "1000"
+CLASSIC_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "classic_jupyter.py")
+CLASSIC_DIR = "/opt/bindery/classic"  # its `jupyter`, first on PATH while postBuild runs
 APT_NAME = re.compile(r"[a-z0-9][a-z0-9.+\-]*(:[a-z0-9]+)?")
 
 TEMPLATE = r"""FROM {{ base_image }}
@@ -81,6 +84,12 @@ RUN {{ command }}
 {% if labels -%}
 LABEL {% for key, value in labels %}{{ key }}={{ value }} {% endfor %}
 {% endif -%}
+{% for src, dst in build_script_files -%}
+COPY --chown={{ uid }}:{{ uid }} {{ src }} {{ dst }}
+{% endfor -%}
+{% for command in pre_post_build -%}
+RUN {{ command }}
+{% endfor -%}
 {% if post_build -%}
 RUN {{ post_build }}
 {% endif -%}
@@ -232,12 +241,37 @@ class MirrorBuildPack(BuildPack):
                 packages.append(name)
         return sorted(set(packages))
 
-    def post_build(self) -> str:
+    def classic_commands(self) -> list[str]:
+        """What postBuild's classic Jupyter extension commands become (classic_jupyter.py)."""
         path = self.binder_path("postBuild")
         if not os.path.exists(path):
-            return ""
-        return (f"chmod +x {path} && ./{path} || {{ status=$?; echo '[bindery] {path} exited "
-                f"with status' $status; exit 1; }}")
+            return []
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return scan(f.read())
+
+    def get_build_script_files(self) -> dict[str, str]:
+        """Files repo2docker adds to the build context: the classic-command `jupyter` wrapper
+        when postBuild needs it."""
+        return {CLASSIC_SOURCE: f"{CLASSIC_DIR}/jupyter"} if self.classic_commands() else {}
+
+    def post_build(self) -> tuple[list[str], str]:
+        """(RUN lines before postBuild, the postBuild RUN line)."""
+        path = self.binder_path("postBuild")
+        if not os.path.exists(path):
+            return [], ""
+        before: list[str] = []
+        path_prefix = ""
+        classic = self.classic_commands()
+        if classic:
+            for sentence in classic:
+                self.notice(f"{path}: {sentence}")
+            path_prefix = f"chmod 755 {CLASSIC_DIR}/jupyter && PATH={CLASSIC_DIR}:$PATH "
+            if any("nbclassic-extension" in sentence for sentence in classic):
+                self.notice(f"{path} sets up classic notebook extensions: the classic notebook UI "
+                            "(nbclassic) was installed for them; open it at /nbclassic")
+                before.append(guarded("uv pip install nbclassic", path))
+        return before, (f"chmod +x {path} && {path_prefix}./{path} || {{ status=$?; echo "
+                        f"'[bindery] {path} exited with status' $status; exit 1; }}")
 
     def start_script(self) -> str:
         path = self.binder_path("start")
@@ -263,8 +297,11 @@ class MirrorBuildPack(BuildPack):
             dependency_files=self.dependency_files(),
             dependency_scripts=self.dependency_scripts(),
             assemble_scripts=self.assemble_scripts(),
-            post_build=self.post_build(), start=self.start_script(),
+            start=self.start_script(),
         )  # computed before the notice label: each may add to the notice
+        parts["pre_post_build"], parts["post_build"] = self.post_build()
+        parts["build_script_files"] = [(self.generate_build_context_filename(src)[0], dst)
+                                       for src, dst in self.get_build_script_files().items()]
         return jinja2.Template(TEMPLATE).render(
             base_image=self.base_image, home=HOME, uid=UID,
             index_url=shlex.quote(self.options.pypi_index_url),
