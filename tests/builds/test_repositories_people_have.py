@@ -31,6 +31,7 @@ class Kind:
     code: str  # run in a kernel of the launched server ...
     expect: str  # ... whose output must contain this
     notice: tuple[str, ...] = ()  # the ready event's notice must contain each of these
+    kernel: str = "python3"  # the kernel `code` runs in
     not_in_notice: tuple[str, ...] = ()
 
 
@@ -96,6 +97,23 @@ KINDS = {
                 "installed ipywidgets (prebuilt extensions", "@jupyterlab/toc is part of "
                 "JupyterLab now", "bindery-no-such-ext skipped", "'jupyter lab build' skipped",
                 "open it at /nbclassic")),
+    # R: install.R and runtime.txt as a Binder R repository has them, and an R notebook
+    "R (install.R)": Kind(
+        {"install.R": "install.packages(c('jsonlite', 'bindery.not.in.debian'))\n"
+                      "library(jsonlite)\n",
+         "runtime.txt": "r-4.1-2022-01-01\n",
+         "analysis.ipynb": json.dumps({
+             "cells": [{"cell_type": "code", "execution_count": None, "metadata": {},
+                        "outputs": [], "source": "library(jsonlite)\ntoJSON(list(a = 1))"}],
+             "metadata": {"kernelspec": {"name": "ir", "display_name": "R", "language": "R"}},
+             "nbformat": 4, "nbformat_minor": 5})},
+        "library(jsonlite); cat('r-ok', R.version$major, as.character(toJSON(list(a = 1))), "
+        "'\\n')",
+        'r-ok 4 {"a":[1]}',
+        notice=("runtime.txt asks for R 4.1 as of 2022-01-01", "install.R was not run",
+                "installed from Debian: r-cran-jsonlite",
+                "NOT installed: bindery.not.in.debian"),
+        kernel="ir"),
 }
 
 
@@ -137,7 +155,7 @@ async def test_launches_with_its_promise_inside_and_a_notice_of_what_changed(lau
     last = item.events[-1]
     assert last.phase == "ready", f"{name}: {last.message}\n{item.log[-3000:]}"
     data = last.data()
-    output = await run_in_kernel(data["url"], data["token"], kind.code)
+    output = await run_in_kernel(data["url"], data["token"], kind.code, kernel_name=kind.kernel)
     assert kind.expect in output, f"{name}: kernel printed {output!r}"
     notice = "\n".join(data.get("notice", []))
     for words in kind.notice:
@@ -154,6 +172,17 @@ async def test_classic_notebook_ui_is_served_where_the_repository_asks(launched)
                                     headers={"Authorization": f"token {data['token']}"})
     assert response.status_code == 200, response.text[:500]
     assert "nbclassic" in response.text.lower() or "jupyter notebook" in response.text.lower()
+
+
+async def test_r_notebook_opens_with_its_r_kernel(launched):
+    """The repository's R notebook names the kernel `ir`, which the server has."""
+    data = launched["R (install.R)"].events[-1].data()
+    headers = {"Authorization": f"token {data['token']}"}
+    async with httpx.AsyncClient(timeout=30, headers=headers) as client:
+        specs = (await client.get(f"{data['url']}api/kernelspecs")).json()["kernelspecs"]
+        notebook = (await client.get(f"{data['url']}api/contents/analysis.ipynb")).json()
+    wanted = notebook["content"]["metadata"]["kernelspec"]["name"]
+    assert wanted == "ir" and specs[wanted]["spec"]["language"] == "R"
 
 
 async def test_a_launch_of_the_built_image_carries_the_same_notice(stack, launched):

@@ -86,8 +86,8 @@ def test_apt_txt_is_validated(tmp_path):
 
 
 def test_unsupported_kinds_are_refused_naming_the_file(tmp_path):
-    with pytest.raises(BuildpackError, match="install.R asks for a R environment"):
-        pick(tmp_path, {"install.R": "x", "requirements.txt": "a\n"})
+    with pytest.raises(BuildpackError, match="Project.toml asks for a Julia environment"):
+        pick(tmp_path, {"Project.toml": "x", "requirements.txt": "a\n"})
 
 
 def test_environment_yml_refused_when_the_operators_say_so(tmp_path):
@@ -295,4 +295,38 @@ def test_postbuild_without_classic_commands_runs_as_before(tmp_path):
     _, dockerfile = pick(tmp_path, {"postBuild": "#!/bin/bash\njupyter lab --version\n"})
     assert "/opt/bindery/classic" not in dockerfile and "nbclassic" not in dockerfile
     assert NOTICE_LABEL not in dockerfile
+
+
+INSTALL_R = """# packages for the analysis
+install.packages(c("ggplot2", "data.table"), repos = "https://cloud.r-project.org")
+install.packages('bindery.not.in.debian')
+library(jsonlite)
+suppressMessages(require("Matrix"))
+library(stats)  # part of R
+"""
+
+
+def test_r_from_debian_packages_mapped_and_missing_ones_listed(tmp_path):
+    name, dockerfile = pick(tmp_path, {"install.R": INSTALL_R, "runtime.txt": "r-4.1-2022-01-01\n",
+                                       "requirements.txt": "tabulate\n"})
+    assert name == "MirrorRBuildPack"
+    assert ("apt-get install --yes --no-install-recommends r-base-core r-cran-irkernel "
+            "r-cran-ggplot2 r-cran-data.table r-cran-jsonlite r-cran-matrix &&") in dockerfile
+    assert "IRkernel::installspec(sys_prefix = TRUE)" in dockerfile
+    assert "uv pip install -r requirements.txt" in dockerfile  # Python alongside, as repo2docker
+    assert "Rscript install.R" not in dockerfile
+    notice = "\n".join(notice_of(dockerfile))
+    assert "runtime.txt asks for R 4.1 as of 2022-01-01" in notice
+    assert "install.R was not run" in notice
+    assert "NOT installed: bindery.not.in.debian" in notice
+    assert "stats" not in notice.split("Debian:")[-1]
+
+
+def test_r_description_installs_the_package_after_its_imports(tmp_path):
+    _, dockerfile = pick(tmp_path, {"DESCRIPTION": "Package: demo\nVersion: 1.0\nDepends: R (>= 3.5)"
+                                                   ",\n    ggplot2 (>= 3.0)\nImports: jsonlite\n"})
+    assert "r-cran-ggplot2 r-cran-jsonlite" in dockerfile
+    lines = dockerfile.splitlines()
+    assert lines.index("COPY --chown=1000:1000 src/ /home/jovyan/") < next(
+        i for i, ln in enumerate(lines) if "R CMD INSTALL" in ln)
 

@@ -15,10 +15,11 @@ from bindery.builds.buildpacks.environment import EnvironmentBuildPack
 from bindery.builds.buildpacks.options import BuildOptions
 from bindery.builds.buildpacks.pipfile import PipfileBuildPack
 from bindery.builds.buildpacks.python import PythonBuildPack
+from bindery.builds.buildpacks.r_environment import RBuildPack
 from bindery.builds.buildpacks.unsupported import UnsupportedBuildPack
 
 MIRROR_ORDER: tuple[type[MirrorBuildPack], ...] = (
-    UnsupportedBuildPack, EnvironmentBuildPack, PipfileBuildPack, PythonBuildPack)
+    UnsupportedBuildPack, RBuildPack, EnvironmentBuildPack, PipfileBuildPack, PythonBuildPack)
 
 __all__ = ["BuildOptions", "MirrorBuildPack", "configure", "mirror_buildpacks"]
 

@@ -57,6 +57,9 @@ RUN {{ apt_install }}
 {% if kernel_root -%}
 RUN {{ kernel_root }}
 {% endif -%}
+{% for command in root_scripts -%}
+RUN {{ command }}
+{% endfor -%}
 ENV REPO_DIR={{ home }} \
     UV_DEFAULT_INDEX={{ index_url }} \
     PIP_INDEX_URL={{ index_url }} \
@@ -153,6 +156,10 @@ class MirrorBuildPack(BuildPack):
         return []
 
     def assemble_scripts(self) -> list[str]:
+        return []
+
+    def root_scripts(self) -> list[str]:
+        """RUN lines as root after apt.txt's packages (e.g. Debian's R)."""
         return []
 
     # -- shared --------------------------------------------------------------------------------
@@ -294,6 +301,7 @@ class MirrorBuildPack(BuildPack):
             + " ".join(apt) + " && apt-get -qq clean && rm -rf /var/lib/apt/lists/*", apt_file)
         kernel_root, kernel_user = self.kernel_steps()
         parts = dict(
+            root_scripts=self.root_scripts(),
             dependency_files=self.dependency_files(),
             dependency_scripts=self.dependency_scripts(),
             assemble_scripts=self.assemble_scripts(),
