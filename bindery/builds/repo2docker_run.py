@@ -64,6 +64,9 @@ KNOWN_CAUSES = (
      r"could not find a version that satisfies the requirement ([^\s(]+)",
      "no version of the package {0} can be had from this service's Python package index; "
      "change its version in {file}"),
+    (r"hash mismatch for `?([\w.\-\[\]=]+)",
+     "a downloaded package ({0}) does not match the hash pinned for it in {file}; fix that hash "
+     "in {file}"),
     (r"unable to locate package ([\w.+\-]+)",
      "the Debian package {0} does not exist in this service's Debian mirror; fix its name in "
      "{file}"),

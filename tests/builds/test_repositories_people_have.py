@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -32,7 +35,26 @@ class Kind:
     expect: str  # ... whose output must contain this
     notice: tuple[str, ...] = ()  # the ready event's notice must contain each of these
     kernel: str = "python3"  # the kernel `code` runs in
+    lock: str = ""  # "uv.lock" or "pylock.toml": made with uv from LOCKED before the launch
     not_in_notice: tuple[str, ...] = ()
+
+
+TABULATE_WHEEL = "024ca478df22e9340661486f85298cff5f6dcdba14f3813e8830015b9ed1948f"
+TABULATE_SDIST = "0095b12bf5966de529c0feb1fa08671671b3368eec77d7ef7ab114be2c068b3c"
+LOCKED = ("[project]\nname = 'locked'\nversion = '1.0'\nrequires-python = '>=3.11'\n"
+          "dependencies = ['six==1.16.0', 'tabulate==0.9.0']\n")
+LOOSE_PYPROJECT = LOCKED.replace("six==1.16.0", "six>=1.10")  # a re-resolution would move it
+SHOW_LOCKED = "import six, tabulate; print(six.__version__, tabulate.__version__)"
+
+
+def lockfiles(tmp: Path) -> dict[str, str]:
+    """uv.lock and pylock.toml of LOCKED, made by uv (the real one) from the package index."""
+    (tmp / "pyproject.toml").write_text(LOCKED)
+    uv = str(Path(sys.executable).with_name("uv"))
+    subprocess.run([uv, "lock", "--quiet"], cwd=tmp, check=True, timeout=120)
+    subprocess.run([uv, "export", "--frozen", "--no-emit-project", "--format", "pylock.toml",
+                    "-o", "pylock.toml", "--quiet"], cwd=tmp, check=True, timeout=120)
+    return {name: (tmp / name).read_text() for name in ("uv.lock", "pylock.toml")}
 
 
 KINDS = {
@@ -102,6 +124,9 @@ KINDS = {
         {"install.R": "install.packages(c('jsonlite', 'bindery.not.in.debian'))\n"
                       "library(jsonlite)\n",
          "runtime.txt": "r-4.1-2022-01-01\n",
+         # Python beside R, with pip's hash checking (the wheel's and the sdist's hashes)
+         "requirements.txt": "tabulate==0.9.0 \\\n    --hash=sha256:" + TABULATE_WHEEL +
+                             " \\\n    --hash=sha256:" + TABULATE_SDIST + "\n",
          "analysis.ipynb": json.dumps({
              "cells": [{"cell_type": "code", "execution_count": None, "metadata": {},
                         "outputs": [], "source": "library(jsonlite)\ntoJSON(list(a = 1))"}],
@@ -114,6 +139,9 @@ KINDS = {
                 "installed from Debian: r-cran-jsonlite",
                 "NOT installed: bindery.not.in.debian"),
         kernel="ir"),
+    # lockfiles: installed exactly as locked (six 1.16.0, though the project allows newer)
+    "uv.lock": Kind({"pyproject.toml": LOOSE_PYPROJECT}, SHOW_LOCKED, "1.16.0 0.9.0", lock="uv.lock"),
+    "pylock.toml": Kind({}, SHOW_LOCKED, "1.16.0 0.9.0", lock="pylock.toml"),
 }
 
 
@@ -138,8 +166,10 @@ async def stop(stack, events: list[Event]) -> None:
 
 
 @pytest.fixture(scope="module")
-async def launched(stack, git_server):
-    repos = {name: git_server.create("people", kind.files) for name, kind in KINDS.items()}
+async def launched(stack, git_server, tmp_path_factory):
+    locks = lockfiles(tmp_path_factory.mktemp("locks"))
+    repos = {name: git_server.create("people", {**kind.files, **(
+        {kind.lock: locks[kind.lock]} if kind.lock else {})}) for name, kind in KINDS.items()}
     results = await asyncio.gather(*(collect(stack, "git", git_spec(url, "main"))
                                      for _, url in repos.values()))
     out = {name: Launched(path, url, events)
@@ -183,6 +213,14 @@ async def test_r_notebook_opens_with_its_r_kernel(launched):
         notebook = (await client.get(f"{data['url']}api/contents/analysis.ipynb")).json()
     wanted = notebook["content"]["metadata"]["kernelspec"]["name"]
     assert wanted == "ir" and specs[wanted]["spec"]["language"] == "R"
+
+
+async def test_python_beside_r_with_hashed_requirements(launched):
+    data = launched["R (install.R)"].events[-1].data()
+    output = await run_in_kernel(data["url"], data["token"], "import tabulate; "
+                                 "print(tabulate.__version__)")
+    assert "0.9.0" in output
+    assert "--require-hashes" in launched["R (install.R)"].log
 
 
 async def test_a_launch_of_the_built_image_carries_the_same_notice(stack, launched):

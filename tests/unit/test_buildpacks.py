@@ -330,3 +330,42 @@ def test_r_description_installs_the_package_after_its_imports(tmp_path):
     assert lines.index("COPY --chown=1000:1000 src/ /home/jovyan/") < next(
         i for i, ln in enumerate(lines) if "R CMD INSTALL" in ln)
 
+
+UV_PYPROJECT = ("[project]\nname = 'locked'\nversion = '1.0'\nrequires-python = '>=3.11'\n"
+                "dependencies = ['tabulate==0.9.0']\n")
+
+
+def test_uv_lock_is_exported_and_installed_with_hashes_before_the_repository(tmp_path):
+    name, dockerfile = pick(tmp_path, {"uv.lock": "version = 1\n", "pyproject.toml": UV_PYPROJECT,
+                                       "requirements.txt": "ignored\n"})
+    assert name == "MirrorLockfileBuildPack"
+    lines = dockerfile.splitlines()
+    install = next(i for i, ln in enumerate(lines) if "uv export --frozen" in ln)
+    assert "uv pip install --require-hashes -r /tmp/bindery-uv-lock.txt" in lines[install]
+    assert lines.index("COPY --chown=1000:1000 src/uv.lock /home/jovyan/uv.lock") < install
+    assert install < lines.index("COPY --chown=1000:1000 src/ /home/jovyan/")
+    assert "install --no-deps ." not in dockerfile  # no [build-system]: not a package
+
+
+def test_pylock_is_installed_exactly(tmp_path):
+    name, dockerfile = pick(tmp_path, {"pylock.toml": "lock-version = '1.0'\n"})
+    assert name == "MirrorLockfileBuildPack"
+    assert "uv pip install -r pylock.toml" in dockerfile
+
+
+def test_requirements_with_hashes_require_them(tmp_path):
+    _, dockerfile = pick(tmp_path, {"requirements.txt": "tabulate==0.9.0 --hash=sha256:" + "0" * 64
+                                                        + "\n"})
+    assert "uv pip install -r requirements.txt --require-hashes" in dockerfile
+
+
+@pytest.mark.parametrize("lock", ["pixi.toml", "conda-lock.yml", "binder/env.conda-lock.yml"])
+def test_conda_locks_alone_get_a_clear_message(tmp_path, lock):
+    with pytest.raises(BuildpackError, match="describes a conda environment, which needs a conda "
+                                             "channel.*environment.yml"):
+        pick(tmp_path, {lock: "x"})
+
+
+def test_a_conda_lock_beside_a_lockfile_is_ignored_and_said(tmp_path):
+    _, dockerfile = pick(tmp_path, {"pixi.toml": "x", "pylock.toml": "lock-version = '1.0'\n"})
+    assert "pixi.toml ignored: it needs a conda channel" in "\n".join(notice_of(dockerfile))

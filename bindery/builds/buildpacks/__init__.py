@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from bindery.builds.buildpacks.base import MirrorBuildPack
 from bindery.builds.buildpacks.environment import EnvironmentBuildPack
+from bindery.builds.buildpacks.lockfiles import LockfileBuildPack
 from bindery.builds.buildpacks.options import BuildOptions
 from bindery.builds.buildpacks.pipfile import PipfileBuildPack
 from bindery.builds.buildpacks.python import PythonBuildPack
@@ -19,7 +20,8 @@ from bindery.builds.buildpacks.r_environment import RBuildPack
 from bindery.builds.buildpacks.unsupported import UnsupportedBuildPack
 
 MIRROR_ORDER: tuple[type[MirrorBuildPack], ...] = (
-    UnsupportedBuildPack, RBuildPack, EnvironmentBuildPack, PipfileBuildPack, PythonBuildPack)
+    UnsupportedBuildPack, RBuildPack, LockfileBuildPack, EnvironmentBuildPack, PipfileBuildPack,
+    PythonBuildPack)
 
 __all__ = ["BuildOptions", "MirrorBuildPack", "configure", "mirror_buildpacks"]
 
