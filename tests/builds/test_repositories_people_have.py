@@ -99,7 +99,7 @@ KINDS = {
                             "  - numpy=1.18.1=py37h4f9e942_0\n  - pip\n"},
         "import absl, numpy; from absl import flags; print('absl-ok', numpy.__version__[:2])",
         "absl-ok 1.",
-        notice=("'absl-py=0.9.0=py37_0' conda build 'py37_0' dropped", "numpy 1.18.* → 1.",
+        notice=("'absl-py=0.9.0=py37_0' conda build 'py37_0' dropped", "numpy 1.18.1.* → 1.",
                 "absl-py 0.9.0.* → 0.")),
     # the four classic extension commands of the Notebook 6 era, with today's commands around
     "postBuild (classic extensions)": Kind(
