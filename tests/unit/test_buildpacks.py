@@ -369,3 +369,73 @@ def test_conda_locks_alone_get_a_clear_message(tmp_path, lock):
 def test_a_conda_lock_beside_a_lockfile_is_ignored_and_said(tmp_path):
     _, dockerfile = pick(tmp_path, {"pixi.toml": "x", "pylock.toml": "lock-version = '1.0'\n"})
     assert "pixi.toml ignored: it needs a conda channel" in "\n".join(notice_of(dockerfile))
+
+
+DEVCONTAINER = """// a Codespaces set-up
+{
+  "name": "analysis",
+  "image": "mcr.microsoft.com/devcontainers/python:1-3.13-bookworm",
+  "features": {
+    "ghcr.io/devcontainers/features/node:1": {"version": "lts"},
+    "ghcr.io/devcontainers/features/docker-in-docker:2": {},
+  },
+  "postCreateCommand": "pip install --user tabulate==0.9.0",
+  "onCreateCommand": ["echo", "created"],
+  "postStartCommand": "echo started",
+  "forwardPorts": [8888],
+  "customizations": {"vscode": {"extensions": ["ms-python.python"]}},
+}
+"""
+
+
+def test_devcontainer_maps_what_it_can_and_lists_the_rest(tmp_path):
+    name, dockerfile = pick(tmp_path, {".devcontainer/devcontainer.json": DEVCONTAINER,
+                                       "analysis.ipynb": "{}"},
+                            allowed_registries="127.0.0.1:5000,docker.io")
+    assert name == "MirrorDevcontainerBuildPack"
+    assert dockerfile.startswith("FROM base:1\n")  # mcr.microsoft.com cannot be pulled here
+    assert "-t trixie python3.13" in dockerfile  # the image's Python 3.13, from Debian trixie
+    assert "--no-install-recommends nodejs npm " in dockerfile  # the node feature
+    lines = dockerfile.splitlines()
+    copy_all = lines.index("COPY --chown=1000:1000 src/ /home/jovyan/")
+    on_create = next(i for i, ln in enumerate(lines) if "{ echo created ; }" in ln)
+    post_create = next(i for i, ln in enumerate(lines) if "pip install --user tabulate" in ln)
+    assert copy_all < on_create < post_create
+    notice = "\n".join(notice_of(dockerfile))
+    assert "its image mcr.microsoft.com/devcontainers/python:1-3.13-bookworm is from " \
+           "mcr.microsoft.com" in notice
+    assert "feature ghcr.io/devcontainers/features/docker-in-docker:2 ignored" in notice
+    assert "node:1" not in notice
+    assert "editor customizations (vscode) ignored" in notice
+    assert "postStartCommand not run" in notice and "ignored: forwardPorts" in notice
+
+
+def test_devcontainer_image_from_an_allowed_registry_is_the_base(tmp_path):
+    _, dockerfile = pick(tmp_path, {".devcontainer.json": '{"image": "python:3.11"}'},
+                         allowed_registries="127.0.0.1:5000,docker.io")
+    assert dockerfile.startswith("FROM python:3.11\n")
+
+
+def test_binder_files_win_over_a_devcontainer(tmp_path):
+    name, _ = pick(tmp_path, {".devcontainer/devcontainer.json": DEVCONTAINER,
+                              "requirements.txt": "tabulate\n"})
+    assert name == "MirrorPythonBuildPack"
+
+
+def test_devcontainer_dockerfile_is_built_as_a_binder_dockerfile(tmp_path):
+    from bindery.builds.buildpacks.devcontainer import DevcontainerDockerfileBuildPack
+
+    (tmp_path / ".devcontainer").mkdir()
+    (tmp_path / ".devcontainer/devcontainer.json").write_text(
+        '{"build": {"dockerfile": "Dockerfile", "context": ".."}, "remoteUser": "vscode"}')
+    (tmp_path / ".devcontainer/Dockerfile").write_text("FROM python:3.11\n")
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        bp = DevcontainerDockerfileBuildPack("base:1")
+        assert bp.detect() and bp.render() == "FROM python:3.11\n"
+        assert bp._where()[1:] == (".devcontainer/Dockerfile", ".")
+        assert read_label(bp.get_labels()[NOTICE_LABEL]) == [
+            ".devcontainer/devcontainer.json: ignored: remoteUser"]
+    finally:
+        os.chdir(old)

@@ -25,6 +25,7 @@ class BuildOptions:
     installer: str = "uv"  # "uv" or "pip"
     runtime_strict: bool = False
     environment_yml: str = "translate"  # "translate" or "refuse"
+    allowed_registries: str = ""  # registries images may come from (comma-separated)
 
     @property
     def suites(self) -> dict[str, str]:
