@@ -439,3 +439,23 @@ def test_devcontainer_dockerfile_is_built_as_a_binder_dockerfile(tmp_path):
             ".devcontainer/devcontainer.json: ignored: remoteUser"]
     finally:
         os.chdir(old)
+
+
+def test_standard_mode_keeps_repo2docker_as_it_is():
+    """Where the internet is reachable (standard), repo2docker's own buildpacks and base image
+    build, untouched: none of bindery's kinds, mappings or notices apply."""
+    from traitlets.config import Config
+
+    from bindery.builds.buildpacks import configure
+    from bindery.builds.buildpacks.devcontainer import DevcontainerDockerfileBuildPack
+
+    standard = Config()
+    configure(standard, BuildOptions(mode="standard", base_image="base:1").to_environ())
+    assert "buildpacks" not in standard.Repo2Docker and "base_image" not in standard.Repo2Docker
+    mirror = Config()
+    configure(mirror, BuildOptions(mode="mirror", base_image="base:1").to_environ())
+    names = [bp.__name__ for bp in mirror.Repo2Docker.buildpacks]
+    assert names[:2] == ["DockerBuildPack", DevcontainerDockerfileBuildPack.__name__]
+    assert names[2:] == ["MirrorUnsupportedBuildPack", "MirrorRBuildPack", "MirrorLockfileBuildPack",
+                         "MirrorEnvironmentBuildPack", "MirrorPipfileBuildPack",
+                         "MirrorDevcontainerBuildPack", "MirrorPythonBuildPack"]
