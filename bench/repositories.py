@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import docker
 from common import bench_stack
@@ -26,7 +28,7 @@ from bindery.builds.runner import engine_executor, run_build
 from bindery.events import LaunchError
 from bindery.settings import Settings
 from bindery.stack import base_image
-from tests.builds.test_repositories_people_have import KINDS
+from tests.builds.test_repositories_people_have import KINDS, lockfiles
 
 
 async def build(settings: Settings, url: str, image: str) -> tuple[float, str]:
@@ -54,9 +56,12 @@ def image_facts(settings: Settings, image: str) -> tuple[float, list[str]]:
 
 async def table(settings: Settings, git, kinds: list[str]) -> None:
     base: float | None = None
+    with tempfile.TemporaryDirectory() as tmp:
+        locks = lockfiles(Path(tmp))  # uv.lock and pylock.toml, made by uv as the test makes them
     print(f"\n{'kind':28} {'build s':>8} {'size MB':>8} {'+base MB':>9}  notice")
     for kind in kinds:
-        _, url = git.create("bench", KINDS[kind].files)
+        lock = KINDS[kind].lock
+        _, url = git.create("bench", {**KINDS[kind].files, **({lock: locks[lock]} if lock else {})})
         image = f"{settings.registry.host}/bindery/bench-{uuid.uuid4().hex[:8]}:1"
         seconds, error = await build(settings, url, image)
         if error:
