@@ -276,7 +276,10 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
 
 async def image_notice(services: Services, image: str) -> list[str]:
     """What the image's build changed from what its repository asks for (its notice label, put
-    there by the mirror buildpacks; bindery/builds/buildpacks/build_notice.py)."""
+    there by the mirror buildpacks; bindery/builds/buildpacks/build_notice.py). Only images this
+    service built have one: a pre-built image from elsewhere is not asked about."""
+    if not image.startswith(services.settings.registry.host + "/"):
+        return []
     return read_label((await services.registry.image_labels(image)).get(NOTICE_LABEL))
 
 
