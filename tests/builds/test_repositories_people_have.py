@@ -142,25 +142,25 @@ KINDS = {
     # lockfiles: installed exactly as locked (six 1.16.0, though the project allows newer)
     "uv.lock": Kind({"pyproject.toml": LOOSE_PYPROJECT}, SHOW_LOCKED, "1.16.0 0.9.0", lock="uv.lock"),
     "pylock.toml": Kind({}, SHOW_LOCKED, "1.16.0 0.9.0", lock="pylock.toml"),
-    # set up for Codespaces: an image from a registry this site cannot reach, the node feature,
-    # a postCreateCommand, editor settings
+    # set up for Codespaces: an image from a registry this site cannot reach, the Python feature,
+    # a postCreateCommand, editor settings (the Node feature, Debian's nodejs and npm, is checked
+    # in tests/unit/test_buildpacks.py: npm's Debian dependencies make a 350 s build)
     "devcontainer.json": Kind(
         {".devcontainer/devcontainer.json": (
             '// Codespaces\n{"name": "demo",\n'
             ' "image": "mcr.microsoft.com/devcontainers/python:1-3.11-bookworm",\n'
-            ' "features": {"ghcr.io/devcontainers/features/node:1": {},\n'
+            ' "features": {"ghcr.io/devcontainers/features/python:1": {"version": "3.11"},\n'
             '              "ghcr.io/devcontainers/features/github-cli:1": {}},\n'
             ' "postCreateCommand": "pip install tabulate==0.9.0 && echo created > ~/created.txt",\n'
             ' "customizations": {"vscode": {"extensions": ["ms-toolsai.jupyter"]}},\n}\n')},
-        "import subprocess, tabulate; print(open('created.txt').read().strip(), "
-        "tabulate.__version__, subprocess.run(['node', '--version'], capture_output=True, "
-        "text=True).stdout[:2])",
-        "created 0.9.0 v1",
+        "import sys, tabulate; print(open('created.txt').read().strip(), tabulate.__version__, "
+        "sys.version_info[:2])",
+        "created 0.9.0 (3, 11)",
         notice=("its image mcr.microsoft.com/devcontainers/python:1-3.11-bookworm is from "
                 "mcr.microsoft.com, which this service cannot pull from",
                 "feature ghcr.io/devcontainers/features/github-cli:1 ignored",
                 "editor customizations (vscode) ignored"),
-        not_in_notice=("features/node",)),
+        not_in_notice=("features/python",)),
 }
 
 
