@@ -66,16 +66,35 @@ def settings_from_env(env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer) -> Iterator[Settings]:
+def registry_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A second registry (the same registry binary as the stack's, on a port of its own) standing
+    in for a site's pull-through cache of Docker Hub: the session stack's registry_mirrors point
+    docker.io at it. It cannot proxy (Docker Hub is unreachable here): it is empty until a test
+    copies an image into it, under the name Docker Hub would have."""
+    from bindery.stack import registry_server
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("mirror"), registry_port=free_port())
+    registry_server.start(settings, log=lambda message: None)
+    try:
+        yield settings
+    finally:
+        registry_server.stop(settings)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer,
+          registry_mirror: Settings) -> Iterator[Settings]:
     """A running embedded stack (web, hub, proxy, registry, build and run podman).
 
-    Its GitHub, GitLab and gist base URLs point at the test git server.
+    Its GitHub, GitLab and gist base URLs point at the test git server; its engines pull Docker
+    Hub's images through `registry_mirror`.
     """
     from bindery import stack as embedded
 
     data_dir = Path(os.environ.get("BINDERY_TEST_DATA_DIR") or tmp_path_factory.mktemp("stack"))
     base = git_server.base_url
-    env = stack_env(data_dir, github_url=base, gitlab_url=base, gist_url=base)
+    env = stack_env(data_dir, github_url=base, gitlab_url=base, gist_url=base,
+                    registry_mirrors={"docker.io": f"http://{registry_mirror.registry.host}"})
     # Settings are handed over explicitly, never through this process's environment, so tests
     # that make their own Settings() see the defaults.
     settings = settings_from_env(env)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
+from bindery.builds.buildpacks.devcontainer import image_registry
 from bindery.events import Event
 
 CONFIG_FILE = Path(__file__).with_name("repo2docker_config.py")
@@ -52,10 +53,10 @@ KNOWN_CAUSES = (
      "before the build (redirects are followed only where checked, before the build); please "
      "try again, or use the repository's own URL"),
     (r"initializing source docker://([^\s:]+(?::[\w.\-]+)?)",
-     "the base image {0} could not be pulled: this service cannot reach its registry (Docker "
-     "Hub). A Dockerfile must start FROM an image this service has (ARG BINDERY_BASE_IMAGE, then "
-     "FROM ${{BINDERY_BASE_IMAGE}}); repositories without one need the service's buildpacks "
-     "setting to be 'mirror' or 'auto' (ask its operators)"),
+     "the base image {0} could not be pulled from its registry, {registry}{tried}. A Dockerfile "
+     "must start FROM an image this service has (ARG BINDERY_BASE_IMAGE, then "
+     "FROM ${{BINDERY_BASE_IMAGE}}) or one its registry mirrors serve; repositories without one "
+     "need the service's buildpacks setting to be 'mirror' or 'auto' (ask its operators)"),
     (r"because ([\w.\-\[\]]+) was not found in the package registry|"
      r"no matching distribution found for ([\w.\-\[\]]+)",
      "the package {0} does not exist on this service's Python package index; fix its name in "
@@ -64,6 +65,9 @@ KNOWN_CAUSES = (
      r"could not find a version that satisfies the requirement ([^\s(]+)",
      "no version of the package {0} can be had from this service's Python package index; "
      "change its version in {file}"),
+    (r"hash mismatch for `?([\w.\-\[\]=]+)",
+     "a downloaded package ({0}) does not match the hash pinned for it in {file}; fix that hash "
+     "in {file}"),
     (r"unable to locate package ([\w.+\-]+)",
      "the Debian package {0} does not exist in this service's Debian mirror; fix its name in "
      "{file}"),
@@ -127,8 +131,9 @@ def parse_line(raw: bytes) -> Event:
     return Event(phase=phase, message=message, **extra)
 
 
-def known_cause(lines: list[str]) -> str | None:
-    """A person-readable cause (and the file to change) when the build output shows one."""
+def known_cause(lines: list[str], mirrors: Mapping[str, str] | None = None) -> str | None:
+    """A person-readable cause (and the file to change) when the build output shows one.
+    `mirrors`: the engines' registry mirrors (registry -> mirror), named when a pull failed."""
     text = "\n".join(lines)
     steps = STEP_FILE.findall(text)
     where = steps[-1] if steps else "your repository's dependency files"
@@ -136,5 +141,10 @@ def known_cause(lines: list[str]) -> str | None:
         match = re.search(pattern, text, re.IGNORECASE)
         if match:
             groups = [g for g in match.groups() if g is not None]
-            return explanation.format(*groups, file=where)
+            registry = image_registry(groups[0]) if groups else ""
+            mirror = (mirrors or {}).get(registry)
+            tried = (f", through its mirror {mirror} (the service's registry_mirrors), which "
+                     "could not serve it either" if mirror else
+                     " (unreachable from this service; it has no mirror of it)")
+            return explanation.format(*groups, file=where, registry=registry, tried=tried)
     return None

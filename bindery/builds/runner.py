@@ -11,7 +11,7 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from bindery.builds.buildpacks.options import BuildOptions
 from bindery.builds.executors.engine import OUT_OF_MEMORY, EngineExecutor
@@ -41,6 +41,9 @@ def build_options(settings: Settings, mode: str) -> BuildOptions:
         installer=settings.builds.python_installer,
         runtime_strict=settings.builds.runtime_strict,
         environment_yml=settings.builds.environment_yml,
+        # the stack's own registry and those its engines pull through a mirror
+        allowed_registries=",".join([settings.registry.host,
+                                     *sorted(settings.registry.registry_mirrors)]),
     )
 
 
@@ -90,12 +93,14 @@ async def run_build(settings: Settings, chooser: BuildpacksChooser, executor: Bu
     yield Event(phase="building", message=f"Buildpacks: {choice.mode} ({choice.reason})\n")
     spec = build_spec(settings, job, choice.mode, build_args)
     log_url = build_log_url(settings, job.image, job.private)
-    async for event in follow_build(executor, spec, log_url, settings.builds.build_memory_limit):
+    async for event in follow_build(executor, spec, log_url, settings.builds.build_memory_limit,
+                                    settings.registry.registry_mirrors):
         yield event
 
 
 async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
-                       memory_limit: str) -> AsyncIterator[Event]:
+                       memory_limit: str, mirrors: Mapping[str, str] | None = None
+                       ) -> AsyncIterator[Event]:
     """Start (or join) the build named from spec.image and yield its log from the start.
 
     When this task is cancelled (a shutdown), the build keeps running on the engine: the next
@@ -160,7 +165,7 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
     elif 128 < status <= 128 + 64:  # what `timeout` in the container says of a killed child
         reason = f"Build failed: the build process was killed (signal {status - 128})."
     else:
-        cause = (known_cause(tail) or (errors[-1].removeprefix(REPO2DOCKER_ERROR) if errors else "")
+        cause = (known_cause(tail, mirrors) or (errors[-1].removeprefix(REPO2DOCKER_ERROR) if errors else "")
                  or f"repo2docker exited with status {status}")
         reason = f"Build failed: {cause}"
     raise LaunchError(f"{reason} Full build log: {log_url}", build_log_url=log_url)

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from bindery import datadir
 from bindery.builds.buildpack_mode import BuildpacksChooser
+from bindery.builds.buildpacks.build_notice import NOTICE_LABEL, read_label
 from bindery.builds.queue import Build, BuildJob, BuildQueue
 from bindery.builds.executors.base import BuildExecutor, build_name
 from bindery.builds.log_access import is_private
@@ -220,7 +221,8 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
                             "repository's pool (started for nobody before you).\n", pooled=True)
                 yield _ready(services, provider, image, Event(
                     phase="ready", message=f"server running at {warm.url}\n", url=warm.url,
-                    token=warm.token, user=warm.user, pooled=True))
+                    token=warm.token, user=warm.user, pooled=True),
+                    await image_notice(services, image))
                 return
         built = await services.registry.image_exists(image) if provider.prebuilt_image is None \
             else True  # the image provider checked its registry while resolving
@@ -258,16 +260,35 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
     else:
         async for event in _build(services, provider, repo_key, image, commit, client=client):
             yield event
-    if services.prepuller is not None:  # pull progress instead of a silent spawn
-        async for event in services.prepuller.pull(image):
-            yield event
-    async for event in services.launcher.launch(image, repo_key, user):
-        yield _ready(services, provider, image, event) if event.phase == "ready" else event
+    notice = asyncio.ensure_future(image_notice(services, image))  # read while the server starts
+    try:
+        if services.prepuller is not None:  # pull progress instead of a silent spawn
+            async for event in services.prepuller.pull(image):
+                yield event
+        async for event in services.launcher.launch(image, repo_key, user):
+            yield _ready(services, provider, image, event, await notice) \
+                if event.phase == "ready" else event
+    finally:
+        if not notice.done():
+            notice.cancel()
+            await asyncio.gather(notice, return_exceptions=True)
 
 
-def _ready(services: Services, provider: RepoProvider, image: str, event: Event) -> Event:
-    """A launch's `ready` event with what BinderHub's carries about the request."""
-    return Event(**event.data(), image=image, repo_url=provider.repo_url,
+async def image_notice(services: Services, image: str) -> list[str]:
+    """What the image's build changed from what its repository asks for (its notice label, put
+    there by the mirror buildpacks; bindery/builds/buildpacks/build_notice.py). Only images this
+    service built have one: a pre-built image from elsewhere is not asked about."""
+    if not image.startswith(services.settings.registry.host + "/"):
+        return []
+    return read_label((await services.registry.image_labels(image)).get(NOTICE_LABEL))
+
+
+def _ready(services: Services, provider: RepoProvider, image: str, event: Event,
+           notice: list[str]) -> Event:
+    """A launch's `ready` event with what BinderHub's carries about the request, and the notice
+    of what its environment changed from what the repository asks for (when anything)."""
+    extra = {"notice": notice} if notice else {}
+    return Event(**event.data(), **extra, image=image, repo_url=provider.repo_url,
                  binder_ref_url=provider.ref_url(),
                  binder_launch_host=services.settings.service.web_url,
                  binder_request=f"v2/{provider.name}/{provider.spec}",
@@ -313,8 +334,10 @@ async def _build_only(services: Services, provider: RepoProvider, repo_key: str,
         async for event in _build(services, provider, repo_key, image, commit, build_only=True,
                                   client=client):
             yield event
+    notice = await image_notice(services, image)
     yield Event(phase="ready", message=f"Done! {image} is in the registry; not launching, as "
                 "requested.\n", imageName=image, image=image, repo_url=provider.repo_url,
+                **({"notice": notice} if notice else {}),
                 binder_ref_url=provider.ref_url(),
                 binder_persistent_request=f"v2/{provider.name}/{provider.persistent_spec()}")
 

@@ -85,7 +85,8 @@ class BuildSettings(BaseModel):
         description="A runtime.txt asking for a Python the mirrors cannot provide fails the build "
         "(true) instead of building with the nearest available Python and a warning (false).")
     environment_yml: Literal["refuse", "translate"] = Field(
-        "refuse",
-        description="environment.yml in mirror builds: refuse (a clear failure saying to use "
-        "requirements.txt) or translate (its pip: section and the conda packages of the same name "
-        "on PyPI, every untranslated package listed in the build log).")
+        "translate",
+        description="environment.yml in mirror builds (no conda channel): translate (its pip: "
+        "section and its conda packages' PyPI counterparts, common renames mapped, python= to the "
+        "nearest Python here; every package left out or changed is in the launch's notice) or "
+        "refuse (a clear failure saying to use requirements.txt).")

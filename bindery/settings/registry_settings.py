@@ -23,6 +23,14 @@ class RegistrySettings(BaseModel):
         "registry_retries × (registry_timeout + 2) seconds (backoff ≤ 2 s between attempts)."
     )
 
+    registry_mirrors: dict[str, str] = Field(
+        default_factory=dict,
+        description="Registries whose images (a Dockerfile's FROM) are pulled through a site's "
+        "pull-through cache instead, e.g. {\"docker.io\": \"cache.example.org:5000\"} (JSON "
+        "object: registry -> host[:port][/path] of its mirror; http:// for a mirror without TLS). "
+        "Written into the build and run engines' registries.conf; a failed pull names the "
+        "registry and the mirror it tried.")
+
     @property
     def url(self) -> str:
         """The registry's HTTP API base (no trailing slash)."""

@@ -147,6 +147,8 @@ async def run_launch(args: argparse.Namespace) -> int:
             print(last.to_json())
         return 1
     data = last.data()
+    for sentence in data.get("notice") or []:  # what differs from what the repository asks
+        console.print(Text.assemble(("   notice ", "bold yellow"), str(sentence)), soft_wrap=True)
     console.print(Text.assemble(("ready: ", "bold green"), "open the URL below"), soft_wrap=True)
     print(json.dumps(data) if args.json else f"{data['url']}?token={data['token']}")
     return 0

@@ -11,11 +11,13 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 
-async def run_in_kernel(server_url: str, token: str, code: str, timeout: float = 120) -> str:
-    """stdout of `code` run in a new python3 kernel of the server at `server_url` (then removed)."""
+async def run_in_kernel(server_url: str, token: str, code: str, timeout: float = 120,
+                        kernel_name: str = "python3") -> str:
+    """stdout of `code` run in a new kernel (`kernel_name`) of the server at `server_url` (then
+    removed)."""
     headers = {"Authorization": f"token {token}"}
     async with httpx.AsyncClient(timeout=30, headers=headers) as client:
-        response = await client.post(f"{server_url}api/kernels", json={"name": "python3"})
+        response = await client.post(f"{server_url}api/kernels", json={"name": kernel_name})
         response.raise_for_status()
         kernel = response.json()["id"]
         try:

@@ -10,7 +10,6 @@ from bindery.builds.queue import BuildJob
 from bindery.builds.runner import engine_executor, run_build
 from bindery.events import Event, LaunchError
 from bindery.settings import Settings
-from bindery.engine_clients import docker_client
 
 pytestmark = pytest.mark.stack
 
@@ -49,23 +48,3 @@ async def test_strict_runtime_fails_naming_runtime_txt(stack, git_server):
     message = error.event().message
     assert "runtime.txt asks for Python 3.12" in message
     assert "Change runtime.txt to one of python-3.11, python-3.13" in message
-
-
-async def test_environment_yml_translated_when_allowed_listing_what_was_not(stack, git_server):
-    _, url = git_server.create("translate", {"environment.yml": (
-        "name: t\nchannels: [conda-forge]\ndependencies:\n  - python=3.11\n  - tabulate=0.9\n"
-        "  - bindery-conda-only-xyz=1.0\n  - pip\n  - pip:\n    - six==1.16.0\n")})
-    settings = stack.model_copy(update={"buildpacks": "mirror", "environment_yml": "translate"})
-    events, error = await build(settings, url, "translate")
-    log = "".join(e.message for e in events)
-    assert error is None, log[-3000:]
-    assert "installing from PyPI instead: tabulate==0.9.*, six==1.16.0" in log
-    assert "were NOT installed: bindery-conda-only-xyz=1.0" in log
-    client = docker_client(settings.build_socket, 120)
-    try:
-        out = client.containers.run(f"{settings.registry.host}/bindery/translate:test",
-                                    ["python", "-c", "import tabulate, six; "
-                                     "print(tabulate.__version__, six.__version__)"], remove=True)
-    finally:
-        client.close()
-    assert out.decode().split() == ["0.9.0", "1.16.0"]

@@ -74,8 +74,6 @@ KINDS = {
     "binder/ folder": Kind({"requirements.txt": "bindery-no-such-package-at-the-top==1.0\n",
                             "binder/requirements.txt": TABULATE}, SHOW_TABULATE, "0.9.0"),
     # failures name the cause and the file to change
-    "environment.yml": Kind({"environment.yml": "dependencies:\n  - numpy\n"},
-                            fails_with=("environment.yml", "conda channel", "requirements.txt")),
     "nonexistent package": Kind({"requirements.txt": "bindery-no-such-package-xyz==1.0\n"},
                                 fails_with=("bindery-no-such-package-xyz", "requirements.txt")),
     "failing postBuild": Kind({"postBuild": "#!/bin/bash\necho about to fail\nexit 3\n"},

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bindery.builds.buildpacks import BuildOptions, mirror_buildpacks
-from bindery.builds.buildpacks.environment import conda_to_pip
+from bindery.builds.buildpacks.build_notice import NOTICE_LABEL, read_label
+from bindery.builds.buildpacks.conda_specs import translate
 from bindery.builds.buildpacks.errors import BuildpackError
 from bindery.builds.buildpacks.pipfile import lock_requirements, pipfile_requirements
 from bindery.builds.buildpacks.runtime import PythonChoice, choose_python, runtime_python
@@ -85,13 +86,48 @@ def test_apt_txt_is_validated(tmp_path):
 
 
 def test_unsupported_kinds_are_refused_naming_the_file(tmp_path):
-    with pytest.raises(BuildpackError, match="install.R asks for a R environment"):
-        pick(tmp_path, {"install.R": "x", "requirements.txt": "a\n"})
+    with pytest.raises(BuildpackError, match="Project.toml asks for a Julia environment"):
+        pick(tmp_path, {"Project.toml": "x", "requirements.txt": "a\n"})
 
 
-def test_environment_yml_refused_by_default(tmp_path):
+def test_environment_yml_refused_when_the_operators_say_so(tmp_path):
     with pytest.raises(BuildpackError, match="cannot reach one. Put your packages in a requirements"):
-        pick(tmp_path, {"environment.yml": "dependencies: [numpy]\n"})
+        pick(tmp_path, {"environment.yml": "dependencies: [numpy]\n"}, environment_yml="refuse")
+
+
+def notice_of(dockerfile: str) -> list[str]:
+    """The notice label's sentences, as a launch reads them back from the image."""
+    line = next((ln for ln in dockerfile.splitlines() if ln.startswith(f"LABEL {NOTICE_LABEL}=")),
+                "")
+    return read_label(line.partition("=")[2])
+
+
+def test_environment_yml_translated_by_default_every_change_in_the_notice(tmp_path):
+    """Against the real package index (its answers are what the translation is about)."""
+    _, dockerfile = pick(tmp_path, {"environment.yml": (
+        "channels: [conda-forge]\ndependencies:\n  - python=3.7\n  - pyyaml=6.0\n"
+        "  - msgpack-python\n  - nodejs\n  - bindery-conda-only-xyz=1.0=h1234_0\n"
+        "  - r-ggplot2\n  - pip\n  - pip:\n    - tabulate==0.9.0\n")})
+    assert "uv pip install 'pyyaml==6.0.*' msgpack tabulate==0.9.0" in dockerfile
+    notice = notice_of(dockerfile)
+    text = "\n".join(notice)
+    assert "environment.yml asks for Python 3.7" in text and "Python 3.11 instead" in text
+    assert "'msgpack-python' installed as msgpack (its PyPI name)" in text
+    assert "'nodejs' left out: not a Python package" in text
+    assert "'bindery-conda-only-xyz=1.0=h1234_0' left out: no package of that name" in text
+    assert "'r-ggplot2' left out: an R package" in text
+    # the notice is the image's last instruction: a change to it rebuilds no layer
+    assert dockerfile.rstrip().splitlines()[-1].startswith(f"LABEL {NOTICE_LABEL}=")
+
+
+def test_no_notice_when_nothing_changes(tmp_path):
+    _, dockerfile = pick(tmp_path, {"requirements.txt": "tabulate\n"})
+    assert NOTICE_LABEL not in dockerfile
+
+
+def test_notice_label_read_back_is_bounded():
+    assert read_label("not base64!") == [] and read_label(None) == []
+    assert read_label("WyJhIiwgMV0=") == ["a"]  # ["a", 1]: strings only
 
 
 def test_start_sets_the_entrypoint(tmp_path):
@@ -127,10 +163,21 @@ def test_other_suites_python_gets_a_kernel_environment(tmp_path):
 
 
 def test_conda_specs_to_pip():
-    assert conda_to_pip("numpy=1.26") == ("numpy", "numpy==1.26.*")
-    assert conda_to_pip("scipy>=1.10") == ("scipy", "scipy>=1.10")
-    assert conda_to_pip("pandas") == ("pandas", "pandas")
-    assert conda_to_pip("numpy=1.26=py311_0") == ("numpy", "numpy==1.26.*")
+    def requirement(spec: str) -> str:
+        return translate(spec).requirement
+
+    assert requirement("numpy=1.26") == "numpy==1.26.*"
+    assert requirement("scipy>=1.10") == "scipy>=1.10"
+    assert requirement("pandas") == "pandas"
+    assert requirement("numpy=1.26=py311_0") == "numpy==1.26.*"
+    assert requirement("conda-forge::pandas==1.0.3") == "pandas==1.0.3"
+    assert requirement("matplotlib-base 3.1.*") == "matplotlib==3.1.*"
+    assert requirement("xarray>=0.15,<0.17") == "xarray>=0.15,<0.17"
+    assert requirement("absl-py=0.9.0=py37_0") == "absl-py==0.9.0.*"
+    assert translate("absl-py=0.9.0=py37_0").change == "conda build 'py37_0' dropped"
+    assert translate("py-opencv").pypi == "opencv-python-headless"
+    assert translate("pytorch>=2").requirement == "torch>=2"
+    assert translate("cudatoolkit=10.1").requirement == ""
 
 
 def test_pipfile_parsing():
@@ -209,3 +256,206 @@ def test_repo2docker_reads_requirements_with_its_pinned_chardet(tmp_path):
     path.write_bytes("# données\ntabulate==0.9.0\n".encode("latin-1"))
     with open_guess_encoding(str(path)) as f:
         assert f.read().splitlines()[1] == "tabulate==0.9.0"
+
+
+CLASSIC_POSTBUILD = """#!/bin/bash
+set -e
+jupyter contrib nbextension install --user
+jupyter nbextension enable --py widgetsnbextension --sys-prefix
+jupyter serverextension enable --py jupyterlab --sys-prefix
+jupyter labextension install @jupyter-widgets/jupyterlab-manager@2 @jupyterlab/toc bindery-nope-ext --no-build
+jupyter lab build --minimize=False && echo built
+jupyter kernelspec list
+"""
+
+
+def test_classic_extension_commands_in_postbuild_are_mapped_and_listed(tmp_path):
+    _, dockerfile = pick(tmp_path, {"postBuild": CLASSIC_POSTBUILD})
+    lines = dockerfile.splitlines()
+    copy = next(i for i, ln in enumerate(lines) if ln.endswith(" /opt/bindery/classic/jupyter"))
+    assert lines[copy].startswith("COPY --chown=1000:1000 build_script_files/")
+    nbclassic = next(i for i, ln in enumerate(lines) if "uv pip install nbclassic" in ln)
+    post = next(i for i, ln in enumerate(lines) if "./postBuild" in ln)
+    assert copy < nbclassic < post
+    assert "PATH=/opt/bindery/classic:$PATH ./postBuild" in lines[post]
+    notice = "\n".join(notice_of(dockerfile))
+    assert "'jupyter contrib nbextension install --user' skipped" in notice
+    assert ("'jupyter serverextension enable --py jupyterlab --sys-prefix' run as 'jupyter server "
+            "extension enable jupyterlab --sys-prefix'") in notice
+    assert "run as 'jupyter nbclassic-extension enable --py widgetsnbextension" in notice
+    assert "installed ipywidgets (prebuilt extensions" in notice
+    assert "@jupyterlab/toc is part of JupyterLab now" in notice
+    assert "bindery-nope-ext skipped (no prebuilt form known here)" in notice
+    assert "'jupyter lab build --minimize=False' skipped" in notice
+    assert "kernelspec" not in notice  # today's commands are left alone
+    assert "open it at /nbclassic" in notice
+
+
+def test_postbuild_without_classic_commands_runs_as_before(tmp_path):
+    _, dockerfile = pick(tmp_path, {"postBuild": "#!/bin/bash\njupyter lab --version\n"})
+    assert "/opt/bindery/classic" not in dockerfile and "nbclassic" not in dockerfile
+    assert NOTICE_LABEL not in dockerfile
+
+
+INSTALL_R = """# packages for the analysis
+install.packages(c("ggplot2", "data.table"), repos = "https://cloud.r-project.org")
+install.packages('bindery.not.in.debian')
+library(jsonlite)
+suppressMessages(require("Matrix"))
+library(stats)  # part of R
+"""
+
+
+def test_r_from_debian_packages_mapped_and_missing_ones_listed(tmp_path):
+    name, dockerfile = pick(tmp_path, {"install.R": INSTALL_R, "runtime.txt": "r-4.1-2022-01-01\n",
+                                       "requirements.txt": "tabulate\n"})
+    assert name == "MirrorRBuildPack"
+    assert ("apt-get install --yes --no-install-recommends r-base-core r-cran-irkernel "
+            "r-cran-ggplot2 r-cran-data.table r-cran-jsonlite r-cran-matrix &&") in dockerfile
+    assert "IRkernel::installspec(sys_prefix = TRUE)" in dockerfile
+    assert "uv pip install -r requirements.txt" in dockerfile  # Python alongside, as repo2docker
+    assert "Rscript install.R" not in dockerfile
+    notice = "\n".join(notice_of(dockerfile))
+    assert "runtime.txt asks for R 4.1 as of 2022-01-01" in notice
+    assert "install.R was not run" in notice
+    assert "NOT installed: bindery.not.in.debian" in notice
+    assert "stats" not in notice.split("Debian:")[-1]
+
+
+def test_r_description_installs_the_package_after_its_imports(tmp_path):
+    _, dockerfile = pick(tmp_path, {"DESCRIPTION": "Package: demo\nVersion: 1.0\nDepends: R (>= 3.5)"
+                                                   ",\n    ggplot2 (>= 3.0)\nImports: jsonlite\n"})
+    assert "r-cran-ggplot2 r-cran-jsonlite" in dockerfile
+    lines = dockerfile.splitlines()
+    assert lines.index("COPY --chown=1000:1000 src/ /home/jovyan/") < next(
+        i for i, ln in enumerate(lines) if "R CMD INSTALL" in ln)
+
+
+UV_PYPROJECT = ("[project]\nname = 'locked'\nversion = '1.0'\nrequires-python = '>=3.11'\n"
+                "dependencies = ['tabulate==0.9.0']\n")
+
+
+def test_uv_lock_is_exported_and_installed_with_hashes_before_the_repository(tmp_path):
+    name, dockerfile = pick(tmp_path, {"uv.lock": "version = 1\n", "pyproject.toml": UV_PYPROJECT,
+                                       "requirements.txt": "ignored\n"})
+    assert name == "MirrorLockfileBuildPack"
+    lines = dockerfile.splitlines()
+    install = next(i for i, ln in enumerate(lines) if "uv export --frozen" in ln)
+    assert "uv pip install --require-hashes -r /tmp/bindery-uv-lock.txt" in lines[install]
+    assert lines.index("COPY --chown=1000:1000 src/uv.lock /home/jovyan/uv.lock") < install
+    assert install < lines.index("COPY --chown=1000:1000 src/ /home/jovyan/")
+    assert "install --no-deps ." not in dockerfile  # no [build-system]: not a package
+
+
+def test_pylock_is_installed_exactly(tmp_path):
+    name, dockerfile = pick(tmp_path, {"pylock.toml": "lock-version = '1.0'\n"})
+    assert name == "MirrorLockfileBuildPack"
+    assert "uv pip install -r pylock.toml" in dockerfile
+
+
+def test_requirements_with_hashes_require_them(tmp_path):
+    _, dockerfile = pick(tmp_path, {"requirements.txt": "tabulate==0.9.0 --hash=sha256:" + "0" * 64
+                                                        + "\n"})
+    assert "uv pip install -r requirements.txt --require-hashes" in dockerfile
+
+
+@pytest.mark.parametrize("lock", ["pixi.toml", "conda-lock.yml", "binder/env.conda-lock.yml"])
+def test_conda_locks_alone_get_a_clear_message(tmp_path, lock):
+    with pytest.raises(BuildpackError, match="describes a conda environment, which needs a conda "
+                                             "channel.*environment.yml"):
+        pick(tmp_path, {lock: "x"})
+
+
+def test_a_conda_lock_beside_a_lockfile_is_ignored_and_said(tmp_path):
+    _, dockerfile = pick(tmp_path, {"pixi.toml": "x", "pylock.toml": "lock-version = '1.0'\n"})
+    assert "pixi.toml ignored: it needs a conda channel" in "\n".join(notice_of(dockerfile))
+
+
+DEVCONTAINER = """// a Codespaces set-up
+{
+  "name": "analysis",
+  "image": "mcr.microsoft.com/devcontainers/python:1-3.13-bookworm",
+  "features": {
+    "ghcr.io/devcontainers/features/node:1": {"version": "lts"},
+    "ghcr.io/devcontainers/features/docker-in-docker:2": {},
+  },
+  "postCreateCommand": "pip install --user tabulate==0.9.0",
+  "onCreateCommand": ["echo", "created"],
+  "postStartCommand": "echo started",
+  "forwardPorts": [8888],
+  "customizations": {"vscode": {"extensions": ["ms-python.python"]}},
+}
+"""
+
+
+def test_devcontainer_maps_what_it_can_and_lists_the_rest(tmp_path):
+    name, dockerfile = pick(tmp_path, {".devcontainer/devcontainer.json": DEVCONTAINER,
+                                       "analysis.ipynb": "{}"},
+                            allowed_registries="127.0.0.1:5000,docker.io")
+    assert name == "MirrorDevcontainerBuildPack"
+    assert dockerfile.startswith("FROM base:1\n")  # mcr.microsoft.com cannot be pulled here
+    assert "-t trixie python3.13" in dockerfile  # the image's Python 3.13, from Debian trixie
+    assert "--no-install-recommends nodejs npm " in dockerfile  # the node feature
+    lines = dockerfile.splitlines()
+    copy_all = lines.index("COPY --chown=1000:1000 src/ /home/jovyan/")
+    on_create = next(i for i, ln in enumerate(lines) if "{ echo created ; }" in ln)
+    post_create = next(i for i, ln in enumerate(lines) if "pip install --user tabulate" in ln)
+    assert copy_all < on_create < post_create
+    notice = "\n".join(notice_of(dockerfile))
+    assert "its image mcr.microsoft.com/devcontainers/python:1-3.13-bookworm is from " \
+           "mcr.microsoft.com" in notice
+    assert "feature ghcr.io/devcontainers/features/docker-in-docker:2 ignored" in notice
+    assert "node:1" not in notice
+    assert "editor customizations (vscode) ignored" in notice
+    assert "postStartCommand not run" in notice and "ignored: forwardPorts" in notice
+
+
+def test_devcontainer_image_from_an_allowed_registry_is_the_base(tmp_path):
+    _, dockerfile = pick(tmp_path, {".devcontainer.json": '{"image": "python:3.11"}'},
+                         allowed_registries="127.0.0.1:5000,docker.io")
+    assert dockerfile.startswith("FROM python:3.11\n")
+
+
+def test_binder_files_win_over_a_devcontainer(tmp_path):
+    name, _ = pick(tmp_path, {".devcontainer/devcontainer.json": DEVCONTAINER,
+                              "requirements.txt": "tabulate\n"})
+    assert name == "MirrorPythonBuildPack"
+
+
+def test_devcontainer_dockerfile_is_built_as_a_binder_dockerfile(tmp_path):
+    from bindery.builds.buildpacks.devcontainer import DevcontainerDockerfileBuildPack
+
+    (tmp_path / ".devcontainer").mkdir()
+    (tmp_path / ".devcontainer/devcontainer.json").write_text(
+        '{"build": {"dockerfile": "Dockerfile", "context": ".."}, "remoteUser": "vscode"}')
+    (tmp_path / ".devcontainer/Dockerfile").write_text("FROM python:3.11\n")
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        bp = DevcontainerDockerfileBuildPack("base:1")
+        assert bp.detect() and bp.render() == "FROM python:3.11\n"
+        assert bp._where()[1:] == (".devcontainer/Dockerfile", ".")
+        assert read_label(bp.get_labels()[NOTICE_LABEL]) == [
+            ".devcontainer/devcontainer.json: ignored: remoteUser"]
+    finally:
+        os.chdir(old)
+
+
+def test_standard_mode_keeps_repo2docker_as_it_is():
+    """Where the internet is reachable (standard), repo2docker's own buildpacks and base image
+    build, untouched: none of bindery's kinds, mappings or notices apply."""
+    from traitlets.config import Config
+
+    from bindery.builds.buildpacks import configure
+    from bindery.builds.buildpacks.devcontainer import DevcontainerDockerfileBuildPack
+
+    standard = Config()
+    configure(standard, BuildOptions(mode="standard", base_image="base:1").to_environ())
+    assert "buildpacks" not in standard.Repo2Docker and "base_image" not in standard.Repo2Docker
+    mirror = Config()
+    configure(mirror, BuildOptions(mode="mirror", base_image="base:1").to_environ())
+    names = [bp.__name__ for bp in mirror.Repo2Docker.buildpacks]
+    assert names[:2] == ["DockerBuildPack", DevcontainerDockerfileBuildPack.__name__]
+    assert names[2:] == ["MirrorUnsupportedBuildPack", "MirrorRBuildPack", "MirrorLockfileBuildPack",
+                         "MirrorEnvironmentBuildPack", "MirrorPipfileBuildPack",
+                         "MirrorDevcontainerBuildPack", "MirrorPythonBuildPack"]

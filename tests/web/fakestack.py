@@ -3,7 +3,8 @@ side and the published npm client now, without the real stack (tests/web/test_*_
 
 The stream follows the contract in bindery/web/door.py and the lead's /build handler: ids on every
 event, resume after ``Last-Event-ID``, door refusals as one in-band ``failed`` event. Specs steer it:
-``.../broken/...`` fails its build, ``.../flaky/...`` drops the first connection mid-build.
+``.../broken/...`` fails its build, ``.../flaky/...`` drops the first connection mid-build,
+``.../noticed/...`` ends ready with a notice (what the environment changed).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from tests.web.conftest import launch_book
 
 TOKEN = "fake-token-123"
 USER = "fake-user"
+NOTICE = ["environment.yml: 'nodejs' left out: not a Python package",
+          "<b>markup</b> in a notice stays text"]
 
 
 @dataclass
@@ -55,7 +58,8 @@ def script(spec: str, server_url: str) -> list[dict]:
         {"phase": "ready", "message": f"server running at {server_url}\n", "url": server_url,
          "token": TOKEN, "image": "registry/fake:1", "repo_url": "https://example.org/repo",
          "binder_ref_url": "https://example.org/repo/tree/main", "binder_launch_host": "",
-         "binder_request": f"v2/{spec}", "binder_persistent_request": f"v2/{spec}"},
+         "binder_request": f"v2/{spec}", "binder_persistent_request": f"v2/{spec}",
+         **({"notice": NOTICE} if "/noticed/" in f"/{spec}/" else {})},
     ]
 
 

@@ -8,7 +8,7 @@ import re
 from pydantic import SecretStr
 
 from .browser import needs_chromium, shot
-from .fakestack import TOKEN, USER, serve
+from .fakestack import NOTICE, TOKEN, USER, serve
 
 pytestmark = needs_chromium
 
@@ -34,6 +34,22 @@ def test_home_form_builds_links_and_launches(browser):
         assert page.url == f"{base}user/{USER}/doc/tree/notebooks/intro.ipynb?token={TOKEN}"
         assert page.text_content("#jupyter") == "Fake Jupyter Server"
         assert record.launches["gh/org/repo/main"] == 1
+
+
+def test_ready_with_a_notice_shows_it_and_waits_for_the_person(browser):
+    with serve() as (base, _):
+        page = browser.new_page()
+        page.goto(f"{base}v2/gh/org/noticed/main")
+        page.wait_for_selector("#notice:not([hidden])", timeout=90_000)
+        items = page.locator("#notice-list li").all_text_contents()
+        assert items == NOTICE  # every sentence, as text (no markup made of it)
+        assert page.locator("#notice-list b").count() == 0
+        assert page.is_visible("#ready-link") and not page.is_visible("#ready-auto")
+        assert "/v2/" in page.url  # not taken away before reading it
+        shot(page, "fake-launch-notice")
+        page.click("#ready-link")
+        page.wait_for_url(re.compile(rf"/user/{USER}/"), timeout=30_000)
+        assert page.text_content("#jupyter") == "Fake Jupyter Server"
 
 
 def test_launch_page_shows_progress_then_failure(browser):

@@ -11,14 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bindery.builds.buildpacks.base import MirrorBuildPack
+from bindery.builds.buildpacks.devcontainer import (DevcontainerBuildPack,
+                                                    DevcontainerDockerfileBuildPack)
 from bindery.builds.buildpacks.environment import EnvironmentBuildPack
+from bindery.builds.buildpacks.lockfiles import LockfileBuildPack
 from bindery.builds.buildpacks.options import BuildOptions
 from bindery.builds.buildpacks.pipfile import PipfileBuildPack
 from bindery.builds.buildpacks.python import PythonBuildPack
+from bindery.builds.buildpacks.r_environment import RBuildPack
 from bindery.builds.buildpacks.unsupported import UnsupportedBuildPack
 
 MIRROR_ORDER: tuple[type[MirrorBuildPack], ...] = (
-    UnsupportedBuildPack, EnvironmentBuildPack, PipfileBuildPack, PythonBuildPack)
+    UnsupportedBuildPack, RBuildPack, LockfileBuildPack, EnvironmentBuildPack, PipfileBuildPack,
+    DevcontainerBuildPack, PythonBuildPack)
 
 __all__ = ["BuildOptions", "MirrorBuildPack", "configure", "mirror_buildpacks"]
 
@@ -36,6 +41,6 @@ def configure(c, environ: Mapping[str, str]) -> None:  # noqa: ANN001 (traitlets
     from repo2docker.buildpacks import DockerBuildPack
 
     bound = mirror_buildpacks(options)
-    c.Repo2Docker.buildpacks = [DockerBuildPack, *bound]
+    c.Repo2Docker.buildpacks = [DockerBuildPack, DevcontainerDockerfileBuildPack, *bound]
     c.Repo2Docker.default_buildpack = bound[-1]  # no configuration: Jupyter only
     c.Repo2Docker.base_image = options.base_image

@@ -29,8 +29,11 @@ import jinja2
 from repo2docker.buildpacks.base import BuildPack
 from repo2docker.utils import R2dState
 
+from bindery.builds.buildpacks.build_notice import NOTICE_LABEL, label_value
+from bindery.builds.buildpacks.classic_jupyter import scan
 from bindery.builds.buildpacks.errors import BuildpackError
 from bindery.builds.buildpacks.options import BuildOptions
+from bindery.builds.buildpacks.pinned_sets import nearest_installable
 from bindery.builds.buildpacks.runtime import (
     PythonChoice,
     choose_python,
@@ -41,6 +44,8 @@ from bindery.builds.buildpacks.runtime import (
 HOME = "/home/jovyan"  # the base image's user and REPO_DIR
 KERNEL = "/opt/kernel"  # the kernel environment of a Python other than the base image's
 UID = "1000"
+CLASSIC_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "classic_jupyter.py")
+CLASSIC_DIR = "/opt/bindery/classic"  # its `jupyter`, first on PATH while postBuild runs
 APT_NAME = re.compile(r"[a-z0-9][a-z0-9.+\-]*(:[a-z0-9]+)?")
 
 TEMPLATE = r"""FROM {{ base_image }}
@@ -52,6 +57,9 @@ RUN {{ apt_install }}
 {% if kernel_root -%}
 RUN {{ kernel_root }}
 {% endif -%}
+{% for command in root_scripts -%}
+RUN {{ command }}
+{% endfor -%}
 ENV REPO_DIR={{ home }} \
     UV_DEFAULT_INDEX={{ index_url }} \
     PIP_INDEX_URL={{ index_url }} \
@@ -79,6 +87,12 @@ RUN {{ command }}
 {% if labels -%}
 LABEL {% for key, value in labels %}{{ key }}={{ value }} {% endfor %}
 {% endif -%}
+{% for src, dst in build_script_files -%}
+COPY --chown={{ uid }}:{{ uid }} {{ src }} {{ dst }}
+{% endfor -%}
+{% for command in pre_post_build -%}
+RUN {{ command }}
+{% endfor -%}
 {% if post_build -%}
 RUN {{ post_build }}
 {% endif -%}
@@ -88,6 +102,9 @@ ENV R2D_ENTRYPOINT={{ home }}/{{ start }}
 RUN chmod +x {{ start }}
 ENTRYPOINT ["/usr/bin/tini", "-g", "--", "python3", "/usr/local/bin/repo2docker-entrypoint"]
 CMD ["jupyter", "notebook", "--ip", "0.0.0.0"]
+{% endif -%}
+{% if notice_label -%}
+LABEL {{ notice_key }}={{ notice_label }}
 {% endif -%}
 {% if appendix -%}
 {{ appendix }}
@@ -126,6 +143,7 @@ class MirrorBuildPack(BuildPack):
         super().__init__(base_image)
         self.log = logging.getLogger("repo2docker")
         self._rendered: str | None = None  # repo2docker renders twice (log, build); say things once
+        self.notices: list[str] = []  # what this build changes from what the repository asks
 
     # -- for subclasses ------------------------------------------------------------------------
     def detect(self) -> bool:
@@ -140,10 +158,21 @@ class MirrorBuildPack(BuildPack):
     def assemble_scripts(self) -> list[str]:
         return []
 
+    def root_scripts(self) -> list[str]:
+        """RUN lines as root after apt.txt's packages (e.g. Debian's R)."""
+        return []
+
     # -- shared --------------------------------------------------------------------------------
     def say(self, message: str) -> None:
         """A line in the build log (the person sees it on the launch page)."""
         self.log.info(message.rstrip("\n") + "\n", extra={"phase": R2dState.BUILDING})
+
+    def notice(self, sentence: str) -> None:
+        """Tell the person about a change from what the repository asks for: in the build log now,
+        and in the image's notice label (the launch page and the ``ready`` event show it)."""
+        if sentence not in self.notices:
+            self.notices.append(sentence)
+            self.say(f"[bindery] notice: {sentence}")
 
     def install(self, args: list[str], what: str) -> str:
         """A guarded RUN line installing `args` (pip/uv arguments) into the image's venv."""
@@ -154,6 +183,21 @@ class MirrorBuildPack(BuildPack):
             return guarded(f"{pip} install --no-cache-dir {quoted}", what)
         target = f"--python {KERNEL}/bin/python " if kernel else ""
         return guarded(f"uv pip install {target}{quoted}", what)
+
+    def installable(self, requirements: list[str], source: str) -> list[str]:
+        """Install arguments for `requirements` (pins read from `source`): as pinned when they
+        install on this image's Python, else the nearest set that does, every change in the
+        notice (bindery/builds/buildpacks/pinned_sets.py); runtime_strict refuses instead."""
+        found = nearest_installable(requirements, self.python.version,
+                                    self.options.pypi_index_url, self.options.runtime_strict,
+                                    source)
+        if found.explanation:
+            self.say(f"[bindery] {source}: as pinned, uv finds no solution on Python "
+                     f"{self.python.version}:\n{found.explanation}")
+        for sentence in found.notices:
+            self.notice(sentence)
+        flags = [arg for name in found.only_binary for arg in ("--only-binary", name)]
+        return [*found.requirements, *flags]
 
     def requested_python(self) -> tuple[str, str]:
         """(version asked for or "", the file that asks) — runtime.txt, as in repo2docker."""
@@ -204,12 +248,37 @@ class MirrorBuildPack(BuildPack):
                 packages.append(name)
         return sorted(set(packages))
 
-    def post_build(self) -> str:
+    def classic_commands(self) -> list[str]:
+        """What postBuild's classic Jupyter extension commands become (classic_jupyter.py)."""
         path = self.binder_path("postBuild")
         if not os.path.exists(path):
-            return ""
-        return (f"chmod +x {path} && ./{path} || {{ status=$?; echo '[bindery] {path} exited "
-                f"with status' $status; exit 1; }}")
+            return []
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return scan(f.read())
+
+    def get_build_script_files(self) -> dict[str, str]:
+        """Files repo2docker adds to the build context: the classic-command `jupyter` wrapper
+        when postBuild needs it."""
+        return {CLASSIC_SOURCE: f"{CLASSIC_DIR}/jupyter"} if self.classic_commands() else {}
+
+    def post_build(self) -> tuple[list[str], str]:
+        """(RUN lines before postBuild, the postBuild RUN line)."""
+        path = self.binder_path("postBuild")
+        if not os.path.exists(path):
+            return [], ""
+        before: list[str] = []
+        path_prefix = ""
+        classic = self.classic_commands()
+        if classic:
+            for sentence in classic:
+                self.notice(f"{path}: {sentence}")
+            path_prefix = f"chmod 755 {CLASSIC_DIR}/jupyter && PATH={CLASSIC_DIR}:$PATH "
+            if any("nbclassic-extension" in sentence for sentence in classic):
+                self.notice(f"{path} sets up classic notebook extensions: the classic notebook UI "
+                            "(nbclassic) was installed for them; open it at /nbclassic")
+                before.append(guarded("uv pip install nbclassic", path))
+        return before, (f"chmod +x {path} && {path_prefix}./{path} || {{ status=$?; echo "
+                        f"'[bindery] {path} exited with status' $status; exit 1; }}")
 
     def start_script(self) -> str:
         path = self.binder_path("start")
@@ -224,22 +293,30 @@ class MirrorBuildPack(BuildPack):
         if str(build_args.get("NB_UID", UID)) != UID:
             raise BuildpackError(f"mirror builds run as uid {UID} (the base image's jovyan)")
         if self.python.warning:
-            self.say(self.python.warning)
+            self.notice(self.python.warning.removeprefix("WARNING: "))
         apt = self.apt_packages()
         apt_file = self.binder_path("apt.txt")
         apt_install = guarded(
             "apt-get -qq update && apt-get install --yes --no-install-recommends "
             + " ".join(apt) + " && apt-get -qq clean && rm -rf /var/lib/apt/lists/*", apt_file)
         kernel_root, kernel_user = self.kernel_steps()
+        parts = dict(
+            root_scripts=self.root_scripts(),
+            dependency_files=self.dependency_files(),
+            dependency_scripts=self.dependency_scripts(),
+            assemble_scripts=self.assemble_scripts(),
+            start=self.start_script(),
+        )  # computed before the notice label: each may add to the notice
+        parts["pre_post_build"], parts["post_build"] = self.post_build()
+        parts["build_script_files"] = [(self.generate_build_context_filename(src)[0], dst)
+                                       for src, dst in self.get_build_script_files().items()]
         return jinja2.Template(TEMPLATE).render(
             base_image=self.base_image, home=HOME, uid=UID,
             index_url=shlex.quote(self.options.pypi_index_url),
             apt_packages=apt, apt_install=apt_install,
             kernel=KERNEL, kernel_root=kernel_root, kernel_user=kernel_user,
-            dependency_files=self.dependency_files(),
-            dependency_scripts=self.dependency_scripts(),
-            assemble_scripts=self.assemble_scripts(),
             labels=[(k, json.dumps(str(v))) for k, v in sorted(self.get_labels().items())],
-            post_build=self.post_build(), start=self.start_script(),
-            appendix=self.appendix,
+            notice_key=NOTICE_LABEL,
+            notice_label=label_value(self.notices) if self.notices else "",
+            appendix=self.appendix, **parts,
         )

@@ -1,57 +1,29 @@
 """environment.yml repositories when no conda channel can be reached (mirror mode).
 
-By default the build fails at once with a message saying why and what to use instead. With the
-setting ``environment_yml = "translate"`` bindery installs, from PyPI, the ``pip:`` section and
-every conda package that exists on the index under the same name (conda version pins ``=1.2``
-become ``==1.2.*``), and lists every package it could not translate in the build log.
+By default (``environment_yml = "translate"``) bindery installs from the PyPI index the ``pip:``
+section and every conda package that has a PyPI counterpart (its own name, or the PyPI name of a
+common rename: bindery/builds/buildpacks/conda_specs.py), with conda's version pins as the nearest
+PEP 440 specifiers; ``python=X.Y`` picks the nearest Python this service has. Every package left
+out or changed is in the build's notice (the launch page, the ``ready`` event). With
+``environment_yml = "refuse"`` the build fails at once, saying why and what to use instead.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import ssl
-import urllib.error
-import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from bindery.builds.buildpacks.base import MirrorBuildPack
+from bindery.builds.buildpacks.conda_specs import conda_name, translate
 from bindery.builds.buildpacks.errors import BuildpackError
+from bindery.builds.buildpacks.package_index import project_files
 
-CONDA_SPEC = re.compile(r"\s*([A-Za-z0-9_.\-]+)\s*(?:(==?|>=|<=|>|<|!=)\s*([^=\s]+))?(?:[=\s].*)?")
-NOT_ON_PYPI = {"python", "pip"}  # handled otherwise (the image's Python, the installer)
-INDEX_TIMEOUT = 10.0
-
-
-def index_has(index_url: str, name: str, timeout: float = INDEX_TIMEOUT) -> bool:
-    """Does the PyPI index (simple API) have a project `name`? Host's CA store, bounded."""
-    normal = re.sub(r"[-_.]+", "-", name).lower()
-    request = urllib.request.Request(f"{index_url.rstrip('/')}/{normal}/", method="GET",
-                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout,
-                                    context=ssl.create_default_context()) as response:
-            return response.status == 200
-    except urllib.error.HTTPError:
-        return False
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise BuildpackError(f"the package index {index_url} did not answer ({exc}); "
-                             "please try again later") from None
-
-
-def conda_to_pip(spec: str) -> tuple[str, str]:
-    """(name, pip requirement) for a conda spec such as "numpy=1.26", "scipy>=1.10", "pandas"."""
-    match = CONDA_SPEC.fullmatch(spec)
-    if match is None:
-        return spec, ""
-    name, op, version = match.groups()
-    if not op:
-        return name, name
-    if op == "=":  # conda's fuzzy pin: 1.26 means 1.26.*
-        return name, f"{name}=={version}" if version.endswith("*") else f"{name}=={version}.*"
-    return name, f"{name}{op}{version}"
+HANDLED = {"python", "pip"}  # handled otherwise (the image's Python, the installer)
+INDEX_LOOKUPS = 8  # concurrent questions to the index
 
 
 class EnvironmentBuildPack(MirrorBuildPack):
@@ -64,10 +36,11 @@ class EnvironmentBuildPack(MirrorBuildPack):
         if requested:
             return requested, source
         for dep in self._environment().get("dependencies") or []:
-            name, _ = conda_to_pip(str(dep))
-            if not isinstance(dep, dict) and name.lower() == "python":
-                version = str(dep).partition("=")[2].lstrip("=").split("=")[0].rstrip(".*")
-                return ".".join(version.split(".")[:2]), self.binder_path("environment.yml")
+            if not isinstance(dep, dict) and conda_name(str(dep)) == "python":
+                version = re.sub(r"^[\s\w.:\-]*?python\s*[=<>!~]*", "", str(dep).strip())
+                version = re.split(r"[=,\s|<>]", version)[0].rstrip(".*")
+                if version:
+                    return ".".join(version.split(".")[:2]), self.binder_path("environment.yml")
         return "", source
 
     def _environment(self) -> dict:
@@ -80,22 +53,32 @@ class EnvironmentBuildPack(MirrorBuildPack):
             raise BuildpackError(f"{path} is not valid YAML ({reason}). Fix {path}.") from None
         return data if isinstance(data, dict) else {}
 
-    def _translation(self) -> tuple[list[str], list[str]]:
-        """(pip requirements, untranslated conda specs)."""
-        reqs: list[str] = []
-        untranslated: list[str] = []
+    def _translation(self) -> list[str]:
+        """The pip requirements environment.yml stands for; every change said in the notice."""
+        path = self.binder_path("environment.yml")
+        pip: list[str] = []
+        translated = []
         for dep in self._environment().get("dependencies") or []:
             if isinstance(dep, dict):
-                reqs += [str(p) for p in dep.get("pip") or [] if isinstance(p, (str, int, float))]
-                continue
-            name, requirement = conda_to_pip(str(dep))
-            if name.lower() in NOT_ON_PYPI:  # python: see requested_python
-                continue
-            if requirement and index_has(self.options.pypi_index_url, name):
-                reqs.append(requirement)
+                pip += [str(p) for p in dep.get("pip") or [] if isinstance(p, (str, int, float))]
+            elif conda_name(str(dep)) not in HANDLED:
+                translated.append(translate(str(dep)))
+        names = sorted({t.pypi for t in translated if t.pypi})
+        with ThreadPoolExecutor(max_workers=INDEX_LOOKUPS) as pool:
+            found = dict(zip(names, pool.map(
+                lambda n: project_files(self.options.pypi_index_url, n) is not None, names), strict=True))
+        reqs = []
+        for t in translated:
+            if not t.requirement:
+                self.notice(f"{path}: '{t.conda}' left out: {t.change}")
+            elif not found[t.pypi]:
+                self.notice(f"{path}: '{t.conda}' left out: no package of that name on the "
+                            "Python package index")
             else:
-                untranslated.append(str(dep))
-        return reqs, untranslated
+                reqs.append(t.requirement)
+                if t.change:
+                    self.notice(f"{path}: '{t.conda}' {t.change}")
+        return reqs + pip
 
     def dependency_scripts(self) -> list[str]:
         path = self.binder_path("environment.yml")
@@ -105,11 +88,7 @@ class EnvironmentBuildPack(MirrorBuildPack):
                 "channel (conda-forge), and this service cannot reach one. Put your packages in a "
                 "requirements.txt (their PyPI names, e.g. numpy==1.26.4) instead, or ask the "
                 "service's operators to allow translating environment.yml to PyPI packages.")
-        reqs, untranslated = self._translation()
-        self.say(f"{path}: no conda channel here; installing from PyPI instead: "
-                 f"{', '.join(reqs) or 'nothing'}")
-        if untranslated:
-            self.say(f"WARNING: {path}: these conda packages have no same-name package on PyPI "
-                     f"and were NOT installed: {', '.join(untranslated)}. Use a requirements.txt "
-                     "to choose PyPI packages for them.")
-        return [self.install(reqs, path)] if reqs else []
+        reqs = self._translation()
+        self.notice(f"{path}: no conda channel here, so its packages were installed from the "
+                    f"Python package index instead: {', '.join(reqs) or 'none'}")
+        return [self.install(self.installable(reqs, path), path)] if reqs else []

@@ -24,7 +24,8 @@ class BuildOptions:
     pypi_index_url: str = "https://pypi.org/simple"
     installer: str = "uv"  # "uv" or "pip"
     runtime_strict: bool = False
-    environment_yml: str = "refuse"  # "refuse" or "translate"
+    environment_yml: str = "translate"  # "translate" or "refuse"
+    allowed_registries: str = ""  # registries images may come from (comma-separated)
 
     @property
     def suites(self) -> dict[str, str]:

@@ -5,6 +5,11 @@ locking Pipfile). bindery installs the same set, default and dev packages, with 
 of Pipfile.lock, or Pipfile's specifiers. They are read here and written into the install step, so
 that step changes (and reinstalls) only when the Pipfile(s) do. Entries that point into the
 repository (``path = "."``, editable) are installed after the repository is copied.
+
+A lock pins versions for the Python it was made with (``_meta.requires.python_version``, which
+picks the nearest Python here as runtime.txt would); when its pins cannot be installed on the
+Python the image gets, the nearest installable set is installed instead and every change is in the
+build's notice (bindery/builds/buildpacks/pinned_sets.py), unless runtime_strict refuses.
 """
 
 from __future__ import annotations
@@ -61,6 +66,27 @@ class PipfileBuildPack(MirrorBuildPack):
     def detect(self) -> bool:
         return any(os.path.exists(self.binder_path(n)) for n in ("Pipfile", "Pipfile.lock"))
 
+    def requested_python(self) -> tuple[str, str]:
+        """runtime.txt's Python if it names one, else the lock's (or Pipfile's) [requires]."""
+        requested, source = super().requested_python()
+        if requested:
+            return requested, source
+        for path in (self.binder_path("Pipfile.lock"), self.binder_path("Pipfile")):
+            try:
+                if path.endswith(".lock"):
+                    with open(path, encoding="utf-8") as f:
+                        requires = (json.load(f).get("_meta") or {}).get("requires") or {}
+                else:
+                    with open(path, "rb") as f:
+                        requires = tomllib.load(f).get("requires") or {}
+            except (OSError, ValueError, tomllib.TOMLDecodeError, AttributeError):
+                continue  # a missing file; an unreadable one is said by _parsed
+            version = str(requires.get("python_version") or requires.get("python_full_version")
+                          or "") if isinstance(requires, dict) else ""
+            if version:
+                return ".".join(version.split(".")[:2]), path
+        return "", source
+
     def _parsed(self) -> tuple[str, list[str], list[str]]:
         lock_path = self.binder_path("Pipfile.lock")
         pipfile_path = self.binder_path("Pipfile")
@@ -76,7 +102,11 @@ class PipfileBuildPack(MirrorBuildPack):
 
     def dependency_scripts(self) -> list[str]:
         source, requirements, _ = self._parsed()
-        return [self.install(requirements, source)] if requirements else []
+        if not requirements:
+            return []
+        if source.endswith(".lock"):
+            return [self.install(self.installable(requirements, source), source)]
+        return [self.install(requirements, source)]
 
     def assemble_scripts(self) -> list[str]:
         source, _, local = self._parsed()

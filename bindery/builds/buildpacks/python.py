@@ -67,11 +67,17 @@ class PythonBuildPack(MirrorBuildPack):
             files.append(self._requirements())
         return files
 
+    def _hashed(self) -> list[str]:
+        """--require-hashes when requirements.txt pins hashes (pip's meaning: then every
+        requirement must have one and every download must match)."""
+        with open_guess_encoding(self._requirements()) as f:
+            return ["--require-hashes"] if "--hash" in f.read() else []
+
     def dependency_scripts(self) -> list[str]:
         scripts = []
         requirements = self._requirements()
         if requirements and not self._requirements_are_local():
-            scripts.append(self.install(["-r", requirements], requirements))
+            scripts.append(self.install(["-r", requirements, *self._hashed()], requirements))
         static = self._static_dependencies()
         if static:
             scripts.append(self.install(static, "pyproject.toml"))

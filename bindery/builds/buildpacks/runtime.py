@@ -62,7 +62,20 @@ def choose_python(requested: str, base: str, suites: dict[str, str], strict: boo
                                        else 99, v != base))
     return PythonChoice(nearest, suites.get(nearest, "") if nearest != base else "",
                         f"WARNING: {message}; building with Python {nearest} instead. "
-                        f"Set python-{nearest} in {source} to silence this.")
+                        f"{_silence(source, nearest)}")
+
+
+def _silence(source: str, version: str) -> str:
+    """How the file that asked for a Python asks for `version` instead."""
+    name = source.rsplit("/", 1)[-1]
+    if name == "runtime.txt":
+        return f"Set python-{version} in {source} to silence this."
+    if name.endswith(".yml"):
+        return f"Set python={version} in {source} to silence this."
+    if name.startswith("Pipfile"):
+        return (f"Set python_version = \"{version}\" in the Pipfile's [requires] (and lock "
+                "again) to silence this.")
+    return f"Ask for Python {version} in {source} to silence this."
 
 
 def runtime_python(line: str, source: str) -> str:

@@ -1,8 +1,8 @@
-"""Repository kinds a mirror build cannot make (R, Julia, Nix): a clear refusal, not a wrong image.
+"""Repository kinds a mirror build cannot make (Julia, Nix): a clear refusal, not a wrong image.
 
-repo2docker builds these with R from Posit's package manager, Julia from julialang.org, Nix from
-nixos.org; none of those is a Debian mirror or a PyPI index, so here they fail at once, naming the
-file that asked for them.
+repo2docker builds these with Julia from julialang.org and Nix from nixos.org; neither is a Debian
+mirror or a PyPI index, so here they fail at once, naming the file that asked for them. (R comes
+from Debian: r_environment.py.)
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ KINDS = (
     ("Project.toml", "Julia"),
     ("REQUIRE", "Julia"),
     ("default.nix", "Nix"),
-    ("install.R", "R"),
-    ("DESCRIPTION", "R"),
 )
 
 
@@ -27,12 +25,10 @@ class UnsupportedBuildPack(MirrorBuildPack):
     def _asked(self) -> tuple[str, str] | None:
         runtime = self.binder_path("runtime.txt")
         line = read_runtime(runtime)
-        if line and not line.startswith("python-"):
+        if line and not line.startswith(("python-", "r-")):
             return runtime, line.split("-", 1)[0]
         for name, kind in KINDS:
-            if name == "DESCRIPTION" and self.binder_dir:
-                continue  # repo2docker reads DESCRIPTION only at the top, without a binder folder
-            if os.path.exists(self.binder_path(name) if name != "DESCRIPTION" else name):
+            if os.path.exists(self.binder_path(name)):
                 return self.binder_path(name), kind
         return None
 

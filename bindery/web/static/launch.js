@@ -102,11 +102,30 @@ function onEvent(source, event) {
     const target = redirectUrl(data.url, config.urlpath, data.token);
     $("ready-link").href = target;
     $("ready").hidden = false;
+    // What the environment changed from what the repository asks for: shown, and the person
+    // opens the server when they have read it (a redirect would take it away at once).
+    if (showNotice(data.notice)) {
+      $("ready-auto").hidden = true;
+      $("ready-link").focus();
+      return;
+    }
     window.location.replace(target);
   } else if (phase === "failed") {
     finish(source);
     fail(data.message || "The launch failed.");
   }
+}
+
+function showNotice(sentences) {
+  if (!Array.isArray(sentences) || sentences.length === 0) return false;
+  const list = $("notice-list");
+  for (const sentence of sentences) {
+    const item = document.createElement("li");
+    item.textContent = String(sentence); // text, never markup
+    list.append(item);
+  }
+  $("notice").hidden = false;
+  return true;
 }
 
 function fail(message) {
