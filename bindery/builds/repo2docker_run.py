@@ -78,6 +78,10 @@ REPO2DOCKER_ERROR = "Error during build: "  # how repo2docker prefixes an except
 # (bindery/builds/repo2docker_entry.py, which runs only in that image and keeps its own copies).
 END_TOKEN_ENV = "BINDERY_BUILD_END_TOKEN"
 END_KEY = "bindery_build_succeeded"
+DIGEST_KEY = "digest"
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+AUTH_ENV = "BINDERY_REGISTRY_AUTH"  # the pusher's docker config (bindery/builds/repo2docker_entry.py)
+STEP_OPTIONS_ENV = "BINDERY_BUILD_STEP_OPTIONS"  # the build steps' sandbox (same)
 
 
 def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: str,
@@ -96,16 +100,26 @@ def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: s
     return [*argv, "--", repo]
 
 
-def end_line(raw: bytes) -> str | None:
-    """The token of the build's success line, or None for any other line."""
+def _end_record(raw: bytes) -> dict:
     if END_KEY.encode() not in raw:
-        return None
+        return {}
     try:
         data = json.loads(raw)
     except ValueError:
-        return None
-    token = data.get(END_KEY) if isinstance(data, dict) else None
-    return token if isinstance(token, str) else None
+        return {}
+    return data if isinstance(data, dict) and isinstance(data.get(END_KEY), str) else {}
+
+
+def end_line(raw: bytes) -> str | None:
+    """The token of the build's success line, or None for any other line."""
+    return _end_record(raw).get(END_KEY)
+
+
+def end_digest(raw: bytes) -> str | None:
+    """The digest the build's success line says the engine pushed (None: not that line, or no
+    digest said)."""
+    digest = _end_record(raw).get(DIGEST_KEY)
+    return digest if isinstance(digest, str) and DIGEST.fullmatch(digest) else None
 
 
 def parse_line(raw: bytes) -> Event:

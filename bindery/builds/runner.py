@@ -8,11 +8,13 @@ environment, the pinned git config of the outbound check); the executor only run
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import time
 from collections.abc import AsyncIterator
 
+from bindery import datadir
 from bindery.builds.buildpacks.options import BuildOptions
 from bindery.builds.executors.engine import OUT_OF_MEMORY, EngineExecutor
 from bindery.builds.executors.base import CANCELLED, TIMED_OUT, BuildExecutor, BuildSpec, build_name
@@ -20,10 +22,11 @@ from bindery.builds.build_logs import BuildLogs
 from bindery.builds.log_access import KEY_PARAM, log_key
 from bindery.builds.buildpack_mode import BuildpacksChooser
 from bindery.builds.queue import BuildJob
-from bindery.builds.repo2docker_run import (END_TOKEN_ENV, REPO2DOCKER_ERROR, TAIL_LINES, end_line,
+from bindery.builds.repo2docker_run import (AUTH_ENV, END_TOKEN_ENV, REPO2DOCKER_ERROR, TAIL_LINES, end_digest, end_line,
                                        known_cause, parse_line, repo2docker_argv)
 from bindery.events import Event, LaunchError
 from bindery.git_commands import safe_git_env
+from bindery.registry_client import basic_header
 from bindery.settings import Settings
 from bindery.stack import base_image, builder_image
 
@@ -33,7 +36,7 @@ CONFIG_IN_IMAGE = "/opt/bindery-build/bindery/builds/repo2docker_config.py"  # b
 def build_options(settings: Settings, mode: str) -> BuildOptions:
     return BuildOptions(
         mode=mode,
-        base_image=base_image.image_name(settings),
+        base_image=base_image.reference(settings),
         base_suite=base_image.SUITE,
         python_version=base_image.PYTHON_VERSION,
         python_suites=",".join(f"{v}={suite}" for v, suite in settings.builds.python_suites.items()),
@@ -77,6 +80,11 @@ def build_spec(settings: Settings, job: BuildJob, mode: str,
     # The build image trusts the host's CA certificates itself (it is FROM the base image).
     env = {**build_options(settings, mode).to_environ(), **safe_git_env(job.git_config),
            END_TOKEN_ENV: secrets.token_hex(16)}  # its success line carries it (follow_build)
+    credential = datadir.registry_credential(settings)
+    if credential is not None and settings.builds.build_executor == "engine":
+        # the pusher's credential, for repo2docker's push only (on Kubernetes: k8s_push_secret)
+        env[AUTH_ENV] = json.dumps({"auths": {settings.registry.host: {
+            "auth": basic_header(credential).removeprefix("Basic ")}}})
     mounts = (job.source,) if os.path.isabs(job.source) and os.path.isdir(job.source) else ()
     return BuildSpec(image=job.image, repo=job.repo, argv=argv, env=env,
                      memory_limit=settings.builds.build_memory_limit, timeout=settings.builds.build_timeout,
@@ -92,6 +100,12 @@ async def run_build(settings: Settings, chooser: BuildpacksChooser, executor: Bu
     log_url = build_log_url(settings, job.image, job.private)
     async for event in follow_build(executor, spec, log_url, settings.builds.build_memory_limit):
         yield event
+
+
+def pushed_event(digest: str) -> Event:
+    """The build's last event: the digest of the image it pushed (``digest``), which is what is
+    launched (bindery/launches/pipeline.py records it)."""
+    return Event(phase="pushing", message=f"Pushed the image: {digest}\n", digest=digest)
 
 
 async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
@@ -118,6 +132,7 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
     errors: list[str] = []
     tail: list[str] = []
     succeeded = False
+    digest = None  # what the engine pushed, as the success line says (any process's build)
     lines = executor.follow(handle.name)
     try:
         while True:
@@ -130,6 +145,7 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
                 break  # wait() below stops it at the deadline and says so
             ended = end_line(raw)
             if ended is not None:
+                digest = end_digest(raw)
                 succeeded = not handle.attached and token is not None and ended == token
                 if succeeded:
                     break
@@ -143,6 +159,8 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
         await lines.aclose()
     if succeeded:
         executor.finish_in_background(handle)
+        if digest:
+            yield pushed_event(digest)
         return
     try:
         status = await executor.wait(handle)
@@ -150,6 +168,8 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
         raise LaunchError(f"Build failed: {exc}. Build log: {log_url}",
                           build_log_url=log_url) from None
     if status == 0:
+        if digest:
+            yield pushed_event(digest)
         return
     if status == TIMED_OUT:
         reason = f"The build took longer than {spec.timeout:.0f} s and was stopped."

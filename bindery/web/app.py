@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = Services.create(settings)
+        services = Services.create(settings, store=store)
         # An unfinished launch cannot hold a place longer than its longest possible run.
         services.reservations = StoreReservationBook(store, max_pending=settings.builds.build_timeout
                                                      + settings.launches.prepull_timeout
