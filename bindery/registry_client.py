@@ -86,7 +86,6 @@ class RegistryAuth(httpx.Auth):
             answer = yield ask
             if answer.status_code != 200:
                 return  # the registry's 401 stands: the credential is refused
-            answer.read()
             body = answer.json()
             token = body.get("token") or body.get("access_token") or ""
             lifetime = float(body.get("expires_in") or 60)
@@ -99,7 +98,7 @@ class RegistryAuth(httpx.Auth):
             request.headers["Authorization"] = f"Bearer {token}"
             yield request
 
-    requires_response_body = False
+    requires_response_body = True  # the token answer is read in the flow (sync or async)
 
 
 def repository_of(image: str) -> str:
