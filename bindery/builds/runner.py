@@ -21,8 +21,9 @@ from bindery.builds.executors.base import CANCELLED, TIMED_OUT, BuildExecutor, B
 from bindery.builds.build_logs import BuildLogs
 from bindery.builds.log_access import KEY_PARAM, log_key
 from bindery.builds.buildpack_mode import BuildpacksChooser
+from bindery.builds import step_sandbox
 from bindery.builds.queue import BuildJob
-from bindery.builds.repo2docker_run import (AUTH_ENV, END_TOKEN_ENV, REPO2DOCKER_ERROR, TAIL_LINES, end_digest, end_line,
+from bindery.builds.repo2docker_run import (AUTH_ENV, END_TOKEN_ENV, STEP_OPTIONS_ENV, REPO2DOCKER_ERROR, TAIL_LINES, end_digest, end_line,
                                        known_cause, parse_line, repo2docker_argv)
 from bindery.events import Event, LaunchError
 from bindery.git_commands import safe_git_env
@@ -80,6 +81,9 @@ def build_spec(settings: Settings, job: BuildJob, mode: str,
     # The build image trusts the host's CA certificates itself (it is FROM the base image).
     env = {**build_options(settings, mode).to_environ(), **safe_git_env(job.git_config),
            END_TOKEN_ENV: secrets.token_hex(16)}  # its success line carries it (follow_build)
+    sandbox = step_sandbox.options(settings, build_name(job.image))
+    if sandbox is not None:
+        env[STEP_OPTIONS_ENV] = json.dumps(sandbox)
     credential = datadir.registry_credential(settings)
     if credential is not None and settings.builds.build_executor == "engine":
         # the pusher's credential, for repo2docker's push only (on Kubernetes: k8s_push_secret)
@@ -98,7 +102,8 @@ async def run_build(settings: Settings, chooser: BuildpacksChooser, executor: Bu
     yield Event(phase="building", message=f"Buildpacks: {choice.mode} ({choice.reason})\n")
     spec = build_spec(settings, job, choice.mode, build_args)
     log_url = build_log_url(settings, job.image, job.private)
-    async for event in follow_build(executor, spec, log_url, settings.builds.build_memory_limit):
+    async for event in follow_build(executor, spec, log_url, settings.builds.build_memory_limit,
+                                    settings.builds.build_output_max_bytes):
         yield event
 
 
@@ -109,7 +114,7 @@ def pushed_event(digest: str) -> Event:
 
 
 async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
-                       memory_limit: str) -> AsyncIterator[Event]:
+                       memory_limit: str, output_max_bytes: int = 0) -> AsyncIterator[Event]:
     """Start (or join) the build named from spec.image and yield its log from the start.
 
     When this task is cancelled (a shutdown), the build keeps running on the engine: the next
@@ -133,6 +138,7 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
     tail: list[str] = []
     succeeded = False
     digest = None  # what the engine pushed, as the success line says (any process's build)
+    printed = 0  # bytes of output so far: past output_max_bytes the build is stopped
     lines = executor.follow(handle.name)
     try:
         while True:
@@ -150,6 +156,13 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
                 if succeeded:
                     break
                 continue  # another process's build: its end is the container's
+            printed += len(raw)
+            if output_max_bytes and printed > output_max_bytes:
+                await executor.cancel(handle.name, "too much output")
+                raise LaunchError(
+                    f"Build failed: the build printed more than {output_max_bytes // 2**20} MiB "
+                    f"of output (its output budget), so it was stopped. Print less (e.g. quiet "
+                    f"installs). Build log: {log_url}", build_log_url=log_url)
             event = parse_line(raw)
             tail = [*tail[-TAIL_LINES:], event.message]
             if event.model_extra and event.model_extra.get("error"):

@@ -96,7 +96,8 @@ class Services:
                             settings.builds.build_slots_per_repo,
                             settings.builds.build_slots_per_client, on_finish=build_finished,
                             occupied=occupied, poll=settings.builds.build_slot_poll_seconds,
-                            finishing=executor.finishing)
+                            finishing=executor.finishing,
+                            kept_bytes=settings.builds.session_log_max_bytes)
         launcher = Launcher(hub, LaunchConfig(
             hub_url=settings.hub_public, timeout=settings.launches.launch_timeout,
             retries=settings.launches.launch_retries, token_lifetime=settings.launches.cull_max_age_seconds,

@@ -27,6 +27,7 @@ from bindery.datadir import StackPaths, write_if_changed
 STACK_LABEL = "org.bindery.stack"
 NPROC = 32768
 NOFILE = 20000
+LOG_MARGIN = 4 * 1024 * 1024  # room above the output budget for repo2docker's own lines
 
 
 def socket_path(settings: Settings, side: str) -> str | None:
@@ -59,6 +60,9 @@ def write_configs(settings: Settings, paths: StackPaths, side: str) -> dict[str,
 [containers]
 default_ulimits = {_toml_list([f"nofile={NOFILE}:{NOFILE}", f"nproc={NPROC}:{NPROC}"])}
 log_driver = "k8s-file"
+# a container's log file never grows past this (podman truncates it): builds print at most
+# build_output_max_bytes before bindery stops them, servers' logs are not kept whole either
+log_size_max = {settings.builds.build_output_max_bytes + LOG_MARGIN}
 
 [engine]
 runtime = "runc"

@@ -75,7 +75,8 @@ def create_app(settings: Settings) -> Starlette:
             remove_user, Bounds(
                 grace=settings.launches.abandon_grace_seconds, heartbeat=settings.state.state_heartbeat_seconds,
                 stale=settings.state.state_stale_seconds, max_open=settings.security.max_open_launches,
-                max_open_per_client=settings.security.max_open_launches_per_client),
+                max_open_per_client=settings.security.max_open_launches_per_client,
+                kept_bytes=settings.builds.session_log_max_bytes),
             on_ready=on_ready)
         state["sessions"] = sessions
         # Build queue positions and order are the same in every process of the service.
