@@ -185,3 +185,49 @@ async def test_a_planted_image_is_never_launched(stack, git_repo_factory):
         assert started[0].attrs["Config"]["Image"].endswith(f"@{own}")
     finally:
         client.close()
+
+
+async def test_an_output_flood_ends_the_build_with_a_message_about_output(stack, git_repo_factory):
+    budget = 1024 * 1024
+    settings = stack.model_copy(update={"build_output_max_bytes": budget})
+    _, url = git_repo_factory(f"sandbox-flood-{uuid.uuid4().hex[:6]}",
+                              "RUN yes flooding-the-log | head -c 200000000")
+    events, error = await build(settings, url, f"{stack.registry.host}/bindery/flood-"
+                                               f"{uuid.uuid4().hex[:8]}:test")
+    assert error is not None
+    message = error.event().message
+    assert "output" in message and "1 MiB" in message, message
+    assert sum(len(e.message) for e in events) < 2 * budget  # it stopped near the budget
+
+
+async def test_a_disk_fill_ends_the_build_naming_the_disk_budget(stack, git_repo_factory):
+    settings = stack.model_copy(update={"build_disk_max_bytes": 64 * 1024 * 1024})
+    _, url = git_repo_factory(f"sandbox-fill-{uuid.uuid4().hex[:6]}", "RUN yes > /tmp/fill")
+    _, error = await build(settings, url, f"{stack.registry.host}/bindery/fill-"
+                                          f"{uuid.uuid4().hex[:8]}:test")
+    assert error is not None
+    message = error.event().message
+    assert "disk budget (0.0625 GiB)" in message, message
+
+
+async def test_a_symlink_out_of_the_repository_is_named(stack, git_server, base_image):
+    path, url = git_server.create(f"sandbox-link-{uuid.uuid4().hex[:6]}", {
+        "Dockerfile": f"FROM {base_image}\nCOPY escape /tmp/escape\n"})
+    (git_server.root / path / "escape").symlink_to("/etc/hostname")
+    git_server.git(git_server.root / path, "add", "-A")
+    git_server.git(git_server.root / path, "commit", "-q", "-m", "link")
+    _, error = await build(stack, url, f"{stack.registry.host}/bindery/link-"
+                                       f"{uuid.uuid4().hex[:8]}:test")
+    assert error is not None
+    message = error.event().message
+    assert "symlink escape points outside the repository (to /etc/hostname)" in message, message
+
+
+async def test_a_failing_from_names_the_registry_it_tried(stack, git_server):
+    _, url = git_server.create(f"sandbox-from-{uuid.uuid4().hex[:6]}", {
+        "Dockerfile": "FROM quay.io/nobody/nothing:1\nRUN true\n"})
+    _, error = await build(stack, url, f"{stack.registry.host}/bindery/from-"
+                                       f"{uuid.uuid4().hex[:8]}:test")
+    assert error is not None
+    message = error.event().message
+    assert "could not be pulled from the registry quay.io" in message, message

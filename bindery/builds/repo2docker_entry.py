@@ -12,11 +12,12 @@ own command line and build, with differences that change no image:
   process's environment, and their output reaches the log only inside repo2docker's JSON lines.
   The line also names the digest the engine pushed (from its push stream): what bindery launches.
 
-and two that keep repository code in its sandbox:
+and three that keep repository code in its sandbox:
 
 - the pusher's registry credential arrives in the environment and becomes this process's docker
   config (taken out of the environment first): the engine gets it with the push request, never
   a build step;
+- a symlink in the repository that points outside it ends the build, saying which;
 - every build request carries the sandbox's parameters (BINDERY_BUILD_STEP_OPTIONS): the build
   steps' own network, the capabilities they lose, their cgroup (bindery/builds/step_sandbox.py).
 
@@ -89,6 +90,32 @@ def record_pushed_digest() -> None:
     DockerEngine.push = recording
 
 
+class EscapingSymlink(Exception):
+    pass
+
+
+def refuse_escaping_symlinks(fetch):
+    """After the checkout: a symlink that points outside the repository ends the build with a
+    message saying which (the build context holds the repository's own files and nothing else;
+    the engine would otherwise fail with a confusing 'no such file' at the step that copies it)."""
+    def checked(url, ref, checkout_path):
+        fetch(url, ref, checkout_path)
+        root = os.path.realpath(checkout_path)
+        for folder, dirs, files in os.walk(checkout_path):
+            dirs[:] = [d for d in dirs if d != ".git"]
+            for name in dirs + files:
+                path = os.path.join(folder, name)
+                if not os.path.islink(path):
+                    continue
+                target = os.path.realpath(path)
+                if target != root and not target.startswith(root + os.sep):
+                    raise EscapingSymlink(
+                        f"the repository's symlink {os.path.relpath(path, checkout_path)} points "
+                        f"outside the repository (to {os.readlink(path)}); a build sees only the "
+                        "repository's own files: replace the link with the file itself")
+    return checked
+
+
 def main(argv: list[str] | None = None) -> int:
     use_registry_auth()
     step_options = os.environ.pop(STEP_OPTIONS_ENV, "")
@@ -97,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     record_pushed_digest()
     r2d = make_r2d(argv)
     r2d.find_image = lambda: False  # see the module docstring
+    r2d.fetch = refuse_escaping_symlinks(r2d.fetch)
     r2d.initialize()
     try:
         r2d.start()

@@ -38,6 +38,12 @@ async def output_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 # expression's groups ({0}, {1}) and {file}: the file the failing step installs from, as the mirror
 # buildpacks announce it ("[bindery] installing the packages listed in <file>").
 KNOWN_CAUSES = (
+    (r"file size limit exceeded",
+     "a build step wrote a file larger than the build's disk budget ({disk}); write less (or "
+     "download less) in the build"),
+    (r"(?:exit status 137|signal: killed|\bKilled\b)",
+     "a build step was killed by the system, which happens when it uses more memory than the "
+     "build's limit ({memory}); install less at once or ask the operators for more"),
     (r"no space left on device",
      "the build machine ran out of disk space (no space left on device); this is not the "
      "repository's fault, please try again later"),
@@ -51,9 +57,10 @@ KNOWN_CAUSES = (
      "the repository's server answered the build's clone with a redirect it had not given "
      "before the build (redirects are followed only where checked, before the build); please "
      "try again, or use the repository's own URL"),
-    (r"initializing source docker://([^\s:]+(?::[\w.\-]+)?)",
-     "the base image {0} could not be pulled: this service cannot reach its registry (Docker "
-     "Hub). A Dockerfile must start FROM an image this service has (ARG BINDERY_BASE_IMAGE, then "
+    (r"initializing source docker://(([^\s/]+)/[^\s:@]+(?::[\w.\-]+|@sha256:[0-9a-f]+)?)",
+     "the base image {0} could not be pulled from the registry {1}, which this service cannot "
+     "reach or which does not have it. A Dockerfile must start FROM an image this service has "
+     "(ARG BINDERY_BASE_IMAGE, then "
      "FROM ${{BINDERY_BASE_IMAGE}}); repositories without one need the service's buildpacks "
      "setting to be 'mirror' or 'auto' (ask its operators)"),
     (r"because ([\w.\-\[\]]+) was not found in the package registry|"
@@ -141,8 +148,10 @@ def parse_line(raw: bytes) -> Event:
     return Event(phase=phase, message=message, **extra)
 
 
-def known_cause(lines: list[str]) -> str | None:
-    """A person-readable cause (and the file to change) when the build output shows one."""
+def known_cause(lines: list[str], disk: str = "its disk budget",
+                memory: str = "its memory limit") -> str | None:
+    """A person-readable cause (and the file to change) when the build output shows one;
+    ``disk`` and ``memory`` name the build's budgets."""
     text = "\n".join(lines)
     steps = STEP_FILE.findall(text)
     where = steps[-1] if steps else "your repository's dependency files"
@@ -150,5 +159,5 @@ def known_cause(lines: list[str]) -> str | None:
         match = re.search(pattern, text, re.IGNORECASE)
         if match:
             groups = [g for g in match.groups() if g is not None]
-            return explanation.format(*groups, file=where)
+            return explanation.format(*groups, file=where, disk=disk, memory=memory)
     return None

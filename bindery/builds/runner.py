@@ -103,7 +103,8 @@ async def run_build(settings: Settings, chooser: BuildpacksChooser, executor: Bu
     spec = build_spec(settings, job, choice.mode, build_args)
     log_url = build_log_url(settings, job.image, job.private)
     async for event in follow_build(executor, spec, log_url, settings.builds.build_memory_limit,
-                                    settings.builds.build_output_max_bytes):
+                                    settings.builds.build_output_max_bytes,
+                                    settings.builds.build_disk_max_bytes):
         yield event
 
 
@@ -114,7 +115,8 @@ def pushed_event(digest: str) -> Event:
 
 
 async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
-                       memory_limit: str, output_max_bytes: int = 0) -> AsyncIterator[Event]:
+                       memory_limit: str, output_max_bytes: int = 0,
+                       disk_max_bytes: int = 0) -> AsyncIterator[Event]:
     """Start (or join) the build named from spec.image and yield its log from the start.
 
     When this task is cancelled (a shutdown), the build keeps running on the engine: the next
@@ -193,7 +195,8 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
     elif 128 < status <= 128 + 64:  # what `timeout` in the container says of a killed child
         reason = f"Build failed: the build process was killed (signal {status - 128})."
     else:
-        cause = (known_cause(tail) or (errors[-1].removeprefix(REPO2DOCKER_ERROR) if errors else "")
+        disk = f"{disk_max_bytes / 2**30:g} GiB" if disk_max_bytes else "its disk budget"
+        cause = (known_cause(tail, disk=disk, memory=memory_limit) or (errors[-1].removeprefix(REPO2DOCKER_ERROR) if errors else "")
                  or f"repo2docker exited with status {status}")
         reason = f"Build failed: {cause}"
     raise LaunchError(f"{reason} Full build log: {log_url}", build_log_url=log_url)

@@ -13,7 +13,8 @@ say otherwise:
 - ``dropcaps``: root in a step loses raw sockets, network and system administration, device
   nodes and the rest a package install does not need;
 - ``cgroupparent``: each build's steps run in a leaf of the stack's build cgroup, whose pids
-  limit bounds their processes.
+  limit bounds their processes;
+- ``ulimits``: no file a step writes grows past the build's disk budget (``build_disk_max_bytes``).
 
 A user namespace for the steps is not asked for: podman 4.3's compat build maps the step's root
 but not the image's files (the step cannot write its own root file system). The dropped
@@ -44,4 +45,7 @@ def options(settings: Settings, build: str) -> dict[str, str] | None:
         "nsoptions": json.dumps([{"Name": "network", "Path": build_network.network_name(settings)}]),
         "dropcaps": json.dumps(list(DROPPED)),
         "cgroupparent": f"/{build_network.cgroup(settings)}/{build}",
+        # RLIMIT_FSIZE: no file of a step grows past the disk budget (a `yes > fill` stops there)
+        "ulimits": json.dumps([f"fsize={settings.builds.build_disk_max_bytes}:"
+                               f"{settings.builds.build_disk_max_bytes}"]),
     }

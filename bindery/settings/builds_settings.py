@@ -40,6 +40,11 @@ class BuildSettings(BaseModel):
     build_pids_limit: int = Field(
         4096, ge=64, description="Processes (and threads) the build steps of all of a stack's "
         "builds may have at once (a cgroup of their own): a fork bomb in a RUN step stops there.")
+    build_disk_max_bytes: int = Field(
+        4 * 1024**3, ge=64 * 1024**2,
+        description="Bytes one file written by a build step may reach (the steps' file-size limit): "
+        "a step writing past it is stopped and the build fails saying so. What all builds "
+        "together may write is bounded by the build store's own file system (build_store_size).")
     build_output_max_bytes: int = Field(
         128 * 1024 * 1024, ge=64 * 1024,
         description="Bytes of output one build may print (its log, every line counted); past it "
