@@ -45,6 +45,13 @@ class BuildSettings(BaseModel):
         description="Bytes one file written by a build step may reach (the steps' file-size limit): "
         "a step writing past it is stopped and the build fails saying so. What all builds "
         "together may write is bounded by the build store's own file system (build_store_size).")
+    build_store_size: int = Field(
+        0, ge=-1,
+        description="Bytes of the embedded build engine's image store: a file system of its own "
+        "(ext4 in a sparse file under <data_dir>/stores, loop-mounted), so builds together can "
+        "never fill the host's disk; a build that finds it full fails saying so. 0: half of the "
+        "free space where data_dir is when the store is first made, at most 64 GiB. -1: no file "
+        "system of its own (the store shares the host's disk).")
     build_output_max_bytes: int = Field(
         128 * 1024 * 1024, ge=64 * 1024,
         description="Bytes of output one build may print (its log, every line counted); past it "
