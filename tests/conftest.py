@@ -65,7 +65,6 @@ def stack_env(data_dir: Path, **overrides: object) -> dict[str, str]:
         "max_connections_per_client": 1000,
         "repo_allowed_networks": TEST_ALLOWED_NETWORKS,
         "build_allowed_networks": package_index_networks(),
-        "registry_token_port": free_port(),
         **overrides,
     }
     return {f"BINDERY_{k.upper()}": json.dumps(v) if isinstance(v, (list, dict)) else str(v)

@@ -93,7 +93,7 @@ def listener_on_127_0_0_2():
 def stack_services(settings: Settings, git_port: int) -> list[tuple[str, int]]:
     """Every service of the stack, at every address of this machine it listens on."""
     addresses = sorted({a["local"] for a in server_network.host_addresses()} - {"127.0.0.1"})
-    ports = [settings.registry.registry_port, settings.registry.registry_token_port,
+    ports = [settings.registry.registry_port, registry_server.token_port(settings),
              settings.service.port, settings.stack.proxy_port, settings.stack.proxy_api_port,
              git_port]
     targets = [("127.0.0.1", p) for p in ports]
@@ -180,7 +180,8 @@ async def test_a_planted_image_is_never_launched(stack, git_repo_factory):
     user = launched[-1].data()["user"]
     client = docker_client(stack.run_socket, 30)
     try:
-        started = [c for c in client.containers.list() if user in c.name]
+        started = [c for c in client.containers.list()
+                   if f"JUPYTERHUB_USER={user}" in (c.attrs["Config"].get("Env") or [])]
         assert started, f"no server container of {user}"
         assert started[0].attrs["Config"]["Image"].endswith(f"@{own}")
     finally:

@@ -27,8 +27,7 @@ from tests.registry_push import push_image
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory):
-    settings = Settings(data_dir=tmp_path_factory.mktemp("registry-auth"), registry_port=free_port(),
-                        registry_token_port=free_port())
+    settings = Settings(data_dir=tmp_path_factory.mktemp("registry-auth"), registry_port=free_port())
     registry_server.start(settings, log=lambda _: None)
     try:
         yield settings

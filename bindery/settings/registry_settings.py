@@ -35,7 +35,8 @@ class RegistrySettings(BaseModel):
     registry_password_file: Path | None = Field(
         None, description="File holding the password of registry_username (a mounted secret).")
     registry_token_port: int = Field(
-        5001, description="Port (127.0.0.1) of the embedded registry's token issuer: anyone gets "
+        0, description="Port (127.0.0.1) of the embedded registry's token issuer (0: a free one, "
+        "chosen at its first start and kept; clients learn it from the registry's answers): anyone gets "
         "pull tokens, only the pusher credential gets push tokens, so run engines pull read-only "
         "and repository code, which never holds the credential, cannot write an image.")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import socket
 import sys
 from collections.abc import Callable
 
@@ -33,11 +34,27 @@ def _token_files(paths: StackPaths) -> tuple:
     return paths.secrets / "registry-token-key.pem", paths.secrets / "registry-token-cert.pem"
 
 
-def token_realm(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.registry.registry_token_port}/token"
+def _tokens_conf(paths: StackPaths):
+    return paths.conf / "registry-tokens.json"
 
 
-def write_config(settings: Settings, paths: StackPaths) -> str:
+def token_port(settings: Settings) -> int:
+    """registry_token_port; else the port chosen at the issuer's first start; else a free one."""
+    if settings.registry.registry_token_port:
+        return settings.registry.registry_token_port
+    try:
+        return int(json.loads(_tokens_conf(StackPaths.of(settings)).read_text())["port"])
+    except (OSError, ValueError, KeyError):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+
+def token_realm(settings: Settings, port: int) -> str:
+    return f"http://127.0.0.1:{port}/token"
+
+
+def write_config(settings: Settings, paths: StackPaths, port: int) -> str:
     conf = paths.conf / "registry.yml"
     # YAML is a superset of JSON: quoting through json.dumps is safe for any path.
     write_if_changed(
@@ -65,7 +82,7 @@ health:
     enabled: false
 auth:
   token:
-    realm: {json.dumps(token_realm(settings))}
+    realm: {json.dumps(token_realm(settings, port))}
     service: {json.dumps(registry_tokens.SERVICE)}
     issuer: {json.dumps(registry_tokens.ISSUER)}
     rootcertbundle: {json.dumps(str(_token_files(paths)[1]))}
@@ -74,22 +91,23 @@ auth:
     return str(conf)
 
 
-def _start_tokens(settings: Settings, paths: StackPaths, log: Callable[[str], None]) -> None:
-    """The token issuer, with its key, certificate and the pusher's password (made once)."""
+def _start_tokens(settings: Settings, paths: StackPaths, log: Callable[[str], None]) -> int:
+    """The token issuer, with its key, certificate and the pusher's password (made once); its port."""
     paths.make()
     key, cert = _token_files(paths)
     registry_tokens.make_key(key, cert)
     secret_file(datadir.pusher_secret_file(settings))
-    conf = paths.conf / "registry-tokens.json"
+    port = token_port(settings)
+    conf = _tokens_conf(paths)
     write_if_changed(conf, json.dumps({
-        "port": settings.registry.registry_token_port, "key": str(key), "cert": str(cert),
+        "port": port, "key": str(key), "cert": str(cert),
         "password_file": str(datadir.pusher_secret_file(settings))}, indent=1) + "\n")
     fingerprint = hashlib.sha256(conf.read_bytes() + cert.read_bytes()).hexdigest()[:16]
     process.start(
         paths, TOKENS, [sys.executable, "-m", "bindery.stack.registry_tokens", str(conf)],
-        ready=lambda: _answers(token_realm(settings)), timeout=settings.stack.stack_wait_timeout,
-        what=f"registry token issuer on 127.0.0.1:{settings.registry.registry_token_port}",
-        fingerprint=fingerprint, log=log)
+        ready=lambda: _answers(token_realm(settings, port)), timeout=settings.stack.stack_wait_timeout,
+        what=f"registry token issuer on 127.0.0.1:{port}", fingerprint=fingerprint, log=log)
+    return port
 
 
 def _answers(url: str) -> bool:
@@ -129,8 +147,8 @@ def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
                 "state": "running" if ping(settings) else "unreachable"}  # fmt: skip
     paths = StackPaths.of(settings)
     exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
-    _start_tokens(settings, paths, log)
-    conf = write_config(settings, paths)
+    port = _start_tokens(settings, paths, log)
+    conf = write_config(settings, paths, port)
     info = process.start(
         paths, NAME, [exe, "serve", conf], ready=lambda: ping(settings, 1.0),
         timeout=settings.stack.stack_wait_timeout, what=f"registry on {settings.registry.url}",
