@@ -57,8 +57,8 @@ KNOWN_CAUSES = (
      "the repository's server answered the build's clone with a redirect it had not given "
      "before the build (redirects are followed only where checked, before the build); please "
      "try again, or use the repository's own URL"),
-    (r"initializing source docker://(([^\s/]+)/[^\s:@]+(?::[\w.\-]+|@sha256:[0-9a-f]+)?)",
-     "the base image {0} could not be pulled from the registry {1}, which this service cannot "
+    (r"initializing source docker://([^\s/:@]+(?::\d+)?(?:/[^\s/:@]+)*(?::[\w.\-]+|@sha256:[0-9a-f]+)?)",
+     "the base image {0} could not be pulled from the registry {registry}, which this service cannot "
      "reach or which does not have it. A Dockerfile must start FROM an image this service has "
      "(ARG BINDERY_BASE_IMAGE, then "
      "FROM ${{BINDERY_BASE_IMAGE}}); repositories without one need the service's buildpacks "
@@ -148,6 +148,12 @@ def parse_line(raw: bytes) -> Event:
     return Event(phase=phase, message=message, **extra)
 
 
+def registry_of(reference: str) -> str:
+    """The registry an image reference names (a short name is Docker Hub's, as engines read it)."""
+    first, slash, _ = reference.partition("/")
+    return first if slash and ("." in first or ":" in first or first == "localhost") else "docker.io"
+
+
 def known_cause(lines: list[str], disk: str = "its disk budget",
                 memory: str = "its memory limit") -> str | None:
     """A person-readable cause (and the file to change) when the build output shows one;
@@ -159,5 +165,6 @@ def known_cause(lines: list[str], disk: str = "its disk budget",
         match = re.search(pattern, text, re.IGNORECASE)
         if match:
             groups = [g for g in match.groups() if g is not None]
-            return explanation.format(*groups, file=where, disk=disk, memory=memory)
+            return explanation.format(*groups, file=where, disk=disk, memory=memory,
+                                      registry=registry_of(groups[0]) if groups else "")
     return None

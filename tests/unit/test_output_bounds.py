@@ -41,3 +41,17 @@ def test_a_session_keeps_phases_and_the_end_past_its_budget():
     assert budget.admit(Event(phase="pushing", message="z" * 30)) is None
     assert budget.admit(Event(phase="failed", message="the end")) is not None  # terminal
     assert Budget(0).admit(Event(phase="building", message="x" * 10**6)) is not None  # no bound
+
+
+def test_failure_messages_name_the_registry_and_the_budgets():
+    from bindery.builds.repo2docker_run import known_cause
+
+    tried = {"docker://buildpack-deps:jammy": "docker.io", "docker://quay.io/a/b:1": "quay.io",
+             "docker://127.0.0.1:5000/bindery/base@sha256:ab": "127.0.0.1:5000"}
+    for source, registry in tried.items():
+        said = known_cause([f"Error: initializing source {source}: pinging container registry"])
+        assert f"could not be pulled from the registry {registry}," in said, said
+    said = known_cause(["yes > fill: File size limit exceeded"], disk="4 GiB")
+    assert "disk budget (4 GiB)" in said
+    said = known_cause(['building at STEP "RUN pip install x": exit status 137'], memory="3G")
+    assert "memory" in said and "(3G)" in said
