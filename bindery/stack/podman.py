@@ -131,15 +131,13 @@ def mount_build_store(settings: Settings, paths: StackPaths, log: Callable[[str]
             size = min(STORE_CAP, free // 2)
         with open(image, "wb") as f:
             f.truncate(size)  # sparse: costs only what is written
-        made = subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)],
-                              capture_output=True, text=True, timeout=TOOL_TIMEOUT)
+        made = process_runner.run(["mkfs.ext4", "-q", "-F", "-m", "0", image], timeout=TOOL_TIMEOUT)
         if made.returncode != 0:
             image.unlink(missing_ok=True)
             raise process.StackError(f"could not make the build store's file system: "
                                      f"{made.stderr.strip()}")
         log(f"  build store: a file system of its own, {size / 2**30:.1f} GiB ({image})")
-    mounted = subprocess.run(["mount", "-o", "loop", str(image), str(store)],
-                             capture_output=True, text=True, timeout=TOOL_TIMEOUT)
+    mounted = process_runner.run(["mount", "-o", "loop", image, store], timeout=TOOL_TIMEOUT)
     if mounted.returncode != 0:
         raise process.StackError(f"could not mount the build store ({image}): "
                                  f"{mounted.stderr.strip()}")
@@ -148,7 +146,7 @@ def mount_build_store(settings: Settings, paths: StackPaths, log: Callable[[str]
 def unmount_build_store(paths: StackPaths) -> None:
     store = paths.store("build")
     if os.path.ismount(store) and store_image(paths).exists():
-        subprocess.run(["umount", "-l", str(store)], capture_output=True, timeout=TOOL_TIMEOUT)
+        process_runner.run(["umount", "-l", store], timeout=TOOL_TIMEOUT)
 
 
 def podman_argv(paths: StackPaths, side: str) -> list[str]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import httpx
 
-from bindery import datadir
+from bindery import datadir, http_clients
 from bindery.datadir import StackPaths, secret_file, write_if_changed
 from bindery.registry_client import MANIFEST_HEADERS, RegistryAuth, manifest_url
 from bindery.settings import Settings
@@ -127,8 +127,8 @@ def ping(settings: Settings, timeout: float = 2.0) -> bool:
 
 def digest(settings: Settings, image: str, timeout: float = 5.0) -> str | None:
     """The digest ``image`` (``host:port/name:tag``) names in the registry, None when absent."""
-    with httpx.Client(timeout=timeout,
-                      auth=RegistryAuth(datadir.registry_credential(settings))) as client:
+    with http_clients.client(timeout=timeout) as client:
+        client.auth = RegistryAuth(datadir.registry_credential(settings))
         r = client.head(manifest_url(settings.registry.url, image), headers=MANIFEST_HEADERS)
     if r.status_code == 404:
         return None
