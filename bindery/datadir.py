@@ -188,3 +188,39 @@ def hub_token(settings: "Settings") -> str:
         raise RuntimeError(
             f"no hub token: set BINDERY_HUB_API_TOKEN or run `bindery up` (expected {path})"
         ) from None
+
+
+PUSHER = "pusher"  # user name of the embedded registry's pusher credential
+
+
+def embedded_registry(settings: "Settings") -> bool:
+    """The stack runs the registry unless ``registry_url`` points elsewhere."""
+    port = settings.registry.registry_port
+    return not settings.registry.registry_url or settings.registry.host in (
+        f"127.0.0.1:{port}", f"localhost:{port}")
+
+
+def pusher_secret_file(settings: "Settings") -> Path:
+    """Where `bindery up` keeps the embedded registry's pusher password (mode 600)."""
+    return StackPaths.of(settings).secrets / "registry-pusher"
+
+
+def registry_credential(settings: "Settings") -> tuple[str, str] | None:
+    """(user, password) bindery and its builds' pusher present to the registry, or None.
+
+    The settings' credential when given (password inline or from its file); else, for the
+    embedded registry, its pusher credential; else none (anonymous)."""
+    registry = settings.registry
+    if registry.registry_username:
+        if registry.registry_password is not None:
+            return registry.registry_username, registry.registry_password.get_secret_value()
+        if registry.registry_password_file is not None:
+            return registry.registry_username, registry.registry_password_file.read_text().strip()
+        raise RuntimeError("registry_username is set but neither registry_password nor "
+                           "registry_password_file is")
+    if embedded_registry(settings):
+        try:
+            return PUSHER, pusher_secret_file(settings).read_text().strip()
+        except FileNotFoundError:
+            return None
+    return None

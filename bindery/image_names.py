@@ -27,7 +27,12 @@ def image_name(registry_host: str, prefix: str, slug: str, repo_url: str, commit
 
 
 def split_image(image: str) -> tuple[str, str, str]:
-    """(registry host, repository path, tag) of a full image name."""
+    """(registry host, repository path, tag) of a full image name; for a digest reference
+    (``host/repo@sha256:...``) the digest stands where the tag would (as the registry API and the
+    engine's pull take it)."""
     host, _, rest = image.partition("/")
+    if "@" in rest:
+        repo, _, digest = rest.partition("@")
+        return host, repo.partition(":")[0], digest  # a repository path has no ':'; a tag may precede
     repo, _, tag = rest.rpartition(":")
     return host, repo, tag

@@ -32,6 +32,19 @@ def free_port() -> int:
 # The test git servers listen on 127.0.0.1: the only non-public address a test stack may fetch
 # from (127.0.0.2 and the rest stay blocked, see tests/test_outbound.py).
 TEST_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+# Hosts builds install from here (PyPI, the Debian mirror): their addresses may be private on this
+# machine (a re-signing proxy), so the test stack lets build steps reach exactly those.
+PACKAGE_HOSTS = ("pypi.org", "files.pythonhosted.org", "deb.debian.org")
+
+
+def package_index_networks() -> list[str]:
+    found = set()
+    for host in PACKAGE_HOSTS:
+        try:
+            found |= {f"{info[4][0]}/32" for info in socket.getaddrinfo(host, 443, socket.AF_INET)}
+        except OSError:
+            continue  # not resolvable here: builds that need it fail and say so
+    return sorted(found)
 
 
 def stack_env(data_dir: Path, **overrides: object) -> dict[str, str]:
@@ -51,6 +64,7 @@ def stack_env(data_dir: Path, **overrides: object) -> dict[str, str]:
         # ...and lets it hold a benchmark crowd's event streams at once (100 and more)
         "max_connections_per_client": 1000,
         "repo_allowed_networks": TEST_ALLOWED_NETWORKS,
+        "build_allowed_networks": package_index_networks(),
         **overrides,
     }
     return {f"BINDERY_{k.upper()}": json.dumps(v) if isinstance(v, (list, dict)) else str(v)

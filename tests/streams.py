@@ -36,11 +36,21 @@ async def open_server(event: Event) -> httpx.Response:
 
 
 def run_side_images(settings: Settings) -> set[str]:
+    """The run side's images, by tag and by digest (launches pull bindery's images by digest)."""
     client = docker_client(settings.run_socket, 30)
     try:
-        return {tag for image in client.images.list() for tag in image.tags}
+        return {ref for image in client.images.list()
+                for ref in [*image.tags, *image.attrs.get("RepoDigests", [])]}
     finally:
         client.close()
+
+
+def pulled(settings: Settings, image: str) -> bool:
+    """The run side has `image` (a tag name) by the digest bindery launches it by, or by tag."""
+    from bindery.registry_client import repository_of
+
+    return any(ref == image or ref.startswith(f"{repository_of(image)}@sha256:")
+               for ref in run_side_images(settings))
 
 
 def bindery_users(users: list[dict], repo_url: str | None = None) -> list[dict]:

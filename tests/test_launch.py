@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.streams import bindery_users, collect, git_spec, open_server, phases, run_side_images
+from tests.streams import bindery_users, collect, git_spec, open_server, phases, pulled
 
 
 async def test_uncached_ref_builds_then_launches_after_a_202(stack, git_repo_factory, hub):
@@ -23,7 +23,7 @@ async def test_uncached_ref_builds_then_launches_after_a_202(stack, git_repo_fac
     response = await open_server(events[-1])
     assert response.status_code == 200, response.text
     # The run side pulled the image from the registry (it was never built there).
-    assert image in run_side_images(stack)
+    assert pulled(stack, image)
     for key in ("repo_url", "binder_ref_url", "binder_launch_host", "binder_request",
                 "binder_persistent_request", "token", "url"):
         assert ready[key], key

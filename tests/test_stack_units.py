@@ -63,8 +63,9 @@ def test_podman_configs_are_per_side(tmp_path):
 
 def test_registry_config_has_delete_and_addr(tmp_path):
     s = make(tmp_path, registry_port=15997)
-    text = open(registry.write_config(s, StackPaths.of(s))).read()
+    text = open(registry.write_config(s, StackPaths.of(s), 15996)).read()
     assert '"127.0.0.1:15997"' in text and "enabled: true" in text
+    assert '"http://127.0.0.1:15996/token"' in text  # every request needs a token of the issuer
 
 
 def test_hub_config_compiles_with_scoped_services(tmp_path):

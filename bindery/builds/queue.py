@@ -71,8 +71,10 @@ class BuildQueue:
     def __init__(self, runner: Runner, slots: int, per_repo: int, per_client: int = 0,
                  on_finish: Callable[[Build], None] | None = None,
                  occupied: Occupied | None = None, poll: float = 1.0,
-                 finishing: Callable[[], Awaitable[None]] | None = None) -> None:
+                 finishing: Callable[[], Awaitable[None]] | None = None,
+                 kept_bytes: int = 0) -> None:
         self.runner = runner
+        self.kept_bytes = kept_bytes  # a build's output kept for late joiners (0: all of it)
         self.finishing = finishing  # awaited at close: ended builds still being removed
         self.slots = max(1, slots)
         self.per_repo = max(1, per_repo)
@@ -95,7 +97,7 @@ class BuildQueue:
     def submit(self, job: BuildJob) -> Build:
         build = self.active.get(job.image)
         if build is None:
-            build = Build(job)
+            build = Build(job, Channel(self.kept_bytes))
             self.active[job.image] = build
             self.waiting.append(build)
             if self.occupied is None and self.line is None:  # the only one building: decide now

@@ -39,6 +39,12 @@ async def output_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 # expression's groups ({0}, {1}) and {file}: the file the failing step installs from, as the mirror
 # buildpacks announce it ("[bindery] installing the packages listed in <file>").
 KNOWN_CAUSES = (
+    (r"file size limit exceeded",
+     "a build step wrote a file larger than the build's disk budget ({disk}); write less (or "
+     "download less) in the build"),
+    (r"(?:exit status 137|signal: killed|\bKilled\b)",
+     "a build step was killed by the system, which happens when it uses more memory than the "
+     "build's limit ({memory}); install less at once or ask the operators for more"),
     (r"no space left on device",
      "the build machine ran out of disk space (no space left on device); this is not the "
      "repository's fault, please try again later"),
@@ -52,7 +58,7 @@ KNOWN_CAUSES = (
      "the repository's server answered the build's clone with a redirect it had not given "
      "before the build (redirects are followed only where checked, before the build); please "
      "try again, or use the repository's own URL"),
-    (r"initializing source docker://([^\s:]+(?::[\w.\-]+)?)",
+    (r"initializing source docker://([^\s/:@]+(?::\d+)?(?:/[^\s/:@]+)*(?::[\w.\-]+|@sha256:[0-9a-f]+)?)",
      "the base image {0} could not be pulled from its registry, {registry}{tried}. A Dockerfile "
      "must start FROM an image this service has (ARG BINDERY_BASE_IMAGE, then "
      "FROM ${{BINDERY_BASE_IMAGE}}) or one its registry mirrors serve; repositories without one "
@@ -82,6 +88,10 @@ REPO2DOCKER_ERROR = "Error during build: "  # how repo2docker prefixes an except
 # (bindery/builds/repo2docker_entry.py, which runs only in that image and keeps its own copies).
 END_TOKEN_ENV = "BINDERY_BUILD_END_TOKEN"
 END_KEY = "bindery_build_succeeded"
+DIGEST_KEY = "digest"
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+AUTH_ENV = "BINDERY_REGISTRY_AUTH"  # the pusher's docker config (bindery/builds/repo2docker_entry.py)
+STEP_OPTIONS_ENV = "BINDERY_BUILD_STEP_OPTIONS"  # the build steps' sandbox (same)
 
 
 def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: str,
@@ -100,16 +110,26 @@ def repo2docker_argv(command: list[str], repo: str, commit: str | None, image: s
     return [*argv, "--", repo]
 
 
-def end_line(raw: bytes) -> str | None:
-    """The token of the build's success line, or None for any other line."""
+def _end_record(raw: bytes) -> dict:
     if END_KEY.encode() not in raw:
-        return None
+        return {}
     try:
         data = json.loads(raw)
     except ValueError:
-        return None
-    token = data.get(END_KEY) if isinstance(data, dict) else None
-    return token if isinstance(token, str) else None
+        return {}
+    return data if isinstance(data, dict) and isinstance(data.get(END_KEY), str) else {}
+
+
+def end_line(raw: bytes) -> str | None:
+    """The token of the build's success line, or None for any other line."""
+    return _end_record(raw).get(END_KEY)
+
+
+def end_digest(raw: bytes) -> str | None:
+    """The digest the build's success line says the engine pushed (None: not that line, or no
+    digest said)."""
+    digest = _end_record(raw).get(DIGEST_KEY)
+    return digest if isinstance(digest, str) and DIGEST.fullmatch(digest) else None
 
 
 def parse_line(raw: bytes) -> Event:
@@ -131,9 +151,11 @@ def parse_line(raw: bytes) -> Event:
     return Event(phase=phase, message=message, **extra)
 
 
-def known_cause(lines: list[str], mirrors: Mapping[str, str] | None = None) -> str | None:
+def known_cause(lines: list[str], mirrors: Mapping[str, str] | None = None,
+                disk: str = "its disk budget", memory: str = "its memory limit") -> str | None:
     """A person-readable cause (and the file to change) when the build output shows one.
-    `mirrors`: the engines' registry mirrors (registry -> mirror), named when a pull failed."""
+    `mirrors`: the engines' registry mirrors (registry -> mirror), named when a pull failed;
+    ``disk`` and ``memory`` name the build's budgets."""
     text = "\n".join(lines)
     steps = STEP_FILE.findall(text)
     where = steps[-1] if steps else "your repository's dependency files"
@@ -146,5 +168,6 @@ def known_cause(lines: list[str], mirrors: Mapping[str, str] | None = None) -> s
             tried = (f", through its mirror {mirror} (the service's registry_mirrors), which "
                      "could not serve it either" if mirror else
                      " (unreachable from this service; it has no mirror of it)")
-            return explanation.format(*groups, file=where, registry=registry, tried=tried)
+            return explanation.format(*groups, file=where, registry=registry, tried=tried,
+                                      disk=disk, memory=memory)
     return None

@@ -8,22 +8,26 @@ environment, the pinned git config of the outbound check); the executor only run
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
 
+from bindery import datadir
 from bindery.builds.buildpacks.options import BuildOptions
 from bindery.builds.executors.engine import OUT_OF_MEMORY, EngineExecutor
 from bindery.builds.executors.base import CANCELLED, TIMED_OUT, BuildExecutor, BuildSpec, build_name
 from bindery.builds.build_logs import BuildLogs
 from bindery.builds.log_access import KEY_PARAM, log_key
 from bindery.builds.buildpack_mode import BuildpacksChooser
+from bindery.builds import step_sandbox
 from bindery.builds.queue import BuildJob
-from bindery.builds.repo2docker_run import (END_TOKEN_ENV, REPO2DOCKER_ERROR, TAIL_LINES, end_line,
+from bindery.builds.repo2docker_run import (AUTH_ENV, END_TOKEN_ENV, STEP_OPTIONS_ENV, REPO2DOCKER_ERROR, TAIL_LINES, end_digest, end_line,
                                        known_cause, parse_line, repo2docker_argv)
 from bindery.events import Event, LaunchError
 from bindery.git_commands import safe_git_env
+from bindery.registry_client import basic_header
 from bindery.settings import Settings
 from bindery.stack import base_image, builder_image
 
@@ -33,7 +37,7 @@ CONFIG_IN_IMAGE = "/opt/bindery-build/bindery/builds/repo2docker_config.py"  # b
 def build_options(settings: Settings, mode: str) -> BuildOptions:
     return BuildOptions(
         mode=mode,
-        base_image=base_image.image_name(settings),
+        base_image=base_image.reference(settings),
         base_suite=base_image.SUITE,
         python_version=base_image.PYTHON_VERSION,
         python_suites=",".join(f"{v}={suite}" for v, suite in settings.builds.python_suites.items()),
@@ -80,6 +84,14 @@ def build_spec(settings: Settings, job: BuildJob, mode: str,
     # The build image trusts the host's CA certificates itself (it is FROM the base image).
     env = {**build_options(settings, mode).to_environ(), **safe_git_env(job.git_config),
            END_TOKEN_ENV: secrets.token_hex(16)}  # its success line carries it (follow_build)
+    sandbox = step_sandbox.options(settings, build_name(job.image))
+    if sandbox is not None:
+        env[STEP_OPTIONS_ENV] = json.dumps(sandbox)
+    credential = datadir.registry_credential(settings)
+    if credential is not None and settings.builds.build_executor == "engine":
+        # the pusher's credential, for repo2docker's push only (on Kubernetes: k8s_push_secret)
+        env[AUTH_ENV] = json.dumps({"auths": {settings.registry.host: {
+            "auth": basic_header(credential).removeprefix("Basic ")}}})
     mounts = (job.source,) if os.path.isabs(job.source) and os.path.isdir(job.source) else ()
     return BuildSpec(image=job.image, repo=job.repo, argv=argv, env=env,
                      memory_limit=settings.builds.build_memory_limit, timeout=settings.builds.build_timeout,
@@ -94,13 +106,21 @@ async def run_build(settings: Settings, chooser: BuildpacksChooser, executor: Bu
     spec = build_spec(settings, job, choice.mode, build_args)
     log_url = build_log_url(settings, job.image, job.private)
     async for event in follow_build(executor, spec, log_url, settings.builds.build_memory_limit,
-                                    settings.registry.registry_mirrors):
+                                    settings.registry.registry_mirrors,
+                                    settings.builds.build_output_max_bytes,
+                                    settings.builds.build_disk_max_bytes):
         yield event
 
 
+def pushed_event(digest: str) -> Event:
+    """The build's last event: the digest of the image it pushed (``digest``), which is what is
+    launched (bindery/launches/pipeline.py records it)."""
+    return Event(phase="pushing", message=f"Pushed the image: {digest}\n", digest=digest)
+
+
 async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
-                       memory_limit: str, mirrors: Mapping[str, str] | None = None
-                       ) -> AsyncIterator[Event]:
+                       memory_limit: str, mirrors: Mapping[str, str] | None = None,
+                       output_max_bytes: int = 0, disk_max_bytes: int = 0) -> AsyncIterator[Event]:
     """Start (or join) the build named from spec.image and yield its log from the start.
 
     When this task is cancelled (a shutdown), the build keeps running on the engine: the next
@@ -123,6 +143,8 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
     errors: list[str] = []
     tail: list[str] = []
     succeeded = False
+    digest = None  # what the engine pushed, as the success line says (any process's build)
+    printed = 0  # bytes of output so far: past output_max_bytes the build is stopped
     lines = executor.follow(handle.name)
     try:
         while True:
@@ -135,10 +157,18 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
                 break  # wait() below stops it at the deadline and says so
             ended = end_line(raw)
             if ended is not None:
+                digest = end_digest(raw)
                 succeeded = not handle.attached and token is not None and ended == token
                 if succeeded:
                     break
                 continue  # another process's build: its end is the container's
+            printed += len(raw)
+            if output_max_bytes and printed > output_max_bytes:
+                await executor.cancel(handle.name, "too much output")
+                raise LaunchError(
+                    f"Build failed: the build printed more than {output_max_bytes // 2**20} MiB "
+                    f"of output (its output budget), so it was stopped. Print less (e.g. quiet "
+                    f"installs). Build log: {log_url}", build_log_url=log_url)
             event = parse_line(raw)
             tail = [*tail[-TAIL_LINES:], event.message]
             if event.model_extra and event.model_extra.get("error"):
@@ -148,6 +178,8 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
         await lines.aclose()
     if succeeded:
         executor.finish_in_background(handle)
+        if digest:
+            yield pushed_event(digest)
         return
     try:
         status = await executor.wait(handle)
@@ -155,6 +187,8 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
         raise LaunchError(f"Build failed: {exc}. Build log: {log_url}",
                           build_log_url=log_url) from None
     if status == 0:
+        if digest:
+            yield pushed_event(digest)
         return
     if status == TIMED_OUT:
         reason = f"The build took longer than {spec.timeout:.0f} s and was stopped."
@@ -165,7 +199,9 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
     elif 128 < status <= 128 + 64:  # what `timeout` in the container says of a killed child
         reason = f"Build failed: the build process was killed (signal {status - 128})."
     else:
-        cause = (known_cause(tail, mirrors) or (errors[-1].removeprefix(REPO2DOCKER_ERROR) if errors else "")
+        disk = f"{disk_max_bytes / 2**30:g} GiB" if disk_max_bytes else "its disk budget"
+        cause = (known_cause(tail, mirrors, disk=disk, memory=memory_limit)
+                 or (errors[-1].removeprefix(REPO2DOCKER_ERROR) if errors else "")
                  or f"repo2docker exited with status {status}")
         reason = f"Build failed: {cause}"
     raise LaunchError(f"{reason} Full build log: {log_url}", build_log_url=log_url)

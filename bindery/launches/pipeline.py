@@ -38,11 +38,13 @@ from bindery.metrics import Metrics
 from bindery.providers import RepoProvider, get_provider
 from bindery.providers.data_records import RecordProvider
 from bindery.providers.refcache import RefCache
-from bindery.registry_client import Registry
+from bindery.registry_client import Registry, by_digest
 from bindery.repoid import identify
 from bindery.settings import Settings
 from bindery.specrules import SpecRules
-from bindery.stack.base_image import image_name as base_image_name
+from bindery.stack.base_image import reference as base_image_reference
+from bindery.state import open_store
+from bindery.state.base import StateStore
 from bindery.state.pool_records import PoolOrigin
 
 log = logging.getLogger("bindery.launches.pipeline")
@@ -62,9 +64,11 @@ class Services:
     executor: BuildExecutor | None = None  # where builds run (engine containers or pods)
     pools: Pools | None = None  # warm pools (bindery/launches/pools.py), when the settings name any
     rules: SpecRules | None = None  # banned_specs / allowed_specs, for where a repository moved
+    store: StateStore | None = None  # where the digests bindery pushed are recorded
+    own_store: bool = False  # the store was opened for these services (closed with them)
 
     @classmethod
-    def create(cls, settings: Settings) -> Services:
+    def create(cls, settings: Settings, store: StateStore | None = None) -> Services:
         metrics = Metrics(settings.service.metrics_repo_labels)
         GIT_SLOTS.configure(settings.providers.git_concurrency)
         # A build service (api_only) has no hub: its client is never called.
@@ -72,7 +76,7 @@ class Services:
                   settings.launches.hub_timeout)
         # Dockerfile repositories may say `ARG BINDERY_BASE_IMAGE` + `FROM ${BINDERY_BASE_IMAGE}`
         # to build on this stack's Jupyter-ready base without knowing its name.
-        build_args = {"BINDERY_BASE_IMAGE": base_image_name(settings)}
+        build_args = {"BINDERY_BASE_IMAGE": base_image_reference(settings)}
         chooser = BuildpacksChooser.from_settings(settings)  # one per service: its probe is cached
 
         executor = build_executor(settings)
@@ -93,7 +97,8 @@ class Services:
                             settings.builds.build_slots_per_repo,
                             settings.builds.build_slots_per_client, on_finish=build_finished,
                             occupied=occupied, poll=settings.builds.build_slot_poll_seconds,
-                            finishing=executor.finishing)
+                            finishing=executor.finishing,
+                            kept_bytes=settings.builds.session_log_max_bytes)
         launcher = Launcher(hub, LaunchConfig(
             hub_url=settings.hub_public, timeout=settings.launches.launch_timeout,
             retries=settings.launches.launch_retries, token_lifetime=settings.launches.cull_max_age_seconds,
@@ -102,13 +107,26 @@ class Services:
         metrics.queue_length.set_function(lambda: builds.queue_length)
         metrics.slots_used.set_function(lambda: len(builds.running))
         metrics.inprogress_builds.set_function(lambda: len(builds.running))
-        registry = Registry(settings.registry.url, settings.registry.registry_timeout, settings.registry.registry_retries)
+        registry = Registry(settings.registry.url, settings.registry.registry_timeout,
+                            settings.registry.registry_retries, datadir.registry_credential(settings))
         prepuller = Prepuller(settings.run_socket, settings.launches.prepull_timeout,
                               settings.launches.prepull_progress_interval,
                               settings.launches.prepull_concurrency) \
             if prepull_wanted(settings) else None
+        own_store = store is None
         return cls(settings, registry, hub, builds, launcher, metrics, prepuller,
-                   refs=RefCache(settings), executor=executor, rules=SpecRules(settings))
+                   refs=RefCache(settings), executor=executor, rules=SpecRules(settings),
+                   store=open_store(settings) if own_store else store, own_store=own_store)
+
+    async def launchable(self, image: str) -> str | None:
+        """What to launch for ``image`` (a tag name): the digest bindery pushed under that name,
+        while the registry has it; None when bindery has no record (never built here, or a tag
+        someone else wrote) or the registry lost it: then it is built."""
+        digest = await self.store.pushed_digest(image) if self.store is not None else None
+        if digest is None:
+            return None
+        reference = by_digest(image, digest)
+        return reference if await self.registry.image_exists(reference) else None
 
     async def aclose(self) -> None:
         if self.pools is not None:
@@ -123,6 +141,8 @@ class Services:
             await self.refs.aclose()
         if self.executor is not None:
             await self.executor.aclose()
+        if self.own_store and self.store is not None:
+            await self.store.aclose()
 
 
 def prepull_wanted(settings: Settings) -> bool:
@@ -208,12 +228,15 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
         judge_move(services, provider)
         image = provider.prebuilt_image or image_name(
             settings.registry.host, settings.registry.image_prefix, slug, repo_key, commit)
-        if listing is not None and services.pools is not None:
+        # the image provider checked its registry while resolving; bindery's own images are
+        # launched by the digest it pushed, never by what the tag points to now
+        launch_ref = image if provider.prebuilt_image else await services.launchable(image)
+        if listing is not None and services.pools is not None and launch_ref is not None:
             # A warm server is already counted against the quotas (it needs no new place), and
             # its image is in the registry (no need to ask).
             warm = await services.pools.claim(
                 PoolOrigin(provider.name, provider.spec, provider.repo_url, repo_key),
-                provider.unresolved_ref, image, on_user)
+                provider.unresolved_ref, launch_ref, on_user)
             if warm is not None:
                 yield Event(phase="built", message="Found built image, launching...\n",
                             imageName=image)
@@ -224,8 +247,6 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
                     token=warm.token, user=warm.user, pooled=True),
                     await image_notice(services, image))
                 return
-        built = await services.registry.image_exists(image) if provider.prebuilt_image is None \
-            else True  # the image provider checked its registry while resolving
         if listing is not None:  # check and take in one step, before building or launching
             await services.reservations.reserve(user, await listing, limits)
     finally:
@@ -233,7 +254,7 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
             listing.cancel()
             await asyncio.gather(listing, return_exceptions=True)
     if build_only:
-        async for event in _build_only(services, provider, repo_key, image, commit, built,
+        async for event in _build_only(services, provider, repo_key, image, commit, launch_ref,
                                        client):
             yield event
         return
@@ -241,7 +262,7 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
     try:
         if on_user is not None:
             await on_user(user)
-        async for event in _build_and_launch(services, provider, repo_key, image, commit, built,
+        async for event in _build_and_launch(services, provider, repo_key, image, commit, launch_ref,
                                              user, client):
             if event.phase == "ready":
                 await services.reservations.delivered(user)
@@ -253,25 +274,32 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
 
 
 async def _build_and_launch(services: Services, provider: RepoProvider, repo_key: str, image: str,
-                            commit: str, built: bool, user: str, client: str = ""
+                            commit: str, launch_ref: str | None, user: str, client: str = ""
                             ) -> AsyncIterator[Event]:
-    if built:
+    if launch_ref is not None:
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
     else:
-        async for event in _build(services, provider, repo_key, image, commit, client=client):
+        pushed: list[str] = []
+        async for event in _build(services, provider, repo_key, image, commit, client=client,
+                                  pushed=pushed):
             yield event
+        launch_ref = pushed[0]
     notice = asyncio.ensure_future(image_notice(services, image))  # read while the server starts
     try:
         if services.prepuller is not None:  # pull progress instead of a silent spawn
-            async for event in services.prepuller.pull(image):
+            async for event in services.prepuller.pull(launch_ref):
                 yield event
-        async for event in services.launcher.launch(image, repo_key, user):
+        async for event in services.launcher.launch(launch_ref, repo_key, user):
             yield _ready(services, provider, image, event, await notice) \
                 if event.phase == "ready" else event
     finally:
         if not notice.done():
             notice.cancel()
             await asyncio.gather(notice, return_exceptions=True)
+
+
+def joining_build(services: Services, image: str) -> bool:
+    return image in services.builds.active
 
 
 async def image_notice(services: Services, image: str) -> list[str]:
@@ -316,19 +344,22 @@ async def prepare_image(services: Services, provider_name: str, spec: str) -> st
     repo_key, slug = repo_identity(services.settings, provider)
     image = provider.prebuilt_image or image_name(
         services.settings.registry.host, services.settings.registry.image_prefix, slug, repo_key, commit)
-    if provider.prebuilt_image is None and not await services.registry.image_exists(image):
-        async for _event in _build(services, provider, repo_key, image, commit):
+    launch_ref = image if provider.prebuilt_image else await services.launchable(image)
+    if launch_ref is None:
+        pushed: list[str] = []
+        async for _event in _build(services, provider, repo_key, image, commit, pushed=pushed):
             pass  # a failed build raises LaunchError
+        launch_ref = pushed[0]
     if services.prepuller is not None:
-        async for _event in services.prepuller.pull(image):
+        async for _event in services.prepuller.pull(launch_ref):
             pass
-    return image
+    return launch_ref
 
 
 async def _build_only(services: Services, provider: RepoProvider, repo_key: str, image: str,
-                      commit: str, built: bool, client: str = "") -> AsyncIterator[Event]:
+                      commit: str, launch_ref: str | None, client: str = "") -> AsyncIterator[Event]:
     """Build and push without launching; ends as BinderHub's api-only mode does."""
-    if built:
+    if launch_ref is not None:
         yield Event(phase="built", message="Found built image.\n", imageName=image)
     else:
         async for event in _build(services, provider, repo_key, image, commit, build_only=True,
@@ -357,8 +388,15 @@ async def _hub_snapshot(services: Services) -> HubSnapshot:
 
 
 async def _build(services: Services, provider: RepoProvider, repo_key: str, image: str,
-                 commit: str, build_only: bool = False, client: str = "") -> AsyncIterator[Event]:
+                 commit: str, build_only: bool = False, client: str = "",
+                 pushed: list[str] | None = None) -> AsyncIterator[Event]:
+    """Build ``image`` (or join its build) and record the digest it pushed; ``pushed`` gets the
+    reference to launch (the image by that digest)."""
     local = provider.name == "local"  # a folder is built as it is, not at a ref
+    if provider.prebuilt_image is None and not joining_build(services, image) \
+            and await services.registry.image_exists(image):
+        yield Event(phase="building", message="The registry has an image of this name that this "
+                    "service has no record of pushing: it is not launched, but built again.\n")
     joining = image in services.builds.active
     record = isinstance(provider, RecordProvider)
     folder = None
@@ -387,8 +425,11 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
     if folder is not None and joining:
         provider.remove_content(folder)  # another launch's build of this image has its own copy
         folder = None
+    digest = None
     try:
         async for event in build.follow():
+            if event.model_extra and event.model_extra.get("digest"):
+                digest = str(event.model_extra["digest"])
             yield event
     except LaunchError:
         if folder is not None:
@@ -396,5 +437,14 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
         raise
     if folder is not None:  # built; a launch cancelled mid-build leaves it to content_folder's sweep
         provider.remove_content(folder)
+    if digest is not None and services.store is not None:
+        await services.store.record_digest(image, digest)
+    else:  # a build another process ran and recorded (its success line was not seen here)
+        digest = await services.store.pushed_digest(image) if services.store is not None else None
+    if digest is None:
+        raise LaunchError("The build ended, but which image it pushed (its digest) is unknown, so "
+                          "nothing is launched. Please launch again.", 503)
+    if pushed is not None:
+        pushed.append(by_digest(image, digest))
     yield Event(phase="built", message="Built image.\n" if build_only else
                 "Built image, launching...\n", imageName=image)

@@ -76,6 +76,31 @@ class Bounds:
     stale: float = 10.0  # owner silent this long: gone
     max_open: int = 0  # 0: no cap
     max_open_per_client: int = 0
+    kept_bytes: int = 0  # build output one session keeps in the store (0: all of it)
+
+
+class Budget:
+    """What of a session's events the store keeps: all of them up to ``max_bytes`` of messages;
+    past it only phase changes, events with fields of their own (progress, digest, ready) and the
+    end, after one notice saying so. A build printing gigabytes costs its sessions nothing."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+        self.phase = ""
+        self.noticed = False
+
+    def admit(self, event: Event) -> Event | None:
+        changed, self.phase = event.phase != self.phase, event.phase
+        self.used += len(event.message)
+        if not self.max_bytes or self.used <= self.max_bytes or event.terminal or changed \
+                or event.model_extra:
+            return event
+        if self.noticed:
+            return None
+        self.noticed = True
+        return Event(phase=event.phase, message=f"[bindery] more than {self.max_bytes} bytes of "
+                     "output: the rest is not repeated here (the build log has all of it)\n")
 
 
 def process_id() -> str:
@@ -208,12 +233,15 @@ class Sessions:
             await self.store.patch_session(sid, hub_user=user)
 
         handed_over = ended = False
+        kept = Budget(self.bounds.kept_bytes)
         try:
             async for event in self.run(session.provider, session.spec, on_user=on_user,
                                         client=session.client, **session.options):
                 if event.phase == "ready" and self.on_ready is not None:
                     await self.on_ready(session, event)
-                await self.store.append(sid, event.to_json())
+                stored = kept.admit(event)
+                if stored is not None:
+                    await self.store.append(sid, stored.to_json())
                 if event.terminal:  # the run still finishes (it counts its outcome after this)
                     await self.store.end_session(sid)
                     ended = True

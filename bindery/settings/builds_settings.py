@@ -29,6 +29,40 @@ class BuildSettings(BaseModel):
         3600.0, description="Seconds a build may run before it is ended. Also the bound for a build "
         "whose engine or disk fails: those end at once with a failed event naming the cause.")
     build_memory_limit: str = Field("3G", description="Memory limit of a build (repo2docker).")
+    build_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks (IPv4 CIDRs) a build step may reach although they are not public: "
+        "the operator's package indexes and mirrors (a devpi, a Debian mirror, a proxy in front of "
+        "PyPI). Build steps (Dockerfile RUN, buildpack installs, postBuild) run on a network of "
+        "their own that reaches the public internet, the host's DNS servers (port 53 only) and "
+        "these, never the machine itself (the registry, the hub, bindery), other stacks or the "
+        "networks launched servers may not reach (server_blocked_networks).")
+    build_pids_limit: int = Field(
+        4096, ge=64, description="Processes (and threads) the build steps of all of a stack's "
+        "builds may have at once (a cgroup of their own): a fork bomb in a RUN step stops there.")
+    build_disk_max_bytes: int = Field(
+        4 * 1024**3, ge=64 * 1024**2,
+        description="Bytes one file written by a build step may reach (the steps' file-size limit): "
+        "a step writing past it is stopped and the build fails saying so. What all builds "
+        "together may write is bounded by the build store's own file system (build_store_size).")
+    build_store_size: int = Field(
+        0, ge=-1,
+        description="Bytes of the embedded build engine's image store: a file system of its own "
+        "(ext4 in a sparse file under <data_dir>/stores, loop-mounted), so builds together can "
+        "never fill the host's disk; a build that finds it full fails saying so. 0: half of the "
+        "free space where data_dir is when the store is first made, at most 64 GiB. -1: no file "
+        "system of its own (the store shares the host's disk).")
+    build_output_max_bytes: int = Field(
+        128 * 1024 * 1024, ge=64 * 1024,
+        description="Bytes of output one build may print (its log, every line counted); past it "
+        "the build is stopped and fails saying so. The engine's log file of a build is capped a "
+        "little above this (containers.conf log_size_max), and each launch keeps at most "
+        "session_log_max_bytes of it in the state store.")
+    session_log_max_bytes: int = Field(
+        1024 * 1024, ge=4096,
+        description="Bytes of build output one launch session keeps in the state store (and a "
+        "shared build keeps in memory for late joiners): beyond it only the build's phases and its "
+        "end are kept, and the full log stays at its build-log URL.")
     build_image: str = Field(
         "", description="Image build containers run (repo2docker + bindery's buildpacks), in the "
         "build engine's store. Empty: made by `bindery up` from PyPI FROM the base image "

@@ -5,7 +5,9 @@ Each field is also read from ``BINDERY_<FIELD>`` (upper case); see bindery/setti
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
 
 
 class RegistrySettings(BaseModel):
@@ -22,6 +24,21 @@ class RegistrySettings(BaseModel):
         "because the registry is unreachable). An unreachable registry ends a launch within "
         "registry_retries × (registry_timeout + 2) seconds (backoff ≤ 2 s between attempts)."
     )
+    registry_username: str = Field(
+        "", description="User of bindery's registry credential: bindery's registry client and its "
+        "builds' pusher use it (HTTP basic auth, or the Docker registry token flow, whichever the "
+        "registry asks for). Empty with the embedded registry: its pusher credential "
+        "(<data_dir>/secrets/registry-pusher). Empty otherwise: no credential (anonymous).")
+    registry_password: SecretStr | None = Field(
+        None, description="Password (or token) of registry_username. Empty: read from "
+        "registry_password_file.")
+    registry_password_file: Path | None = Field(
+        None, description="File holding the password of registry_username (a mounted secret).")
+    registry_token_port: int = Field(
+        0, description="Port (127.0.0.1) of the embedded registry's token issuer (0: a free one, "
+        "chosen at its first start and kept; clients learn it from the registry's answers): anyone gets "
+        "pull tokens, only the pusher credential gets push tokens, so run engines pull read-only "
+        "and repository code, which never holds the credential, cannot write an image.")
 
     registry_mirrors: dict[str, str] = Field(
         default_factory=dict,

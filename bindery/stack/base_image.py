@@ -25,10 +25,11 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-from bindery import process_runner
+from bindery import datadir, process_runner
+from bindery.datadir import StackPaths, write_if_changed
+from bindery.registry_client import by_digest, docker_config
 from bindery.settings import Settings
 from bindery.stack import podman, registry_server as registry
-from bindery.datadir import StackPaths
 from bindery.stack.process import StackError
 
 HERE = Path(__file__).parent / "base"
@@ -84,6 +85,22 @@ def recipe_hash() -> str:
 def image_name(settings: Settings) -> str:
     """Name of the base image repositories build FROM (``settings.stack.base_image`` if set)."""
     return settings.stack.base_image or f"{settings.registry.host}/bindery/base:{recipe_hash()}"
+
+
+def digest_file(settings: Settings) -> Path:
+    """Where `bindery up` records the digest of the base image it pushed (or verified)."""
+    return StackPaths.of(settings).conf / "base-image.digest"
+
+
+def reference(settings: Settings) -> str:
+    """The base image as builds use it: by the digest `bindery up` recorded, so a tag planted or
+    overwritten in the registry is never built on; by name when none is recorded yet."""
+    name = image_name(settings)
+    try:
+        digest = digest_file(settings).read_text().strip()
+    except OSError:
+        return name
+    return by_digest(name, digest) if digest.startswith("sha256:") else name
 
 
 def local_name(h: str) -> str:
@@ -156,7 +173,14 @@ def ensure(settings: Settings, log: Callable[[str], None] = print) -> dict:
     """Make sure the base image is in the registry; build, load or push it as needed."""
     name = image_name(settings)
     t0 = time.monotonic()
-    if registry.has_image(settings, name):
+    current = registry.digest(settings, name)
+    try:
+        recorded = digest_file(settings).read_text().strip()
+    except OSError:
+        recorded = ""
+    if current is not None and (current == recorded or settings.stack.base_image):
+        # the operator's own base (settings.stack.base_image) is verified here, once, by digest
+        write_if_changed(digest_file(settings), f"{current}\n")
         return {**status(settings), "source": "registry", "seconds": 0.0}
     if settings.stack.base_image:
         raise StackError(f"base image {name} (settings.stack.base_image) is not in the registry")
@@ -188,13 +212,19 @@ def ensure(settings: Settings, log: Callable[[str], None] = print) -> dict:
     # Copy the compressed blobs straight from the cache into the registry (seconds, no recompression).
     log(f"  pushing {name}")
     env = podman.write_configs(settings, StackPaths.of(settings), "build")
-    res = process_runner.run(
-        [shutil.which("skopeo") or "skopeo", "copy", "-q", "--dest-tls-verify=false",
-         f"oci:{cache}:base", f"docker://{name}"],
-        env=env, timeout=900,
-    )  # fmt: skip
-    if res.returncode != 0:
-        raise StackError(f"pushing the base image to {settings.registry.url} failed: {res.stderr.strip()}")
+    with tempfile.TemporaryDirectory(prefix="base-push-") as work:
+        # the credential in a file of mode 600, never on a command line (ps shows those)
+        auth = docker_config(Path(work), settings.registry.host, datadir.registry_credential(settings))
+        digest_out = Path(work) / "digest"
+        res = process_runner.run(
+            [shutil.which("skopeo") or "skopeo", "copy", "-q", "--dest-tls-verify=false",
+             "--dest-authfile", str(auth), "--digestfile", str(digest_out),
+             f"oci:{cache}:base", f"docker://{name}"],
+            env=env, timeout=900,
+        )  # fmt: skip
+        if res.returncode != 0:
+            raise StackError(f"pushing the base image to {settings.registry.url} failed: {res.stderr.strip()}")
+        write_if_changed(digest_file(settings), digest_out.read_text().strip() + "\n")
     seconds = round(time.monotonic() - t0, 1)
     log(f"  base image ready ({source}) in {seconds}s")
     return {**status(settings), "source": source, "seconds": seconds}

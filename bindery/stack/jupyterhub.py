@@ -28,7 +28,7 @@ import httpx
 from bindery import datadir
 import bindery
 from bindery.settings import Settings
-from bindery.stack import base_image, podman, process, server_network
+from bindery.stack import base_image, build_network, podman, process, server_network
 from bindery.datadir import StackPaths, secret_file, write_if_changed
 
 NAME = "hub"
@@ -234,6 +234,8 @@ def ready(settings: Settings) -> bool:
 def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
     paths = StackPaths.of(settings)
     server_network.install(settings, log)
+    if podman.embedded(settings, "build"):
+        build_network.install(settings, log)  # in this stack's /24, chosen just now
     path, _ = write_config(settings)
     env = dict(os.environ)
     env.pop("JUPYTERHUB_API_TOKEN", None)
@@ -271,4 +273,5 @@ def stop(settings: Settings) -> bool:
         pass
     pidfile.unlink(missing_ok=True)
     server_network.remove(settings, log=lambda line: None)
+    build_network.remove(settings, log=lambda line: None)
     return stopped

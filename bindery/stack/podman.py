@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from bindery import process_runner
@@ -27,6 +28,7 @@ from bindery.datadir import StackPaths, write_if_changed
 STACK_LABEL = "org.bindery.stack"
 NPROC = 32768
 NOFILE = 20000
+LOG_MARGIN = 4 * 1024 * 1024  # room above the output budget for repo2docker's own lines
 
 
 def socket_path(settings: Settings, side: str) -> str | None:
@@ -80,6 +82,9 @@ def write_configs(settings: Settings, paths: StackPaths, side: str) -> dict[str,
 [containers]
 default_ulimits = {_toml_list([f"nofile={NOFILE}:{NOFILE}", f"nproc={NPROC}:{NPROC}"])}
 log_driver = "k8s-file"
+# a container's log file never grows past this (podman truncates it): builds print at most
+# build_output_max_bytes before bindery stops them, servers' logs are not kept whole either
+log_size_max = {settings.builds.build_output_max_bytes + LOG_MARGIN}
 
 [engine]
 runtime = "runc"
@@ -114,6 +119,47 @@ runroot = {json.dumps(str(runroot))}
     )
     env.pop("DOCKER_HOST", None)
     return env
+
+
+STORE_CAP = 64 * 1024**3  # the default build store size at most
+TOOL_TIMEOUT = 120  # seconds for mkfs, mount, umount
+
+
+def store_image(paths: StackPaths) -> Path:
+    return paths.data_dir / "stores" / "build.ext4"
+
+
+def mount_build_store(settings: Settings, paths: StackPaths, log: Callable[[str], None]) -> None:
+    """The build store on a file system of its own (made once, mounted while the engine runs):
+    what builds write together is bounded by its size, never the host's disk."""
+    size = settings.builds.build_store_size
+    store = paths.store("build")
+    if size < 0 or os.path.ismount(store):
+        return
+    image = store_image(paths)
+    store.mkdir(parents=True, exist_ok=True)
+    if not image.exists():
+        if size == 0:
+            free = shutil.disk_usage(image.parent).free
+            size = min(STORE_CAP, free // 2)
+        with open(image, "wb") as f:
+            f.truncate(size)  # sparse: costs only what is written
+        made = process_runner.run(["mkfs.ext4", "-q", "-F", "-m", "0", image], timeout=TOOL_TIMEOUT)
+        if made.returncode != 0:
+            image.unlink(missing_ok=True)
+            raise process.StackError(f"could not make the build store's file system: "
+                                     f"{made.stderr.strip()}")
+        log(f"  build store: a file system of its own, {size / 2**30:.1f} GiB ({image})")
+    mounted = process_runner.run(["mount", "-o", "loop", image, store], timeout=TOOL_TIMEOUT)
+    if mounted.returncode != 0:
+        raise process.StackError(f"could not mount the build store ({image}): "
+                                 f"{mounted.stderr.strip()}")
+
+
+def unmount_build_store(paths: StackPaths) -> None:
+    store = paths.store("build")
+    if os.path.ismount(store) and store_image(paths).exists():
+        process_runner.run(["umount", "-l", store], timeout=TOOL_TIMEOUT)
 
 
 def podman_argv(paths: StackPaths, side: str) -> list[str]:
@@ -169,6 +215,8 @@ def start(settings: Settings, side: str, log: Callable[[str], None] = print) -> 
         ok = ping(sock) if sock else True
         return {"socket": settings.build_socket if side == "build" else settings.run_socket,
                 "external": True, "state": "running" if ok else "unreachable"}
+    if side == "build":
+        mount_build_store(settings, paths, log)
     env = write_configs(settings, paths, side)
     os.makedirs(os.path.dirname(sock), exist_ok=True)
     if process.read_pid(paths, name) is None and os.path.exists(sock) and not ping(sock):
@@ -291,6 +339,8 @@ def stop(settings: Settings, side: str) -> bool:
     stopped = process.stop(paths, f"engine-{side}")
     stop_orphaned_monitors(paths, side)
     unmount_store(paths, side)
+    if side == "build":
+        unmount_build_store(paths)
     sock = socket_path(settings, side)
     if stopped and sock and os.path.exists(sock) and embedded(settings, side):
         try:

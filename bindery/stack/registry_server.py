@@ -1,32 +1,60 @@
-"""The stack's OCI registry: Debian's ``docker-registry`` (CNCF distribution) on 127.0.0.1."""
+"""The stack's OCI registry: Debian's ``docker-registry`` (CNCF distribution) on 127.0.0.1.
+
+It answers only requests with a token of its issuer (bindery/stack/registry_tokens.py, a process
+of its own on ``registry_token_port``): pull tokens for anyone, push tokens for the pusher
+credential only (``<data_dir>/secrets/registry-pusher``)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import shutil
+import socket
+import sys
 from collections.abc import Callable
 
 import httpx
 
-from bindery.registry_client import MANIFEST_HEADERS, manifest_url
+from bindery import datadir, http_clients
+from bindery.datadir import StackPaths, secret_file, write_if_changed
+from bindery.registry_client import MANIFEST_HEADERS, RegistryAuth, manifest_url
 from bindery.settings import Settings
-from bindery.stack import process
-from bindery.datadir import StackPaths, write_if_changed
+from bindery.stack import process, registry_tokens
 
 NAME = "registry"
+TOKENS = "registry-tokens"
 
 
 def embedded(settings: Settings) -> bool:
     """The stack runs the registry unless ``registry_url`` points elsewhere."""
-    host = settings.registry.host
-    return not settings.registry.registry_url or host in (
-        f"127.0.0.1:{settings.registry.registry_port}",
-        f"localhost:{settings.registry.registry_port}",
-    )
+    return datadir.embedded_registry(settings)
 
 
-def write_config(settings: Settings, paths: StackPaths) -> str:
+def _token_files(paths: StackPaths) -> tuple:
+    return paths.secrets / "registry-token-key.pem", paths.secrets / "registry-token-cert.pem"
+
+
+def _tokens_conf(paths: StackPaths):
+    return paths.conf / "registry-tokens.json"
+
+
+def token_port(settings: Settings) -> int:
+    """registry_token_port; else the port chosen at the issuer's first start; else a free one."""
+    if settings.registry.registry_token_port:
+        return settings.registry.registry_token_port
+    try:
+        return int(json.loads(_tokens_conf(StackPaths.of(settings)).read_text())["port"])
+    except (OSError, ValueError, KeyError):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+
+def token_realm(settings: Settings, port: int) -> str:
+    return f"http://127.0.0.1:{port}/token"
+
+
+def write_config(settings: Settings, paths: StackPaths, port: int) -> str:
     conf = paths.conf / "registry.yml"
     # YAML is a superset of JSON: quoting through json.dumps is safe for any path.
     write_if_changed(
@@ -52,9 +80,41 @@ http:
 health:
   storagedriver:
     enabled: false
+auth:
+  token:
+    realm: {json.dumps(token_realm(settings, port))}
+    service: {json.dumps(registry_tokens.SERVICE)}
+    issuer: {json.dumps(registry_tokens.ISSUER)}
+    rootcertbundle: {json.dumps(str(_token_files(paths)[1]))}
 """,
     )
     return str(conf)
+
+
+def _start_tokens(settings: Settings, paths: StackPaths, log: Callable[[str], None]) -> int:
+    """The token issuer, with its key, certificate and the pusher's password (made once); its port."""
+    paths.make()
+    key, cert = _token_files(paths)
+    registry_tokens.make_key(key, cert)
+    secret_file(datadir.pusher_secret_file(settings))
+    port = token_port(settings)
+    conf = _tokens_conf(paths)
+    write_if_changed(conf, json.dumps({
+        "port": port, "key": str(key), "cert": str(cert),
+        "password_file": str(datadir.pusher_secret_file(settings))}, indent=1) + "\n")
+    fingerprint = hashlib.sha256(conf.read_bytes() + cert.read_bytes()).hexdigest()[:16]
+    process.start(
+        paths, TOKENS, [sys.executable, "-m", "bindery.stack.registry_tokens", str(conf)],
+        ready=lambda: _answers(token_realm(settings, port)), timeout=settings.stack.stack_wait_timeout,
+        what=f"registry token issuer on 127.0.0.1:{port}", fingerprint=fingerprint, log=log)
+    return port
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def ping(settings: Settings, timeout: float = 2.0) -> bool:
@@ -65,13 +125,20 @@ def ping(settings: Settings, timeout: float = 2.0) -> bool:
     return r.status_code in (200, 401)
 
 
+def digest(settings: Settings, image: str, timeout: float = 5.0) -> str | None:
+    """The digest ``image`` (``host:port/name:tag``) names in the registry, None when absent."""
+    with http_clients.client(timeout=timeout) as client:
+        client.auth = RegistryAuth(datadir.registry_credential(settings))
+        r = client.head(manifest_url(settings.registry.url, image), headers=MANIFEST_HEADERS)
+    if r.status_code == 404:
+        return None
+    r.raise_for_status()
+    return r.headers.get("docker-content-digest", "")
+
+
 def has_image(settings: Settings, image: str, timeout: float = 5.0) -> bool:
     """True when ``image`` (``host:port/name:tag``) exists in the registry."""
-    r = httpx.head(manifest_url(settings.registry.url, image), headers=MANIFEST_HEADERS, timeout=timeout)
-    if r.status_code == 404:
-        return False
-    r.raise_for_status()
-    return True
+    return digest(settings, image, timeout) is not None
 
 
 def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
@@ -80,7 +147,8 @@ def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
                 "state": "running" if ping(settings) else "unreachable"}  # fmt: skip
     paths = StackPaths.of(settings)
     exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
-    conf = write_config(settings, paths)
+    port = _start_tokens(settings, paths, log)
+    conf = write_config(settings, paths, port)
     info = process.start(
         paths, NAME, [exe, "serve", conf], ready=lambda: ping(settings, 1.0),
         timeout=settings.stack.stack_wait_timeout, what=f"registry on {settings.registry.url}",
@@ -99,4 +167,6 @@ def status(settings: Settings) -> dict:
 
 
 def stop(settings: Settings) -> bool:
-    return process.stop(StackPaths.of(settings), NAME)
+    stopped = process.stop(StackPaths.of(settings), NAME)
+    process.stop(StackPaths.of(settings), TOKENS)
+    return stopped

@@ -91,7 +91,7 @@ def ruleset(settings: Settings) -> str:
     )
 
 
-def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
+def run_tool(argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
     tool = shutil.which(argv[0])
     if tool is None:
         raise StackError(f"`{argv[0]}` is not installed: launched servers cannot be confined "
@@ -103,7 +103,7 @@ def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
 
 
 def _has_table(settings: Settings) -> bool:
-    return _run(["nft", "list", "table", "inet", table(settings)], check=False).returncode == 0
+    return run_tool(["nft", "list", "table", "inet", table(settings)], check=False).returncode == 0
 
 
 def has_address(settings: Settings) -> bool:
@@ -118,7 +118,7 @@ def address_label(settings: Settings) -> str:
 
 def host_addresses() -> list[dict]:
     """Every IPv4 address of this machine: ifname, local, label and its network."""
-    res = _run(["ip", "-j", "-4", "addr", "show"])
+    res = run_tool(["ip", "-j", "-4", "addr", "show"])
     return [{"ifname": link.get("ifname", ""), "local": a["local"], "label": a.get("label", ""),
              "network": ipaddress.IPv4Interface(f"{a['local']}/{a.get('prefixlen', 32)}").network}
             for link in json.loads(res.stdout or "[]") for a in link.get("addr_info", [])]
@@ -183,13 +183,13 @@ def install(settings: Settings, log: Callable[[str], None] = print) -> None:
         if not settings.launches.server_subnet:
             _choose(settings)
         if not has_address(settings):
-            _run(["ip", "addr", "add", f"{datadir.hub_address(settings)}/32", "dev", "lo",
+            run_tool(["ip", "addr", "add", f"{datadir.hub_address(settings)}/32", "dev", "lo",
                   "label", address_label(settings)])
     # Replace the whole table in one transaction: a changed setting takes effect, and there is
     # never a moment without rules.
     script = ((f"delete table inet {table(settings)}\n" if _has_table(settings) else "")
               + ruleset(settings))
-    _apply(script)
+    apply_ruleset(script)
     client = _engine(settings)
     try:
         for stale in client.networks.list(names=[network_name(settings)]):
@@ -211,14 +211,14 @@ def install(settings: Settings, log: Callable[[str], None] = print) -> None:
         f"{datadir.hub_address(settings)}:{settings.stack.hub_port}, egress rules in table inet {table(settings)}")
 
 
-def _apply(script: str) -> None:
+def apply_ruleset(script: str) -> None:
     nft = shutil.which("nft")
     if nft is None:
         raise StackError("`nft` is not installed: launched servers cannot be confined "
                          "(scripts/install.sh installs nftables)")
     res = process_runner.run([nft, "-f", "-"], input=script, timeout=TIMEOUT)
     if res.returncode != 0:
-        raise StackError(f"nft refused the servers' egress rules: {res.stderr.strip()}")
+        raise StackError(f"nft refused the egress rules: {res.stderr.strip()}")
 
 
 def remove(settings: Settings, log: Callable[[str], None] = print) -> None:
@@ -234,8 +234,8 @@ def remove(settings: Settings, log: Callable[[str], None] = print) -> None:
         log(f"  servers' network {network_name(settings)} left in place: {exc}")
     try:
         if _has_table(settings):
-            _run(["nft", "delete", "table", "inet", table(settings)])
+            run_tool(["nft", "delete", "table", "inet", table(settings)])
         if has_address(settings):
-            _run(["ip", "addr", "del", f"{datadir.hub_address(settings)}/32", "dev", "lo"])
+            run_tool(["ip", "addr", "del", f"{datadir.hub_address(settings)}/32", "dev", "lo"])
     except (StackError, subprocess.SubprocessError, OSError) as exc:
         log(f"  could not remove the servers' egress rules: {exc}")

@@ -15,7 +15,8 @@ Contract (both implementations, SQLite and Redis, pass tests/state/test_store_co
 On top of these primitives, :class:`StateStore` implements (once, for both) the things bindery
 keeps here: session metadata and ownership (owner id + heartbeat, atomic claim when the owner is
 gone or released the session), launch records (the 424 page's relaunch offer), quota reservations
-(atomic check-and-take) and rate-limit buckets (atomic take).
+(atomic check-and-take), rate-limit buckets (atomic take) and the digest bindery pushed for each
+image name (what it launches).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ R = TypeVar("R")
 Change = Callable[[Record | None], tuple[Record | None, R]]
 
 SESSION, OWNER, LAUNCH, RESERVATIONS, RATE = "session", "owner", "launch", "reservations", "rate"
+DIGEST = "digest"  # the digest bindery pushed (or verified) per image name: what it launches
+DIGEST_TTL = 400 * 86400.0  # an image unlaunched this long is rebuilt rather than trusted
 OPEN = "open"  # a marker per session not yet ended, so sweeps read only those
 
 
@@ -162,6 +165,17 @@ class StateStore(ABC):
 
     async def launch_record(self, user: str) -> Record | None:
         return await self.get(LAUNCH, user)
+
+    # -- image digests: what bindery built is what it launches --------------------------------------
+    async def record_digest(self, image: str, digest: str) -> None:
+        """``image`` (a tag name) is, for bindery, the image it pushed under ``digest``."""
+        await self.put(DIGEST, image, {"digest": digest, "at": time.time()}, DIGEST_TTL)
+
+    async def pushed_digest(self, image: str) -> str | None:
+        """The digest bindery recorded for ``image``, or None (never built here, or forgotten):
+        whatever the registry's tag points to then is not launched."""
+        record = await self.get(DIGEST, image)
+        return str(record["digest"]) if record and record.get("digest") else None
 
     # -- rate-limit buckets ----------------------------------------------------------------------
     async def take_token(self, key: str, limit: int, period: float, now: float,

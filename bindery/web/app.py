@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = Services.create(settings)
+        services = Services.create(settings, store=store)
         # An unfinished launch cannot hold a place longer than its longest possible run.
         services.reservations = StoreReservationBook(store, max_pending=settings.builds.build_timeout
                                                      + settings.launches.prepull_timeout
@@ -75,7 +75,8 @@ def create_app(settings: Settings) -> Starlette:
             remove_user, Bounds(
                 grace=settings.launches.abandon_grace_seconds, heartbeat=settings.state.state_heartbeat_seconds,
                 stale=settings.state.state_stale_seconds, max_open=settings.security.max_open_launches,
-                max_open_per_client=settings.security.max_open_launches_per_client),
+                max_open_per_client=settings.security.max_open_launches_per_client,
+                kept_bytes=settings.builds.session_log_max_bytes),
             on_ready=on_ready)
         state["sessions"] = sessions
         # Build queue positions and order are the same in every process of the service.

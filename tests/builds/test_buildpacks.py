@@ -54,6 +54,9 @@ KINDS = {
                            "print(metadata.version('fixture-pyproject'), tabulate.__version__)",
                            "2.0 0.9.0"),
     "Pipfile": Kind({"Pipfile": '[packages]\ntabulate = "==0.9.0"\n'}, SHOW_TABULATE, "0.9.0"),
+    # a wheel from PyPI, installed inside the build steps' sandbox (their own network)
+    "requirements.txt (numpy)": Kind({"requirements.txt": "numpy==2.1.3\n"},
+                                     "import numpy; print(numpy.__version__)", "2.1.3"),
     "apt.txt": Kind({"apt.txt": "# a tiny binary from the Debian mirror\njq\n"},
                     "import subprocess; print(subprocess.run(['jq', '--version'], "
                     "capture_output=True, text=True).stdout)", "jq-1.6"),

@@ -44,7 +44,8 @@ def render(*args: str) -> tuple[Obj, ...]:
 
 
 def variant(engine: str, exposure: str) -> tuple[Obj, ...]:
-    return render("--set", f"build.engine={engine}", *EXPOSURES[exposure])
+    risk = ["--set", "build.hostSocket.acceptRisk=true"] if engine == "host-socket" else []
+    return render("--set", f"build.engine={engine}", *risk, *EXPOSURES[exposure])
 
 
 def everything() -> tuple[Obj, ...]:

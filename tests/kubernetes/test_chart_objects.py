@@ -11,7 +11,8 @@ import json
 import pytest
 
 from bindery.settings import Settings
-from tests.kubernetes.chart import (EVERYTHING, NAMESPACE, RELEASE, Obj, container_env, everything,
+from tests.kubernetes.chart import (BASE, CHART, EVERYTHING, NAMESPACE, RELEASE, Obj, container_env,
+                                    everything, helm,
                                     load, named, of_kind, render, variant)
 
 def test_env_names_are_bindery_settings() -> None:
@@ -189,3 +190,27 @@ def test_redis_admits_only_bindery_web_pods() -> None:
     # the policy stays whatever networkPolicy.enabled says
     off = render("--set", "networkPolicy.enabled=false")
     assert [p["metadata"]["name"] for p in of_kind(off, "NetworkPolicy")] == [f"{RELEASE}-bindery-redis"]
+
+
+def test_host_socket_is_refused_unless_its_risk_is_accepted() -> None:
+    """host-socket puts repositories' build steps on the node's engine, in the node's network:
+    no NetworkPolicy confines them, so the chart renders it only when told the risk is accepted."""
+    refused = helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, "-f", str(BASE),
+                   "--set", "build.engine=host-socket")
+    assert refused.returncode != 0
+    assert "build.hostSocket.acceptRisk=true" in refused.stderr and "NetworkPolicy" in refused.stderr
+    accepted = variant("host-socket", "none")
+    assert container_env(named(accepted, "Deployment"))["BINDERY_K8S_BUILD_ENGINE"] == "host-socket"
+    default = render()  # the default engine keeps build steps under the builds' NetworkPolicy
+    assert container_env(named(default, "Deployment"))["BINDERY_K8S_BUILD_ENGINE"] == "dind"
+
+
+@pytest.mark.parametrize("engine", ["dind", "podman"])
+def test_build_pods_of_every_confined_engine_are_under_the_build_policy(engine: str) -> None:
+    """The steps of a dind build run in the dind pod's network, a podman build's in its own pod's:
+    both pods are selected by the builds' policy."""
+    policy = named(variant(engine, "none"), "NetworkPolicy", "-builds")
+    selector = {e["key"]: set(e["values"]) for e in policy["spec"]["podSelector"]["matchExpressions"]}
+    build_pod = {"app.kubernetes.io/component": "build", "app.kubernetes.io/managed-by": "bindery"}
+    assert all(build_pod.get(key) in allowed for key, allowed in selector.items())
+    assert not egress_allows(policy, "127.0.0.1", 5000) and not egress_allows(policy, "10.0.0.9", 5000)

@@ -10,7 +10,7 @@ import pytest
 from bindery.events import LaunchError
 from bindery.launches.prepull import Prepuller
 from tests.production.watch import dumps, remove_users, watch
-from tests.streams import git_spec, run_side_images
+from tests.streams import git_spec, pulled
 
 
 async def test_first_launch_shows_pull_progress_before_the_start_request(stack, git_repo_factory):
@@ -20,7 +20,7 @@ async def test_first_launch_shows_pull_progress_before_the_start_request(stack, 
         w = await asyncio.wait_for(watch(stack.service.web_url, "git", git_spec(url, "main")), 300)
         assert w.last.phase == "ready", dumps(w)
         image = w.last.data()["image"]
-        assert image in run_side_images(stack)
+        assert pulled(stack, image)
         pulls = [s for s in w.events if s.phase == "launching" and "pull" in s.event.data()]
         assert pulls, dumps(w)
         final = pulls[-1].event.data()["pull"]

@@ -45,6 +45,17 @@ async def test_records_round_trip_and_expire(store_factory):
     assert "u1" not in await store.keys("launch")
 
 
+async def test_pushed_digests_are_kept_per_image_and_seen_by_every_process(store_factory):
+    a, b = store_factory(), store_factory()
+    image = "127.0.0.1:5000/bindery/repo-1234abcd:" + "c" * 40
+    assert await a.pushed_digest(image) is None  # never built here: nothing to launch by
+    await a.record_digest(image, "sha256:" + "1" * 64)
+    assert await b.pushed_digest(image) == "sha256:" + "1" * 64
+    await b.record_digest(image, "sha256:" + "2" * 64)  # a rebuild replaces it
+    assert await a.pushed_digest(image) == "sha256:" + "2" * 64
+    assert await a.pushed_digest(image.replace(":c", ":d")) is None  # per image name
+
+
 async def test_events_get_consecutive_indices_across_instances(store_factory):
     a, b = store_factory(), store_factory()
     results = await asyncio.gather(*(s.append("s1", json.dumps({"n": i}))

@@ -12,6 +12,7 @@ Finished containers are removed by whoever sees them end first; their log is kep
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import threading
@@ -26,7 +27,7 @@ from bindery.backoff import WaitTimeout, wait_until
 from bindery.builds.executors.base import (CANCELLED, TIMED_OUT, BuildExecutor, BuildHandle, BuildSpec,
                                     RunningBuild)
 from bindery.builds.build_logs import BuildLogs, kept_status
-from bindery.builds.repo2docker_run import output_lines, parse_line
+from bindery.builds.repo2docker_run import MAX_LINE, output_lines, parse_line
 from bindery.engine_clients import docker_client
 
 API_VERSION = "1.41"  # podman's Docker API; fixed so creating a client never calls the engine
@@ -167,12 +168,12 @@ class EngineExecutor(BuildExecutor):
         """A running build's log as a person reads it, or None when there is no such build."""
         def read() -> str | None:
             try:
-                raw = self.client.api.logs(name, stdout=True, stderr=True)
+                stream = self.client.api.logs(name, stdout=True, stderr=True, stream=True, follow=False)
             except docker.errors.APIError as exc:
                 if gone(exc):
                     return None
                 raise
-            return "".join(parse_line(line).message for line in raw.splitlines())
+            return self._tail(stream)
         return await asyncio.to_thread(read)
 
     # -- end --------------------------------------------------------------------------------------
@@ -229,14 +230,32 @@ class EngineExecutor(BuildExecutor):
         """Keep the ended build's log, then remove its container (idempotent across processes)."""
         try:
             container = self.client.containers.get(name)
-            raw = container.logs(stdout=True, stderr=True)
+            text = self._tail(container.logs(stdout=True, stderr=True, stream=True, follow=False))
         except docker.errors.APIError as exc:
             if gone(exc):
                 return  # another process kept and removed it
             raise
-        text = "".join(parse_line(line).message for line in raw.splitlines())
         self.logs.keep(name, container.labels.get(f"{LABEL}.image", ""), text + note, status)
         self._remove(name)
+
+    def _tail(self, chunks) -> str:
+        """The log read as it streams, as a person reads it, keeping only its last bytes (what
+        the kept log holds): a build that printed gigabytes is never in memory."""
+        kept: collections.deque[str] = collections.deque()
+        size = 0
+        buffer = b""
+        for chunk in chunks:
+            *lines, buffer = (buffer + chunk).split(b"\n")
+            buffer = buffer[-MAX_LINE:]
+            for line in lines:
+                message = parse_line(line[:MAX_LINE]).message
+                kept.append(message)
+                size += len(message)
+                while size > self.logs.max_bytes and len(kept) > 1:
+                    size -= len(kept.popleft())
+        if buffer:
+            kept.append(parse_line(buffer).message)
+        return "".join(kept)
 
     def _remove(self, name: str) -> None:
         try:

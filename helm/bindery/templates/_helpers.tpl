@@ -124,4 +124,7 @@ seccompProfile:
 {{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) -}}
 {{- fail "httpRoute.enabled needs httpRoute.parentRefs (the Gateway to attach to)" -}}
 {{- end -}}
+{{- if and (eq .Values.build.engine "host-socket") (not .Values.build.hostSocket.acceptRisk) -}}
+{{- fail "build.engine=host-socket runs every repository's build steps on the node's own container engine, in the node's network and outside every NetworkPolicy: use build.engine=dind or podman, or set build.hostSocket.acceptRisk=true to accept that risk" -}}
+{{- end -}}
 {{- end -}}
