@@ -231,4 +231,4 @@ async def test_a_failing_from_names_the_registry_it_tried(stack, git_server):
                                        f"{uuid.uuid4().hex[:8]}:test")
     assert error is not None
     message = error.event().message
-    assert "could not be pulled from the registry quay.io" in message, message
+    assert "could not be pulled from its registry, quay.io" in message, message

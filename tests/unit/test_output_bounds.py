@@ -50,7 +50,7 @@ def test_failure_messages_name_the_registry_and_the_budgets():
              "docker://127.0.0.1:5000/bindery/base@sha256:ab": "127.0.0.1:5000"}
     for source, registry in tried.items():
         said = known_cause([f"Error: initializing source {source}: pinging container registry"])
-        assert f"could not be pulled from the registry {registry}," in said, said
+        assert f"could not be pulled from its registry, {registry}" in said, said
     said = known_cause(["yes > fill: File size limit exceeded"], disk="4 GiB")
     assert "disk budget (4 GiB)" in said
     said = known_cause(['building at STEP "RUN pip install x": exit status 137'], memory="3G")
