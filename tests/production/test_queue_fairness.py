@@ -68,9 +68,11 @@ async def test_a_flood_from_one_client_does_not_hold_another_clients_launch(serv
         assert w.last.phase == "ready", w.log()
     # The unrelated launch was first in line at once, ahead of the flood's waiting builds...
     assert positions(other) == [1], other.log()
-    # ...and got the next free slot: every build of the flood that had not started when it asked
-    # (at least one: one slot, three builds) started after it.
-    later = [w for w in flood if started(w) > asked]
+    # ...and got the next free slot: every build of the flood that had not started when it joined
+    # the queue (at least one: one slot, three builds) started after it.
+    queued = other.first(lambda s: s.phase == "waiting")
+    assert queued is not None and queued.at > asked
+    later = [w for w in flood if started(w) > queued.at]
     assert later and all(started(other) < started(w) for w in later), \
         [other.log(), *map(Watch.log, later)]
     # The flood's waiting builds were told they moved back when the unrelated launch went ahead.
