@@ -37,7 +37,8 @@ async def follow(base: str, spec: str, source: str, into: Watch) -> Watch:
 
 
 def started(w: Watch) -> float:
-    step = w.first(lambda s: "fairness-build-step" in s.event.message)
+    """When the build got its slot: the runner's first event (it names the buildpacks)."""
+    step = w.first(lambda s: s.event.message.startswith("Buildpacks:"))
     assert step is not None, [s.event.message for s in w.events]
     return step.at
 
