@@ -14,6 +14,7 @@ import httpx
 from bindery.backoff import WaitTimeout, wait_until_async
 from bindery.event_stream import amessages
 from bindery.events import Event
+from bindery.web import tokens
 
 SILENT, HALF = 12, 12  # connections that send nothing, and ones that send half a request
 CAP = SILENT + HALF
@@ -111,6 +112,18 @@ async def test_malformed_resume_ids_and_tokens_get_a_clear_4xx(service_with):
             event = await first_event(client, url, headers=headers, params=params)
             assert event.phase == "failed" and event.data()["status_code"] == 400, event
             assert "Last-Event-ID" in event.message
+        # A real session's id with an index no integer type holds (OverflowError in SQLite once)
+        spec = "org/missing-repo/main"
+        token = tokens.issue(b"front-door-secret", "gh", spec, service.url, 60)
+        async with client.stream("GET", f"{service.url}/build/gh/{spec}",
+                                 params={"build_token": token},
+                                 headers={"Origin": service.url}) as response:
+            ids = [line[3:].strip() async for line in response.aiter_lines()
+                   if line.startswith("id:")]
+        assert ids, "the launch sent no event ids"
+        sid = ids[-1].rpartition(".")[0]
+        event = await first_event(client, url, headers={"Last-Event-ID": f"{sid}." + "9" * 4000})
+        assert event.phase == "failed" and event.data()["status_code"] == 400, event
         for token in ("é✓.x", "\u00ff" * 50, "abc.déf"):
             event = await first_event(client, url, params={"build_token": token})
             assert event.phase == "failed" and event.data()["status_code"] == 403, event
