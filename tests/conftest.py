@@ -34,19 +34,6 @@ def free_port() -> int:
 TEST_ALLOWED_NETWORKS = ["127.0.0.1/32"]
 # Hosts builds install from here (PyPI, the Debian mirror): their addresses may be private on this
 # machine (a re-signing proxy), so the test stack lets build steps reach exactly those.
-PACKAGE_HOSTS = ("pypi.org", "files.pythonhosted.org", "deb.debian.org")
-
-
-def package_index_networks() -> list[str]:
-    found = set()
-    for host in PACKAGE_HOSTS:
-        try:
-            found |= {f"{info[4][0]}/32" for info in socket.getaddrinfo(host, 443, socket.AF_INET)}
-        except OSError:
-            continue  # not resolvable here: builds that need it fail and say so
-    return sorted(found)
-
-
 def stack_env(data_dir: Path, **overrides: object) -> dict[str, str]:
     values = {
         "data_dir": data_dir,
@@ -64,7 +51,6 @@ def stack_env(data_dir: Path, **overrides: object) -> dict[str, str]:
         # ...and lets it hold a benchmark crowd's event streams at once (100 and more)
         "max_connections_per_client": 1000,
         "repo_allowed_networks": TEST_ALLOWED_NETWORKS,
-        "build_allowed_networks": package_index_networks(),
         **overrides,
     }
     return {f"BINDERY_{k.upper()}": json.dumps(v) if isinstance(v, (list, dict)) else str(v)

@@ -31,9 +31,10 @@ class BuildSettings(BaseModel):
     build_memory_limit: str = Field("3G", description="Memory limit of a build (repo2docker).")
     build_allowed_networks: list[str] = Field(
         default_factory=list,
-        description="Networks (IPv4 CIDRs) a build step may reach although they are not public: "
-        "the operator's package indexes and mirrors (a devpi, a Debian mirror, a proxy in front of "
-        "PyPI). Build steps (Dockerfile RUN, buildpack installs, postBuild) run on a network of "
+        description="Networks (IPv4 CIDRs) a build step may reach although they are not public, "
+        "besides the package index (pypi_index_url, and PyPI's file host) and the Debian mirror, "
+        "whose addresses are allowed by themselves when the stack starts: e.g. a proxy in front "
+        "of other package sources. Build steps (Dockerfile RUN, buildpack installs, postBuild) run on a network of "
         "their own that reaches the public internet, the host's DNS servers (port 53 only) and "
         "these, never the machine itself (the registry, the hub, bindery), other stacks or the "
         "networks launched servers may not reach (server_blocked_networks).")

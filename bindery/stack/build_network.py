@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import docker
 
 from bindery import datadir
 from bindery.engine_clients import docker_client
 from bindery.settings import Settings
+from bindery.stack.base_image import debian_mirror
 from bindery.stack.process import StackError
 from bindery.stack.server_network import TIMEOUT, apply_ruleset, run_tool
 
@@ -79,10 +82,36 @@ def nameservers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
     return found
 
 
-def ruleset(settings: Settings, dns: list[str]) -> str:
+def package_index_hosts(settings: Settings) -> list[str]:
+    """The hosts mirror builds install from: the Python package index (and PyPI's file host when it
+    is PyPI) and the Debian mirror the base image came from."""
+    hosts = [urlsplit(settings.builds.pypi_index_url).hostname or ""]
+    if hosts[0] == "pypi.org":
+        hosts.append("files.pythonhosted.org")
+    try:
+        hosts.append(urlsplit(debian_mirror(settings)).hostname or "")
+    except Exception:  # noqa: BLE001 - no mirror configured or found: nothing to allow for it
+        pass
+    return [h for h in hosts if h]
+
+
+def package_index_networks(settings: Settings) -> list[str]:
+    """Each address (IPv4, /32) the package index hosts resolve to now, when the rules are made:
+    builds reach the operator's indexes and mirrors even where they resolve to a blocked range."""
+    found: set[str] = set()
+    for host in package_index_hosts(settings):
+        try:
+            found |= {f"{info[4][0]}/32" for info in socket.getaddrinfo(host, 443, socket.AF_INET)}
+        except OSError:
+            continue  # not resolvable now: builds that need it fail and say so
+    return sorted(found)
+
+
+def ruleset(settings: Settings, dns: list[str], indexes: list[str] | None = None) -> str:
     """The nftables table (as `nft -f` input) that confines the build steps' bridge."""
     iif = json.dumps(interface(settings))
-    allowed = [str(ipaddress.IPv4Network(n)) for n in settings.builds.build_allowed_networks]
+    allowed = sorted({str(ipaddress.IPv4Network(n)) for n in
+                      [*settings.builds.build_allowed_networks, *(indexes or [])]})
     blocked = [str(ipaddress.IPv4Network(n)) for n in settings.launches.server_blocked_networks]
     lines = [f"        iifname {iif} ct state established,related accept"]
     if allowed:
@@ -121,7 +150,7 @@ def _pids_dirs(settings: Settings) -> list[Path]:
 def install(settings: Settings, log: Callable[[str], None] = print) -> None:
     """The build steps' network, its egress rules and their cgroup (each only if missing)."""
     script = ((f"delete table inet {table(settings)}\n" if _has_table(settings) else "")
-              + ruleset(settings, nameservers()))
+              + ruleset(settings, nameservers(), package_index_networks(settings)))
     apply_ruleset(script)
     for folder in _pids_dirs(settings):
         try:
