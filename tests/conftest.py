@@ -75,7 +75,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer) -> It
 
     data_dir = Path(os.environ.get("BINDERY_TEST_DATA_DIR") or tmp_path_factory.mktemp("stack"))
     base = git_server.base_url
-    env = stack_env(data_dir, github_url=base, gitlab_url=base, gist_url=base)
+    # Pages of one other origin may use it (a book's live code: tests/web/test_thebe.py).
+    env = stack_env(data_dir, github_url=base, gitlab_url=base, gist_url=base,
+                    cors_allow_origin=f"http://127.0.0.1:{free_port()}")
     # Settings are handed over explicitly, never through this process's environment, so tests
     # that make their own Settings() see the defaults.
     settings = settings_from_env(env)
