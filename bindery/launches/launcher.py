@@ -104,7 +104,8 @@ class Launcher:
         self.start_slots = asyncio.Semaphore(config.start_slots) if config.start_slots > 0 else None
 
     async def launch(self, image: str, repo_url: str, user: str | None = None,
-                     for_person: bool = True) -> AsyncIterator[Event]:
+                     for_person: bool = True, options: dict[str, str] | None = None
+                     ) -> AsyncIterator[Event]:
         """Yield `launching` events; the last event is `ready` (or a LaunchError is raised).
 
         `user`: the hub user to create (the name the launch's quota reservation holds); every
@@ -112,6 +113,8 @@ class Launcher:
         `for_person=False` (a warm pool's server): no token is minted and `ready` carries none;
         the spawn is still followed to its real end. Whoever claims it later mints the person's
         token (:meth:`person_token`) and checks it answers (:meth:`answers`).
+        `options`: more of the start request's options beside the image (BinderHub's `repo_url`
+        and `binder_*`, which the hub's spawner passes to the server as BINDER_* variables).
         """
         user = user or user_name(repo_url, secrets.token_hex(4))
         slot = StartSlot(self.start_slots)
@@ -120,19 +123,21 @@ class Launcher:
                         f"({self.config.start_slots} servers are starting right now)...\n")
         try:
             await slot.take()
-            async for event in self._attempts(image, user, for_person):
+            start = {**(options or {}), "image": image}
+            async for event in self._attempts(start, user, for_person):
                 if event.phase == "ready":
                     slot.free()  # started: the next one may start while the person's page loads
                 yield event
         finally:
             slot.free()
 
-    async def _attempts(self, image: str, user: str, for_person: bool) -> AsyncIterator[Event]:
+    async def _attempts(self, start: dict[str, str], user: str, for_person: bool
+                        ) -> AsyncIterator[Event]:
         attempt = 0
         while True:
             attempt += 1
             try:
-                async for event in self._attempt(image, user, for_person):
+                async for event in self._attempt(start, user, for_person):
                     yield event
                 return
             except HubError as exc:
@@ -146,7 +151,7 @@ class Launcher:
                             f"{self.config.retries})\n")
                 await asyncio.sleep(delay)
 
-    async def _attempt(self, image: str, name: str, for_person: bool = True
+    async def _attempt(self, start: dict[str, str], name: str, for_person: bool = True
                        ) -> AsyncIterator[Event]:
         created = delivered = False
         try:
@@ -154,7 +159,7 @@ class Launcher:
                 await self.hub.create_user(name)
                 created = True
                 yield Event(phase="launching", message="Launching server...\n")
-                async for event in self._spawn(name, image, for_person):
+                async for event in self._spawn(name, start, for_person):
                     # Once `ready` is out, the server is the person's: a consumer that stops
                     # reading after it (GeneratorExit, cancellation) must not remove it.
                     delivered = event.phase == "ready"
@@ -167,12 +172,12 @@ class Launcher:
                 await self._cleanup(name, created, "failed")
             raise
 
-    async def _spawn(self, name: str, image: str, for_person: bool = True
+    async def _spawn(self, name: str, start: dict[str, str], for_person: bool = True
                      ) -> AsyncIterator[Event]:
         token_task = asyncio.ensure_future(
             self.person_token(name) if for_person else _nothing())
         start_task = asyncio.ensure_future(
-            self.hub.start_server(name, {"image": image}, timeout=self.config.timeout))
+            self.hub.start_server(name, start, timeout=self.config.timeout))
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         start_task.add_done_callback(lambda t: queue.put_nowait(("start", t)))
         pump = asyncio.ensure_future(self._pump_progress(name, start_task, queue))

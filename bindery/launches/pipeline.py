@@ -261,17 +261,23 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
     if services.prepuller is not None:  # pull progress instead of a silent spawn
         async for event in services.prepuller.pull(image):
             yield event
-    async for event in services.launcher.launch(image, repo_key, user):
+    async for event in services.launcher.launch(
+            image, repo_key, user, options=binder_options(services.settings, provider)):
         yield _ready(services, provider, image, event) if event.phase == "ready" else event
+
+
+def binder_options(settings: Settings, provider: RepoProvider) -> dict[str, str]:
+    """What BinderHub says about a launch's request, with its names: the start request's options
+    (the hub's spawner makes them the server's BINDER_* variables) and part of the `ready` event."""
+    return {"repo_url": provider.repo_url, "binder_ref_url": provider.ref_url(),
+            "binder_launch_host": settings.service.web_url,
+            "binder_request": f"v2/{provider.name}/{provider.spec}",
+            "binder_persistent_request": f"v2/{provider.name}/{provider.persistent_spec()}"}
 
 
 def _ready(services: Services, provider: RepoProvider, image: str, event: Event) -> Event:
     """A launch's `ready` event with what BinderHub's carries about the request."""
-    return Event(**event.data(), image=image, repo_url=provider.repo_url,
-                 binder_ref_url=provider.ref_url(),
-                 binder_launch_host=services.settings.service.web_url,
-                 binder_request=f"v2/{provider.name}/{provider.spec}",
-                 binder_persistent_request=f"v2/{provider.name}/{provider.persistent_spec()}")
+    return Event(**event.data(), image=image, **binder_options(services.settings, provider))
 
 
 def judge_move(services: Services, provider: RepoProvider) -> None:
