@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -96,10 +97,14 @@ async def _nothing() -> None:
 
 
 class Launcher:
-    def __init__(self, hub: Hub, config: LaunchConfig, on_cleanup=None) -> None:
+    def __init__(self, hub: Hub, config: LaunchConfig, on_cleanup=None, on_attempt=None) -> None:
         self.hub = hub
         self.config = config
         self.on_cleanup = on_cleanup or (lambda outcome: None)
+        # on_attempt(status, retries, seconds) after each attempt of a person's launch, with
+        # BinderHub's meanings: "success" with the failed attempts before it, "retry" (-1) for a
+        # failed attempt that is tried again, "failure" (-1) for the last one.
+        self.on_attempt = on_attempt or (lambda status, retries, seconds: None)
         self.http = http_clients.async_client(timeout=5.0)
         self.start_slots = asyncio.Semaphore(config.start_slots) if config.start_slots > 0 else None
 
@@ -134,13 +139,22 @@ class Launcher:
     async def _attempts(self, start: dict[str, str], user: str, for_person: bool
                         ) -> AsyncIterator[Event]:
         attempt = 0
+        observe = self.on_attempt if for_person else (lambda status, retries, seconds: None)
         while True:
             attempt += 1
+            began = time.monotonic()
             try:
                 async for event in self._attempt(start, user, for_person):
+                    if event.phase == "ready":
+                        observe("success", attempt - 1, time.monotonic() - began)
                     yield event
                 return
+            except LaunchError:
+                observe("failure", -1, time.monotonic() - began)
+                raise
             except HubError as exc:
+                final = not isinstance(exc, HubUnavailable) or attempt >= self.config.retries
+                observe("failure" if final else "retry", -1, time.monotonic() - began)
                 if not isinstance(exc, HubUnavailable):
                     raise LaunchError(f"Could not launch: {exc}") from exc
                 if attempt >= self.config.retries:

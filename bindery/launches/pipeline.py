@@ -32,7 +32,8 @@ from bindery.launches.pools import Pools
 from bindery.launches.prepull import Prepuller
 from bindery.launches.hub_users import user_name
 from bindery.launches.quota import hub_snapshot, limits_for
-from bindery.launches.reservations import HubSnapshot, MemoryReservationBook, ReservationBook
+from bindery.launches.reservations import (HubSnapshot, MemoryReservationBook, QuotaFull,
+                                           ReservationBook)
 from bindery.metrics import Metrics
 from bindery.providers import RepoProvider, get_provider
 from bindery.providers.data_records import RecordProvider
@@ -97,7 +98,9 @@ class Services:
             hub_url=settings.hub_public, timeout=settings.launches.launch_timeout,
             retries=settings.launches.launch_retries, token_lifetime=settings.launches.cull_max_age_seconds,
             start_slots=settings.launches.launch_start_slots),
-            on_cleanup=lambda outcome: metrics.cleanups.labels(outcome).inc())
+            on_cleanup=lambda outcome: metrics.cleanups.labels(outcome).inc(),
+            on_attempt=lambda status, retries, seconds: metrics.launch_time.labels(
+                status, str(retries)).observe(seconds))
         metrics.queue_length.set_function(lambda: builds.queue_length)
         metrics.slots_used.set_function(lambda: len(builds.running))
         metrics.inprogress_builds.set_function(lambda: len(builds.running))
@@ -106,8 +109,10 @@ class Services:
                               settings.launches.prepull_progress_interval,
                               settings.launches.prepull_concurrency) \
             if prepull_wanted(settings) else None
+        refs = RefCache(settings)
+        metrics.watch_github_rate_limit(lambda: refs.tools.api.rate_limit_remaining)
         return cls(settings, registry, hub, builds, launcher, metrics, prepuller,
-                   refs=RefCache(settings), executor=executor, rules=SpecRules(settings))
+                   refs=refs, executor=executor, rules=SpecRules(settings))
 
     async def aclose(self) -> None:
         if self.pools is not None:
@@ -145,31 +150,21 @@ async def launch(services: Services, provider_name: str, spec: str,
     `client` is who asked (the door's client key): the build queue takes turns between clients.
     """
     build_only = build_only or services.settings.service.api_only
-    started = time.monotonic()
     provider: RepoProvider | None = None
-    metrics = services.metrics
-    metrics.inprogress_launches.inc()
     try:
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
         provider = get_provider(services.settings, provider_name, spec, allow_local)
         async for event in _stages(services, provider, build_only, on_user, client):
             yield event
-        metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)
-        _count_launch(services, "success", provider)
     except LaunchError as exc:
-        _count_launch(services, "failure", provider)
-        metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         yield exc.event()
     except HubError as exc:  # a hub call outside the launcher's retries
-        _count_launch(services, "failure", provider)
-        metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         yield Event(phase="failed", message=f"Could not launch: {exc}")
     except Exception as exc:  # a bug must still end the stream clearly, and never the service
         log.exception("launch of %s/%s failed unexpectedly", provider_name, spec[:200])
+        services.metrics.internal_errors.inc()
         yield Event(phase="failed", message=f"bindery hit an internal error ({type(exc).__name__});"
                     " the operators can find it in the service log.")
-    finally:
-        metrics.inprogress_launches.dec()
 
 
 def repo_identity(settings: Settings, provider: RepoProvider) -> tuple[str, str]:
@@ -218,6 +213,7 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
                             imageName=image)
                 yield Event(phase="launching", message="Took a warm server from this "
                             "repository's pool (started for nobody before you).\n", pooled=True)
+                _count_launch(services, "success", provider)
                 yield _ready(services, provider, image, Event(
                     phase="ready", message=f"server running at {warm.url}\n", url=warm.url,
                     token=warm.token, user=warm.user, pooled=True))
@@ -225,7 +221,11 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
         built = await services.registry.image_exists(image) if provider.prebuilt_image is None \
             else True  # the image provider checked its registry while resolving
         if listing is not None:  # check and take in one step, before building or launching
-            await services.reservations.reserve(user, await listing, limits)
+            try:
+                await services.reservations.reserve(user, await listing, limits)
+            except QuotaFull as exc:  # counted as BinderHub counts a launch its quota refused
+                _count_launch(services, exc.quota, provider)
+                raise
     finally:
         if listing is not None and not listing.done():
             listing.cancel()
@@ -261,9 +261,20 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
     if services.prepuller is not None:  # pull progress instead of a silent spawn
         async for event in services.prepuller.pull(image):
             yield event
-    async for event in services.launcher.launch(
-            image, repo_key, user, options=binder_options(services.settings, provider)):
-        yield _ready(services, provider, image, event) if event.phase == "ready" else event
+    # Counted as BinderHub counts launches: only this stage (after any build), once each.
+    services.metrics.inprogress_launches.inc()
+    try:
+        async for event in services.launcher.launch(
+                image, repo_key, user, options=binder_options(services.settings, provider)):
+            if event.phase == "ready":
+                _count_launch(services, "success", provider)
+                event = _ready(services, provider, image, event)
+            yield event
+    except (LaunchError, HubError):
+        _count_launch(services, "failure", provider)
+        raise
+    finally:
+        services.metrics.inprogress_launches.dec()
 
 
 def binder_options(settings: Settings, provider: RepoProvider) -> dict[str, str]:

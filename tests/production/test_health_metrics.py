@@ -83,7 +83,8 @@ async def test_metrics_have_binderhub_names_and_move_with_launches(observed, git
     for name, labels, delta in (
             ("binderhub_build_time_seconds_count", {"status": "success"}, 2),
             ("binderhub_launch_time_seconds_count", {"status": "success", "retries": "0"}, 1),
-            ("binderhub_launch_time_seconds_count", {"status": "failure", "retries": "0"}, 1),
+            # BinderHub's meaning: a failed last attempt has retries "-1".
+            ("binderhub_launch_time_seconds_count", {"status": "failure", "retries": "-1"}, 1),
             ("bindery_launch_cleanups_total", {"outcome": "failed"}, 1)):
         assert sample(after, name, **labels) - sample(before, name, **labels) == delta, name
     assert sample(after, "binderhub_inprogress_launches") == 0
