@@ -198,7 +198,19 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
     # A build-only request starts no server: it takes no place.
     listing = None if build_only else asyncio.ensure_future(_hub_snapshot(services))
     try:
-        commit = await (services.refs.resolve(provider) if services.refs else provider.resolve())
+        try:
+            commit = await _resolve(services, provider)
+        except LaunchError as exc:
+            fallback = head_fallback(settings, provider, exc)
+            if fallback is None:
+                raise
+            yield Event(phase="waiting", ref_fallback="HEAD", message=(
+                f"The branch {provider.unresolved_ref!r} no longer exists in {provider.repo_url} "
+                "(repositories renamed 'master' to 'main', some deleted it). Launching the "
+                f"repository's default branch (HEAD) instead of {provider.unresolved_ref!r}; "
+                "please update your links to use HEAD or a commit.\n"))
+            provider = fallback
+            commit = await _resolve(services, provider)
         judge_move(services, provider)
         image = provider.prebuilt_image or image_name(
             settings.registry.host, settings.registry.image_prefix, slug, repo_key, commit)
@@ -302,6 +314,27 @@ def judge_move(services: Services, provider: RepoProvider) -> None:
     if refused is not None:
         raise LaunchError(f"The repository {provider.repo_url} has moved to {provider.moved_to}. "
                           f"{refused}", 403)
+
+
+async def _resolve(services: Services, provider: RepoProvider) -> str:
+    return await (services.refs.resolve(provider) if services.refs else provider.resolve())
+
+
+DEFAULT_BRANCHES = ("master", "main")
+GIT_REF_PROVIDERS = ("gh", "gl", "git", "gist")
+
+
+def head_fallback(settings: Settings, provider: RepoProvider,
+                  error: LaunchError) -> RepoProvider | None:
+    """Old links to a default branch that is gone (master renamed to main, or the other way)
+    launch HEAD instead, as BinderHub keeps them working: the same request with HEAD as its ref,
+    or None when this is not such a case."""
+    if (error.status_code != 404 or provider.name not in GIT_REF_PROVIDERS
+            or provider.unresolved_ref not in DEFAULT_BRANCHES
+            or not provider.spec.endswith("/" + provider.unresolved_ref)):
+        return None
+    head = provider.spec[:-len(provider.unresolved_ref)] + "HEAD"
+    return get_provider(settings, provider.name, head)
 
 
 async def prepare_image(services: Services, provider_name: str, spec: str) -> str:
