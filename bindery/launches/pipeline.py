@@ -27,6 +27,7 @@ from bindery.events import Event, LaunchError
 from bindery.git_commands import GIT_SLOTS
 from bindery.image_names import image_name
 from bindery.launches.hub_api import Hub, HubError, HubUnavailable
+from bindery.launches.launch_log import LaunchLog
 from bindery.launches.launcher import LaunchConfig, Launcher, hub_backoff
 from bindery.launches.pools import Pools
 from bindery.launches.prepull import Prepuller
@@ -62,6 +63,7 @@ class Services:
     executor: BuildExecutor | None = None  # where builds run (engine containers or pods)
     pools: Pools | None = None  # warm pools (bindery/launches/pools.py), when the settings name any
     rules: SpecRules | None = None  # banned_specs / allowed_specs, for where a repository moved
+    launch_log: LaunchLog = field(default_factory=lambda: LaunchLog(None, 0, False, ""))
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -112,7 +114,8 @@ class Services:
         refs = RefCache(settings)
         metrics.watch_github_rate_limit(lambda: refs.tools.api.rate_limit_remaining)
         return cls(settings, registry, hub, builds, launcher, metrics, prepuller,
-                   refs=refs, executor=executor, rules=SpecRules(settings))
+                   refs=refs, executor=executor, rules=SpecRules(settings),
+                   launch_log=LaunchLog.from_settings(settings))
 
     async def aclose(self) -> None:
         if self.pools is not None:
@@ -139,7 +142,8 @@ def prepull_wanted(settings: Settings) -> bool:
 async def launch(services: Services, provider_name: str, spec: str,
                  allow_local: bool = False, build_only: bool = False,
                  on_user: Callable[[str], Awaitable[None]] | None = None,
-                 client: str = "") -> AsyncIterator[Event]:
+                 client: str = "", request_origin: str = "", build_token: bool = False
+                 ) -> AsyncIterator[Event]:
     """Every event of one launch; the last is `ready` or `failed` (errors become `failed`).
 
     `allow_local` admits the `local` provider (a folder): only the CLI on the same machine sets it.
@@ -148,13 +152,20 @@ async def launch(services: Services, provider_name: str, spec: str,
     `on_user(name)` is awaited with the hub user's name once its quota place is taken, before the
     user is created (launch sessions record it, so another process can clean it up).
     `client` is who asked (the door's client key): the build queue takes turns between clients.
+    `request_origin` (the request's Origin, else its Sec-Fetch-Site) and `build_token` (whether
+    one was used) go into the launch event log, as BinderHub logs them.
     """
     build_only = build_only or services.settings.service.api_only
     provider: RepoProvider | None = None
     try:
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
         provider = get_provider(services.settings, provider_name, spec, allow_local)
-        async for event in _stages(services, provider, build_only, on_user, client):
+        final = [provider]  # the request as launched (its ref may fall back to HEAD)
+        async for event in _stages(services, provider, build_only, on_user, client, final):
+            if event.phase == "ready" and not build_only:
+                launched = final[0]
+                services.launch_log.record(launched.name, launched.spec, launched.commit or "",
+                                           build_token=build_token, request_origin=request_origin)
             yield event
     except LaunchError as exc:
         yield exc.event()
@@ -186,8 +197,8 @@ def _count_launch(services: Services, status: str, provider: RepoProvider | None
 
 
 async def _stages(services: Services, provider: RepoProvider, build_only: bool = False,
-                  on_user: Callable[[str], Awaitable[None]] | None = None, client: str = ""
-                  ) -> AsyncIterator[Event]:
+                  on_user: Callable[[str], Awaitable[None]] | None = None, client: str = "",
+                  final: list[RepoProvider] | None = None) -> AsyncIterator[Event]:
     settings = services.settings
     per_repo = SpecRules(settings).tier(settings.launches.quota_tiers, settings.launches.max_servers_per_repo,
                                         provider.name, provider.spec, provider.repo_url)
@@ -210,6 +221,8 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
                 f"repository's default branch (HEAD) instead of {provider.unresolved_ref!r}; "
                 "please update your links to use HEAD or a commit.\n"))
             provider = fallback
+            if final is not None:
+                final[0] = provider
             commit = await _resolve(services, provider)
         judge_move(services, provider)
         image = provider.prebuilt_image or image_name(

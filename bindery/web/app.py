@@ -130,7 +130,10 @@ def create_app(settings: Settings) -> Starlette:
                 event = failed(refusal.message, refusal.status_code)
                 return EventSourceResponse(_one(event), headers={**headers, **refusal.headers})
             headers.update(await door.headers(request))
-            sid, after = await sessions.start(provider, spec, client, build_only=build_only), -1
+            sid, after = await sessions.start(
+                provider, spec, client, build_only=build_only,
+                request_origin=request_origin(request),
+                build_token=bool(request.query_params.get("build_token"))), -1
         else:
             sid, after = resumed
         return EventSourceResponse(_follow(sessions, sid, after, store_down), headers=headers,
@@ -177,6 +180,13 @@ def create_app(settings: Settings) -> Starlette:
                     middleware=[*cross_origin(settings), Middleware(RefuseWhileDraining, state=state)])
     app.state.bindery = state
     return app
+
+
+def request_origin(request: Request) -> str:
+    """What BinderHub's launch events record as request_origin: the Origin header (a page
+    elsewhere, e.g. a book's live code), else Sec-Fetch-Site (a browser on this site sends
+    "same-origin"; scripts send neither), else ""."""
+    return request.headers.get("origin") or request.headers.get("sec-fetch-site") or ""
 
 
 def cross_origin(settings: Settings) -> list[Middleware]:
