@@ -7,6 +7,7 @@ else the first in rendezvous order among the members in rotation. With none in r
 takes it (the last resort). Unlike mybinder.org's redirector, which answers 307, the launch's event
 stream is relayed, so a member whose launch fails mid-way (its stream breaks, a 5xx failure, or a
 failure once the server is launching) is taken out of rotation at once instead of at its next check.
+A reconnecting client (Last-Event-ID) carries the cookie back to the member that runs its launch.
 /versions answers the prime's; /health the federation's own state.
 """
 
@@ -152,32 +153,36 @@ def create_app(config: FederationConfig) -> Starlette:
     ], lifespan=lifespan)
 
 
+def _event(line: str) -> dict:
+    if not line.startswith("data:"):
+        return {}
+    try:
+        event = json.loads(line[5:])
+    except ValueError:
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
 async def relay(answer: httpx.Response, router: Router, members: Members, member: str,
                 key: str) -> AsyncIterator[bytes]:
     """The member's event stream, line by line; watches it for the launch's outcome."""
-    launching = ended = False
+    launching = False
     try:
         async for line in answer.aiter_lines():
-            yield (line + "\n").encode()
-            if not line.startswith("data:"):
-                continue
-            try:
-                event = json.loads(line[5:])
-            except ValueError:
-                continue
-            phase = event.get("phase") if isinstance(event, dict) else None
+            # Judged before it is passed on: whoever reads the outcome sees the rotation after it.
+            event = _event(line)
+            phase = event.get("phase")
             if phase == "launching":
                 launching = True
             elif phase == "ready":
-                ended = True
                 router.remember(key, member)
             elif phase == "failed":
-                ended = True
                 if failed_mid_way(event, launching):
                     message = str(event.get("message", ""))[:200]
                     members.take_out(member, f"a launch failed mid-way: {message}")
-        if not ended and answer.status_code == 200:
-            members.take_out(member, "a launch's event stream ended without a result")
+            yield (line + "\n").encode()
+        # A stream that ends without a result is a member's process handing its launches over
+        # (a restart): the client reconnects with Last-Event-ID, and its cookie brings it back.
     except httpx.HTTPError as exc:
         members.take_out(member, f"a launch's event stream broke: {type(exc).__name__}")
         yield f"data: {json.dumps(BROKEN)}\n\n".encode()
