@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from bindery import http_clients
 from bindery.federation.member_health import FederationConfig, Member, Members
 from bindery.federation.rendezvous import rank, repository_key
 
@@ -72,8 +73,9 @@ def create_app(config: FederationConfig) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        client = httpx.AsyncClient(limits=httpx.Limits(max_connections=None,
-                                                       max_keepalive_connections=100))
+        # Members are reached directly or through the operator's proxy settings, as any site.
+        client = http_clients.async_client(timeout=config.timeout, limits=httpx.Limits(
+            max_connections=None, max_keepalive_connections=100))
         members = Members(config, client)
         await members.check_all()
         members.start()
