@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "bindery.stack.commands",
     "bindery.release.commands",
     "bindery.deploy.commands",
+    "bindery.federation.commands",
 )
 
 

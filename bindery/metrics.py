@@ -5,9 +5,15 @@ One `Metrics` object per service instance, with its own registry: no hidden glob
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Callable, Iterator
 
-BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600, float("inf"))
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+# BinderHub's bucket sets: builds and launches take very different times (its dashboards' quantiles
+# are computed from these).
+BUILD_BUCKETS = (60, 120, 300, 600, 1800, 3600, 7200, float("inf"))
+LAUNCH_BUCKETS = (2, 5, 10, 20, 30, 60, 120, 300, 600, float("inf"))
 
 
 OTHER_REPO = "other"
@@ -21,18 +27,26 @@ class Metrics:
         self.max_repo_labels = max_repo_labels
         self._repo_labels: set[str] = set()
         r = self.registry = CollectorRegistry()
-        self.build_time = Histogram("binderhub_build_time_seconds", "Build time",
-                                    ["status"], buckets=BUCKETS, registry=r)
-        self.launch_time = Histogram("binderhub_launch_time_seconds", "Launch time",
-                                     ["status", "retries"], buckets=BUCKETS, registry=r)
-        self.build_count = Counter("binderhub_build_count", "Builds by outcome",
+        # BinderHub's meanings: a build's time from its start to its image pushed (status success or
+        # failure); one attempt's time to start a server through the hub, after any build (status
+        # success with retries = the failed attempts before it, retry or failure with retries -1);
+        # launches counted once each: success, failure (the server did not start), or the quota
+        # that refused it (pod_quota, repo_quota); builds and launches in progress right now.
+        self.build_time = Histogram("binderhub_build_time_seconds", "Histogram of build times",
+                                    ["status"], buckets=BUILD_BUCKETS, registry=r)
+        self.launch_time = Histogram("binderhub_launch_time_seconds", "Histogram of launch times",
+                                     ["status", "retries"], buckets=LAUNCH_BUCKETS, registry=r)
+        self.build_count = Counter("binderhub_build_count", "Counter of builds by repo",
                                    ["status", "provider", "repo"], registry=r)
-        self.launch_count = Counter("binderhub_launch_count", "Launches by outcome",
+        self.launch_count = Counter("binderhub_launch_count", "Counter of launches by repo",
                                     ["status", "provider", "repo"], registry=r)
-        self.inprogress_builds = Gauge("binderhub_inprogress_builds", "Builds in progress",
-                                       registry=r)
+        self.inprogress_builds = Gauge("binderhub_inprogress_builds",
+                                       "Builds currently in progress", registry=r)
         self.inprogress_launches = Gauge("binderhub_inprogress_launches",
-                                         "Launches in progress", registry=r)
+                                         "Launches currently in progress", registry=r)
+        self.internal_errors = Counter(
+            "bindery_internal_errors", "Launches ended by an unexpected error in bindery (a bug: "
+            "the service log has its traceback)", registry=r)
         self.queue_length = Gauge("bindery_build_queue_length", "Builds waiting for a slot",
                                   registry=r)
         self.slots_used = Gauge("bindery_build_slots_used", "Build slots in use", registry=r)
@@ -40,6 +54,11 @@ class Metrics:
                                 ["outcome"], registry=r)
         self.build_joins = Counter("bindery_build_joins",
                                    "Requests that joined a build already under way", registry=r)
+
+    def watch_github_rate_limit(self, read: Callable[[], int | None]) -> None:
+        """binderhub_github_rate_limit_remaining, from the last GitHub API answer `read` saw
+        (absent until there is one: a 0 before any request would look like an exhausted limit)."""
+        self.registry.register(_RateLimit(read))
 
     def repo_label(self, repo: str, admit: bool = False) -> str:
         """`repo` if it has (or, after a success, gets) its own label value, else "other"."""
@@ -49,3 +68,19 @@ class Metrics:
             self._repo_labels.add(repo)
             return repo
         return OTHER_REPO
+
+
+class _RateLimit:
+    """A collector for the rate limit GitHub's API last reported."""
+
+    def __init__(self, read: Callable[[], int | None]) -> None:
+        self.read = read
+
+    def describe(self) -> list:
+        return []  # the family exists only once GitHub has answered
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        remaining = self.read()
+        if remaining is not None:
+            yield GaugeMetricFamily("binderhub_github_rate_limit_remaining",
+                                    "GitHub rate limit remaining", value=remaining)

@@ -93,8 +93,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer,
 
     data_dir = Path(os.environ.get("BINDERY_TEST_DATA_DIR") or tmp_path_factory.mktemp("stack"))
     base = git_server.base_url
+    # Pages of one other origin may use it (a book's live code: tests/web/test_thebe.py).
+    # Its launch event log goes to <data_dir>/launch-events (tests/test_launch_log.py).
     env = stack_env(data_dir, github_url=base, gitlab_url=base, gist_url=base,
-                    registry_mirrors={"docker.io": f"http://{registry_mirror.registry.host}"})
+                    registry_mirrors={"docker.io": f"http://{registry_mirror.registry.host}"},
+                    cors_allow_origin=f"http://127.0.0.1:{free_port()}",
+                    launch_log_dir=data_dir / "launch-events")
     # Settings are handed over explicitly, never through this process's environment, so tests
     # that make their own Settings() see the defaults.
     settings = settings_from_env(env)

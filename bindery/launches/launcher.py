@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -96,15 +97,20 @@ async def _nothing() -> None:
 
 
 class Launcher:
-    def __init__(self, hub: Hub, config: LaunchConfig, on_cleanup=None) -> None:
+    def __init__(self, hub: Hub, config: LaunchConfig, on_cleanup=None, on_attempt=None) -> None:
         self.hub = hub
         self.config = config
         self.on_cleanup = on_cleanup or (lambda outcome: None)
+        # on_attempt(status, retries, seconds) after each attempt of a person's launch, with
+        # BinderHub's meanings: "success" with the failed attempts before it, "retry" (-1) for a
+        # failed attempt that is tried again, "failure" (-1) for the last one.
+        self.on_attempt = on_attempt or (lambda status, retries, seconds: None)
         self.http = http_clients.async_client(timeout=5.0)
         self.start_slots = asyncio.Semaphore(config.start_slots) if config.start_slots > 0 else None
 
     async def launch(self, image: str, repo_url: str, user: str | None = None,
-                     for_person: bool = True) -> AsyncIterator[Event]:
+                     for_person: bool = True, options: dict[str, str] | None = None
+                     ) -> AsyncIterator[Event]:
         """Yield `launching` events; the last event is `ready` (or a LaunchError is raised).
 
         `user`: the hub user to create (the name the launch's quota reservation holds); every
@@ -112,6 +118,8 @@ class Launcher:
         `for_person=False` (a warm pool's server): no token is minted and `ready` carries none;
         the spawn is still followed to its real end. Whoever claims it later mints the person's
         token (:meth:`person_token`) and checks it answers (:meth:`answers`).
+        `options`: more of the start request's options beside the image (BinderHub's `repo_url`
+        and `binder_*`, which the hub's spawner passes to the server as BINDER_* variables).
         """
         user = user or user_name(repo_url, secrets.token_hex(4))
         slot = StartSlot(self.start_slots)
@@ -120,22 +128,33 @@ class Launcher:
                         f"({self.config.start_slots} servers are starting right now)...\n")
         try:
             await slot.take()
-            async for event in self._attempts(image, user, for_person):
+            start = {**(options or {}), "image": image}
+            async for event in self._attempts(start, user, for_person):
                 if event.phase == "ready":
                     slot.free()  # started: the next one may start while the person's page loads
                 yield event
         finally:
             slot.free()
 
-    async def _attempts(self, image: str, user: str, for_person: bool) -> AsyncIterator[Event]:
+    async def _attempts(self, start: dict[str, str], user: str, for_person: bool
+                        ) -> AsyncIterator[Event]:
         attempt = 0
+        observe = self.on_attempt if for_person else (lambda status, retries, seconds: None)
         while True:
             attempt += 1
+            began = time.monotonic()
             try:
-                async for event in self._attempt(image, user, for_person):
+                async for event in self._attempt(start, user, for_person):
+                    if event.phase == "ready":
+                        observe("success", attempt - 1, time.monotonic() - began)
                     yield event
                 return
+            except LaunchError:
+                observe("failure", -1, time.monotonic() - began)
+                raise
             except HubError as exc:
+                final = not isinstance(exc, HubUnavailable) or attempt >= self.config.retries
+                observe("failure" if final else "retry", -1, time.monotonic() - began)
                 if not isinstance(exc, HubUnavailable):
                     raise LaunchError(f"Could not launch: {exc}") from exc
                 if attempt >= self.config.retries:
@@ -146,7 +165,7 @@ class Launcher:
                             f"{self.config.retries})\n")
                 await asyncio.sleep(delay)
 
-    async def _attempt(self, image: str, name: str, for_person: bool = True
+    async def _attempt(self, start: dict[str, str], name: str, for_person: bool = True
                        ) -> AsyncIterator[Event]:
         created = delivered = False
         try:
@@ -154,7 +173,7 @@ class Launcher:
                 await self.hub.create_user(name)
                 created = True
                 yield Event(phase="launching", message="Launching server...\n")
-                async for event in self._spawn(name, image, for_person):
+                async for event in self._spawn(name, start, for_person):
                     # Once `ready` is out, the server is the person's: a consumer that stops
                     # reading after it (GeneratorExit, cancellation) must not remove it.
                     delivered = event.phase == "ready"
@@ -167,12 +186,12 @@ class Launcher:
                 await self._cleanup(name, created, "failed")
             raise
 
-    async def _spawn(self, name: str, image: str, for_person: bool = True
+    async def _spawn(self, name: str, start: dict[str, str], for_person: bool = True
                      ) -> AsyncIterator[Event]:
         token_task = asyncio.ensure_future(
             self.person_token(name) if for_person else _nothing())
         start_task = asyncio.ensure_future(
-            self.hub.start_server(name, {"image": image}, timeout=self.config.timeout))
+            self.hub.start_server(name, start, timeout=self.config.timeout))
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         start_task.add_done_callback(lambda t: queue.put_nowait(("start", t)))
         pump = asyncio.ensure_future(self._pump_progress(name, start_task, queue))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -28,12 +27,14 @@ from bindery.events import Event, LaunchError
 from bindery.git_commands import GIT_SLOTS
 from bindery.image_names import image_name
 from bindery.launches.hub_api import Hub, HubError, HubUnavailable
+from bindery.launches.launch_log import LaunchLog
 from bindery.launches.launcher import LaunchConfig, Launcher, hub_backoff
 from bindery.launches.pools import Pools
 from bindery.launches.prepull import Prepuller
 from bindery.launches.hub_users import user_name
 from bindery.launches.quota import hub_snapshot, limits_for
-from bindery.launches.reservations import HubSnapshot, MemoryReservationBook, ReservationBook
+from bindery.launches.reservations import (HubSnapshot, MemoryReservationBook, QuotaFull,
+                                           ReservationBook)
 from bindery.metrics import Metrics
 from bindery.providers import RepoProvider, get_provider
 from bindery.providers.data_records import RecordProvider
@@ -66,6 +67,7 @@ class Services:
     rules: SpecRules | None = None  # banned_specs / allowed_specs, for where a repository moved
     store: StateStore | None = None  # where the digests bindery pushed are recorded
     own_store: bool = False  # the store was opened for these services (closed with them)
+    launch_log: LaunchLog = field(default_factory=lambda: LaunchLog(None, 0, False, ""))
 
     @classmethod
     def create(cls, settings: Settings, store: StateStore | None = None) -> Services:
@@ -103,7 +105,9 @@ class Services:
             hub_url=settings.hub_public, timeout=settings.launches.launch_timeout,
             retries=settings.launches.launch_retries, token_lifetime=settings.launches.cull_max_age_seconds,
             start_slots=settings.launches.launch_start_slots),
-            on_cleanup=lambda outcome: metrics.cleanups.labels(outcome).inc())
+            on_cleanup=lambda outcome: metrics.cleanups.labels(outcome).inc(),
+            on_attempt=lambda status, retries, seconds: metrics.launch_time.labels(
+                status, str(retries)).observe(seconds))
         metrics.queue_length.set_function(lambda: builds.queue_length)
         metrics.slots_used.set_function(lambda: len(builds.running))
         metrics.inprogress_builds.set_function(lambda: len(builds.running))
@@ -114,9 +118,12 @@ class Services:
                               settings.launches.prepull_concurrency) \
             if prepull_wanted(settings) else None
         own_store = store is None
+        refs = RefCache(settings)
+        metrics.watch_github_rate_limit(lambda: refs.tools.api.rate_limit_remaining)
         return cls(settings, registry, hub, builds, launcher, metrics, prepuller,
-                   refs=RefCache(settings), executor=executor, rules=SpecRules(settings),
-                   store=open_store(settings) if own_store else store, own_store=own_store)
+                   refs=refs, executor=executor, rules=SpecRules(settings),
+                   store=open_store(settings) if own_store else store, own_store=own_store,
+                   launch_log=LaunchLog.from_settings(settings))
 
     async def launchable(self, image: str) -> str | None:
         """What to launch for ``image`` (a tag name): the digest bindery pushed under that name,
@@ -155,7 +162,8 @@ def prepull_wanted(settings: Settings) -> bool:
 async def launch(services: Services, provider_name: str, spec: str,
                  allow_local: bool = False, build_only: bool = False,
                  on_user: Callable[[str], Awaitable[None]] | None = None,
-                 client: str = "") -> AsyncIterator[Event]:
+                 client: str = "", request_origin: str = "", build_token: bool = False
+                 ) -> AsyncIterator[Event]:
     """Every event of one launch; the last is `ready` or `failed` (errors become `failed`).
 
     `allow_local` admits the `local` provider (a folder): only the CLI on the same machine sets it.
@@ -164,33 +172,30 @@ async def launch(services: Services, provider_name: str, spec: str,
     `on_user(name)` is awaited with the hub user's name once its quota place is taken, before the
     user is created (launch sessions record it, so another process can clean it up).
     `client` is who asked (the door's client key): the build queue takes turns between clients.
+    `request_origin` (the request's Origin, else its Sec-Fetch-Site) and `build_token` (whether
+    one was used) go into the launch event log, as BinderHub logs them.
     """
     build_only = build_only or services.settings.service.api_only
-    started = time.monotonic()
     provider: RepoProvider | None = None
-    metrics = services.metrics
-    metrics.inprogress_launches.inc()
     try:
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
         provider = get_provider(services.settings, provider_name, spec, allow_local)
-        async for event in _stages(services, provider, build_only, on_user, client):
+        final = [provider]  # the request as launched (its ref may fall back to HEAD)
+        async for event in _stages(services, provider, build_only, on_user, client, final):
+            if event.phase == "ready" and not build_only:
+                launched = final[0]
+                services.launch_log.record(launched.name, launched.spec, launched.commit or "",
+                                           build_token=build_token, request_origin=request_origin)
             yield event
-        metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)
-        _count_launch(services, "success", provider)
     except LaunchError as exc:
-        _count_launch(services, "failure", provider)
-        metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         yield exc.event()
     except HubError as exc:  # a hub call outside the launcher's retries
-        _count_launch(services, "failure", provider)
-        metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         yield Event(phase="failed", message=f"Could not launch: {exc}")
     except Exception as exc:  # a bug must still end the stream clearly, and never the service
         log.exception("launch of %s/%s failed unexpectedly", provider_name, spec[:200])
+        services.metrics.internal_errors.inc()
         yield Event(phase="failed", message=f"bindery hit an internal error ({type(exc).__name__});"
                     " the operators can find it in the service log.")
-    finally:
-        metrics.inprogress_launches.dec()
 
 
 def repo_identity(settings: Settings, provider: RepoProvider) -> tuple[str, str]:
@@ -212,8 +217,8 @@ def _count_launch(services: Services, status: str, provider: RepoProvider | None
 
 
 async def _stages(services: Services, provider: RepoProvider, build_only: bool = False,
-                  on_user: Callable[[str], Awaitable[None]] | None = None, client: str = ""
-                  ) -> AsyncIterator[Event]:
+                  on_user: Callable[[str], Awaitable[None]] | None = None, client: str = "",
+                  final: list[RepoProvider] | None = None) -> AsyncIterator[Event]:
     settings = services.settings
     per_repo = SpecRules(settings).tier(settings.launches.quota_tiers, settings.launches.max_servers_per_repo,
                                         provider.name, provider.spec, provider.repo_url)
@@ -224,7 +229,21 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
     # A build-only request starts no server: it takes no place.
     listing = None if build_only else asyncio.ensure_future(_hub_snapshot(services))
     try:
-        commit = await (services.refs.resolve(provider) if services.refs else provider.resolve())
+        try:
+            commit = await _resolve(services, provider)
+        except LaunchError as exc:
+            fallback = head_fallback(settings, provider, exc)
+            if fallback is None:
+                raise
+            yield Event(phase="waiting", ref_fallback="HEAD", message=(
+                f"The branch {provider.unresolved_ref!r} no longer exists in {provider.repo_url} "
+                "(repositories renamed 'master' to 'main', some deleted it). Launching the "
+                f"repository's default branch (HEAD) instead of {provider.unresolved_ref!r}; "
+                "please update your links to use HEAD or a commit.\n"))
+            provider = fallback
+            if final is not None:
+                final[0] = provider
+            commit = await _resolve(services, provider)
         judge_move(services, provider)
         image = provider.prebuilt_image or image_name(
             settings.registry.host, settings.registry.image_prefix, slug, repo_key, commit)
@@ -242,13 +261,18 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
                             imageName=image)
                 yield Event(phase="launching", message="Took a warm server from this "
                             "repository's pool (started for nobody before you).\n", pooled=True)
+                _count_launch(services, "success", provider)
                 yield _ready(services, provider, image, Event(
                     phase="ready", message=f"server running at {warm.url}\n", url=warm.url,
                     token=warm.token, user=warm.user, pooled=True),
                     await image_notice(services, image))
                 return
         if listing is not None:  # check and take in one step, before building or launching
-            await services.reservations.reserve(user, await listing, limits)
+            try:
+                await services.reservations.reserve(user, await listing, limits)
+            except QuotaFull as exc:  # counted as BinderHub counts a launch its quota refused
+                _count_launch(services, exc.quota, provider)
+                raise
     finally:
         if listing is not None and not listing.done():
             listing.cancel()
@@ -289,9 +313,20 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
         if services.prepuller is not None:  # pull progress instead of a silent spawn
             async for event in services.prepuller.pull(launch_ref):
                 yield event
-        async for event in services.launcher.launch(launch_ref, repo_key, user):
-            yield _ready(services, provider, image, event, await notice) \
-                if event.phase == "ready" else event
+        # Counted as BinderHub counts launches: only this stage (after any build), once each.
+        services.metrics.inprogress_launches.inc()
+        try:
+            async for event in services.launcher.launch(
+                    launch_ref, repo_key, user, options=binder_options(services.settings, provider)):
+                if event.phase == "ready":
+                    _count_launch(services, "success", provider)
+                    event = _ready(services, provider, image, event, await notice)
+                yield event
+        except (LaunchError, HubError):
+            _count_launch(services, "failure", provider)
+            raise
+        finally:
+            services.metrics.inprogress_launches.dec()
     finally:
         if not notice.done():
             notice.cancel()
@@ -311,16 +346,21 @@ async def image_notice(services: Services, image: str) -> list[str]:
     return read_label((await services.registry.image_labels(image)).get(NOTICE_LABEL))
 
 
+def binder_options(settings: Settings, provider: RepoProvider) -> dict[str, str]:
+    """What BinderHub says about a launch's request, with its names: the start request's options
+    (the hub's spawner makes them the server's BINDER_* variables) and part of the `ready` event."""
+    return {"repo_url": provider.repo_url, "binder_ref_url": provider.ref_url(),
+            "binder_launch_host": settings.service.web_url,
+            "binder_request": f"v2/{provider.name}/{provider.spec}",
+            "binder_persistent_request": f"v2/{provider.name}/{provider.persistent_spec()}"}
+
+
 def _ready(services: Services, provider: RepoProvider, image: str, event: Event,
            notice: list[str]) -> Event:
     """A launch's `ready` event with what BinderHub's carries about the request, and the notice
     of what its environment changed from what the repository asks for (when anything)."""
     extra = {"notice": notice} if notice else {}
-    return Event(**event.data(), **extra, image=image, repo_url=provider.repo_url,
-                 binder_ref_url=provider.ref_url(),
-                 binder_launch_host=services.settings.service.web_url,
-                 binder_request=f"v2/{provider.name}/{provider.spec}",
-                 binder_persistent_request=f"v2/{provider.name}/{provider.persistent_spec()}")
+    return Event(**event.data(), **extra, image=image, **binder_options(services.settings, provider))
 
 
 def judge_move(services: Services, provider: RepoProvider) -> None:
@@ -334,6 +374,27 @@ def judge_move(services: Services, provider: RepoProvider) -> None:
     if refused is not None:
         raise LaunchError(f"The repository {provider.repo_url} has moved to {provider.moved_to}. "
                           f"{refused}", 403)
+
+
+async def _resolve(services: Services, provider: RepoProvider) -> str:
+    return await (services.refs.resolve(provider) if services.refs else provider.resolve())
+
+
+DEFAULT_BRANCHES = ("master", "main")
+GIT_REF_PROVIDERS = ("gh", "gl", "git", "gist")
+
+
+def head_fallback(settings: Settings, provider: RepoProvider,
+                  error: LaunchError) -> RepoProvider | None:
+    """Old links to a default branch that is gone (master renamed to main, or the other way)
+    launch HEAD instead, as BinderHub keeps them working: the same request with HEAD as its ref,
+    or None when this is not such a case."""
+    if (error.status_code != 404 or provider.name not in GIT_REF_PROVIDERS
+            or provider.unresolved_ref not in DEFAULT_BRANCHES
+            or not provider.spec.endswith("/" + provider.unresolved_ref)):
+        return None
+    head = provider.spec[:-len(provider.unresolved_ref)] + "HEAD"
+    return get_provider(settings, provider.name, head)
 
 
 async def prepare_image(services: Services, provider_name: str, spec: str) -> str:

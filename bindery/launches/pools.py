@@ -257,6 +257,12 @@ class Pools:
                 self.prepare(record["provider"], record["spec"]))
         return image
 
+    def _binder_options(self, origin: PoolOrigin) -> dict[str, str]:
+        """BinderHub's request options that a warm server can know before anyone claims it (its
+        pool's repository and link); the commit-bound ones are in the claiming launch's `ready`."""
+        return {"repo_url": origin.repo_url, "binder_launch_host": self.settings.service.web_url,
+                "binder_request": f"v2/{origin.provider}/{origin.spec}"}
+
     async def _retire(self, key: str, record: Record, image: str, wanted: int,
                       now: float) -> None:
         """Free servers of an old image, about to be culled as idle, or beyond the wanted size."""
@@ -302,7 +308,8 @@ class Pools:
     async def _start_server(self, key: str, user: str, image: str, origin: PoolOrigin) -> None:
         ready = False
         try:
-            async for event in self.launcher.launch(image, origin.repo, user, for_person=False):
+            async for event in self.launcher.launch(image, origin.repo, user, for_person=False,
+                                                    options=self._binder_options(origin)):
                 if event.phase == "ready":
                     url = str(event.data().get("url", ""))
                     path = url[len(self.settings.hub_public.rstrip("/")):]

@@ -87,20 +87,29 @@ def _counted(held: Held, hub: HubSnapshot, max_pending: float = math.inf) -> set
     return set(hub.active) | set(held)
 
 
+class QuotaFull(LaunchError):
+    """A quota refused the launch (429); `quota` names it as BinderHub's launch metric does:
+    pod_quota (servers in total) or repo_quota (this repository's)."""
+
+    def __init__(self, message: str, quota: str) -> None:
+        super().__init__(message, 429)
+        self.quota = quota
+
+
 def take_place(held: Held, user: str, hub: HubSnapshot, limits: Limits,
                max_pending: float = math.inf) -> None:
     """Add `user` to `held`, or raise LaunchError(429) when a quota is full."""
     counted = _counted(held, hub, max_pending)
     if len(counted) >= limits.total:
-        raise LaunchError(
+        raise QuotaFull(
             f"This Binder is running as many servers as it can ({len(counted)} of "
-            f"{limits.total}). Please try again in a few minutes.", 429)
+            f"{limits.total}). Please try again in a few minutes.", "pod_quota")
     mine = sum(1 for name in counted if name.startswith(limits.repo_prefix))
     if mine >= limits.per_repo:
-        raise LaunchError(
+        raise QuotaFull(
             f"This repository already has {mine} server{'s' if mine != 1 else ''} "
             f"running, its limit is {limits.per_repo}. "
-            "Please try again in a few minutes, when some of them have stopped.", 429)
+            "Please try again in a few minutes, when some of them have stopped.", "repo_quota")
     held[user] = {"taken": time.time(), "delivered": None}
 
 

@@ -45,6 +45,8 @@ class ApiClient:
         self._etags: OrderedDict[str, tuple[str, Any]] = OrderedDict()
         self.requests = 0  # requests sent (for tests and metrics)
         self.not_modified = 0
+        # What the last answer carrying GitHub's rate-limit header said (for /metrics).
+        self.rate_limit_remaining: int | None = None
 
     async def get_json(self, url: str, headers: dict[str, str] | None = None,
                        params: dict[str, str] | None = None, hop: Hop | None = None) -> ApiAnswer:
@@ -60,6 +62,9 @@ class ApiClient:
             response = await self._get(url, headers, params, hop)
         except httpx.HTTPError as exc:
             raise ApiUnavailable(f"{type(exc).__name__} from {url}") from None
+        remaining = response.headers.get("x-ratelimit-remaining", "")
+        if remaining.isdigit():
+            self.rate_limit_remaining = int(remaining)
         if response.status_code == 304 and remembered is not None:
             self.not_modified += 1
             self._etags.move_to_end(key)

@@ -5,6 +5,8 @@ Each field is also read from ``BINDERY_<FIELD>`` (upper case); see bindery/setti
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field, SecretStr
 
 
@@ -100,3 +102,13 @@ class LaunchSettings(BaseModel):
     cull_max_age_seconds: int = Field(
         6 * 3600, description="Servers are culled after this many seconds, idle or not."
     )
+    launch_log_dir: Path | None = Field(
+        None, description="Folder of the launch event log: one JSON line per launch that started a "
+        "server, in BinderHub's launch schema (binderhub.jupyter.org/launch), in one file per UTC "
+        "day, events-YYYY-MM-DD.jsonl (the shape of mybinder.org's events archive). Empty: no file.")
+    launch_log_keep_days: int = Field(
+        30, ge=0, description="Days of launch event log files kept; older ones are deleted when a "
+        "new day's file starts (0: keep all, for an archiver that removes them).")
+    launch_log_to_service_log: bool = Field(
+        False, description="Also write each launch event line to the service log (logger "
+        "bindery.launch_events), for log shippers.")

@@ -19,6 +19,14 @@ class ServiceSettings(BaseModel):
         description="URL people use to reach bindery (for binder_launch_host and badges). "
         "Empty: http://<host>:<port>/.",
     )
+    cors_allow_origin: str = Field(
+        "",
+        description="Origin that pages elsewhere may use bindery and its launched servers from "
+        "(BinderHub's cors_allow_origin), e.g. 'https://book.example.org', or '*' for any. Set: the "
+        "event stream and the JSON endpoints answer it (preflight too), and launched servers accept "
+        "it for REST and websockets (Jupyter's allow_origin), so live code in books (Thebe) runs "
+        "here. Empty (the default): no cross-origin access, except /versions, which any page may "
+        "read, as in BinderHub.")
     keepalive_seconds: float = Field(
         15.0, description="Seconds of silence on an event stream before a keepalive comment is sent."
     )

@@ -88,6 +88,8 @@ c.Spawner.http_timeout = cfg["http_timeout"]
 c.Spawner.mem_limit = cfg["mem_limit"]
 c.Spawner.cpu_limit = cfg["cpu_limit"]
 c.Spawner.environment = {{"JUPYTERHUB_ALLOW_TOKEN_IN_URL": "1"}}
+# Pages of the cors_allow_origin setting's origin may use servers (REST and kernel websockets).
+c.Spawner.args = cfg["server_args"]
 c.DockerSpawner.client_kwargs = {{"base_url": cfg["docker_url"],
                                   "max_pool_size": cfg["engine_threads"]}}
 c.DockerSpawner.image = cfg["image"]
@@ -142,6 +144,17 @@ def service_token(settings: Settings) -> str:
     return secret_file(settings.hub_token_file)
 
 
+def cross_origin_args(origin: str) -> list[str]:
+    """Jupyter Server options that let pages of `origin` ('*': any) call a launched server and open
+    its kernels' websockets, as BinderHub's spawner passes them for its cors_allow_origin."""
+    if not origin:
+        return []
+    # With '*' alone Jupyter Server still refuses some cross-origin requests (single files);
+    # the pattern lets every origin through, as BinderHub does.
+    return [f"--ServerApp.allow_origin={origin}"] + (
+        ["--ServerApp.allow_origin_pat=.*"] if origin == "*" else [])
+
+
 def config(settings: Settings) -> dict:
     paths = StackPaths.of(settings)
     culler = [
@@ -183,6 +196,7 @@ def config(settings: Settings) -> dict:
         "docker_url": settings.run_socket,
         "image": base_image.image_name(settings),
         "pids_limit": settings.launches.server_pids_limit,
+        "server_args": cross_origin_args(settings.service.cors_allow_origin),
         "labels": {podman.STACK_LABEL: paths.stack_id},
         "services": [
             {"name": "bindery", "api_token": service_token(settings)},

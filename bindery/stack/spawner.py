@@ -20,6 +20,8 @@ Why (measured, docs/performance.md):
   ``ThreadPoolExecutor(1)``): a crowd's create/start/inspect calls wait in one queue. Here they get
   ``engine_threads`` threads (and the engine client as many pooled connections).
 
+- It gives every server BinderHub's BINDER_* variables from the start request's options.
+
 The hub's own checks all still happen: it asks the server itself, adds the proxy route, and bindery
 follows the spawn to its end and checks the server through the proxy with the person's token.
 """
@@ -102,6 +104,30 @@ class EngineLog:
         return "\n".join(text.splitlines()[-n:])
 
 
+# BinderHub's start options about the launch's request -> the server's variables with its names
+# (BinderHub's spawner mixin; REPO_URL as its documented appendix sets it), so extensions that show a
+# "copy Binder link" or rebuild links find them.
+BINDER_VARIABLES = {
+    "repo_url": ("BINDER_REPO_URL", "REPO_URL"),
+    "binder_ref_url": ("BINDER_REF_URL",),
+    "binder_launch_host": ("BINDER_LAUNCH_HOST",),
+    "binder_persistent_request": ("BINDER_PERSISTENT_REQUEST",),
+    "binder_request": ("BINDER_REQUEST",),
+}
+MAX_OPTION_LENGTH = 4096  # a URL; anything longer is not one of bindery's
+
+
+def binder_environment(user_options: dict | None) -> dict[str, str]:
+    """The BINDER_* variables of a start request's options (only bindery's service token may
+    start servers, but a value is still checked to be a plain, bounded string)."""
+    env: dict[str, str] = {}
+    for option, names in BINDER_VARIABLES.items():
+        value = (user_options or {}).get(option)
+        if isinstance(value, str) and len(value) <= MAX_OPTION_LENGTH and "\0" not in value:
+            env.update(dict.fromkeys(names, value))
+    return env
+
+
 class BinderySpawner(DockerSpawner):
     engine_threads = Integer(
         8, config=True, help="Threads for engine calls, shared by all spawns (DockerSpawner: 1).")
@@ -118,6 +144,9 @@ class BinderySpawner(DockerSpawner):
             BinderySpawner._engine_pool = ThreadPoolExecutor(
                 self.engine_threads, thread_name_prefix="engine")
         return BinderySpawner._engine_pool
+
+    def get_env(self):
+        return {**super().get_env(), **binder_environment(self.user_options)}
 
     async def start(self):
         ip, port = await super().start()

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -130,7 +131,10 @@ def create_app(settings: Settings) -> Starlette:
                 event = failed(refusal.message, refusal.status_code)
                 return EventSourceResponse(_one(event), headers={**headers, **refusal.headers})
             headers.update(await door.headers(request))
-            sid, after = await sessions.start(provider, spec, client, build_only=build_only), -1
+            sid, after = await sessions.start(
+                provider, spec, client, build_only=build_only,
+                request_origin=request_origin(request),
+                build_token=bool(request.query_params.get("build_token"))), -1
         else:
             sid, after = resumed
         return EventSourceResponse(_follow(sessions, sid, after, store_down), headers=headers,
@@ -144,8 +148,12 @@ def create_app(settings: Settings) -> Starlette:
     versions_body = {"bindery": __version__, "binderhub": __version__,
                      "builder_info": {"repo2docker-version": _installed("jupyter-repo2docker")}}
 
+    # Any page may read /versions (as BinderHub's), unless the operator chose the origins.
+    versions_headers = {} if settings.service.cors_allow_origin else {
+        "Access-Control-Allow-Origin": "*"}
+
     async def versions(request: Request) -> Response:
-        return JSONResponse(versions_body)
+        return JSONResponse(versions_body, headers=versions_headers)
 
     async def health(request: Request) -> Response:
         if state.get("sessions") is not None and state["sessions"].draining:
@@ -170,9 +178,28 @@ def create_app(settings: Settings) -> Starlette:
         *([] if settings.service.api_only else ui.routes(settings, book)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(RefuseWhileDraining, state=state)])
+                    middleware=[*cross_origin(settings), Middleware(RefuseWhileDraining, state=state)])
     app.state.bindery = state
     return app
+
+
+def request_origin(request: Request) -> str:
+    """What BinderHub's launch events record as request_origin: the Origin header (a page
+    elsewhere, e.g. a book's live code), else Sec-Fetch-Site (a browser on this site sends
+    "same-origin"; scripts send neither), else ""."""
+    return request.headers.get("origin") or request.headers.get("sec-fetch-site") or ""
+
+
+def cross_origin(settings: Settings) -> list[Middleware]:
+    """BinderHub's cors_allow_origin: pages from that origin (e.g. a book's live code through Thebe)
+    may open the event stream and read the JSON endpoints, answers and preflights alike. Outermost,
+    so refusals (429, draining 503) reach such a page readable too."""
+    origin = settings.service.cors_allow_origin
+    if not origin:
+        return []
+    # EventSource sends Cache-Control and, when it reconnects, Last-Event-ID.
+    return [Middleware(CORSMiddleware, allow_origins=[origin], allow_methods=["GET", "HEAD"],
+                       allow_headers=["cache-control", "last-event-id"], max_age=600)]
 
 
 STORE_DAMAGED = ("bindery's state store (where launches are recorded) is damaged, so launches "

@@ -1,4 +1,10 @@
-"""/health: are the parts a launch needs answering? Cached briefly so probes cost little."""
+"""/health: are the parts a launch needs answering? Cached briefly so probes cost little.
+
+Shaped as BinderHub's (``{"ok", "checks": [{"service", "ok", ...}]}``, 503 when not ok), with its check
+names ("JupyterHub API", "Docker registry", "Pod quota") beside bindery's own, so mybinder.org's
+federation redirector reads a bindery as a member: out of rotation when a check fails or when "Pod
+quota"'s ``total_pods`` comes within its headroom of ``quota``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from bindery.launches.pipeline import Services
 from bindery.state.base import StateStore
 
 CHECK_TIMEOUT = 3.0
+# BinderHub's check names (what its dashboards and mybinder.org's redirector know).
+HUB, REGISTRY, POD_QUOTA = "JupyterHub API", "Docker registry", "Pod quota"
 
 
 async def _engine(socket: str) -> None:
@@ -42,8 +50,8 @@ class Health:
     async def _check(self) -> dict[str, Any]:
         s = self.services
         probes = {
-            "JupyterHub": s.hub.version(),
-            "Registry": s.registry.ping(),
+            HUB: s.hub.version(),
+            REGISTRY: s.registry.ping(),
         }
         if s.settings.builds.build_executor == "kubernetes" and s.executor is not None:
             # No engine sockets on Kubernetes: the API that runs the build pods instead.
@@ -54,7 +62,7 @@ class Health:
         if self.store is not None:
             probes["State store"] = self.store.check()  # reachable, and not damaged
         if s.settings.service.api_only:  # a build service launches nothing: no hub, no run side
-            for unused in ("JupyterHub", "Run engine"):
+            for unused in (HUB, "Run engine"):
                 if unused in probes:
                     probes.pop(unused).close()
         results = await asyncio.gather(
@@ -68,5 +76,28 @@ class Health:
         queue = s.builds
         checks.append({"service": "Build queue", "ok": True, "queued": queue.queue_length,
                        "running": len(queue.running), "slots": queue.slots})
+        checks.append(await self._pod_quota())
         # checked_at: when these checks ran (the same value while the result is served from cache).
-        return {"ok": all(c["ok"] for c in checks), "checks": checks, "checked_at": time.time()}
+        # A soft check (_ignore_failure, as BinderHub marks the pod quota) does not make it 503.
+        ok = all(c["ok"] for c in checks if not c.get("_ignore_failure"))
+        return {"ok": ok, "checks": checks, "checked_at": time.time()}
+
+    async def _pod_quota(self) -> dict[str, Any]:
+        """BinderHub's "Pod quota": servers running or starting plus builds running, against the
+        servers quota (max_servers). Soft: a full site is healthy, it just takes no more launches,
+        which is what a federation's redirector reads it for."""
+        s = self.services
+        quota = s.settings.launches.max_servers
+        check: dict[str, Any] = {"service": POD_QUOTA, "ok": False, "quota": quota,
+                                 "_ignore_failure": True}
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                users = 0 if s.settings.service.api_only else len((await s.hub.active_users())[1])
+                builds = len(await s.executor.running()) if s.executor is not None \
+                    else len(s.builds.running)
+        except Exception as exc:  # the hub's own check says why; no count, no room
+            check.update(total_pods=None, error=f"{type(exc).__name__}: {exc}".rstrip(": "))
+            return check
+        total = users + builds
+        check.update(ok=total <= quota, total_pods=total, user_pods=users, build_pods=builds)
+        return check

@@ -37,12 +37,12 @@ from tests.gitserver import GitServer
 
 ROOT = Path(__file__).resolve().parents[2]
 GIT_ID = ["-c", "user.name=deploy test", "-c", "user.email=deploy@test.invalid", "-c", "commit.gpgsign=false"]
-SEED_BUG = '''    async def _spawn(self, name: str, image: str, for_person: bool = True
+SEED_BUG = '''    async def _spawn(self, name: str, start: dict[str, str], for_person: bool = True
                      ) -> AsyncIterator[Event]:
         # B: the first seed's bug. Trust the start request's answer (202 = "pending") as "ready".
         token = await self.hub.mint_token(name, self.config.token_lifetime, "bindery launch",
                                           person_token_scopes(name))
-        status = await self.hub.start_server(name, {"image": image}, timeout=self.config.timeout)
+        status = await self.hub.start_server(name, start, timeout=self.config.timeout)
         url = self.config.hub_url.rstrip("/") + f"/user/{name}/"
         yield Event(phase="ready", message=f"server running at {url}\\n", url=url, token=token,
                     hub_status=status, user=name)
@@ -88,7 +88,7 @@ def _release(tmp: Path, name: str, patch: bool) -> tuple[Path, Path, subprocess.
     if patch:
         launcher = clone / "bindery" / "launches" / "launcher.py"
         text = launcher.read_text()
-        head = ("    async def _spawn(self, name: str, image: str, for_person: bool = True\n"
+        head = ("    async def _spawn(self, name: str, start: dict[str, str], for_person: bool = True\n"
                 "                     ) -> AsyncIterator[Event]:\n")
         assert head in text
         launcher.write_text(text.replace(head, SEED_BUG, 1))

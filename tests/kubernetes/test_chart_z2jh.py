@@ -13,6 +13,7 @@ import yaml
 
 from bindery.settings import Settings
 from bindery.stack.jupyterhub import BINDERY_SCOPES
+from bindery.stack.spawner import binder_environment
 from tests.kubernetes.chart import CHART, ROOT, Obj, helm, named
 
 
@@ -60,6 +61,15 @@ async def test_documented_image_hook_through_jupyterhub() -> None:
     ok = spawner()
     await ok._run_apply_user_options({"image": "registry.example.org/bindery/gh-org-repo:abc"})
     assert ok.image == "registry.example.org/bindery/gh-org-repo:abc"
+    # BinderHub's options become the server's variables, as the embedded hub's spawner makes them.
+    binder = {"repo_url": "https://h/org/repo", "binder_ref_url": "https://h/org/repo/tree/abc",
+              "binder_launch_host": "https://binder.example.org/",
+              "binder_request": "v2/gh/org/repo/main", "binder_persistent_request": "v2/gh/org/repo/abc"}
+    told = spawner()
+    await told._run_apply_user_options({"image": "registry.example.org/bindery/x:1", **binder})
+    assert {k: v for k, v in told.environment.items() if "REPO_URL" in k or k.startswith("BINDER_")} \
+        == binder_environment(binder)
+    assert spawner().environment == {}  # another spawner's options stay its own
     plain = spawner()
     await plain._run_apply_user_options({})
     assert plain.image == "default/image:1"

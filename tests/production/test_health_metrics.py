@@ -17,6 +17,7 @@ from bindery.stack import podman
 from bindery.stack import registry_server as stack_registry
 from tests.production.own_stack import (
     CULL_IDLE,
+    assert_no_orphans,
     fault_stack,
     hub_users,
     metric_samples,
@@ -82,7 +83,8 @@ async def test_metrics_have_binderhub_names_and_move_with_launches(observed, git
     for name, labels, delta in (
             ("binderhub_build_time_seconds_count", {"status": "success"}, 2),
             ("binderhub_launch_time_seconds_count", {"status": "success", "retries": "0"}, 1),
-            ("binderhub_launch_time_seconds_count", {"status": "failure", "retries": "0"}, 1),
+            # BinderHub's meaning: a failed last attempt has retries "-1".
+            ("binderhub_launch_time_seconds_count", {"status": "failure", "retries": "-1"}, 1),
             ("bindery_launch_cleanups_total", {"outcome": "failed"}, 1)):
         assert sample(after, name, **labels) - sample(before, name, **labels) == delta, name
     assert sample(after, "binderhub_inprogress_launches") == 0
@@ -97,17 +99,19 @@ async def test_health_names_the_failed_part_and_recovers(observed):
     code, report = health(observed)
     assert code == 200 and report["ok"], report
     services = [c["service"] for c in report["checks"]]
-    assert services == ["JupyterHub", "Registry", "Build engine", "Run engine", "State store",
-                        "Build queue"]
-    queue = report["checks"][-1]
+    # BinderHub's names where BinderHub has the check (its dashboards and mybinder.org's federation
+    # redirector read them), bindery's own beside them.
+    assert services == ["JupyterHub API", "Docker registry", "Build engine", "Run engine",
+                        "State store", "Build queue", "Pod quota"]
+    queue = report["checks"][-2]
     assert {"queued", "running", "slots"} <= set(queue)
     # Cached briefly: an immediate second probe gets the same round of checks.
     assert health(observed)[1]["checked_at"] == report["checked_at"]
     bound = HEALTH_TTL + CHECK_TIMEOUT + 5
     faults = (
-        ("JupyterHub", lambda: stack_hub.stop(observed),
+        ("JupyterHub API", lambda: stack_hub.stop(observed),
          lambda: stack_hub.start(observed, log=lambda line: None)),
-        ("Registry", lambda: stack_registry.stop(observed),
+        ("Docker registry", lambda: stack_registry.stop(observed),
          lambda: stack_registry.start(observed, log=lambda line: None)),
         ("Run engine", lambda: podman.stop(observed, "run"),
          lambda: podman.start(observed, "run", log=lambda line: None)),
@@ -119,7 +123,8 @@ async def test_health_names_the_failed_part_and_recovers(observed):
             code, report = await wait_for(lambda: unhealthy(observed), bound,
                                           f"/health 503 with {name} down")
             print(f"\n[health] {name} down: 503 after {time.monotonic() - t0:.1f} s")
-            assert failing(report) == [name], report
+            # The hub down also leaves the pod quota uncounted (a soft check: no 503 by itself).
+            assert [f for f in failing(report) if f != "Pod quota"] == [name], report
             error = next(c for c in report["checks"] if c["service"] == name)["error"]
             assert error
             assert versions_ok(observed)
@@ -128,6 +133,28 @@ async def test_health_names_the_failed_part_and_recovers(observed):
         t0 = time.monotonic()
         await wait_for(lambda: health(observed)[0] == 200, bound, f"/health 200 after {name}")
         print(f"[health] {name} back: 200 after {time.monotonic() - t0:.1f} s")
+
+
+def pod_quota(settings) -> dict:
+    return next(c for c in health(settings)[1]["checks"] if c["service"] == "Pod quota")
+
+
+async def test_pod_quota_counts_the_real_servers(observed, git_server):
+    """"Pod quota" as BinderHub shapes it (total_pods, quota; soft), counted from the hub's real
+    servers: one more while a launched server runs, one less once it is gone."""
+    await assert_no_orphans(observed)
+    before = await wait_for(lambda: (lambda c: c if c["total_pods"] == 0 else None)(
+        pod_quota(observed)), HEALTH_TTL + 10, "no servers counted on an empty stack")
+    assert before == {"service": "Pod quota", "ok": True, "quota": observed.launches.max_servers,
+                      "total_pods": 0, "user_pods": 0, "build_pods": 0, "_ignore_failure": True}
+    _, url = repo(git_server, "counted")
+    events = await collect(observed, "git", git_spec(url, "main"))
+    assert events[-1].phase == "ready", events[-1]
+    await wait_for(lambda: pod_quota(observed)["user_pods"] == 1, HEALTH_TTL + 10,
+                   "the running server counted")
+    await release(observed, events[-1])
+    await wait_for(lambda: pod_quota(observed)["total_pods"] == 0, HEALTH_TTL + 30,
+                   "the released server no longer counted")
 
 
 async def test_idle_culler_removes_an_idle_server_and_its_user(observed, git_server):

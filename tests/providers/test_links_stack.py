@@ -249,7 +249,7 @@ async def test_build_only_and_the_api_only_build_service(stack, git_repo_factory
         async with httpx.AsyncClient(timeout=10) as client:
             health = await client.get(f"{base}/health")
             assert health.status_code == 200, health.text
-            assert "JupyterHub" not in {c["service"] for c in health.json()["checks"]}
+            assert "JupyterHub API" not in {c["service"] for c in health.json()["checks"]}
             assert (await client.get(f"{base}/v2/git/x/main")).status_code == 404
             assert (await client.get(f"{base}/metrics")).status_code == 200
     finally:

@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, set[str]]] = [
                     "spec", "repoid", "process_runner", "http_clients", "backoff", "event_stream"}),
     ("adapters", {"providers", "state", "stack", "artifacts", "specrules"}),
     ("domain", {"builds", "launches"}),
-    ("interfaces", {"web", "cli", "__main__", "deploy", "release"}),
+    ("interfaces", {"web", "cli", "__main__", "deploy", "release", "federation"}),
 ]
 # names every package may have for its own interface and its CLI group
 SHARED_NAMES = {"__init__", "base", "commands"}

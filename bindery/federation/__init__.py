@@ -1,0 +1,1 @@
+"""`bindery federate`: one front for several Binder sites (bindery or BinderHub members)."""
