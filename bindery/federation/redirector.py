@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from bindery import http_clients
+from bindery.event_stream import Message, Parser
 from bindery.federation.member_health import FederationConfig, Member, Members
 from bindery.federation.rendezvous import rank, repository_key
 
@@ -155,11 +156,11 @@ def create_app(config: FederationConfig) -> Starlette:
     ], lifespan=lifespan)
 
 
-def _event(line: str) -> dict:
-    if not line.startswith("data:"):
+def _event(message: Message | None) -> dict:
+    if message is None:
         return {}
     try:
-        event = json.loads(line[5:])
+        event = json.loads(message.data)
     except ValueError:
         return {}
     return event if isinstance(event, dict) else {}
@@ -169,10 +170,11 @@ async def relay(answer: httpx.Response, router: Router, members: Members, member
                 key: str) -> AsyncIterator[bytes]:
     """The member's event stream, line by line; watches it for the launch's outcome."""
     launching = False
+    parser = Parser()  # the one event-stream reader's parser; the lines themselves are passed on as they are
     try:
         async for line in answer.aiter_lines():
             # Judged before it is passed on: whoever reads the outcome sees the rotation after it.
-            event = _event(line)
+            event = _event(parser.feed(line))
             phase = event.get("phase")
             if phase == "launching":
                 launching = True
