@@ -95,7 +95,7 @@ async def measure(settings: Settings, git: GitServer, runs: int) -> dict[str, li
             out["cached"].append(seconds)
             await cleanup(hub, [ready["user"]])
             for name, which in (("trimmed", base), ("untrimmed", untrimmed)):
-                plain = await asyncio.to_thread(start_straight, settings, which)
+                plain = await asyncio.to_thread(start_straight, settings, which, 300.0)
                 out[name].append(plain.seconds)
                 out[f"{name}_cpu"].append(plain.cpu_seconds)
         return out
