@@ -13,10 +13,10 @@ from bindery.events import LaunchError
 from bindery.launches.prepull import Prepuller
 from bindery import stack as embedded
 from bindery.image_names import split_image
-from bindery.registry_client import MANIFEST_HEADERS, manifest_url
+from bindery.registry_client import MANIFEST_HEADERS, RegistryAuth, manifest_url
 from tests.production.own_stack import FROM_BASE, dedicated_stack, repo, wait_for
 from tests.production.watch import dumps, remove_users, watch
-from tests.streams import git_spec, pulled
+from tests.streams import git_spec, pulled, run_side_images
 
 
 async def test_first_launch_shows_pull_progress_before_the_start_request(stack, git_repo_factory):
@@ -79,7 +79,7 @@ async def test_pull_failures_and_timeouts_are_clear(stack):
 
 def manifest(settings, image: str) -> dict:
     response = httpx.get(manifest_url(settings.registry.url, image), headers=MANIFEST_HEADERS,
-                         timeout=10)
+                         timeout=10, auth=RegistryAuth())  # anonymous: a pull token
     response.raise_for_status()
     return response.json()
 
@@ -106,7 +106,7 @@ async def test_a_fresh_run_engine_pulls_only_a_new_image_s_own_layers(tmp_path_f
             w = await asyncio.wait_for(watch(settings.web_url, "git", git_spec(url, "main")), 300)
             assert w.last.phase == "ready", dumps(w)
             image = w.last.data()["image"]
-            assert image in run_side_images(settings)
+            assert pulled(settings, image)
             new, shipped = manifest(settings, image), manifest(settings, base)
             base_layers = {layer["digest"] for layer in shipped["layers"]}
             own = {layer["digest"] for layer in new["layers"]} - base_layers
