@@ -28,6 +28,7 @@ from figures import Figure, table
 MODULES = {
     "build_start": "fresh builds (point 4)",
     "launch": "cached launches (point 2)",
+    "first_start": "first launches, the server's own start (issue 24)",
     "pool": "warm pools (point 1)",
     "concurrency": "crowds (point 3)",
 }

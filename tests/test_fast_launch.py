@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 
@@ -19,7 +20,8 @@ from bindery.events import Event
 from bindery.launches.launcher import LaunchConfig, Launcher
 from bindery.stack import server_network
 from bindery.stack.spawner import EngineLog
-from tests.base_recipe import singleuser_imports
+from tests.base_recipe import server_trims
+from tests.builds.kernel import run_in_kernel
 from tests.production.watch import remove_users
 from tests.streams import bindery_users, collect, git_spec, open_server, phases
 
@@ -118,15 +120,43 @@ async def test_start_slots_start_a_crowd_in_order_of_arrival(stack, git_repo_fac
         await remove_users(stack, url)  # every server of this repository, the warm one's too
 
 
-async def test_base_image_single_user_server_starts_without_the_hub_database_layer(stack,
-                                                                                   base_image):
-    """The base image's jupyterhub is edited at build (bindery/stack/base/singleuser_imports.py):
-    the single-user server extension loads no SQLAlchemy, alembic or hub handlers."""
+async def test_base_image_server_starts_without_what_is_deferred(stack, base_image):
+    """The base image's packages are edited at build (bindery/stack/base/server_trims.py): a server's
+    start (the single-user extension, then a Jupyter server with its extensions) loads no SQLAlchemy,
+    alembic or hub handlers, and none of jsonschema's iri grammars (rfc3987_syntax, lark)."""
     client = docker_client(stack.run_socket, 60)
     try:
         out = await asyncio.to_thread(
-            client.containers.run, base_image, ["python", "-c", singleuser_imports.CHECK],
+            client.containers.run, base_image, ["python", "-c", server_trims.CHECK],
             remove=True, network_disabled=True)
     finally:
         client.close()
     assert out.decode().strip() == ""
+
+
+IRI_CHECKS = """
+import json, sys, jsonschema
+validator = jsonschema.Draft7Validator(
+    {"type": "object", "properties": {"home": {"format": "iri"}, "link": {"format": "iri-reference"}}},
+    format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+before = "rfc3987_syntax" in sys.modules
+bad = sorted(e.message for e in validator.iter_errors({"home": "http://exa mple/", "link": "[::1"}))
+good = validator.is_valid({"home": "https://例え.テスト/ü?q=1", "link": "../ü/x"})
+print(json.dumps({"before": before, "after": "rfc3987_syntax" in sys.modules, "bad": bad,
+                  "good": good}))
+"""
+
+
+async def test_deferred_iri_checks_work_in_a_launched_server(stack, git_repo_factory):
+    """What the trims defer still works when called: a notebook's kernel in a server of the base
+    image validates a schema with iri format checks, building the grammars on that first use."""
+    _, url = git_repo_factory("iri-checks")
+    try:
+        events = await collect(stack, "git", git_spec(url, "main"))
+        assert phases(events)[-1] == "ready", events[-1]
+        data = events[-1].data()
+        out = json.loads((await run_in_kernel(data["url"], data["token"], IRI_CHECKS)).strip())
+    finally:
+        await remove_users(stack, url)
+    assert out == {"before": False, "after": True, "good": True,
+                   "bad": ["'[::1' is not a 'iri-reference'", "'http://exa mple/' is not a 'iri'"]}

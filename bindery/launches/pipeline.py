@@ -30,6 +30,7 @@ from bindery.launches.hub_api import Hub, HubError, HubUnavailable
 from bindery.launches.launch_log import LaunchLog
 from bindery.launches.launcher import LaunchConfig, Launcher, hub_backoff
 from bindery.launches.pools import Pools
+from bindery.launches.warm_images import WarmImages
 from bindery.launches.prepull import Prepuller
 from bindery.launches.hub_users import user_name
 from bindery.launches.quota import hub_snapshot, limits_for
@@ -68,6 +69,7 @@ class Services:
     store: StateStore | None = None  # where the digests bindery pushed are recorded
     own_store: bool = False  # the store was opened for these services (closed with them)
     launch_log: LaunchLog = field(default_factory=lambda: LaunchLog(None, 0, False, ""))
+    warm_images: WarmImages | None = None  # base and pool images kept on the run side
 
     @classmethod
     def create(cls, settings: Settings, store: StateStore | None = None) -> Services:
@@ -136,6 +138,8 @@ class Services:
         return reference if await self.registry.image_exists(reference) else None
 
     async def aclose(self) -> None:
+        if self.warm_images is not None:
+            await self.warm_images.aclose()
         if self.pools is not None:
             await self.pools.aclose()
         await self.builds.aclose()

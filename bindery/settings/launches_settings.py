@@ -96,6 +96,16 @@ class LaunchSettings(BaseModel):
         2, description="Image pulls onto the run side at once; more wait (images share base layers, "
         "which concurrent pulls would each download again)."
     )
+    warm_images: bool = Field(
+        True,
+        description="Keep the base image and the warm pools' current images on the run side: pulled "
+        "when the service starts and checked every warm_images_interval seconds, so a new image's "
+        "first launch pulls only its own layers. Needs prepull (the run side's Docker API).",
+    )
+    warm_images_interval: float = Field(
+        300.0, gt=0, description="Seconds between two checks that the run side still has the warm "
+        "images (a changed base image or a pool's new image is pulled at the latest then)."
+    )
     cull_idle_seconds: int = Field(
         600, description="Idle servers (and their users) are removed by jupyterhub-idle-culler after "
         "this many seconds; it looks every cull_idle_seconds / 2, so removal happens within 1.5× this.")

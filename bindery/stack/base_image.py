@@ -33,13 +33,15 @@ from bindery.stack import podman, registry_server as registry
 from bindery.stack.process import StackError
 
 HERE = Path(__file__).parent / "base"
-SINGLEUSER_IMPORTS = "singleuser_imports.py"  # run in the image at build time
+SERVER_TRIMS = "server_trims.py"  # run in the image at build time (kept there for --undo)
 SUITE = "bookworm"
 VARIANT = "minbase"
 PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "git", "tini")
 JUPYTER_SERVER_VERSION = "2.17.0"
 NOTEBOOK_VERSION = "7.4.7"
 UV_VERSION = "0.13.9"
+# Pinned because the base image edits it (base/server_trims.py): each edit must find its text.
+JSONSCHEMA_VERSION = "4.26.0"
 PYTHON_VERSION = "3.11"  # the Python of SUITE (bookworm): what images built FROM the base run
 CA_DIR = Path("/usr/local/share/ca-certificates")
 
@@ -58,6 +60,7 @@ def versions() -> dict[str, str]:
         "JUPYTER_SERVER_VERSION": JUPYTER_SERVER_VERSION,
         "NOTEBOOK_VERSION": NOTEBOOK_VERSION,
         "UV_VERSION": UV_VERSION,
+        "JSONSCHEMA_VERSION": JSONSCHEMA_VERSION,
     }
 
 
@@ -70,7 +73,7 @@ def ca_certs() -> list[Path]:
 def recipe() -> dict:
     return {
         "containerfile": (HERE / "Containerfile").read_text(),
-        "singleuser_imports": (HERE / SINGLEUSER_IMPORTS).read_text(),
+        "server_trims": (HERE / SERVER_TRIMS).read_text(),
         "debootstrap": [f"--variant={VARIANT}", f"--include={','.join(PACKAGES)}", SUITE],
         "versions": versions(),
         "certs": [hashlib.sha256(p.read_bytes()).hexdigest() for p in ca_certs()],
@@ -256,7 +259,7 @@ def build(settings: Settings, h: str, log: Callable[[str], None] = print) -> Non
         ctx = work / "context"
         (ctx / "certs").mkdir(parents=True)
         shutil.copy(HERE / "Containerfile", ctx / "Containerfile")
-        shutil.copy(HERE / SINGLEUSER_IMPORTS, ctx / SINGLEUSER_IMPORTS)
+        shutil.copy(HERE / SERVER_TRIMS, ctx / SERVER_TRIMS)
         for i, cert in enumerate(ca_certs()):
             shutil.copy(cert, ctx / "certs" / f"{i:02d}-{cert.name}")
         args = ["build", "-q", "--layers=false", "-f", str(ctx / "Containerfile"),

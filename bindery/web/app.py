@@ -27,7 +27,9 @@ from bindery.launches.pipeline import Services
 from bindery.builds.waiting_line import SharedWaitingLine
 from bindery.launches.pools import Pools, pools_enabled
 from bindery.launches.reservations import StoreReservationBook
+from bindery.launches.warm_images import WarmImages
 from bindery.settings import Settings
+from bindery.stack.base_image import image_name as base_image_name
 from bindery.state import StoreDamaged, open_store, unavailable_errors
 from bindery.web import build_log_pages as buildlogs, ui
 from bindery.launches import launch_records as launches
@@ -89,6 +91,12 @@ def create_app(settings: Settings) -> Starlette:
                 lambda p, s: pipeline.prepare_image(services, p, s), sessions.owner,
                 services.metrics.registry)
             services.pools.start()
+        if services.prepuller is not None and settings.launches.warm_images:
+            services.warm_images = WarmImages(
+                services.prepuller, base_image_name(settings),
+                services.pools.book if services.pools is not None else None,
+                settings.launches.warm_images_interval)
+            services.warm_images.start()
         state["health"] = Health(services, store=store)
         state["drain"] = sessions.hand_over  # called by the SIGTERM handler (web/drain.py)
         sessions.start_monitor()

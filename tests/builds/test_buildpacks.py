@@ -72,6 +72,12 @@ KINDS = {
                                        "import sys; print(sys.version_info[:2])", "(3, 11)",
                                        log_has=("runtime.txt asks for Python 3.12",
                                                 "building with Python 3.11 instead")),
+    # Its own Jupyter versions replace the base image's (trimmed) packages: the server starts with
+    # them as they ship (bindery/stack/base/server_trims.py edits only the files it installed).
+    "pinned Jupyter versions": Kind({"requirements.txt": "jupyter_server==2.16.0\njsonschema==4.25.1\n"},
+                                    "from importlib import metadata; import inspect, jsonschema._format as f; "
+                                    "print(metadata.version('jupyter_server'), metadata.version('jsonschema'), "
+                                    "'bindery' in inspect.getsource(f))", "2.16.0 4.25.1 False"),
     "no configuration": Kind({"index.ipynb": NOTEBOOK}, "import notebook; print('jupyter-only')",
                              "jupyter-only"),
     "binder/ folder": Kind({"requirements.txt": "bindery-no-such-package-at-the-top==1.0\n",

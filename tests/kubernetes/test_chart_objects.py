@@ -88,6 +88,10 @@ def test_every_container_is_hardened_but_dind(which: str) -> None:
         assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         for container in containers:
             assert container["securityContext"] == HARDENED, f"{name}/{container['name']}"
+            if name.endswith("-image-puller"):  # its containers exit at once or pause: no writes
+                assert "volumeMounts" not in container and "volumes" not in spec
+                seen += 1
+                continue
             writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
             volumes = {v["name"]: v for v in spec["volumes"]}
             for mount in container["volumeMounts"]:
@@ -95,7 +99,7 @@ def test_every_container_is_hardened_but_dind(which: str) -> None:
                     assert {"emptyDir", "persistentVolumeClaim"} & set(volumes[mount["name"]]), mount
             assert writable, "a read-only root needs somewhere to write"
             seen += 1
-    assert seen == 2  # bindery and redis
+    assert seen == (2 if which == "dind" else 5)  # bindery and redis (+ the puller's 2 pulls, pause)
 
 
 def test_replicas_pdb_and_probes() -> None:
@@ -214,3 +218,24 @@ def test_build_pods_of_every_confined_engine_are_under_the_build_policy(engine: 
     build_pod = {"app.kubernetes.io/component": "build", "app.kubernetes.io/managed-by": "bindery"}
     assert all(build_pod.get(key) in allowed for key, allowed in selector.items())
     assert not egress_allows(policy, "127.0.0.1", 5000) and not egress_allows(policy, "10.0.0.9", 5000)
+
+
+def test_image_puller_keeps_the_listed_images_on_user_nodes() -> None:
+    """One init container per image (the kubelet pulls it; it exits at once), then a pause container;
+    z2jh's user-node taints tolerated by default; nothing rendered without images."""
+    assert not [o for o in variant("host-socket", "none") if o["kind"] == "DaemonSet"]
+    images = ["registry.example.org/bindery/base:0123456789ab", "registry.example.org/bindery/r:1"]
+    objs = render("--set", f"imagePuller.images[0]={images[0]}",
+                  "--set", f"imagePuller.images[1]={images[1]}")
+    [puller] = [o for o in of_kind(objs, "DaemonSet") if o["metadata"]["name"].endswith("-image-puller")]
+    spec = puller["spec"]["template"]["spec"]
+    assert [c["image"] for c in spec["initContainers"]] == images
+    assert all(c["imagePullPolicy"] == "IfNotPresent" and c["command"] == ["/bin/sh", "-c", "true"]
+               for c in spec["initContainers"])
+    assert [c["image"] for c in spec["containers"]] == ["registry.k8s.io/pause:3.10"]
+    assert {t["key"] for t in spec["tolerations"]} == {"hub.jupyter.org/dedicated",
+                                                       "hub.jupyter.org_dedicated"}
+    assert spec["automountServiceAccountToken"] is False
+    assert puller["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == "100%"
+    off = render("--set", f"imagePuller.images[0]={images[0]}", "--set", "imagePuller.enabled=false")
+    assert not [o for o in of_kind(off, "DaemonSet") if o["metadata"]["name"].endswith("-image-puller")]

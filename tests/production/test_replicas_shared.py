@@ -7,22 +7,28 @@ address sees it:
    count), every launch ready;
 2. a stream started on replica A; A killed mid-build; the reconnect (Last-Event-ID, through the load
    balancer) lands on B and reaches `ready` on the same launch, one build, no orphans;
-3. max_servers_per_repo across replicas: exactly that many ready, the rest refused with 429.
+3. the CLI (`bindery launch`) resumes its stream the same way when its replica is killed mid-build;
+4. max_servers_per_repo across replicas: exactly that many ready, the rest refused with 429.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
+import httpx
 import pytest
 
 from bindery import stack as embedded
 from bindery.builds.runner import engine_executor
 from bindery.stack import process
 from bindery.datadir import StackPaths
+from bindery.stack.web_service import settings_env
 from tests.conftest import free_port
 from tests.production.own_stack import dedicated_stack, repo, wait_for
 from tests.production.watch import (Watch, dumps, manifest_pushes, open_with_token, remove_users,
@@ -120,6 +126,58 @@ async def test_stream_resumes_on_the_other_replica_after_a_kill_9(shared, git_se
     assert await users_of(shared, url) == []
     # `bindery up` brings A back on its port; the public address serves from both again.
     embedded.up(shared, log=lambda line: None, build_base=False)
+    assert embedded.status(shared)["running"]
+
+
+async def test_cli_resumes_its_launch_across_a_replica_restart(shared, git_server):
+    """`bindery launch` as a person runs it: its replica is killed mid-build; the CLI reconnects
+    through the load balancer with Last-Event-ID, the other replica continues the same launch (one
+    build), and the CLI prints a URL that opens the server."""
+    _, url = repo(git_server, "cli-resume", "RUN echo cli-early-$((6*7)) && sleep 15\n"
+                  "RUN echo cli-late-$((6*9))")
+    paths = StackPaths.of(shared)
+    logs = {name: paths.log(name) for name in ("replica-1", "replica-2")}
+    sizes = {name: log.stat().st_size for name, log in logs.items()}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINDERY_")}
+    env.update(settings_env(shared))
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bindery", "launch", url, "--ref", "main", "--json",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    printed: list[str] = []
+
+    async def read_until(marker: str) -> None:
+        while not any(marker in line for line in printed):
+            line = await cli.stderr.readline()
+            assert line, f"the CLI ended before printing {marker!r}:\n{''.join(printed)}"
+            printed.append(line.decode(errors="replace"))
+
+    try:
+        await asyncio.wait_for(read_until("cli-early-42"), 300)
+        # The replica whose access log has this launch's stream (the request's path names the repo).
+        serving = [name for name, log in logs.items()
+                   if "cli-resume" in log.read_bytes()[sizes[name]:].decode(errors="replace")]
+        assert len(serving) == 1, serving
+        os.kill(process.read_pid(paths, serving[0]), signal.SIGKILL)
+        stdout, stderr = await asyncio.wait_for(
+            asyncio.gather(cli.stdout.read(), cli.stderr.read()), 300)
+        printed.append(stderr.decode(errors="replace"))
+        await asyncio.wait_for(cli.wait(), 30)
+        output = "".join(printed)
+        assert cli.returncode == 0, output
+        assert "continuing it here" in output  # the other replica took the same launch over
+        assert "cli-late-54" in output  # the rest of the same build's log
+        ready = json.loads(stdout.decode().strip().splitlines()[-1])
+        assert manifest_pushes(shared, ready["image"]) == 1  # attached to the build, not rebuilt
+        async with httpx.AsyncClient(timeout=15) as client:
+            opened = await client.get(f"{ready['url']}api",
+                                      headers={"Authorization": f"token {ready['token']}"})
+        assert opened.status_code == 200
+    finally:
+        if cli.returncode is None:
+            cli.kill()
+            await cli.wait()
+        await remove_users(shared, url)
+        embedded.up(shared, log=lambda line: None, build_base=False)  # the killed replica back
     assert embedded.status(shared)["running"]
 
 
