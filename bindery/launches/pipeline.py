@@ -24,6 +24,7 @@ from bindery.builds.executors.base import BuildExecutor, build_name
 from bindery.builds.log_access import is_private
 from bindery.builds.runner import build_executor, build_log_url, build_logs
 from bindery.builds.runner import run_build as run_one_build
+from bindery import service_log
 from bindery.events import Event, LaunchError
 from bindery.git_commands import GIT_SLOTS
 from bindery.image_names import image_name
@@ -47,7 +48,7 @@ from bindery.state import open_store
 from bindery.state.base import StateStore
 from bindery.state.pool_records import PoolOrigin
 
-log = logging.getLogger("bindery.launches.pipeline")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -89,7 +90,11 @@ class Services:
 
         def build_finished(build: Build) -> None:
             status = "failure" if build.error else "success"
-            metrics.build_time.labels(status).observe((build.finished or 0) - (build.started or 0))
+            duration = (build.finished or 0) - (build.started or 0)
+            metrics.build_time.labels(status).observe(duration)
+            log.log(logging.WARNING if build.error else logging.INFO, "build %s", status, extra={
+                "outcome": "build", "status": status, "duration": round(duration, 3),
+                "image": build.job.image, "reason": build.error.message if build.error else ""})
             repo = metrics.repo_label(build.job.repo, admit=build.error is None)
             metrics.build_count.labels(status, build.job.provider, repo).inc()
 
@@ -169,28 +174,60 @@ async def launch(services: Services, provider_name: str, spec: str,
     started = time.monotonic()
     provider: RepoProvider | None = None
     metrics = services.metrics
+    context = service_log.current()
+    if context is None:  # a launch outside a session (the CLI's): an id of its own
+        context = service_log.LaunchContext(launch_id=secrets.token_hex(6),
+                                            spec=f"{provider_name}/{spec}")
+        service_log.set_current(context)
+    context.phase = "fetching"
+    log.info("launch requested", extra={"build_only": build_only})
+    outcome: Event | None = None
     metrics.inprogress_launches.inc()
     try:
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
         provider = get_provider(services.settings, provider_name, spec, allow_local)
+        context.repo, context.ref = provider.repo_url, getattr(provider, "unresolved_ref", "") or ""
         async for event in _stages(services, provider, build_only, on_user, client):
+            if event.phase != context.phase:
+                context.phase = event.phase
+            if event.terminal:
+                outcome = event
             yield event
         metrics.launch_time.labels("success", "0").observe(time.monotonic() - started)
         _count_launch(services, "success", provider)
     except LaunchError as exc:
         _count_launch(services, "failure", provider)
         metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
-        yield exc.event()
+        outcome = exc.event()
+        yield outcome
     except HubError as exc:  # a hub call outside the launcher's retries
         _count_launch(services, "failure", provider)
         metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
-        yield Event(phase="failed", message=f"Could not launch: {exc}")
+        outcome = Event(phase="failed", message=f"Could not launch: {exc}")
+        yield outcome
     except Exception as exc:  # a bug must still end the stream clearly, and never the service
         log.exception("launch of %s/%s failed unexpectedly", provider_name, spec[:200])
-        yield Event(phase="failed", message=f"bindery hit an internal error ({type(exc).__name__});"
-                    " the operators can find it in the service log.")
+        outcome = Event(phase="failed", message=f"bindery hit an internal error "
+                        f"({type(exc).__name__}); the operators can find it in the service log.")
+        yield outcome
     finally:
         metrics.inprogress_launches.dec()
+        _log_outcome(outcome, time.monotonic() - started)
+
+
+def _log_outcome(outcome: Event | None, duration: float) -> None:
+    """The one line that says how a launch ended: ready, failed (and why) or abandoned."""
+    if outcome is None:
+        status, reason = "abandoned", "the launch stopped before it ended (nobody watching, "\
+            "or its process handed it over)"
+    else:
+        status, reason = ("ready" if outcome.phase == "ready" else "failed"), outcome.message
+    extra = (outcome.model_extra or {}) if outcome is not None else {}
+    log.log(logging.WARNING if status == "failed" else logging.INFO, "launch %s", status, extra={
+        "outcome": "launch", "status": status, "duration": round(duration, 3),
+        "reason": reason.strip() if status != "ready" else "",
+        "status_code": extra.get("status_code"), "image": extra.get("image") or
+        extra.get("imageName"), "pooled": bool(extra.get("pooled"))})
 
 
 def repo_identity(settings: Settings, provider: RepoProvider) -> tuple[str, str]:
@@ -247,6 +284,9 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
                     token=warm.token, user=warm.user, pooled=True),
                     await image_notice(services, image))
                 return
+        log.info("resolved to commit %s, image %s (%s)", commit, image,
+                 "built" if launch_ref else "to build",
+                 extra={"commit": commit, "image": image, "launch_ref": launch_ref})
         if listing is not None:  # check and take in one step, before building or launching
             await services.reservations.reserve(user, await listing, limits)
     finally:

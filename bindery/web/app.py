@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bindery.launches import pipeline
 from bindery._version import __version__
+from bindery import service_log
 from bindery.events import Event, failed
 from bindery.launches.pipeline import Services
 from bindery.builds.waiting_line import SharedWaitingLine
@@ -35,7 +36,7 @@ from bindery.web.health import Health
 from bindery.launches.sessions import BadEventId, Bounds, Sessions
 
 
-log = logging.getLogger("bindery.web")
+log = logging.getLogger(__name__)
 
 
 def raw_spec(request: Request, prefix: str) -> str:
@@ -122,17 +123,27 @@ def create_app(settings: Settings) -> Starlette:
             client = door.client_key(request)
             busy = await sessions.over_limit(client)
             if busy is not None:  # before the door: a refused launch spends no rate budget
+                log.info("launch of %s/%s refused: %s", provider, spec[:200], busy,
+                         extra={"outcome": "launch", "status": "refused", "status_code": 429})
                 return EventSourceResponse(_one(failed(busy, 429)), headers=headers)
             build_only = settings.service.api_only or _true(request.query_params.get("build_only"))
             refusal = (build_only_refusal(settings) if build_only else None) \
                 or await door.admit(request, provider, spec)
             if refusal is not None:
+                log.info("launch of %s/%s refused: %s", provider, spec[:200], refusal.message,
+                         extra={"outcome": "launch", "status": "refused",
+                                "status_code": refusal.status_code})
                 event = failed(refusal.message, refusal.status_code)
                 return EventSourceResponse(_one(event), headers={**headers, **refusal.headers})
             headers.update(await door.headers(request))
             sid, after = await sessions.start(provider, spec, client, build_only=build_only), -1
         else:
             sid, after = resumed
+        # This request's own lines (its access line too) name the launch it starts or follows.
+        service_log.set_current(service_log.LaunchContext(
+            launch_id=service_log.launch_id(sid), spec=f"{provider}/{spec}"))
+        if resumed is not None:
+            log.info("stream resumed after event %d", after)
         return EventSourceResponse(_follow(sessions, sid, after, store_down), headers=headers,
                                    ping=settings.service.keepalive_seconds)
 
