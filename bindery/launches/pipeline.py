@@ -180,13 +180,13 @@ async def launch(services: Services, provider_name: str, spec: str,
                                             spec=f"{provider_name}/{spec}")
         service_log.set_current(context)
     context.phase = "fetching"
-    log.info("launch requested", extra={"build_only": build_only})
     outcome: Event | None = None
     metrics.inprogress_launches.inc()
     try:
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
         provider = get_provider(services.settings, provider_name, spec, allow_local)
         context.repo, context.ref = provider.repo_url, getattr(provider, "unresolved_ref", "") or ""
+        log.info("launch requested", extra={"build_only": build_only})
         async for event in _stages(services, provider, build_only, on_user, client):
             if event.phase != context.phase:
                 context.phase = event.phase
@@ -462,6 +462,8 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
                 message=("Joining the build of this image already under way\n" if joining
                          else f"Building {image}\n"),
                 build_log_url=build_log_url(services.settings, image, private))
+    log.info("%s the build of %s", "joined" if joining else "queued", image,
+             extra={"build": image, "position": build.position})  # the build's lines name it
     if folder is not None and joining:
         provider.remove_content(folder)  # another launch's build of this image has its own copy
         folder = None
