@@ -40,6 +40,19 @@ class Metrics:
                                 ["outcome"], registry=r)
         self.build_joins = Counter("bindery_build_joins",
                                    "Requests that joined a build already under way", registry=r)
+        # Storage: each store's use against its budget, and what its cleaner took back.
+        self.store_bytes = Gauge("bindery_store_bytes", "Bytes a store takes on disk, as last "
+                                 "measured", ["store"], registry=r)
+        self.store_budget = Gauge("bindery_store_budget_bytes", "Bytes a store may take",
+                                  ["store"], registry=r)
+        self.store_high = Gauge("bindery_store_high_mark_bytes", "Use above which a store's "
+                                "cleaner removes images", ["store"], registry=r)
+        self.store_reclaimed = Counter("bindery_store_reclaimed_bytes", "Bytes a store's cleaner "
+                                       "took back", ["store"], registry=r)
+        self.store_removed = Counter("bindery_store_removed_images", "Images a store's cleaner "
+                                     "removed", ["store"], registry=r)
+        self.store_clean_time = Counter("bindery_store_clean_seconds", "Seconds spent measuring "
+                                        "and cleaning a store", ["store"], registry=r)
 
     def repo_label(self, repo: str, admit: bool = False) -> str:
         """`repo` if it has (or, after a success, gets) its own label value, else "other"."""

@@ -63,6 +63,8 @@ class Services:
     reservations: ReservationBook = field(default_factory=MemoryReservationBook)
     refs: RefCache | None = None  # shared ref resolutions (a crowd costs one)
     executor: BuildExecutor | None = None  # where builds run (engine containers or pods)
+    # called with an image a launch is about to use (the storage keeper's "least recently used")
+    image_used: Callable[[str], Awaitable[None]] | None = None
     pools: Pools | None = None  # warm pools (bindery/launches/pools.py), when the settings name any
     rules: SpecRules | None = None  # banned_specs / allowed_specs, for where a repository moved
     store: StateStore | None = None  # where the digests bindery pushed are recorded
@@ -324,6 +326,7 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
                                   pushed=pushed):
             yield event
         launch_ref = pushed[0]
+    await _mark_used(services, image)
     notice = asyncio.ensure_future(image_notice(services, image))  # read while the server starts
     try:
         if services.prepuller is not None:  # pull progress instead of a silent spawn
@@ -340,6 +343,15 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
 
 def joining_build(services: Services, image: str) -> bool:
     return image in services.builds.active
+
+
+async def _mark_used(services: Services, image: str) -> None:
+    if services.image_used is None:
+        return
+    try:
+        await services.image_used(image)
+    except Exception as exc:  # a store hiccup costs this image its place in the order, not a launch
+        log.warning("could not record the use of %s: %s: %s", image, type(exc).__name__, exc)
 
 
 async def image_notice(services: Services, image: str) -> list[str]:
@@ -390,6 +402,7 @@ async def prepare_image(services: Services, provider_name: str, spec: str) -> st
         async for _event in _build(services, provider, repo_key, image, commit, pushed=pushed):
             pass  # a failed build raises LaunchError
         launch_ref = pushed[0]
+    await _mark_used(services, image)
     if services.prepuller is not None:
         async for _event in services.prepuller.pull(launch_ref):
             pass

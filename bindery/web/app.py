@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bindery.launches import pipeline
 from bindery._version import __version__
 from bindery import service_log
+from bindery.storage.keeper import StorageKeeper
 from bindery.events import Event, failed
 from bindery.launches.pipeline import Services
 from bindery.builds.waiting_line import SharedWaitingLine
@@ -89,12 +90,16 @@ def create_app(settings: Settings) -> Starlette:
                 lambda p, s: pipeline.prepare_image(services, p, s), sessions.owner,
                 services.metrics.registry)
             services.pools.start()
+        keeper = StorageKeeper(settings, store, services.metrics, sessions.owner)
+        services.image_used = keeper.used
+        keeper.start()
         state["health"] = Health(services, store=store)
         state["drain"] = sessions.hand_over  # called by the SIGTERM handler (web/drain.py)
         sessions.start_monitor()
         try:
             yield
         finally:
+            await keeper.aclose()
             await sessions.aclose()
             await services.aclose()
             await store.aclose()

@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, set[str]]] = [
                     "engine_clients", "kube_client", "metrics", "outbound", "image_names", "registry_client",
                     "spec", "repoid", "process_runner", "http_clients", "backoff", "event_stream", "service_log"}),
     ("adapters", {"providers", "state", "stack", "artifacts", "specrules"}),
-    ("domain", {"builds", "launches"}),
+    ("domain", {"builds", "launches", "storage"}),
     ("interfaces", {"web", "cli", "__main__", "deploy", "release"}),
 ]
 # names every package may have for its own interface and its CLI group
