@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from bindery.stack import operator_status
 from tests.streams import git_spec
 from tests.test_resume import read_events
 
@@ -44,17 +45,21 @@ def wait_for_line(path: Path, offset: int, match) -> list[dict]:
         time.sleep(0.2)
 
 
+def client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=httpx.Timeout(30, read=180))
+
+
 async def test_a_launch_is_followed_by_its_id_from_request_to_outcome(stack, git_repo_factory):
     web_log = stack.logs_dir / "web.log"
     offset = web_log.stat().st_size
     _, url = git_repo_factory("logged", "RUN echo logged-build-step && sleep 2")
     build_url = f"{stack.service.web_url}build/git/{git_spec(url, 'main')}"
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=180)) as client:
-        async with client.stream("GET", build_url) as response:
+    async with client() as http:
+        async with http.stream("GET", build_url) as response:
             first = await read_events(response, lambda e: e.phase in ("building", "failed"))
         # Reconnect as binderhub-client does: the resume position in the query string.
         last_id = first[-1][0]
-        async with client.stream("GET", build_url, params={"lastEventId": last_id}) as response:
+        async with http.stream("GET", build_url, params={"lastEventId": last_id}) as response:
             rest = await read_events(response, lambda e: e.terminal)
     ready = rest[-1][1].data()
     assert ready["phase"] == "ready", ready
@@ -95,10 +100,9 @@ async def test_a_failed_launch_says_why_in_one_outcome_line(stack, git_repo_fact
     web_log = stack.logs_dir / "web.log"
     offset = web_log.stat().st_size
     _, url = git_repo_factory("logged-broken", "RUN echo 'logged-failure-marker' && exit 7")
-    build_url = f"{stack.service.web_url}build/git/{git_spec(url, 'main')}"
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=180)) as client:
-        async with client.stream("GET", build_url) as response:
-            events = await read_events(response, lambda e: e.terminal)
+    async with client() as http, http.stream(
+            "GET", f"{stack.service.web_url}build/git/{git_spec(url, 'main')}") as response:
+        events = await read_events(response, lambda e: e.terminal)
     failed = events[-1][1].data()
     assert failed["phase"] == "failed", failed
     launch_id = failed["launch_id"]  # what the person quotes to the operators
@@ -112,3 +116,10 @@ async def test_a_failed_launch_says_why_in_one_outcome_line(stack, git_repo_fact
     assert outcome["repo"] == url and outcome["phase"] == "building"
     (build,) = [line for line in lines if line.get("outcome") == "build" and line.get("repo") == url]
     assert build["status"] == "failure" and "Build failed" in build["reason"]
+    # An operator's first look names it too, beside each store's use against its budget.
+    view = operator_status.overview(stack)
+    assert any(f.get("launch_id") == launch_id and f["reason"] == outcome["reason"]
+               for f in view["failures"]), view["failures"]
+    assert {"run", "build"} <= view["storage"].keys(), view
+    assert all(s["budget"] > s["high"] > 0 for s in view["storage"].values()), view["storage"]
+    assert launch_id in "\n".join(operator_status.lines(view))

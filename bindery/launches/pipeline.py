@@ -65,6 +65,8 @@ class Services:
     executor: BuildExecutor | None = None  # where builds run (engine containers or pods)
     # called with an image a launch is about to use (the storage keeper's "least recently used")
     image_used: Callable[[str], Awaitable[None]] | None = None
+    # called with each failed launch's record (launch id, repository, reason) for `bindery status`
+    on_failure: Callable[[dict], Awaitable[None]] | None = None
     pools: Pools | None = None  # warm pools (bindery/launches/pools.py), when the settings name any
     rules: SpecRules | None = None  # banned_specs / allowed_specs, for where a repository moved
     store: StateStore | None = None  # where the digests bindery pushed are recorded
@@ -94,6 +96,7 @@ class Services:
             status = "failure" if build.error else "success"
             duration = (build.finished or 0) - (build.started or 0)
             metrics.build_time.labels(status).observe(duration)
+            metrics.build_outcomes.labels(status).inc()
             log.log(logging.WARNING if build.error else logging.INFO, "build %s", status, extra={
                 "outcome": "build", "status": status, "duration": round(duration, 3),
                 "image": build.job.image, "reason": build.error.message if build.error else ""})
@@ -201,23 +204,38 @@ async def launch(services: Services, provider_name: str, spec: str,
         _count_launch(services, "failure", provider)
         metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         outcome = exc.event()
+        await _record_failure(services, context, outcome)
         yield outcome
     except HubError as exc:  # a hub call outside the launcher's retries
         _count_launch(services, "failure", provider)
         metrics.launch_time.labels("failure", "0").observe(time.monotonic() - started)
         outcome = Event(phase="failed", message=f"Could not launch: {exc}")
+        await _record_failure(services, context, outcome)
         yield outcome
     except Exception as exc:  # a bug must still end the stream clearly, and never the service
         log.exception("launch of %s/%s failed unexpectedly", provider_name, spec[:200])
         outcome = Event(phase="failed", message=f"bindery hit an internal error "
                         f"({type(exc).__name__}); the operators can find it in the service log.")
+        await _record_failure(services, context, outcome)
         yield outcome
     finally:
         metrics.inprogress_launches.dec()
-        _log_outcome(outcome, time.monotonic() - started)
+        metrics.launch_outcomes.labels(_log_outcome(outcome, time.monotonic() - started)).inc()
 
 
-def _log_outcome(outcome: Event | None, duration: float) -> None:
+async def _record_failure(services: Services, context: service_log.LaunchContext,
+                          outcome: Event) -> None:
+    if services.on_failure is None:
+        return
+    try:
+        await services.on_failure({"at": time.time(), "launch_id": context.launch_id,
+                                   "repo": context.repo or context.spec, "ref": context.ref,
+                                   "phase": context.phase, "reason": outcome.message.strip()[:500]})
+    except Exception as exc:  # the record is for operators; the person still gets the failure
+        log.warning("could not record the failure: %s: %s", type(exc).__name__, exc)
+
+
+def _log_outcome(outcome: Event | None, duration: float) -> str:
     """The one line that says how a launch ended: ready, failed (and why) or abandoned."""
     if outcome is None:
         status, reason = "abandoned", "the launch stopped before it ended (nobody watching, "\
@@ -230,6 +248,7 @@ def _log_outcome(outcome: Event | None, duration: float) -> None:
         "reason": reason.strip() if status != "ready" else "",
         "status_code": extra.get("status_code"), "image": extra.get("image") or
         extra.get("imageName"), "pooled": bool(extra.get("pooled"))})
+    return status
 
 
 def repo_identity(settings: Settings, provider: RepoProvider) -> tuple[str, str]:

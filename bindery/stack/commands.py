@@ -81,7 +81,11 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from bindery.stack import status
 
-    result = status(_settings(args))
+    from bindery.stack import operator_status
+
+    settings = _settings(args)
+    result = status(settings)
+    result["service"] = operator_status.overview(settings) if result["running"] else {}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -98,4 +102,6 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {name:<13} {part['state']:<9} {where}  {pid}")
         if len(result["replicas"]) > 1:
             print(f"{len(result['replicas'])} replicas behind the load balancer at {result['url']}")
+        for line in operator_status.lines(result["service"]):
+            print(line)
     return 0 if result["running"] else 3

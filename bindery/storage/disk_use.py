@@ -10,8 +10,8 @@ size, so a default install on any disk leaves room for the rest of the machine.
 
 from __future__ import annotations
 
-import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,33 +41,17 @@ def disk_size(path: Path) -> int:
     return shutil.disk_usage(path).total
 
 
-def folder_bytes(folder: Path) -> int:
-    """Bytes ``folder`` takes on disk: blocks allocated, each inode once, one file system only."""
-    try:
-        device = folder.stat().st_dev
-    except FileNotFoundError:
+def folder_bytes(folder: Path, timeout: float = 120.0) -> int:
+    """Bytes ``folder`` takes on disk: blocks allocated, each inode once, one file system only.
+
+    ``du`` in a process of its own: a store holds hundreds of thousands of files (Python
+    environments), and walking them in the service's process would hold its interpreter for
+    seconds."""
+    if not folder.exists():
         return 0
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    stack = [str(folder)]
-    while stack:
-        current = stack.pop()
-        try:
-            entries = os.scandir(current)
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
-            continue  # removed while walking (a layer being deleted), or not ours to read
-        with entries:
-            for entry in entries:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if st.st_dev != device:
-                    continue  # a mount inside the store: a container's root, counted in its layers
-                if (st.st_dev, st.st_ino) in seen:
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-    return total
+    proc = subprocess.run(["du", "-s", "-x", "-B1", str(folder)], capture_output=True, text=True,
+                          timeout=timeout)
+    # du exits 1 when a file vanished while it walked (a layer being removed): its sum stands
+    if not proc.stdout.strip():
+        raise OSError(f"du {folder} failed ({proc.returncode}): {proc.stderr.strip()[-300:]}")
+    return int(proc.stdout.split()[0])

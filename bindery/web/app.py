@@ -23,6 +23,7 @@ from bindery.launches import pipeline
 from bindery._version import __version__
 from bindery import service_log
 from bindery.storage.keeper import StorageKeeper
+from bindery.state import failure_log
 from bindery.events import Event, failed
 from bindery.launches.pipeline import Services
 from bindery.builds.waiting_line import SharedWaitingLine
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> Starlette:
             services.pools.start()
         keeper = StorageKeeper(settings, store, services.metrics, sessions.owner)
         services.image_used = keeper.used
+        services.on_failure = lambda failure: failure_log.remember(store, failure)
         keeper.start()
         state["health"] = Health(services, store=store)
         state["drain"] = sessions.hand_over  # called by the SIGTERM handler (web/drain.py)
@@ -171,6 +173,11 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse(report, status_code=200 if report["ok"] else 503)
 
     async def metrics(request: Request) -> Response:
+        health: Health | None = state.get("health")
+        if health is not None:  # whether each part answers, for alerts (cached: one round a scrape)
+            for check in (await health.report())["checks"]:
+                state["services"].metrics.dependency_up.labels(check["service"]).set(
+                    1 if check["ok"] else 0)
         return Response(generate_latest(state["services"].metrics.registry),
                         media_type=CONTENT_TYPE_LATEST)
 
