@@ -28,6 +28,13 @@ class StackSettings(BaseModel):
     store_clean_interval_seconds: float = Field(
         60.0, gt=0, description="Seconds between two passes of the image stores' cleaners (one "
         "process of the service cleans at a time).")
+    prometheus_port: int = Field(
+        9090, description="Loopback port of the Prometheus `bindery up --monitoring` starts.")
+    prometheus_scrape_seconds: float = Field(
+        15.0, gt=0, description="Seconds between two scrapes (and rule evaluations) of that "
+        "Prometheus.")
+    prometheus_retention_days: float = Field(
+        15.0, gt=0, description="Days of metrics that Prometheus keeps.")
     store_clean_grace_seconds: float = Field(
         600.0, ge=0, description="Images launched or seen in use this recently are never removed "
         "(a launch may be pulling or starting one right now).")

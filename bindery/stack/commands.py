@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--replicas", type=int, default=None, metavar="N",
                     help="web processes to run (default: BINDERY_REPLICAS or 1); more than one run behind "
                     "HAProxy at the public port, with the stack's Redis; `up` again with another N reconciles")
+    up.add_argument("--monitoring", action="store_true",
+                    help="also start Prometheus scraping the service, with bindery's alert rules "
+                    "(port: prometheus_port)")
     up.add_argument("--json", action="store_true", help="print the resulting status as JSON")
     up.set_defaults(func=cmd_up)
 
@@ -62,7 +65,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     log = _err if args.json else (lambda m: print(m, flush=True))
     try:
         result = up(settings, log=log, web_service=not args.no_web,
-                    build_base=not args.no_base_image)  # fmt: skip
+                    build_base=not args.no_base_image, monitoring=args.monitoring)  # fmt: skip
     except StackError as exc:
         _err(f"bindery up failed: {exc}")
         return 1
