@@ -7,6 +7,7 @@ or a token.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -117,7 +118,7 @@ async def test_a_failed_launch_says_why_in_one_outcome_line(stack, git_repo_fact
     (build,) = [line for line in lines if line.get("outcome") == "build" and line.get("repo") == url]
     assert build["status"] == "failure" and "Build failed" in build["reason"]
     # An operator's first look names it too, beside each store's use against its budget.
-    view = operator_status.overview(stack)
+    view = await asyncio.to_thread(operator_status.overview, stack)  # the CLI's, synchronous
     assert any(f.get("launch_id") == launch_id and f["reason"] == outcome["reason"]
                for f in view["failures"]), view["failures"]
     assert {"run", "build"} <= view["storage"].keys(), view
