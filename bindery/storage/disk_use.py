@@ -11,9 +11,10 @@ size, so a default install on any disk leaves room for the rest of the machine.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from bindery import process_runner
 
 # Shares of the data folder's disk each store may use by default (together 75%: the rest is the
 # hub's database, logs, the state store, the system's own).
@@ -49,8 +50,7 @@ def folder_bytes(folder: Path, timeout: float = 120.0) -> int:
     seconds."""
     if not folder.exists():
         return 0
-    proc = subprocess.run(["du", "-s", "-x", "-B1", str(folder)], capture_output=True, text=True,
-                          timeout=timeout)
+    proc = process_runner.run(["du", "-s", "-x", "-B1", folder], timeout=timeout)
     # du exits 1 when a file vanished while it walked (a layer being removed): its sum stands
     if not proc.stdout.strip():
         raise OSError(f"du {folder} failed ({proc.returncode}): {proc.stderr.strip()[-300:]}")
