@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import httpx
 
+from bindery import backoff
 from bindery.stack import operator_status
 from tests.streams import git_spec
 from tests.test_resume import read_events
@@ -38,12 +38,11 @@ def log_lines(path: Path, offset: int) -> list[dict]:
 def wait_for_line(path: Path, offset: int, match) -> list[dict]:
     """The lines after ``offset`` once one matches (bounded: the outcome line is written just after
     the terminal event reaches the client)."""
-    deadline = time.monotonic() + OUTCOME_WAIT
-    while True:
+    def found() -> list[dict] | None:
         lines = log_lines(path, offset)
-        if any(match(line) for line in lines) or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.2)
+        return lines if any(match(line) for line in lines) else None
+
+    return backoff.wait_until(found, timeout=OUTCOME_WAIT, what="the outcome line", interval=0.2)
 
 
 def client() -> httpx.AsyncClient:

@@ -4,11 +4,11 @@ launch-failure alert goes pending on a seeded run of failures."""
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pytest
 
+from bindery import backoff
 from bindery.stack import prometheus_server
 from tests.conftest import free_port
 from tests.streams import collect, git_spec
@@ -24,11 +24,7 @@ def query(settings, expr: str) -> list[dict]:
 
 
 def wait_until(what: str, check) -> None:
-    deadline = time.monotonic() + WAIT
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"Prometheus did not show {what} within {WAIT:g} s")
-        time.sleep(0.5)
+    backoff.wait_until(check, timeout=WAIT, what=f"Prometheus showing {what}", interval=0.5)
 
 
 @pytest.fixture
