@@ -345,7 +345,7 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
                                   pushed=pushed):
             yield event
         launch_ref = pushed[0]
-    await _mark_used(services, image)
+    await _mark_used(services, image, launch_ref)
     notice = asyncio.ensure_future(image_notice(services, image))  # read while the server starts
     try:
         if services.prepuller is not None:  # pull progress instead of a silent spawn
@@ -364,11 +364,13 @@ def joining_build(services: Services, image: str) -> bool:
     return image in services.builds.active
 
 
-async def _mark_used(services: Services, image: str) -> None:
+async def _mark_used(services: Services, *names: str) -> None:
+    """The image (its tag, and the digest reference launched) is used now."""
     if services.image_used is None:
         return
     try:
-        await services.image_used(image)
+        for name in dict.fromkeys(names):
+            await services.image_used(name)
     except Exception as exc:  # a store hiccup costs this image its place in the order, not a launch
         log.warning("could not record the use of %s: %s: %s", image, type(exc).__name__, exc)
 
@@ -421,7 +423,7 @@ async def prepare_image(services: Services, provider_name: str, spec: str) -> st
         async for _event in _build(services, provider, repo_key, image, commit, pushed=pushed):
             pass  # a failed build raises LaunchError
         launch_ref = pushed[0]
-    await _mark_used(services, image)
+    await _mark_used(services, image, launch_ref)
     if services.prepuller is not None:
         async for _event in services.prepuller.pull(launch_ref):
             pass

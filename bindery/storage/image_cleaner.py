@@ -12,6 +12,7 @@ container of it; an image neither ever touched counts from its creation.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -43,7 +44,7 @@ class CleanPass:
 @dataclass(frozen=True)
 class Candidate:
     id: str
-    tags: tuple[str, ...]
+    tags: tuple[str, ...]  # its names: repo:tag and repo@digest
     last_used: float
 
 
@@ -65,7 +66,9 @@ class ImageCleaner:
         in_use = {c.get("ImageID") or c.get("Image") for c in self.client.api.containers(all=True)}
         out = []
         for image in self.client.api.images():
-            tags = tuple(t for t in image.get("RepoTags") or () if not t.startswith("<none>"))
+            # an image launched by digest has no tag on the run side, only its repo@sha256 name
+            tags = tuple(t for t in [*(image.get("RepoTags") or ()), *(image.get("RepoDigests") or ())]
+                         if not t.startswith("<none>"))
             image_id = image["Id"]
             if image_id in in_use or image_id.removeprefix("sha256:") in in_use:
                 continue
@@ -89,7 +92,7 @@ class ImageCleaner:
                 if used <= self.budget.low:
                     break
                 if self._remove(candidate):
-                    result.removed.extend(candidate.tags or [candidate.id])
+                    result.removed.append(candidate.tags[0] if candidate.tags else candidate.id)
                     used = self.measure(self.folder)
             result.after = used
         result.seconds = time.monotonic() - started
@@ -103,11 +106,11 @@ class ImageCleaner:
 
     def _remove(self, candidate: Candidate) -> bool:
         try:
-            if candidate.tags:  # each tag, then the image goes with its last tag
-                for tag in candidate.tags:
-                    self.client.api.remove_image(tag, noprune=False)
-            else:
-                self.client.api.remove_image(candidate.id, noprune=False)
+            for tag in candidate.tags:  # untag first: an id with several names is refused
+                if "@" not in tag:
+                    with contextlib.suppress(docker.errors.NotFound):
+                        self.client.api.remove_image(tag, noprune=False)
+            self.client.api.remove_image(candidate.id, noprune=False)  # what is left: digests
         except docker.errors.NotFound:
             return True  # gone already (another pass, or a container's removal pruned it)
         except docker.errors.APIError as exc:  # a container took it since the listing: keep it

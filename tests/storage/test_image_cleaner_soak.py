@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import free_port
 
+from bindery import datadir
 from bindery.datadir import StackPaths
 from bindery.engine_clients import docker_client
 from bindery.settings import Settings
@@ -52,7 +53,7 @@ def engines(tmp_path_factory) -> Iterator[tuple[Settings, object, object]]:
         registry_server.stop(settings)
 
 
-def push_image(build, name: str, size: int) -> None:
+def push_image(build, name: str, size: int, settings: Settings) -> None:
     """An image of one layer holding ``size`` random bytes (nothing to share), in the registry."""
     data = os.urandom(size)
     buf = io.BytesIO()
@@ -64,7 +65,9 @@ def push_image(build, name: str, size: int) -> None:
     answer = build.api.import_image_from_data(buf.getvalue())
     image_id = json.loads(answer.strip().splitlines()[-1])["id"]
     build.api.tag(image_id, repository, tag)  # podman's import ignores the tag it is given
-    build.images.push(repository, tag)
+    user, password = datadir.registry_credential(settings)  # only bindery's pusher may push
+    answer = build.images.push(repository, tag, auth_config={"username": user, "password": password})
+    assert '"error"' not in answer, answer
 
 
 def pull(run, name: str) -> None:
@@ -81,10 +84,10 @@ def test_a_store_under_a_small_budget_keeps_itself_there(engines, capsys):
     PREFIX = f"{settings.registry.host}/bindery/"
     folder = StackPaths.of(settings).store("run")
     base = f"{PREFIX}base:protected"
-    push_image(build, base, 2 * LAYER)  # the stack's base: never removed, whatever its age
+    push_image(build, base, 2 * LAYER, settings)  # the stack's base: never removed, whatever its age
     pull(client, base)
     pinned = f"{PREFIX}repo-in-use:c0"
-    push_image(build, pinned, LAYER)
+    push_image(build, pinned, LAYER, settings)
     pull(client, pinned)
     client.api.create_container(pinned, command=["/nothing"])  # a server of it exists
     empty = folder_bytes(folder)
@@ -97,7 +100,7 @@ def test_a_store_under_a_small_budget_keeps_itself_there(engines, capsys):
     relaunched, repulled = [], 0
     for i in range(REPOS):
         image = f"{PREFIX}repo-{i}:c{i}"
-        push_image(build, image, LAYER)  # built...
+        push_image(build, image, LAYER, settings)  # built...
         pull(client, image)  # ...and launched: the run side pulls it
         clock += 3600
         used_at[image] = clock
@@ -140,7 +143,7 @@ def test_a_recently_used_image_is_kept_within_the_grace(engines):
     PREFIX = f"{settings.registry.host}/bindery/"
     folder = StackPaths.of(settings).store("run")
     image = f"{PREFIX}fresh:c1"
-    push_image(build, image, LAYER)
+    push_image(build, image, LAYER, settings)
     pull(client, image)
     used = folder_bytes(folder)
     budget = Budget("run", 1, 0, 0)  # everything is over budget
