@@ -54,6 +54,28 @@ class Metrics:
                                 ["outcome"], registry=r)
         self.build_joins = Counter("bindery_build_joins",
                                    "Requests that joined a build already under way", registry=r)
+        # Outcomes as bindery's logs name them (the alert rules' inputs; BinderHub's counters above
+        # keep BinderHub's own meaning).
+        self.launch_outcomes = Counter("bindery_launch_outcomes", "Launches by how they ended: "
+                                       "ready, failed, abandoned", ["status"], registry=r)
+        self.build_outcomes = Counter("bindery_build_outcomes", "Builds by how they ended: "
+                                      "success, failure", ["status"], registry=r)
+        self.dependency_up = Gauge("bindery_dependency_up", "1 while a part bindery needs answers "
+                                   "its health check (JupyterHub, Registry, engines, state store)",
+                                   ["service"], registry=r)
+        # Storage: each store's use against its budget, and what its cleaner took back.
+        self.store_bytes = Gauge("bindery_store_bytes", "Bytes a store takes on disk, as last "
+                                 "measured", ["store"], registry=r)
+        self.store_budget = Gauge("bindery_store_budget_bytes", "Bytes a store may take",
+                                  ["store"], registry=r)
+        self.store_high = Gauge("bindery_store_high_mark_bytes", "Use above which a store's "
+                                "cleaner removes images", ["store"], registry=r)
+        self.store_reclaimed = Counter("bindery_store_reclaimed_bytes", "Bytes a store's cleaner "
+                                       "took back", ["store"], registry=r)
+        self.store_removed = Counter("bindery_store_removed_images", "Images a store's cleaner "
+                                     "removed", ["store"], registry=r)
+        self.store_clean_time = Counter("bindery_store_clean_seconds", "Seconds spent measuring "
+                                        "and cleaning a store", ["store"], registry=r)
 
     def watch_github_rate_limit(self, read: Callable[[], int | None]) -> None:
         """binderhub_github_rate_limit_remaining, from the last GitHub API answer `read` saw

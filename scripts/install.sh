@@ -16,7 +16,8 @@ PYTHON="${PYTHON:-python3}"
 APT_PACKAGES=(podman buildah skopeo runc docker-registry debootstrap iproute2 git chromium uidmap
               haproxy redis-server
               slirp4netns fuse-overlayfs containernetworking-plugins nftables
-              python3 python3-venv python3-pip ca-certificates tar)
+              python3 python3-venv python3-pip ca-certificates tar
+              prometheus)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

@@ -33,11 +33,13 @@ class BuildRecord:
 
 
 class BuildLogs:
-    def __init__(self, folder: Path, max_bytes: int, keep_days: float, keep_count: int) -> None:
+    def __init__(self, folder: Path, max_bytes: int, keep_days: float, keep_count: int,
+                 total_bytes: int = 0) -> None:
         self.folder = folder
         self.max_bytes = max(1024, max_bytes)
         self.keep_seconds = keep_days * 86400
         self.keep_count = max(1, keep_count)
+        self.total_bytes = total_bytes  # all kept logs together (0: no bound beyond the count)
 
     @staticmethod
     def valid(name: str) -> bool:
@@ -84,15 +86,18 @@ class BuildLogs:
             return None
 
     def prune(self) -> int:
-        """Remove logs older than keep_days, then the oldest beyond keep_count; return how many."""
+        """Remove logs older than keep_days, then the oldest beyond keep_count or beyond
+        total_bytes together (the newest always stays); return how many."""
         try:
             logs = sorted(self.folder.glob(f"{NAME_PREFIX}*.txt"), key=_mtime, reverse=True)
         except FileNotFoundError:
             return 0
         cutoff = time.time() - self.keep_seconds
-        removed = 0
+        removed = kept = 0
         for index, path in enumerate(logs):
-            if index >= self.keep_count or _mtime(path) < cutoff:
+            kept += _size(path)
+            over = bool(self.total_bytes) and index > 0 and kept > self.total_bytes
+            if index >= self.keep_count or _mtime(path) < cutoff or over:
                 for stale in (path, path.with_suffix(".json"), path.with_suffix(".private")):
                     stale.unlink(missing_ok=True)
                 removed += 1
@@ -106,6 +111,13 @@ class BuildLogs:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _mtime(path: Path) -> float:

@@ -7,7 +7,7 @@ code printed, secrets included. Such a build is marked private in the kept-logs 
 starts, and its log is served only with its key: an HMAC of the build's name with this service's
 secret (``build_log_secret``, or one kept in the data folder). The key travels only in the
 launch's own event stream (``build_log_url`` and failure messages carry it), so only the launches
-of that build, who hold their session, can open it; it is never logged (web/logredact.py).
+of that build, who hold their session, can open it; it is never logged (bindery/service_log.py redacts it).
 """
 
 from __future__ import annotations

@@ -22,17 +22,21 @@ and between clients.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bindery import service_log
 from bindery.channel import Channel
 from bindery.events import Event, LaunchError
 
 if TYPE_CHECKING:
     from bindery.builds.waiting_line import SharedWaitingLine, Waiting
+
+log = logging.getLogger(__name__)
 
 Runner = Callable[["BuildJob"], AsyncIterator[Event]]
 Occupied = Callable[[], Awaitable[list[tuple[str, str]]]]  # (image, repo) of builds running anywhere
@@ -253,6 +257,12 @@ class BuildQueue:
         self._spawn(build.channel.publish(event))
 
     async def _run(self, build: Build) -> None:
+        # A build serves every launch that asked for its image: its lines name the build, not the
+        # launch whose request happened to start it.
+        job = build.job
+        service_log.set_current(service_log.LaunchContext(
+            build=job.image, repo=job.repo, ref=job.commit or "", phase="building"))
+        log.info("build started", extra={"image": job.image, "source": job.source})
         build.started = time.monotonic()
         try:
             async for event in self.runner(build.job):

@@ -53,7 +53,8 @@ def build_options(settings: Settings, mode: str) -> BuildOptions:
 
 def build_logs(settings: Settings) -> BuildLogs:
     return BuildLogs(settings.build_logs_path, settings.builds.build_log_max_bytes,
-                     settings.builds.build_log_keep_days, settings.builds.build_log_keep_count)
+                     settings.builds.build_log_keep_days, settings.builds.build_log_keep_count,
+                     settings.builds.build_log_total_bytes)
 
 
 def engine_executor(settings: Settings) -> EngineExecutor:

@@ -21,7 +21,7 @@ from bindery.deploy.report import CheckResult
 from bindery.backoff import Backoff
 from bindery.deploy.verify import Target, verify
 
-log = logging.getLogger("bindery.canary")
+log = logging.getLogger(__name__)
 
 
 @dataclass

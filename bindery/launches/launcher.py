@@ -10,6 +10,7 @@ A launch that fails or is abandoned removes its server and its temporary user.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +24,8 @@ from bindery.backoff import Backoff, WaitTimeout, wait_until_async
 from bindery.events import Event, LaunchError
 from bindery.launches.hub_api import Hub, HubError, HubUnavailable
 from bindery.launches.hub_users import user_name
+
+log = logging.getLogger(__name__)
 
 # Seconds between asks while the hub has not registered the spawn yet: from PROGRESS_RETRY, doubling
 # up to PROGRESS_RETRY_MAX. The stream replays the spawn from its start, so a later ask misses
@@ -160,6 +163,8 @@ class Launcher:
                 if attempt >= self.config.retries:
                     raise LaunchError(f"Could not launch: {exc} (after {attempt} attempts).", 503)
                 delay = hub_backoff(attempt)
+                log.warning("hub not answering (%s); retrying in %.1f s (attempt %d of %d)", exc,
+                            delay, attempt + 1, self.config.retries)
                 yield Event(phase="launching", message=f"JupyterHub is not answering ({exc}); "
                             f"retrying in {delay:.1f} s (attempt {attempt + 1} of "
                             f"{self.config.retries})\n")
@@ -319,8 +324,10 @@ class Launcher:
                                    errors=(HubError,))
         except WaitTimeout:
             self.on_cleanup("cleanup_failed")
+            log.error("could not remove hub user %s within 60 s; the culler will", name)
             return
         self.on_cleanup(outcome)
+        log.info("removed hub user %s and its server (%s)", name, outcome)
 
     async def aclose(self) -> None:
         await self.http.aclose()

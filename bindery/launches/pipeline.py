@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -23,6 +24,7 @@ from bindery.builds.executors.base import BuildExecutor, build_name
 from bindery.builds.log_access import is_private
 from bindery.builds.runner import build_executor, build_log_url, build_logs
 from bindery.builds.runner import run_build as run_one_build
+from bindery import service_log
 from bindery.events import Event, LaunchError
 from bindery.git_commands import GIT_SLOTS
 from bindery.image_names import image_name
@@ -49,7 +51,7 @@ from bindery.state import open_store
 from bindery.state.base import StateStore
 from bindery.state.pool_records import PoolOrigin
 
-log = logging.getLogger("bindery.launches.pipeline")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,6 +66,10 @@ class Services:
     reservations: ReservationBook = field(default_factory=MemoryReservationBook)
     refs: RefCache | None = None  # shared ref resolutions (a crowd costs one)
     executor: BuildExecutor | None = None  # where builds run (engine containers or pods)
+    # called with an image a launch is about to use (the storage keeper's "least recently used")
+    image_used: Callable[[str], Awaitable[None]] | None = None
+    # called with each failed launch's record (launch id, repository, reason) for `bindery status`
+    on_failure: Callable[[dict], Awaitable[None]] | None = None
     pools: Pools | None = None  # warm pools (bindery/launches/pools.py), when the settings name any
     rules: SpecRules | None = None  # banned_specs / allowed_specs, for where a repository moved
     store: StateStore | None = None  # where the digests bindery pushed are recorded
@@ -93,7 +99,12 @@ class Services:
 
         def build_finished(build: Build) -> None:
             status = "failure" if build.error else "success"
-            metrics.build_time.labels(status).observe((build.finished or 0) - (build.started or 0))
+            duration = (build.finished or 0) - (build.started or 0)
+            metrics.build_time.labels(status).observe(duration)
+            metrics.build_outcomes.labels(status).inc()
+            log.log(logging.WARNING if build.error else logging.INFO, "build %s", status, extra={
+                "outcome": "build", "status": status, "duration": round(duration, 3),
+                "image": build.job.image, "reason": build.error.message if build.error else ""})
             repo = metrics.repo_label(build.job.repo, admit=build.error is None)
             metrics.build_count.labels(status, build.job.provider, repo).inc()
 
@@ -181,25 +192,75 @@ async def launch(services: Services, provider_name: str, spec: str,
     """
     build_only = build_only or services.settings.service.api_only
     provider: RepoProvider | None = None
+    started = time.monotonic()
+    context = service_log.current()
+    if context is None:  # a launch outside a session (the CLI's): an id of its own
+        context = service_log.LaunchContext(launch_id=secrets.token_hex(6),
+                                            spec=f"{provider_name}/{spec}")
+        service_log.set_current(context)
+    context.phase = "fetching"
+    outcome: Event | None = None
     try:
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
         provider = get_provider(services.settings, provider_name, spec, allow_local)
+        context.repo, context.ref = provider.repo_url, getattr(provider, "unresolved_ref", "") or ""
+        log.info("launch requested", extra={"build_only": build_only})
         final = [provider]  # the request as launched (its ref may fall back to HEAD)
         async for event in _stages(services, provider, build_only, on_user, client, final):
+            if event.phase != context.phase:
+                context.phase = event.phase
+            if event.terminal:
+                outcome = event
             if event.phase == "ready" and not build_only:
                 launched = final[0]
                 services.launch_log.record(launched.name, launched.spec, launched.commit or "",
                                            build_token=build_token, request_origin=request_origin)
             yield event
     except LaunchError as exc:
-        yield exc.event()
+        outcome = exc.event()
+        await _record_failure(services, context, outcome)
+        yield outcome
     except HubError as exc:  # a hub call outside the launcher's retries
-        yield Event(phase="failed", message=f"Could not launch: {exc}")
+        outcome = Event(phase="failed", message=f"Could not launch: {exc}")
+        await _record_failure(services, context, outcome)
+        yield outcome
     except Exception as exc:  # a bug must still end the stream clearly, and never the service
         log.exception("launch of %s/%s failed unexpectedly", provider_name, spec[:200])
         services.metrics.internal_errors.inc()
-        yield Event(phase="failed", message=f"bindery hit an internal error ({type(exc).__name__});"
-                    " the operators can find it in the service log.")
+        outcome = Event(phase="failed", message=f"bindery hit an internal error "
+                        f"({type(exc).__name__}); the operators can find it in the service log.")
+        await _record_failure(services, context, outcome)
+        yield outcome
+    finally:
+        services.metrics.launch_outcomes.labels(_log_outcome(outcome, time.monotonic() - started)).inc()
+
+
+async def _record_failure(services: Services, context: service_log.LaunchContext,
+                          outcome: Event) -> None:
+    if services.on_failure is None:
+        return
+    try:
+        await services.on_failure({"at": time.time(), "launch_id": context.launch_id,
+                                   "repo": context.repo or context.spec, "ref": context.ref,
+                                   "phase": context.phase, "reason": outcome.message.strip()[:500]})
+    except Exception as exc:  # the record is for operators; the person still gets the failure
+        log.warning("could not record the failure: %s: %s", type(exc).__name__, exc)
+
+
+def _log_outcome(outcome: Event | None, duration: float) -> str:
+    """The one line that says how a launch ended: ready, failed (and why) or abandoned."""
+    if outcome is None:
+        status, reason = "abandoned", "the launch stopped before it ended (nobody watching, "\
+            "or its process handed it over)"
+    else:
+        status, reason = ("ready" if outcome.phase == "ready" else "failed"), outcome.message
+    extra = (outcome.model_extra or {}) if outcome is not None else {}
+    log.log(logging.WARNING if status == "failed" else logging.INFO, "launch %s", status, extra={
+        "outcome": "launch", "status": status, "duration": round(duration, 3),
+        "reason": reason.strip() if status != "ready" else "",
+        "status_code": extra.get("status_code"), "image": extra.get("image") or
+        extra.get("imageName"), "pooled": bool(extra.get("pooled"))})
+    return status
 
 
 def repo_identity(settings: Settings, provider: RepoProvider) -> tuple[str, str]:
@@ -271,6 +332,9 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
                     token=warm.token, user=warm.user, pooled=True),
                     await image_notice(services, image))
                 return
+        log.info("resolved to commit %s, image %s (%s)", commit, image,
+                 "built" if launch_ref else "to build",
+                 extra={"commit": commit, "image": image, "launch_ref": launch_ref})
         if listing is not None:  # check and take in one step, before building or launching
             try:
                 await services.reservations.reserve(user, await listing, limits)
@@ -312,6 +376,7 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
                                   pushed=pushed):
             yield event
         launch_ref = pushed[0]
+    await _mark_used(services, image, launch_ref)
     notice = asyncio.ensure_future(image_notice(services, image))  # read while the server starts
     try:
         if services.prepuller is not None:  # pull progress instead of a silent spawn
@@ -339,6 +404,17 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
 
 def joining_build(services: Services, image: str) -> bool:
     return image in services.builds.active
+
+
+async def _mark_used(services: Services, *names: str) -> None:
+    """The image (its tag, and the digest reference launched) is used now."""
+    if services.image_used is None:
+        return
+    try:
+        for name in dict.fromkeys(names):
+            await services.image_used(name)
+    except Exception as exc:  # a store hiccup costs this image its place in the order, not a launch
+        log.warning("could not record the use of %s: %s: %s", image, type(exc).__name__, exc)
 
 
 async def image_notice(services: Services, image: str) -> list[str]:
@@ -415,6 +491,7 @@ async def prepare_image(services: Services, provider_name: str, spec: str) -> st
         async for _event in _build(services, provider, repo_key, image, commit, pushed=pushed):
             pass  # a failed build raises LaunchError
         launch_ref = pushed[0]
+    await _mark_used(services, image, launch_ref)
     if services.prepuller is not None:
         async for _event in services.prepuller.pull(launch_ref):
             pass
@@ -487,6 +564,8 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
                 message=("Joining the build of this image already under way\n" if joining
                          else f"Building {image}\n"),
                 build_log_url=build_log_url(services.settings, image, private))
+    log.info("%s the build of %s", "joined" if joining else "queued", image,
+             extra={"build": image, "position": build.position})  # the build's lines name it
     if folder is not None and joining:
         provider.remove_content(folder)  # another launch's build of this image has its own copy
         folder = None

@@ -45,7 +45,7 @@ from bindery.state import unavailable_errors
 from bindery.state.base import OWNER, Record, StateStore
 from bindery.state.pool_records import PoolBook, PoolOrigin, WarmServer, launch_rate, pool_key
 
-log = logging.getLogger("bindery.pool")
+log = logging.getLogger(__name__)
 
 POOL_MARK = "p"  # a pool server's user: b-<repo hash>-p<8 hex>; people's have 8 hex only
 POOL_USER = re.compile(rf"^{re.escape(PREFIX)}[0-9a-f]{{8}}-{POOL_MARK}[0-9a-f]{{8}}$")

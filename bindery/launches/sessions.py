@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import re
@@ -37,11 +38,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bindery import service_log
 from bindery.events import Event, failed
 from bindery.state import unavailable_errors
 from bindery.state.base import StateStore
 
-log = logging.getLogger("bindery.sessions")
+log = logging.getLogger(__name__)
 
 # An event id: a session id (token_urlsafe, '.' replaced) and an index bounded to what a store
 # holds (SQLite integers are 64-bit; a launch has at most thousands of events).
@@ -101,6 +103,10 @@ class Budget:
         self.noticed = True
         return Event(phase=event.phase, message=f"[bindery] more than {self.max_bytes} bytes of "
                      "output: the rest is not repeated here (the build log has all of it)\n")
+
+
+def with_launch_id(sid: str, event: Event) -> Event:
+    return Event(**{**event.data(), "launch_id": service_log.launch_id(sid)})
 
 
 def process_id() -> str:
@@ -192,7 +198,12 @@ class Sessions:
         session = Session(sid, provider, spec, client, options)
         self.items[sid] = session
         self.open_by_client[client] += 1
-        session.task = asyncio.get_running_loop().create_task(self._drive(session))
+        # Every line the launch's task (and what it starts) writes names the launch: the same id
+        # on whichever process runs it, derived from the session id but not revealing it.
+        context = contextvars.copy_context()
+        context.run(service_log.set_current, service_log.LaunchContext(
+            launch_id=service_log.launch_id(sid), spec=f"{provider}/{spec}"))
+        session.task = asyncio.get_running_loop().create_task(self._drive(session), context=context)
         return session
 
     async def take_over(self, sid: str) -> bool:
@@ -214,7 +225,7 @@ class Sessions:
         if events and Event.model_validate_json(events[-1][1]).terminal:
             await self.store.end_session(sid)  # it ended; only the flag was lost
             return False
-        log.info("taking over launch session %s", sid)
+        log.info("taking over launch %s", service_log.launch_id(sid))
         if meta.get("hub_user"):
             await self.remove_user(meta["hub_user"])
             await self.store.patch_session(sid, hub_user="")
@@ -239,6 +250,8 @@ class Sessions:
                                         client=session.client, **session.options):
                 if event.phase == "ready" and self.on_ready is not None:
                     await self.on_ready(session, event)
+                if event.terminal:  # the id a person quotes to the operators, who find it in logs
+                    event = with_launch_id(sid, event)
                 stored = kept.admit(event)
                 if stored is not None:
                     await self.store.append(sid, stored.to_json())
@@ -267,7 +280,7 @@ class Sessions:
                 await asyncio.shield(self.store.release_session(sid, self.owner))
 
     async def _end(self, sid: str, event: Event) -> None:
-        await self.store.append(sid, event.to_json())
+        await self.store.append(sid, with_launch_id(sid, event).to_json())
         await self.store.end_session(sid)
 
     # -- following -------------------------------------------------------------------------------
@@ -339,7 +352,7 @@ class Sessions:
                 continue
             if await self.store.claim(sid, self.owner) is None:
                 continue
-            log.info("cleaning up abandoned launch session %s", sid)
+            log.info("cleaning up abandoned launch %s", service_log.launch_id(sid))
             if meta.get("hub_user"):
                 await self.remove_user(meta["hub_user"])
             await self._end(sid, failed(ABANDONED))

@@ -80,6 +80,9 @@ class BuildSettings(BaseModel):
         30.0, description="Days a build log is kept after its build ended.")
     build_log_keep_count: int = Field(
         2000, description="Build logs kept at most (the oldest are removed first).")
+    build_log_total_bytes: int = Field(
+        512 * 1024 * 1024, ge=0, description="Bytes all kept build logs may take together (the "
+        "oldest are removed first). 0: bounded only by build_log_keep_count.")
     build_executor: Literal["engine", "kubernetes"] = Field(
         "engine", description="Where builds run: 'engine' = named containers on the build engine "
         "(build_docker_host); 'kubernetes' = named pods in k8s_namespace (bindery itself needs no "

@@ -5,6 +5,8 @@ Each field is also read from ``BINDERY_<FIELD>`` (upper case); see bindery/setti
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -42,6 +44,12 @@ class ServiceSettings(BaseModel):
         False, description="Run as a build service (BinderHub's api-only mode): only /build, "
         "/health, /versions and /metrics; every /build builds and pushes without launching; no hub "
         "needed. Needs build_token_secret or allowed_specs.")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="How the web service writes its log: 'json', one JSON object a line (time, "
+        "level, logger, message, and launch_id, repo, ref and phase on every line about a launch), or "
+        "'text', the same fields as one readable line. Secrets are redacted in both.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Least severe level the web service's log keeps.")
     metrics_repo_labels: int = Field(
         500, description="Repositories that get their own value of the `repo` metric label (the first "
         "ones to launch or build successfully); every other repository is counted as 'other', so "

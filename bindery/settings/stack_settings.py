@@ -11,6 +11,33 @@ from pydantic import BaseModel, Field
 
 
 class StackSettings(BaseModel):
+    run_store_bytes: int = Field(
+        0, ge=0, description="Bytes the run engine's image store may take (servers' images and "
+        "their containers). Above store_high_ratio of it, images no container uses are removed, "
+        "least recently used first, until under store_low_ratio. 0: a quarter of the data "
+        "folder's disk.")
+    build_store_bytes: int = Field(
+        0, ge=0, description="Bytes the build engine's image store may take (built images, build "
+        "layers), kept the same way as run_store_bytes. 0: a fifth of the data folder's disk.")
+    store_high_ratio: float = Field(
+        0.9, gt=0, le=1, description="Share of a store's budget above which its cleaner removes "
+        "images (the high mark).")
+    store_low_ratio: float = Field(
+        0.7, gt=0, le=1, description="Share of a store's budget a cleaning pass brings its use "
+        "under (the low mark).")
+    store_clean_interval_seconds: float = Field(
+        60.0, gt=0, description="Seconds between two passes of the image stores' cleaners (one "
+        "process of the service cleans at a time).")
+    prometheus_port: int = Field(
+        9090, description="Loopback port of the Prometheus `bindery up --monitoring` starts.")
+    prometheus_scrape_seconds: float = Field(
+        15.0, gt=0, description="Seconds between two scrapes (and rule evaluations) of that "
+        "Prometheus.")
+    prometheus_retention_days: float = Field(
+        15.0, gt=0, description="Days of metrics that Prometheus keeps.")
+    store_clean_grace_seconds: float = Field(
+        600.0, ge=0, description="Images launched or seen in use this recently are never removed "
+        "(a launch may be pulling or starting one right now).")
     hub_port: int = Field(8081, description="Port the embedded hub's API listens on, only at the "
                           "hub address (see server_subnet), never on every interface.")
     proxy_port: int = Field(8000, description="Public port of the embedded configurable-http-proxy.")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from bindery.settings import Settings
-from bindery.stack import base_image, builder_image, jupyterhub as hub, podman, registry_server as registry, replicas, web_service as web
+from bindery.stack import base_image, builder_image, jupyterhub as hub, podman, prometheus_server, registry_server as registry, replicas, web_service as web
 from bindery.datadir import StackPaths
 from bindery.stack.process import StackError
 
@@ -32,6 +32,7 @@ def up(
     *,
     web_service: bool = True,
     build_base: bool = True,
+    monitoring: bool = False,
 ) -> dict:
     """Start every part that is not running and answering; return :func:`status`.
 
@@ -58,6 +59,8 @@ def up(
     step("hub", lambda: hub.start(settings, log))
     if web_service:
         step("web", lambda: _web(settings, log))
+    if monitoring:
+        step("prometheus", lambda: prometheus_server.start(settings, log))
     result = status(settings)
     result["seconds"] = round(time.monotonic() - t0, 2)
     result["timings"] = timings
@@ -93,6 +96,8 @@ def _web(settings: Settings, log: Callable[[str], None]) -> None:
 def down(settings: Settings, log: Callable[[str], None] = print) -> dict:
     """Stop the parts this data_dir started (web, hub, registry, engines); remove server containers."""
     stopped: list[str] = replicas.stop(settings)  # whatever `up --replicas N` started, whatever N is now
+    if prometheus_server.stop(settings):
+        stopped.append("prometheus")
     if web.stop(settings):
         stopped.append("web")
     if hub.stop(settings):
@@ -132,6 +137,9 @@ def status(settings: Settings) -> dict:
         **{name: several[name] for name in ("balancer", "redis") if name in several},
         **{r["name"]: r for r in several["replicas"]},
     }
+    watching = prometheus_server.status(settings)
+    if watching.get("running"):  # started with --monitoring
+        parts["prometheus"] = watching
     listed = several["replicas"] or ([{"name": "web", "url": single["url"], "pid": single["pid"],
                                        "state": single["state"]}] if single["pid"] else [])
     return {

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--replicas", type=int, default=None, metavar="N",
                     help="web processes to run (default: BINDERY_REPLICAS or 1); more than one run behind "
                     "HAProxy at the public port, with the stack's Redis; `up` again with another N reconciles")
+    up.add_argument("--monitoring", action="store_true",
+                    help="also start Prometheus scraping the service, with bindery's alert rules "
+                    "(port: prometheus_port)")
     up.add_argument("--json", action="store_true", help="print the resulting status as JSON")
     up.set_defaults(func=cmd_up)
 
@@ -62,7 +65,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     log = _err if args.json else (lambda m: print(m, flush=True))
     try:
         result = up(settings, log=log, web_service=not args.no_web,
-                    build_base=not args.no_base_image)  # fmt: skip
+                    build_base=not args.no_base_image, monitoring=args.monitoring)  # fmt: skip
     except StackError as exc:
         _err(f"bindery up failed: {exc}")
         return 1
@@ -81,7 +84,11 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from bindery.stack import status
 
-    result = status(_settings(args))
+    from bindery.stack import operator_status
+
+    settings = _settings(args)
+    result = status(settings)
+    result["service"] = operator_status.overview(settings) if result["running"] else {}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -98,4 +105,6 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {name:<13} {part['state']:<9} {where}  {pid}")
         if len(result["replicas"]) > 1:
             print(f"{len(result['replicas'])} replicas behind the load balancer at {result['url']}")
+        for line in operator_status.lines(result["service"]):
+            print(line)
     return 0 if result["running"] else 3

@@ -22,6 +22,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bindery.launches import pipeline
 from bindery._version import __version__
+from bindery import service_log
+from bindery.storage.keeper import StorageKeeper
+from bindery.state import failure_log
 from bindery.events import Event, failed
 from bindery.launches.pipeline import Services
 from bindery.builds.waiting_line import SharedWaitingLine
@@ -38,7 +41,7 @@ from bindery.web.health import Health
 from bindery.launches.sessions import BadEventId, Bounds, Sessions
 
 
-log = logging.getLogger("bindery.web")
+log = logging.getLogger(__name__)
 
 
 def raw_spec(request: Request, prefix: str) -> str:
@@ -97,12 +100,17 @@ def create_app(settings: Settings) -> Starlette:
                 services.pools.book if services.pools is not None else None,
                 settings.launches.warm_images_interval)
             services.warm_images.start()
+        keeper = StorageKeeper(settings, store, services.metrics, sessions.owner)
+        services.image_used = keeper.used
+        services.on_failure = lambda failure: failure_log.remember(store, failure)
+        keeper.start()
         state["health"] = Health(services, store=store)
         state["drain"] = sessions.hand_over  # called by the SIGTERM handler (web/drain.py)
         sessions.start_monitor()
         try:
             yield
         finally:
+            await keeper.aclose()
             await sessions.aclose()
             await services.aclose()
             await store.aclose()
@@ -131,11 +139,16 @@ def create_app(settings: Settings) -> Starlette:
             client = door.client_key(request)
             busy = await sessions.over_limit(client)
             if busy is not None:  # before the door: a refused launch spends no rate budget
+                log.info("launch of %s/%s refused: %s", provider, spec[:200], busy,
+                         extra={"outcome": "launch", "status": "refused", "status_code": 429})
                 return EventSourceResponse(_one(failed(busy, 429)), headers=headers)
             build_only = settings.service.api_only or _true(request.query_params.get("build_only"))
             refusal = (build_only_refusal(settings) if build_only else None) \
                 or await door.admit(request, provider, spec)
             if refusal is not None:
+                log.info("launch of %s/%s refused: %s", provider, spec[:200], refusal.message,
+                         extra={"outcome": "launch", "status": "refused",
+                                "status_code": refusal.status_code})
                 event = failed(refusal.message, refusal.status_code)
                 return EventSourceResponse(_one(event), headers={**headers, **refusal.headers})
             headers.update(await door.headers(request))
@@ -145,6 +158,11 @@ def create_app(settings: Settings) -> Starlette:
                 build_token=bool(request.query_params.get("build_token"))), -1
         else:
             sid, after = resumed
+        # This request's own lines (its access line too) name the launch it starts or follows.
+        service_log.set_current(service_log.LaunchContext(
+            launch_id=service_log.launch_id(sid), spec=f"{provider}/{spec}"))
+        if resumed is not None:
+            log.info("stream resumed after event %d", after)
         return EventSourceResponse(_follow(sessions, sid, after, store_down), headers=headers,
                                    ping=settings.service.keepalive_seconds)
 
@@ -171,6 +189,11 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse(report, status_code=200 if report["ok"] else 503)
 
     async def metrics(request: Request) -> Response:
+        health: Health | None = state.get("health")
+        if health is not None:  # whether each part answers, for alerts (cached: one round a scrape)
+            for check in (await health.report())["checks"]:
+                state["services"].metrics.dependency_up.labels(check["service"]).set(
+                    1 if check["ok"] else 0)
         return Response(generate_latest(state["services"].metrics.registry),
                         media_type=CONTENT_TYPE_LATEST)
 

@@ -39,9 +39,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bindery.web.app import create_app
     from bindery.web.connection_guard import guarded_protocol
     from bindery.web.drain import DrainingServer
-    from bindery.web.logredact import uvicorn_log_config
+    from bindery import service_log
 
     settings = Settings()
+    service_log.configure(settings.service.log_format, settings.service.log_level)
     app = create_app(settings)
 
     def drain():
@@ -54,8 +55,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # client's connections (bindery/web/connection_guard.py).
     door = settings.security
     config = uvicorn.Config(app, host=settings.service.host, port=settings.service.port,
-                            log_level="info", timeout_graceful_shutdown=5, proxy_headers=False,
-                            log_config=uvicorn_log_config(),
+                            log_level=settings.service.log_level, timeout_graceful_shutdown=5, proxy_headers=False,
+                            log_config=service_log.config(settings.service.log_format,
+                                                          settings.service.log_level),
                             http=guarded_protocol(door.header_timeout_seconds,
                                                   door.max_connections_per_client,
                                                   door.trusted_proxies),

@@ -20,7 +20,7 @@ import uvicorn
 
 from bindery.state import unavailable_errors
 
-log = logging.getLogger("bindery.drain")
+log = logging.getLogger(__name__)
 
 
 class DrainingServer(uvicorn.Server):

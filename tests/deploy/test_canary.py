@@ -24,7 +24,7 @@ def test_canary_metrics_and_loud_log(caplog) -> None:  # noqa: ANN001
         reg = canary.metrics.registry
         assert reg.get_sample_value("bindery_canary_success", {"instance": "prod"}) == 1
         m.broken_launch.add(A)
-        with caplog.at_level(logging.WARNING, logger="bindery.canary"):
+        with caplog.at_level(logging.WARNING, logger="bindery.deploy.canary"):
             canary.round()
             assert not alerts
             canary.round()

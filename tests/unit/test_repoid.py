@@ -12,7 +12,7 @@ from bindery.metrics import OTHER_REPO, Metrics
 from bindery.repoid import identify, normal_url
 from bindery.settings import Settings
 from bindery.web.door import Door
-from bindery.web.logredact import RedactTokens
+from bindery.service_log import JsonLines
 
 SPELLINGS = [
     ("gh", "org/x/main"), ("gh", "ORG/X/main"), ("gh", "Org/x.git/main"),
@@ -82,6 +82,5 @@ def test_log_filter_redacts_tokens_in_uvicorn_access_records():
     record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
                                ("1.2.3.4:5", "GET", "/build/gh/o/r/main?build_token=abc.def&x=1",
                                 "1.1", 200), None)
-    RedactTokens().filter(record)
-    line = record.getMessage()
+    line = JsonLines().format(record)
     assert "abc.def" not in line and "build_token=[redacted]&x=1" in line

@@ -1,0 +1,1 @@
+"""Storage lifecycle: each store kept under a byte budget (bindery/storage/keeper.py)."""

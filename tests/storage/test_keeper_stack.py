@@ -1,0 +1,60 @@
+"""The storage keeper on the real stack: launches record their images, an unused image is evicted
+from the run store over budget (a running server's never), and its next launch pulls it again."""
+
+from __future__ import annotations
+
+import httpx
+
+from bindery import datadir
+from bindery.launches.hub_api import Hub
+from bindery.state import open_store
+from bindery.storage.keeper import USED, StorageKeeper
+from bindery.metrics import Metrics
+from bindery.registry_client import repository_of
+from tests.streams import collect, git_spec, phases, pulled
+
+
+async def test_an_evicted_image_relaunches_and_a_running_servers_image_stays(stack, git_repo_factory):
+    _, url_a = git_repo_factory("keeper-a", "RUN echo keeper-a")
+    _, url_b = git_repo_factory("keeper-b", "RUN echo keeper-b")
+    first = await collect(stack, "git", git_spec(url_a, "main"))
+    running = await collect(stack, "git", git_spec(url_b, "main"))
+    assert first[-1].phase == "ready" and running[-1].phase == "ready", (first[-1], running[-1])
+    image_a, image_b = first[-1].data()["image"], running[-1].data()["image"]
+    # A's server goes (culled, or its person left); B's keeps running.
+    hub = Hub(datadir.hub_api(stack), datadir.hub_token(stack), 10)
+    try:
+        user_a = first[-1].data()["user"]
+        await hub.stop_server(user_a)
+        await hub.delete_user(user_a)
+    finally:
+        await hub.aclose()
+
+    store = open_store(stack)
+    try:
+        assert {image_a, image_b} <= set(await store.keys(USED))  # the launches said so
+        # A budget the store is far over, and no grace: everything no container uses may go.
+        settings = stack.model_copy(update={"run_store_bytes": 1, "store_clean_grace_seconds": 0})
+        metrics = Metrics()
+        keeper = StorageKeeper(settings, store, metrics, owner="test-keeper")
+        await store.delete("storage-lease", "run")  # the service's own keeper holds it otherwise
+        result = await keeper.clean("run")
+    finally:
+        await store.delete("storage-lease", "run")
+        await store.aclose()
+    repo_a, repo_b = repository_of(image_a), repository_of(image_b)
+    assert result is not None and any(n.startswith(repo_a) for n in result.removed), result
+    assert not any(n.startswith(repo_b) for n in result.removed)  # its server runs
+    assert not pulled(stack, image_a) and pulled(stack, image_b)
+    assert result.reclaimed > 0
+    assert metrics.store_reclaimed.labels("run")._value.get() == result.reclaimed
+    assert metrics.store_bytes.labels("run")._value.get() == result.after
+
+    # The next launch of A does not notice, except that the run side pulls it again.
+    again = await collect(stack, "git", git_spec(url_a, "main"))
+    assert again[-1].phase == "ready", again[-1]
+    assert "building" not in phases(again)  # still in the registry: no rebuild
+    assert pulled(stack, image_a)
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(f"{stack.service.web_url}metrics")).text
+    assert 'bindery_store_budget_bytes{store="run"}' in text
