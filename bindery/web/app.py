@@ -26,7 +26,7 @@ from bindery import service_log
 from bindery.storage.keeper import StorageKeeper
 from bindery.state import failure_log
 from bindery.events import Event, failed
-from bindery.launches.pipeline import Services
+from bindery.launches.services import Services
 from bindery.builds.waiting_line import SharedWaitingLine
 from bindery.launches.pools import Pools, pools_enabled
 from bindery.launches.reservations import StoreReservationBook

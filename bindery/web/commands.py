@@ -16,6 +16,7 @@ from rich.text import Text
 
 from bindery import event_stream, http_clients
 from bindery.launches import pipeline
+from bindery.launches.services import Services
 from bindery.events import Event, failed
 from bindery.settings import Settings
 
@@ -118,7 +119,7 @@ async def stream_events(settings: Settings, provider: str, spec: str,
 
 
 async def local_events(settings: Settings, folder: str) -> AsyncIterator[Event]:
-    services = pipeline.Services.create(settings)
+    services = Services.create(settings)
     try:
         async for event in pipeline.launch(services, "local", folder, allow_local=True):
             yield event

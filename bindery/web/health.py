@@ -14,7 +14,7 @@ from typing import Any
 
 
 from bindery.engine_clients import http_client
-from bindery.launches.pipeline import Services
+from bindery.launches.services import Services
 from bindery.state.base import StateStore
 
 CHECK_TIMEOUT = 3.0

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 from starlette.testclient import TestClient
 
 from bindery.builds.executors.kubernetes import KubernetesExecutor
-from bindery.launches.pipeline import Services, prepull_wanted
+from bindery.launches.services import Services, prepull_wanted
 from bindery.settings import Settings
 from bindery.web.app import create_app
 from tests.asgi_thread import serve_in_thread

@@ -22,7 +22,7 @@ from bindery import datadir
 from bindery.launches import pipeline
 from bindery.events import Event
 from bindery.launches.hub_api import Hub
-from bindery.launches.pipeline import Services
+from bindery.launches.services import Services
 from bindery.registry_client import Registry
 from bindery.settings import Settings
 from bindery.stack.web_service import settings_env
