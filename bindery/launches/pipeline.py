@@ -182,12 +182,14 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
         # the image provider checked its registry while resolving; bindery's own images are
         # launched by the digest it pushed, never by what the tag points to now
         launch_ref = image if provider.prebuilt_image else await services.launchable(image)
-        if listing is not None and services.pools is not None and launch_ref is not None:
+        if listing is not None and services.pools is not None:
             # A warm server is already counted against the quotas (it needs no new place), and
-            # its image is in the registry (no need to ask).
+            # its image is in the registry (no need to ask). Asked also before the first build:
+            # the claim notes the launch, which is what starts a repository's pool (its refiller
+            # then builds and follows the digest itself).
             warm = await services.pools.claim(
                 PoolOrigin(provider.name, provider.spec, provider.repo_url, repo_key),
-                provider.unresolved_ref, launch_ref, on_user)
+                provider.unresolved_ref, launch_ref or image, on_user)
             if warm is not None:
                 yield Event(phase="built", message="Found built image, launching...\n",
                             imageName=image)
