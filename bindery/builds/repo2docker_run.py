@@ -58,7 +58,7 @@ KNOWN_CAUSES = (
      "the repository's server answered the build's clone with a redirect it had not given "
      "before the build (redirects are followed only where checked, before the build); please "
      "try again, or use the repository's own URL"),
-    (r"initializing source docker://([^\s/:@]+(?::\d+)?(?:/[^\s/:@]+)*(?::[\w.\-]+|@sha256:[0-9a-f]+)?)",
+    (r"initializing source docker://([^\s/:@]+(?::\d+(?=/))?(?:/[^\s/:@]+)*(?::[\w.\-]+|@sha256:[0-9a-f]+)?)",
      "the base image {0} could not be pulled from its registry, {registry}{tried}. A Dockerfile "
      "must start FROM an image this service has (ARG BINDERY_BASE_IMAGE, then "
      "FROM ${{BINDERY_BASE_IMAGE}}) or one its registry mirrors serve; repositories without one "

@@ -33,8 +33,11 @@ def test_registries_conf_names_each_mirror():
 async def test_from_docker_hub_builds_through_the_mirror(stack, registry_mirror, base_image,
                                                          git_server):
     # The site's cache holds python:3.7-slim (here: the stack's base image under that name)
+    # (pushed with the cache's own pusher credential: its registry, like the stack's, takes pushes
+    # only from that; the build engine pulls from it anonymously)
+    user, password = datadir.registry_credential(registry_mirror)
     subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false",
-                    "--dest-tls-verify=false", f"docker://{base_image}",
+                    "--dest-tls-verify=false", f"--dest-creds={user}:{password}", f"docker://{base_image}",
                     f"docker://{registry_mirror.registry.host}/library/python:3.7-slim"],
                    check=True, timeout=300)
     _, url = git_server.create("mirrored", {
