@@ -25,10 +25,10 @@ from typing import Any
 
 import docker
 
-from bindery import http_clients
+from bindery import datadir, http_clients
 from bindery.engine_clients import docker_client
 from bindery.image_names import split_image
-from bindery.registry_client import MANIFEST_HEADERS, manifest_url
+from bindery.registry_client import MANIFEST_HEADERS, RegistryAuth, manifest_url
 from bindery.artifacts.store import Artifact
 from bindery.artifacts.tags import image_tag
 from bindery.settings import Settings
@@ -73,7 +73,10 @@ def read_manifest(settings: Settings, image: str) -> dict[str, Any] | None:
     """What the registry serves for ``image``: digest, config digest and stored size; None when it has no such tag."""
     host, repo, _ = split_image(image)
     base = registry_base(settings, host)
+    # the stack's registry answers only with a token (anonymous ones may read): its pusher reads here
+    credential = datadir.registry_credential(settings) if host == settings.registry.host else None
     with http_clients.client(timeout=REGISTRY_TIMEOUT) as http:
+        http.auth = RegistryAuth(credential)
         r = http.get(manifest_url(base, image), headers=MANIFEST_HEADERS)
         if r.status_code == 404:
             return None
@@ -109,9 +112,13 @@ def _engine(settings: Settings) -> docker.DockerClient:
     return docker_client(settings.build_socket, ENGINE_TIMEOUT)
 
 
-def _push(client: docker.DockerClient, name: str) -> None:
+def _push(settings: Settings, client: docker.DockerClient, name: str) -> None:
     repository, _, tag = name.rpartition(":")
-    for line in client.images.push(repository, tag=tag, stream=True, decode=True):
+    host, _, _ = split_image(name)
+    # the stack's registry takes pushes only with its pusher credential; other registries: the engine's own login
+    credential = datadir.registry_credential(settings) if host == settings.registry.host else None
+    auth = {"username": credential[0], "password": credential[1]} if credential else None
+    for line in client.images.push(repository, tag=tag, stream=True, decode=True, auth_config=auth):
         if isinstance(line, dict) and line.get("error"):
             raise ImageError(f"pushing {name} failed: {line['error']}")
 
@@ -160,7 +167,7 @@ def bindery_image(settings: Settings, artifact: Artifact, prefix: str, *, force:
             tail = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log)[-3000:]
             raise ImageError(f"building {name} failed: {exc.msg}\n{tail}") from None
     log(f"  pushing {name}")
-    _push(client, name)
+    _push(settings, client, name)
     return _confirmed(settings, name, client, "built", t0, key)
 
 
@@ -180,7 +187,7 @@ def builder_image_release(settings: Settings, version: str, prefix: str,
     repository, _, tag = name.rpartition(":")
     local.tag(repository, tag)
     log(f"  pushing {name}")
-    _push(client, name)
+    _push(settings, client, name)
     return _confirmed(settings, name, client, "pushed", t0)
 
 
