@@ -456,7 +456,7 @@ def test_stacks_whose_first_choice_collides_get_different_networks(stack, tmp_pa
         server_network.install(second, log=quiet)
         assert datadir.server_network(first) == derived_server_network(first.stack_id)
         assert datadir.server_network(second) != datadir.server_network(first)
-        assert not second.server_network.overlaps(datadir.server_network(first))
+        assert not datadir.server_network(second).overlaps(datadir.server_network(first))
         assert datadir.hub_address(second) != datadir.hub_address(first)
         for s in (first, second):
             assert f"inet {datadir.hub_address(s)}/32 scope global {server_network.address_label(s)}" \
