@@ -188,8 +188,9 @@ async def test_private_repository_secret_is_in_no_artifact(stack, git_server, pr
         # the launched server's environment (every process in it)
         run_side = docker_client(stack.run_socket, 60)
         try:
+            # launched by the digest its build pushed: the container names repository@digest
             [container] = [c for c in run_side.containers.list()
-                           if image in (c.image.tags or [])]
+                           if c.attrs["Config"]["Image"].split("@")[0] == image.rsplit(":", 1)[0]]
             code, out = container.exec_run(["sh", "-c", "cat /proc/[0-9]*/environ; env"])
             assert code == 0 and b"JUPYTERHUB_API_TOKEN" in out
             assert not any(n in out for n in needles)
