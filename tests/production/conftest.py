@@ -16,7 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from bindery import datadir
 from bindery.backoff import WaitTimeout, wait_until
 from bindery.settings import Settings
 from bindery.stack.web_service import settings_env
@@ -111,8 +113,13 @@ def second_hub(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
     started: list[Settings] = []
 
+    # the session stack's registry takes pushes only with its pusher credential, which lives in the
+    # stack's own data_dir: the second hub's service (a data_dir of its own) is given it
+    user, password = datadir.registry_credential(stack)
+
     def start(**overrides: object) -> Settings:
         settings = stack.model_copy(update={
+            "registry_username": user, "registry_password": SecretStr(password),
             "data_dir": tmp_path_factory.mktemp("hub2"),
             "hub_port": free_port(), "proxy_port": free_port(), "proxy_api_port": free_port(),
             "hub_url": "", "hub_api_url": "", "hub_api_token": None,
