@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -21,6 +22,18 @@ from bindery.settings import Settings
 from tests.gitserver import GitServer
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def discard_stores(data_dir: Path) -> None:
+    """Delete a stopped stack's image stores (gigabytes each: the base image on both sides, the
+    build store's file). The disk is shared by the whole run, so a stack's stores go when it
+    stops; its logs and state stay for the failure report."""
+    stores = Path(data_dir) / "stores"
+    with open("/proc/self/mounts") as f:
+        mounted = [line.split()[1] for line in f]
+    for point in sorted((m for m in mounted if m.startswith(f"{stores}/")), reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, timeout=60)
+    shutil.rmtree(stores, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -107,6 +120,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer,
         yield settings
     finally:
         embedded.down(settings)
+        if not os.environ.get("BINDERY_TEST_DATA_DIR"):  # a folder of the developer's own stays
+            discard_stores(data_dir)
 
 
 @pytest.fixture

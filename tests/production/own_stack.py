@@ -25,7 +25,7 @@ from bindery.settings import Settings
 from bindery.stack import podman
 from bindery.datadir import StackPaths
 from bindery.engine_clients import docker_client
-from tests.conftest import settings_from_env, stack_env
+from tests.conftest import discard_stores, settings_from_env, stack_env
 
 # A Dockerfile repository builds on the stack's base image without knowing its name.
 FROM_BASE = "ARG BINDERY_BASE_IMAGE\nFROM ${BINDERY_BASE_IMAGE}\n"
@@ -45,6 +45,7 @@ def dedicated_stack(data_dir: Path, git_base: str, **overrides: object) -> Itera
         yield settings
     finally:
         embedded.down(settings, log=lambda line: None)  # also drops podman's overlay mounts
+        discard_stores(data_dir)
 
 
 # -- the fault stack, shared by test_faults.py and test_health_metrics.py --------------------------
