@@ -201,6 +201,41 @@ async def test_an_output_flood_ends_the_build_with_a_message_about_output(stack,
     assert sum(len(e.message) for e in events) < 2 * budget  # it stopped near the budget
 
 
+def _peak_rss_reset() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # the kernel resets VmHWM (peak resident size) to the current size
+
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+async def test_following_a_600_mb_print_keeps_memory_flat(stack, git_repo_factory):
+    """The code that follows a build (the web service's, run here in the test process) holds
+    no whole log: while a step prints 600 MB, its peak resident size grows by little."""
+    printed = 600 * 1024 * 1024
+    settings = stack.model_copy(update={"build_output_max_bytes": 2 * printed})
+    # long lines, so the 600 MB is not 37 million tiny events
+    _, url = git_repo_factory(f"sandbox-print-{uuid.uuid4().hex[:6]}",
+                              f"RUN head -c {printed} /dev/zero | tr '\\0' x | fold -w 8000")
+    job = BuildJob(image=f"{stack.registry.host}/bindery/print-{uuid.uuid4().hex[:8]}:test",
+                   repo=url, commit=None, source=url)
+    executor = engine_executor(settings)
+    seen = 0
+    before = _rss_kib("VmRSS")
+    _peak_rss_reset()
+    try:
+        async for event in run_build(settings, BuildpacksChooser.from_settings(settings),
+                                     executor, job, {}):
+            seen += len(event.message)
+    finally:
+        await executor.aclose()
+    peak = _rss_kib("VmHWM")
+    assert seen >= printed, f"only {seen} bytes of output reached the follower"
+    assert peak - before < 64 * 1024, f"peak resident size grew by {(peak - before) // 1024} MiB"
+
+
 async def test_a_disk_fill_ends_the_build_naming_the_disk_budget(stack, git_repo_factory):
     settings = stack.model_copy(update={"build_disk_max_bytes": 64 * 1024 * 1024})
     _, url = git_repo_factory(f"sandbox-fill-{uuid.uuid4().hex[:6]}", "RUN yes > /tmp/fill")
