@@ -201,6 +201,26 @@ async def test_an_output_flood_ends_the_build_with_a_message_about_output(stack,
     assert sum(len(e.message) for e in events) < 2 * budget  # it stopped near the budget
 
 
+def test_the_stack_networks_are_its_engines_own(stack):
+    """A stack's networks live in its own engines' configuration, not the machine's: another
+    stack, or an operator's `podman network prune`, never sees or removes them."""
+    from pathlib import Path
+
+    from bindery.datadir import StackPaths
+    from bindery.stack import build_network
+
+    for side, name in (("build", build_network.network_name(stack)),
+                       ("run", server_network.network_name(stack))):
+        own = StackPaths.of(stack).store(side) / "networks" / f"{name}.json"
+        assert own.exists(), f"{name} is not in the {side} engine's own folder"
+        assert not (Path("/etc/containers/networks") / f"{name}.json").exists()
+    other = docker_client(stack.run_socket, 30)  # the run engine does not see the build network
+    try:
+        assert not other.networks.list(names=[build_network.network_name(stack)])
+    finally:
+        other.close()
+
+
 def _peak_rss_reset() -> None:
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # the kernel resets VmHWM (peak resident size) to the current size

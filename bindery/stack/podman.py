@@ -70,7 +70,7 @@ def write_configs(settings: Settings, paths: StackPaths, side: str) -> dict[str,
     """Write this side's config files; return the environment that points podman at them."""
     store = paths.store(side)
     root, runroot, tmp = store / "root", paths.runroot(side), store / "tmp"
-    for d in (root, runroot, tmp):
+    for d in (root, runroot, tmp, store / "networks"):
         d.mkdir(parents=True, exist_ok=True)
     conf = paths.conf
     containers_conf = conf / f"containers-{side}.conf"
@@ -97,6 +97,9 @@ num_locks = 2048
 
 [network]
 network_backend = "netavark"
+# this side's networks are its own: another stack's engine (or an operator's `podman network
+# prune` with the machine's defaults) never sees, reuses or removes them
+network_config_dir = {json.dumps(str(store / "networks"))}
 """,
     )
     write_if_changed(
