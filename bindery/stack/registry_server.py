@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import httpx
 
-from bindery import datadir, http_clients
+from bindery import datadir, http_clients, process_runner
 from bindery.datadir import StackPaths, secret_file, write_if_changed
 from bindery.registry_client import MANIFEST_HEADERS, RegistryAuth, manifest_url
 from bindery.settings import Settings
@@ -54,8 +54,13 @@ def token_realm(settings: Settings, port: int) -> str:
     return f"http://127.0.0.1:{port}/token"
 
 
-def write_config(settings: Settings, paths: StackPaths, port: int) -> str:
+def write_config(settings: Settings, paths: StackPaths, port: int, read_only: bool = False) -> str:
+    """The registry's config; ``read_only``: pulls only (pushes and deletes refused), the mode its
+    garbage collector needs (the distribution docs: run it on a stopped or read-only registry,
+    or an upload during collection can lose its blobs)."""
     conf = paths.conf / "registry.yml"
+    # the mode is read at start only: switching it restarts the registry (its fingerprint changes)
+    maintenance = "  maintenance:\n    readonly:\n      enabled: true\n" if read_only else ""
     # YAML is a superset of JSON: quoting through json.dumps is safe for any path.
     write_if_changed(
         conf,
@@ -72,7 +77,7 @@ storage:
     enabled: true
   cache:
     blobdescriptor: inmemory
-http:
+{maintenance}http:
   addr: {json.dumps(f"127.0.0.1:{settings.registry.registry_port}")}
   secret: {json.dumps(paths.stack_id)}
   headers:
@@ -141,20 +146,20 @@ def has_image(settings: Settings, image: str, timeout: float = 5.0) -> bool:
     return digest(settings, image, timeout) is not None
 
 
-def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
+def start(settings: Settings, log: Callable[[str], None] = print, read_only: bool = False) -> dict:
     if not embedded(settings):
         return {"url": settings.registry.url, "external": True,
                 "state": "running" if ping(settings) else "unreachable"}  # fmt: skip
     paths = StackPaths.of(settings)
     exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
     port = _start_tokens(settings, paths, log)
-    conf = write_config(settings, paths, port)
+    conf = write_config(settings, paths, port, read_only)
     info = process.start(
         paths, NAME, [exe, "serve", conf], ready=lambda: ping(settings, 1.0),
         timeout=settings.stack.stack_wait_timeout, what=f"registry on {settings.registry.url}",
         fingerprint=hashlib.sha256(open(conf, "rb").read()).hexdigest()[:16], log=log,
     )  # fmt: skip
-    return {**info, "url": settings.registry.url, "state": "running"}
+    return {**info, "url": settings.registry.url, "state": "running", "conf": conf}
 
 
 def status(settings: Settings) -> dict:
@@ -170,3 +175,17 @@ def stop(settings: Settings) -> bool:
     stopped = process.stop(StackPaths.of(settings), NAME)
     process.stop(StackPaths.of(settings), TOKENS)
     return stopped
+
+
+def garbage_collect(settings: Settings, timeout: float,
+                    log: Callable[[str], None] = print) -> process_runner.Completed:
+    """Reclaim the blobs no manifest references any more, with the registry's own collector.
+
+    The registry is restarted read-only for the collection (pulls go on; pushes are refused) and
+    read-write after it, also when the collector fails or runs past ``timeout`` (it is killed)."""
+    exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+    conf = start(settings, log, read_only=True)["conf"]
+    try:
+        return process_runner.run([exe, "garbage-collect", conf], timeout=timeout)
+    finally:
+        start(settings, log)

@@ -30,7 +30,7 @@ from bindery.launches.services import Services
 from bindery.builds.waiting_line import SharedWaitingLine
 from bindery.launches.pools import Pools, pools_enabled
 from bindery.launches.reservations import StoreReservationBook
-from bindery.launches.warm_images import WarmImages
+from bindery.launches.warm_images import WarmImages, wanted_images
 from bindery.settings import Settings
 from bindery.stack.base_image import image_name as base_image_name
 from bindery.state import StoreDamaged, open_store, unavailable_errors
@@ -100,7 +100,14 @@ def create_app(settings: Settings) -> Starlette:
                 services.pools.book if services.pools is not None else None,
                 settings.launches.warm_images_interval)
             services.warm_images.start()
-        keeper = StorageKeeper(settings, store, services.metrics, sessions.owner)
+        async def building() -> list[str]:
+            return [b.image for b in await services.executor.running()] if services.executor else []
+
+        keeper = StorageKeeper(
+            settings, store, services.metrics, sessions.owner,
+            wanted=lambda: wanted_images(base_image_name(settings),
+                                         services.pools.book if services.pools else None),
+            building=building)
         services.image_used = keeper.used
         services.on_failure = lambda failure: failure_log.remember(store, failure)
         keeper.start()
