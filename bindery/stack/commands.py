@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 import sys
 from pathlib import Path
 
@@ -103,6 +104,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             where = part.get("url") or part.get("socket") or ""
             pid = f"pid {part['pid']}" if part.get("pid") else ""
             print(f"  {name:<13} {part['state']:<9} {where}  {pid}")
+            if part.get("restarts") or part.get("last_error"):
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(part.get("last_restart", 0)))
+                print(f"  {'':<13} restarted by the supervisor {part.get('restarts', 0)} times"
+                      + (f", last at {when} UTC" if part.get("last_restart") else "")
+                      + (f"; last failure: {part['last_error']}" if part.get("last_error") else ""))
         if len(result["replicas"]) > 1:
             print(f"{len(result['replicas'])} replicas behind the load balancer at {result['url']}")
         for line in operator_status.lines(result["service"]):

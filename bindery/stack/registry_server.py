@@ -6,16 +6,19 @@ credential only (``<data_dir>/secrets/registry-pusher``)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import shutil
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 
 from bindery import datadir, http_clients, process_runner
+from bindery.backoff import WaitTimeout, wait_until
 from bindery.datadir import StackPaths, secret_file, write_if_changed
 from bindery.registry_client import MANIFEST_HEADERS, RegistryAuth, manifest_url
 from bindery.settings import Settings
@@ -184,8 +187,40 @@ def garbage_collect(settings: Settings, timeout: float,
     The registry is restarted read-only for the collection (pulls go on; pushes are refused) and
     read-write after it, also when the collector fails or runs past ``timeout`` (it is killed)."""
     exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
-    conf = start(settings, log, read_only=True)["conf"]
-    try:
-        return process_runner.run([exe, "garbage-collect", conf], timeout=timeout)
-    finally:
-        start(settings, log)
+    with maintenance(settings, wait=True) as held:
+        if not held:
+            raise process.StackError("the registry's maintenance lock is held (a restart of the "
+                                     "registry by the stack's supervisor did not end)")
+        conf = start(settings, log, read_only=True)["conf"]
+        try:
+            return process_runner.run([exe, "garbage-collect", conf], timeout=timeout)
+        finally:
+            start(settings, log)
+
+
+@contextlib.contextmanager
+def maintenance(settings: Settings, wait: bool) -> Iterator[bool]:
+    """Hold the registry's maintenance lock (a file lock, across processes): yields False when
+    another holds it (``wait``: after waiting for it up to stack_wait_timeout). The collector holds
+    it while it runs; the stack's supervisor restarts a dead registry only when it gets it, so it
+    never starts a writable registry beside a collection."""
+    path = StackPaths.of(settings).conf / "registry.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        def take() -> bool:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+        held = take()
+        if not held and wait:
+            with contextlib.suppress(WaitTimeout):
+                held = wait_until(take, timeout=settings.stack.stack_wait_timeout,
+                                  what="the registry's maintenance lock", interval=0.2, cap=2.0)
+        try:
+            yield held
+        finally:
+            if held:
+                fcntl.flock(handle, fcntl.LOCK_UN)

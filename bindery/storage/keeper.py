@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from bindery import datadir, http_clients
 from bindery.engine_clients import docker_client
-from bindery.registry_client import RegistryAuth
+from bindery.registry_client import RegistryAuth, by_digest
 from bindery.metrics import Metrics
 from bindery.settings import Settings
 from bindery.datadir import StackPaths
@@ -106,6 +106,11 @@ class StorageKeeper:
         for source in (self.wanted, self.building):
             if source is not None:
                 names.update(await source())
+        for name in [n for n in names if "@" not in n]:
+            # a tag names what bindery pushed under it: the run engine knows it by that digest
+            digest = await self.store.pushed_digest(name)
+            if digest:
+                names.add(by_digest(name, digest))
         return names
 
     async def clean(self, name: str) -> CleanPass | None:

@@ -39,8 +39,17 @@ async def test_an_evicted_image_relaunches_and_a_running_servers_image_stays(sta
         # A budget the store is far over, and no grace: everything no container uses may go.
         settings = stack.model_copy(update={"run_store_bytes": 1, "store_clean_grace_seconds": 0})
         metrics = Metrics()
-        keeper = StorageKeeper(settings, store, metrics, owner="test-keeper")
+
+        async def pool_wants_a() -> list[str]:  # as WarmImages.wanted() names a pool's image
+            return [image_a]
+
         await store.delete("storage-lease", "run")  # the service's own keeper holds it otherwise
+        # While a warm pool wants A (even with no server of it), A stays.
+        keeper = StorageKeeper(settings, store, Metrics(), owner="test-keeper", wanted=pool_wants_a)
+        kept = await keeper.clean("run")
+        assert kept is not None and not any(n.startswith(repository_of(image_a)) for n in kept.removed)
+        assert pulled(stack, image_a)
+        keeper = StorageKeeper(settings, store, metrics, owner="test-keeper")
         result = await keeper.clean("run")
     finally:
         await store.delete("storage-lease", "run")
@@ -88,10 +97,11 @@ async def test_an_image_deleted_from_the_registry_is_rebuilt_by_its_next_launch(
                                       keeper.budgets["registry"], 600)
             for manifest in listing.manifests():
                 names = manifest.names(registry.host)
-                if image not in names:
-                    for name in names:
+                for name in names:  # its tag and the digest launched: an hour ago
+                    if image in names:
+                        await store.put(USED, name, {"at": time.time() - 3600}, ttl=3600)
+                    else:
                         await keeper.used(name)
-            await store.put(USED, image, {"at": time.time() - 3600}, ttl=3600)
             await store.delete("storage-lease", "registry")
             result = await keeper.clean("registry")
             assert client.head(manifest_url(registry.url, image),
