@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -74,6 +75,8 @@ class StorageKeeper:
         self.budgets = budgets(settings)
         self.stores = cleaned_stores(settings)
         self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self._asked: set[str] = set()
         for name, budget in self.budgets.items():
             metrics.store_budget.labels(name).set(budget.bytes)
             metrics.store_high.labels(name).set(budget.high)
@@ -122,6 +125,8 @@ class StorageKeeper:
         else:
             cleaner = self.cleaner(name)
             cleaner.protected |= await self.protected()
+            if name in self._asked:  # found full: clean above the low mark, not only the high
+                cleaner.budget = dataclasses.replace(cleaner.budget, high=cleaner.budget.low)
             try:
                 for image in await asyncio.to_thread(_running_images, cleaner):
                     await self.used(image)  # seen in use: most recently used now
@@ -219,6 +224,12 @@ class StorageKeeper:
 
         return await self.store.update(LEASE, name, take, ttl)
 
+    def store_full(self, name: str) -> None:
+        """A build or pull found store ``name`` full: its pass runs now, not at the next period."""
+        log.warning("the %s store is full: cleaning it now", name, extra={"store": name})
+        self._asked.add(name)
+        self._wake.set()
+
     async def run(self) -> None:
         interval = self.settings.stack.store_clean_interval_seconds
         while True:
@@ -228,7 +239,10 @@ class StorageKeeper:
                 except Exception as exc:  # an engine or store hiccup: the next pass tries again
                     log.warning("cleaning the %s store failed: %s: %s", name,
                                 type(exc).__name__, exc)
-            await asyncio.sleep(interval)  # the cleaning period
+            self._asked.clear()
+            with contextlib.suppress(TimeoutError):  # the cleaning period, or a full store
+                await asyncio.wait_for(self._wake.wait(), interval)
+            self._wake.clear()
 
     def start(self) -> None:
         if self.stores:

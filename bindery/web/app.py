@@ -109,6 +109,7 @@ def create_app(settings: Settings) -> Starlette:
                                          services.pools.book if services.pools else None),
             building=building)
         services.image_used = keeper.used
+        services.store_full = keeper.store_full
         services.on_failure = lambda failure: failure_log.remember(store, failure)
         keeper.start()
         state["health"] = Health(services, store=store)
