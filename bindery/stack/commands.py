@@ -32,6 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--json", action="store_true", help="print the resulting status as JSON")
     up.set_defaults(func=cmd_up)
 
+    unit = sub.add_parser(
+        "systemd-unit", parents=[common],
+        help="print a systemd unit that runs `bindery up` at boot and `bindery down` at shutdown "
+        "(and write the BINDERY_* settings of this shell to the environment file it reads)")
+    unit.add_argument("--write", type=Path, default=None, metavar="FILE",
+                      help="write the unit to FILE (e.g. /etc/systemd/system/bindery.service) "
+                      "instead of printing it")
+    unit.set_defaults(func=cmd_systemd_unit)
+
     down = sub.add_parser("down", parents=[common],
                           help="stop the embedded stack and remove its server containers")  # fmt: skip
     down.set_defaults(func=cmd_down)
@@ -72,6 +81,21 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 1
     if args.json:
         print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_systemd_unit(args: argparse.Namespace) -> int:
+    from bindery.stack import systemd_unit
+
+    settings = _settings(args)
+    env = systemd_unit.write_env(settings)
+    text = systemd_unit.unit_text(settings)
+    if args.write is None:
+        print(text, end="")
+    else:
+        args.write.write_text(text)
+        print(f"wrote {args.write} (settings in {env}); then: systemctl daemon-reload && "
+              "systemctl enable --now bindery", flush=True)
     return 0
 
 
