@@ -169,6 +169,10 @@ def status(settings: Settings) -> dict:
     out = {"url": settings.registry.url, "state": "running" if ping(settings, 1.0) else "stopped"}
     if embedded(settings):
         out.update(process.state(StackPaths.of(settings), NAME))
+        # without its token issuer the registry answers, but nobody gets in: not running
+        if out["state"] == "running" and process.read_pid(StackPaths.of(settings), TOKENS) is None:
+            out["state"] = "degraded"
+            out["tokens"] = "stopped"
     else:
         out["external"] = True
     return out

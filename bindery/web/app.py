@@ -33,6 +33,8 @@ from bindery.launches.reservations import StoreReservationBook
 from bindery.launches.warm_images import WarmImages, wanted_images
 from bindery.settings import Settings
 from bindery.stack.base_image import image_name as base_image_name
+from bindery.metrics import StackRestarts
+from bindery.stack import supervisor
 from bindery.state import StoreDamaged, open_store, unavailable_errors
 from bindery.web import build_log_pages as buildlogs, ui
 from bindery.launches import launch_records as launches
@@ -110,6 +112,10 @@ def create_app(settings: Settings) -> Starlette:
             building=building)
         services.image_used = keeper.used
         services.store_full = keeper.store_full
+        if not settings.service.api_only:  # the embedded stack's supervisor, when it has run
+            services.metrics.registry.register(StackRestarts(lambda: {
+                name: int(part.get("restarts", 0))
+                for name, part in supervisor.read(settings).get("parts", {}).items()}))
         services.on_failure = lambda failure: failure_log.remember(store, failure)
         keeper.start()
         state["health"] = Health(services, store=store)

@@ -1,11 +1,15 @@
-"""The stack's supervisor brings back parts that die: the registry and the hub killed with SIGKILL
-on the session stack are running again within a bound, `bindery status` counts the restarts, the
-supervisor's log says what happened, and a launch afterwards is ready."""
+"""The stack's supervisor brings back parts that die: the registry, its token issuer and the hub
+killed with SIGKILL on the session stack are running again within a bound, `bindery status` and
+/metrics count the restarts, the supervisor's log says what happened, and a launch afterwards is
+ready."""
 
 from __future__ import annotations
 
 import os
 import signal
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bindery.backoff import wait_until
 from bindery.datadir import StackPaths
@@ -32,6 +36,8 @@ async def test_killed_registry_and_hub_come_back_and_launches_work(stack, git_re
     try:
         new_registry = _kill_and_wait(settings, registry_server.NAME,
                                       lambda: registry_server.ping(settings, 1.0))
+        _kill_and_wait(settings, registry_server.TOKENS,  # pulls need its tokens
+                       lambda: registry_server.status(settings)["state"] == "running")
         new_hub = _kill_and_wait(settings, jupyterhub.NAME,
                                  lambda: jupyterhub.status(settings)["state"] == "running")
         parts = embedded.status(settings)["parts"]
@@ -40,6 +46,12 @@ async def test_killed_registry_and_hub_come_back_and_launches_work(stack, git_re
         assert parts["supervisor"]["state"] == "running"
         lines = StackPaths.of(settings).log(supervisor.NAME).read_text()
         assert "registry is down" in lines and "hub is back" in lines
+        # the web service counts them (it reads the supervisor's record at each scrape)
+        async with httpx.AsyncClient(timeout=10) as client:
+            text = (await client.get(f"{stack.service.web_url}metrics")).text
+        samples = {s.labels["part"]: s.value for f in text_string_to_metric_families(text)
+                   for s in f.samples if s.name == "bindery_stack_restarts_total"}
+        assert samples.get("registry", 0) >= 1 and samples.get("hub", 0) >= 1, samples
 
         _, url = git_repo_factory("supervised", "RUN echo supervised")
         events = await collect(stack, "git", git_spec(url, "main"))
