@@ -152,12 +152,11 @@ class StorageKeeper:
             deleted: list[str] = []
             # deleted manifests free nothing until collected: plan only once that has been done
             if await self.store.get(GC_PENDING, "registry") is None:
-                plan = await asyncio.to_thread(cleaner.plan, await self.used_at(), protected,
-                                               time.time())
-                used_at = await self.used_at()
-                for manifest in plan.manifests:  # never launched: counts from when first seen
-                    if not any(n in used_at for n in manifest.names(cleaner.host)):
-                        await self.used(manifest.names(cleaner.host)[0])
+                used = await asyncio.to_thread(cleaner.measure, cleaner.folder)
+                manifests = await asyncio.to_thread(cleaner.manifests) \
+                    if used > cleaner.budget.high else []
+                plan = cleaner.plan(used, manifests, await self.registry_used_at(cleaner, manifests),
+                                    protected, time.time())
                 for manifest in plan.victims:
                     if await asyncio.to_thread(cleaner.delete, manifest):
                         deleted.append(manifest.names(cleaner.host)[0])
@@ -181,6 +180,17 @@ class StorageKeeper:
                      extra={"store": "registry", "reclaimed": result.reclaimed,
                             "used": result.after, "removed": deleted[:50]})
         return result
+
+    async def registry_used_at(self, cleaner: RegistryCleaner, manifests) -> dict[str, float]:
+        """When each image was last launched; one never launched, since bindery pushed it; one
+        neither launched nor pushed on record (forgotten, or written by someone else), never."""
+        used_at = await self.used_at() if manifests else {}
+        for manifest in manifests:
+            names = manifest.names(cleaner.host)
+            if not any(n in used_at for n in names):
+                pushed = [t for t in [await self.store.pushed_at(n) for n in names] if t]
+                used_at[names[0]] = max(pushed, default=0.0)
+        return used_at
 
     async def _collect(self) -> float | None:
         """Run the registry's garbage collector, the registry read-only meanwhile; its seconds,

@@ -7,7 +7,8 @@ blob, and deletes bindery's images (DELETE by digest, which also removes the tag
 order of last launch until the bytes their deletion frees (blobs no remaining manifest references)
 bring the use under the low mark. Never deleted: anything outside bindery's repository prefix, a
 protected image (the base and build images, warm pools' images, images of running servers and of
-builds in progress: by tag or by digest), and images launched within the grace period. Deleting a
+builds in progress: by tag or by digest), and images launched (or, never launched, pushed) within
+the grace period. Deleting a
 manifest frees nothing on disk by itself; ``garbage-collect`` does, afterwards (the keeper runs it).
 """
 
@@ -116,28 +117,28 @@ class RegistryCleaner:
         return response.headers.get("docker-content-digest", reference), blobs
 
     # -- choosing ------------------------------------------------------------------------------------
-    def plan(self, used_at: dict[str, float], protected: Iterable[str], now: float) -> Plan:
-        """What this pass deletes: nothing under the high mark; above it, the least recently
-        launched of bindery's unprotected images until what their deletion frees brings the use
-        under the low mark."""
-        plan = Plan(self.measure(self.folder))
-        if plan.used <= self.budget.high:
+    def plan(self, used: int, manifests: list[Manifest], used_at: dict[str, float],
+             protected: Iterable[str], now: float) -> Plan:
+        """What this pass deletes, the registry using ``used`` bytes and holding ``manifests``:
+        nothing under the high mark; above it, the least recently launched of bindery's
+        unprotected images until what their deletion frees brings the use under the low mark."""
+        plan = Plan(used, manifests)
+        if used <= self.budget.high:
             return plan
-        plan.manifests = self.manifests()
         keep = set(protected)
-        references = Counter(b for m in plan.manifests for b in m.blobs)
-        sizes = {b: s for m in plan.manifests for b, s in m.blobs.items()}
+        references = Counter(b for m in manifests for b in m.blobs)
+        sizes = {b: s for m in manifests for b, s in m.blobs.items()}
         candidates = []
-        for manifest in plan.manifests:
+        for manifest in manifests:
             names = manifest.names(self.host)
             if not manifest.repo.startswith(self.prefix) or keep.intersection(names):
                 continue
-            last = max((used_at[n] for n in names if n in used_at), default=None)
-            if last is None or now - last < self.grace:  # unrecorded: the keeper records it now
+            last = max((used_at[n] for n in names if n in used_at), default=0.0)
+            if now - last < self.grace:
                 continue
             candidates.append((last, manifest))
         for _last, manifest in sorted(candidates, key=lambda c: c[0]):
-            if plan.used - plan.freed <= self.budget.low:
+            if used - plan.freed <= self.budget.low:
                 break
             plan.victims.append(manifest)
             for blob in manifest.blobs:

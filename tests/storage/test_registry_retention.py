@@ -48,7 +48,7 @@ def blob_file(settings: Settings, digest: str) -> Path:
 
 async def test_least_recently_launched_images_go_and_their_blobs_with_them(registry: Settings):
     url, host = registry.registry.url, registry.registry.host
-    names = ["old-1", "old-2", "old-3", "recent", "pool", "building", "never-launched"]
+    names = ["old-1", "old-2", "old-3", "recent", "pool", "building", "just-built", "forgotten"]
     layers: dict[str, str] = {}  # repo -> its layer's digest
     with httpx.Client(timeout=30, auth=RegistryAuth(datadir.registry_credential(registry))) as client:
         for name in [*names, "foreign"]:
@@ -58,9 +58,9 @@ async def test_least_recently_launched_images_go_and_their_blobs_with_them(regis
             manifest = client.get(f"{url}/v2/{repo}/manifests/c0ffee", headers=MANIFEST_HEADERS).json()
             layers[repo] = manifest["layers"][0]["digest"]
     used = folder_bytes(datadir.StackPaths.of(registry).registry_data)
-    # Budget: the low mark 1.5 MiB under the use, so two 1 MiB images must go (and a third not)
+    # Budget: the low mark 2.5 MiB under the use, so three 1 MiB images must go (and a fourth not)
     settings = registry.model_copy(update={
-        "registry_bytes": 2 * (used - 3 * MIB // 2), "store_high_ratio": 0.5,
+        "registry_bytes": 2 * (used - 5 * MIB // 2), "store_high_ratio": 0.5,
         "store_low_ratio": 0.5, "store_clean_grace_seconds": 600})
     image = {n: f"{host}/bindery/{n}:c0ffee" for n in names}
     now = time.time()
@@ -71,17 +71,19 @@ async def test_least_recently_launched_images_go_and_their_blobs_with_them(regis
         for name, age in (("old-1", 5000), ("old-2", 4000), ("old-3", 3000), ("recent", 10),
                           ("pool", 9000), ("building", 9000)):
             await store.put("image-used", image[name], {"at": now - age}, ttl=3600)
+        # pushed by a build just now, never launched yet ("forgotten": no record of either)
+        await store.record_digest(image["just-built"], "sha256:" + "0" * 64)
         deferred = await keeper.clean("registry")  # a build is in progress: manifests only
         assert deferred is not None and deferred.collect_seconds == 0
-        for repo in ("bindery/old-1", "bindery/old-2"):  # their blobs wait for the collection
+        for repo in ("bindery/forgotten", "bindery/old-1"):  # their blobs wait for the collection
             assert blob_file(registry, layers[repo]).exists()
         keeper.building = _names()  # the build ended: the next pass collects
         result = await keeper.clean("registry")
     finally:
         await store.aclose()
     assert result is not None
-    gone = {f"bindery/{n}" for n in ("old-1", "old-2")}
-    assert sorted(deferred.removed) == sorted(image[n] for n in ("old-1", "old-2")), deferred
+    gone = {f"bindery/{n}" for n in ("forgotten", "old-1", "old-2")}
+    assert deferred.removed == [image[n] for n in ("forgotten", "old-1", "old-2")], deferred
     assert result.removed == []  # nothing more: it collected what the first pass deleted
     print(f"registry: {result.before} bytes before, {result.after} after, "
           f"{result.reclaimed} reclaimed; collection {result.collect_seconds:.2f} s, "
@@ -104,7 +106,7 @@ async def test_least_recently_launched_images_go_and_their_blobs_with_them(regis
             assert push_image(c, url, "bindery/during", "c0ffee", {"b": b"y"}).status_code >= 400
     finally:
         registry_server.start(registry, log=lambda _: None)
-    assert result.before - result.after >= 2 * MIB  # the two layers, measured on disk
+    assert result.before - result.after >= 3 * MIB  # the three layers, measured on disk
 
 
 async def test_a_build_waits_for_the_collection_and_gives_up_saying_why(tmp_path: Path, monkeypatch):
