@@ -103,7 +103,10 @@ def create_app(settings: Settings) -> Starlette:
                 settings.launches.warm_images_interval)
             services.warm_images.start()
         async def building() -> list[str]:
-            return [b.image for b in await services.executor.running()] if services.executor else []
+            # this process's builds from the moment they are asked for (queued, or starting: no
+            # container yet), and every process's running ones (their containers or pods)
+            running = await services.executor.running() if services.executor else []
+            return [*services.builds.active, *(b.image for b in running)]
 
         keeper = StorageKeeper(
             settings, store, services.metrics, sessions.owner,
