@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                       "instead of printing it")
     unit.set_defaults(func=cmd_systemd_unit)
 
+    watch = sub.add_parser("supervise", help="run the stack's supervisor in the foreground (`bindery "
+                           "up` starts it in the background): restart dead parts of the stack")
+    watch.set_defaults(func=cmd_supervise)
+
     down = sub.add_parser("down", parents=[common],
                           help="stop the embedded stack and remove its server containers")  # fmt: skip
     down.set_defaults(func=cmd_down)
@@ -96,6 +100,13 @@ def cmd_systemd_unit(args: argparse.Namespace) -> int:
         args.write.write_text(text)
         print(f"wrote {args.write} (settings in {env}); then: systemctl daemon-reload && "
               "systemctl enable --now bindery", flush=True)
+    return 0
+
+
+def cmd_supervise(args: argparse.Namespace) -> int:
+    from bindery.stack import supervisor
+
+    supervisor.main()
     return 0
 
 

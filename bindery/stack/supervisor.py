@@ -139,7 +139,7 @@ def start(settings: Settings, say: Callable[[str], None] = print) -> dict:
     env.update(child_env)
     began = time.time()
     return process.start(
-        paths, NAME, [sys.executable, "-m", "bindery.stack.supervisor"], env=env,
+        paths, NAME, [sys.executable, "-m", "bindery", "supervise"], env=env,
         ready=lambda: read(settings).get("at", 0) >= began - 1,
         timeout=settings.stack.stack_wait_timeout, what="stack supervisor",
         fingerprint=hashlib.sha256(json.dumps(child_env, sort_keys=True).encode()).hexdigest()[:16],
@@ -157,12 +157,11 @@ def stop(settings: Settings) -> bool:
 
 
 def main() -> None:
+    """`bindery supervise`: the supervisor's process (`bindery up` starts it)."""
     from bindery.service_log import configure
 
     settings = Settings()
     configure(settings.service.log_format, settings.service.log_level)
+    # each look asks every part over HTTP: a line per request would fill the log with nothing
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     Supervisor(settings).run()
-
-
-if __name__ == "__main__":
-    main()
