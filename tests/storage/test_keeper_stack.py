@@ -70,7 +70,7 @@ async def test_an_evicted_image_relaunches_and_a_running_servers_image_stays(sta
     async with httpx.AsyncClient(timeout=10) as client:
         text = (await client.get(f"{stack.service.web_url}metrics")).text
     assert 'bindery_store_budget_bytes{store="run"}' in text
-    assert 'bindery_store_bytes{store="registry"}' in text  # the service's keeper measured it
+    assert 'bindery_store_budget_bytes{store="registry"}' in text  # the service keeps it too
 
 
 async def test_an_image_deleted_from_the_registry_is_rebuilt_by_its_next_launch(stack, git_repo_factory):
