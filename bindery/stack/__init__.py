@@ -52,7 +52,7 @@ def up(
     _state_store(settings)
     step("engine_build", lambda: podman.start(settings, "build", log))
     step("engine_run", lambda: podman.start(settings, "run", log))
-    step("registry", lambda: registry.start(settings, log))
+    step("registry", lambda: _registry(settings, log))
     if build_base:
         step("base_image", lambda: base_image.ensure(settings, log))
         step("builder_image", lambda: builder_image.ensure(settings, log))
@@ -68,6 +68,16 @@ def up(
     result["timings"] = timings
     log(f"up in {result['seconds']}s: bindery {result['url']}  hub {settings.hub_public}")
     return result
+
+
+def _registry(settings: Settings, log: Callable[[str], None]) -> None:
+    """The registry, once its garbage collector is done with it (a start now would make it writable
+    in the middle of a collection)."""
+    with registry.maintenance(settings, wait=True) as free:
+        if not free:
+            raise StackError("the registry's garbage collection did not end within "
+                             f"{settings.stack.stack_wait_timeout:.0f} s; try `bindery up` again")
+        registry.start(settings, log)
 
 
 def _state_store(settings: Settings) -> None:
