@@ -55,5 +55,17 @@ class LaunchError(Exception):
         return failed(self.message, self.status_code, **self.extra)
 
 
+class StoreFull(LaunchError):
+    """A build or pull ran out of disk in an engine's image store (``store``: run or build): the
+    launch fails saying so, and that store's cleaner is asked for a pass at once."""
+
+    def __init__(self, store: str, message: str, **extra: Any) -> None:
+        super().__init__(message, 507, **extra)
+        self.store = store
+
+
+NO_SPACE = "no space left on device"  # what engines and file systems say when a disk is full
+
+
 class RepositoryRedirected(LaunchError):
     """git was answered with a redirect it does not follow (bindery/providers/redirects.py does)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 # BinderHub's bucket sets: builds and launches take very different times (its dashboards' quantiles
 # are computed from these).
@@ -106,3 +106,21 @@ class _RateLimit:
         if remaining is not None:
             yield GaugeMetricFamily("binderhub_github_rate_limit_remaining",
                                     "GitHub rate limit remaining", value=remaining)
+
+
+class StackRestarts:
+    """``bindery_stack_restarts_total{part}``: how often the stack's supervisor started a dead part
+    again, read from its record at each scrape (the supervisor is a process of its own)."""
+
+    def __init__(self, read: Callable[[], dict[str, int]]) -> None:
+        self.read = read
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("bindery_stack_restarts", "Times the stack's supervisor "
+                                     "started a part that had died", labels=["part"])
+        for part, restarts in sorted(self.read().items()):
+            family.add_metric([part], restarts)
+        yield family

@@ -17,7 +17,8 @@ APT_PACKAGES=(podman buildah skopeo runc docker-registry debootstrap iproute2 gi
               haproxy redis-server
               slirp4netns fuse-overlayfs containernetworking-plugins nftables
               python3 python3-venv python3-pip ca-certificates tar
-              prometheus)
+              prometheus
+              systemd e2fsprogs)  # systemd-analyze checks the unit `bindery systemd-unit` writes; mkfs.ext4
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

@@ -64,6 +64,9 @@ def stack_env(data_dir: Path, **overrides: object) -> dict[str, str]:
         # ...and lets it hold a benchmark crowd's event streams at once (100 and more)
         "max_connections_per_client": 1000,
         "repo_allowed_networks": TEST_ALLOWED_NETWORKS,
+        # test stacks stop their parts on purpose (outages, faults): the supervisor is started
+        # by the tests of supervision only (tests/production/test_supervisor.py)
+        "supervise": False,
         **overrides,
     }
     return {f"BINDERY_{k.upper()}": json.dumps(v) if isinstance(v, (list, dict)) else str(v)

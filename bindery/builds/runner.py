@@ -25,7 +25,7 @@ from bindery.builds import step_sandbox
 from bindery.builds.queue import BuildJob
 from bindery.builds.repo2docker_run import (AUTH_ENV, END_TOKEN_ENV, STEP_OPTIONS_ENV, REPO2DOCKER_ERROR, TAIL_LINES, end_digest, end_line,
                                        known_cause, parse_line, repo2docker_argv)
-from bindery.events import Event, LaunchError
+from bindery.events import NO_SPACE, Event, LaunchError, StoreFull
 from bindery.git_commands import safe_git_env
 from bindery.registry_client import basic_header
 from bindery.settings import Settings
@@ -185,6 +185,10 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
     try:
         status = await executor.wait(handle)
     except Exception as exc:
+        if NO_SPACE in str(exc).lower():
+            raise StoreFull("build", "Build failed: the build machine ran out of disk space; this "
+                            "is not the repository's fault. Room is being made; please try again "
+                            f"in a minute. Build log: {log_url}", build_log_url=log_url) from None
         raise LaunchError(f"Build failed: {exc}. Build log: {log_url}",
                           build_log_url=log_url) from None
     if status == 0:
@@ -199,6 +203,11 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
         reason = f"Build failed: the build ran out of memory (its limit is {memory_limit})."
     elif 128 < status <= 128 + 64:  # what `timeout` in the container says of a killed child
         reason = f"Build failed: the build process was killed (signal {status - 128})."
+    elif any(NO_SPACE in line.lower() for line in tail):  # the build store is full
+        raise StoreFull("build", "Build failed: the build machine ran out of disk space (no space "
+                        "left on device); this is not the repository's fault. Room is being made; "
+                        f"please try again in a minute. Full build log: {log_url}",
+                        build_log_url=log_url)
     else:
         disk = f"{disk_max_bytes / 2**30:g} GiB" if disk_max_bytes else "its disk budget"
         cause = (known_cause(tail, mirrors, disk=disk, memory=memory_limit)

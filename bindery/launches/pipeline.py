@@ -22,8 +22,9 @@ from bindery.builds.executors.base import build_name
 from bindery.builds.log_access import is_private
 from bindery.builds.runner import build_log_url, build_logs
 from bindery import service_log
-from bindery.events import Event, LaunchError
+from bindery.events import Event, LaunchError, StoreFull
 from bindery.image_names import image_name
+from bindery.launches.collection_wait import collection_over
 from bindery.launches.hub_api import HubError, HubUnavailable
 from bindery.launches.launcher import hub_backoff
 from bindery.launches.hub_users import user_name
@@ -84,6 +85,8 @@ async def launch(services: Services, provider_name: str, spec: str,
                                            build_token=build_token, request_origin=request_origin)
             yield event
     except LaunchError as exc:
+        if isinstance(exc, StoreFull) and services.store_full is not None:
+            services.store_full(exc.store)  # its cleaner makes room now, not at its next period
         outcome = exc.event()
         await _record_failure(services, context, outcome)
         yield outcome
@@ -428,6 +431,10 @@ async def _build(services: Services, provider: RepoProvider, repo_key: str, imag
     joining = job.image in services.builds.active
     if joining:
         services.metrics.build_joins.inc()
+    else:  # a new build's push needs a writable registry
+        async for event in collection_over(services):
+            yield event
+        joining = job.image in services.builds.active
     build = services.builds.submit(job)
     yield Event(phase="waiting" if build.position else "building",
                 message=("Joining the build of this image already under way\n" if joining

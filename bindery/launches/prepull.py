@@ -24,7 +24,7 @@ import httpx
 
 from bindery.channel import Channel
 from bindery.engine_clients import http_client
-from bindery.events import Event, LaunchError
+from bindery.events import NO_SPACE, Event, LaunchError, StoreFull
 from bindery.image_names import split_image
 
 API = "/v1.41"
@@ -159,6 +159,10 @@ class Prepuller:
                                       params={"fromImage": name, "tag": tag}) as response:
             if response.status_code != 200:
                 body = (await response.aread()).decode(errors="replace")
+                if NO_SPACE in body.lower():
+                    raise StoreFull("run", "Could not pull the image: the servers' machine ran "
+                                    "out of disk space for images (not your repository's fault). "
+                                    "Room is being made; please try again in a minute.")
                 raise LaunchError(f"Could not pull the image onto the server's machine: "
                                   f"{_error_text(body) or f'HTTP {response.status_code}'}")
             async for raw in response.aiter_lines():
@@ -171,6 +175,11 @@ class Prepuller:
                 if line.get("error") or line.get("errorDetail"):
                     detail = line.get("errorDetail") or {}
                     message = line.get("error") or detail.get("message") or "unknown error"
+                    if NO_SPACE in message.lower():
+                        raise StoreFull("run", "Could not pull the image: the servers' machine "
+                                        "ran out of disk space for images (not your repository's "
+                                        "fault). Room is being made; please try again in a "
+                                        "minute.")
                     raise LaunchError(f"Could not pull the image onto the server's machine: "
                                       f"{message}")
                 progress.update(line)

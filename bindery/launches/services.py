@@ -51,6 +51,7 @@ class Services:
     executor: BuildExecutor | None = None  # where builds run (engine containers or pods)
     # called with an image a launch is about to use (the storage keeper's "least recently used")
     image_used: Callable[[str], Awaitable[None]] | None = None
+    store_full: Callable[[str], None] | None = None  # an image store ran out of disk: clean it now
     # called with each failed launch's record (launch id, repository, reason) for `bindery status`
     on_failure: Callable[[dict], Awaitable[None]] | None = None
     pools: Pools | None = None  # warm pools (bindery/launches/pools.py), when the settings name any

@@ -27,6 +27,18 @@ from bindery.state.pool_records import PoolBook
 log = logging.getLogger("bindery.warm_images")
 
 
+async def wanted_images(base_image: str, pools: PoolBook | None) -> list[str]:
+    """The base image, then each pool's current image: kept on the run engine by WarmImages, and
+    never removed by a store's cleaner (bindery/storage/keeper.py) whether warm images are on or not."""
+    images = [base_image]
+    if pools is not None:
+        for key in await pools.keys():
+            record = await pools.get(key)
+            if record and record.get("image"):
+                images.append(record["image"])
+    return list(dict.fromkeys(images))
+
+
 class WarmImages:
     def __init__(self, prepuller: Prepuller, base_image: str, pools: PoolBook | None,
                  interval: float) -> None:
@@ -40,13 +52,7 @@ class WarmImages:
 
     async def wanted(self) -> list[str]:
         """The base image, then each pool's current image (what image cleaners must keep too)."""
-        images = [self.base_image]
-        if self.pools is not None:
-            for key in await self.pools.keys():
-                record = await self.pools.get(key)
-                if record and record.get("image"):
-                    images.append(record["image"])
-        return list(dict.fromkeys(images))
+        return await wanted_images(self.base_image, self.pools)
 
     async def round(self) -> dict[str, str]:
         """Pull every wanted image the run engine does not have; what happened to each."""

@@ -39,6 +39,17 @@ class RegistrySettings(BaseModel):
         "chosen at its first start and kept; clients learn it from the registry's answers): anyone gets "
         "pull tokens, only the pusher credential gets push tokens, so run engines pull read-only "
         "and repository code, which never holds the credential, cannot write an image.")
+    registry_bytes: int = Field(
+        0, ge=0, description="Bytes the embedded registry's storage may take. Above "
+        "store_high_ratio of it, images are deleted from the registry, least recently launched "
+        "first, until under store_low_ratio (never the base image, a warm pool's image, an image "
+        "a server or a build uses, or one launched within store_clean_grace_seconds), and their "
+        "blobs reclaimed with the registry's garbage collector. 0: three tenths of the data "
+        "folder's disk.")
+    registry_gc_timeout: float = Field(
+        300.0, gt=0, description="Seconds the registry's garbage collector may run. The registry "
+        "is read-only while it runs: launches of built images go on, a launch that needs a build "
+        "waits for the end (this long at most, then fails saying why).")
 
     registry_mirrors: dict[str, str] = Field(
         default_factory=dict,

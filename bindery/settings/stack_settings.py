@@ -28,6 +28,16 @@ class StackSettings(BaseModel):
     store_clean_interval_seconds: float = Field(
         60.0, gt=0, description="Seconds between two passes of the image stores' cleaners (one "
         "process of the service cleans at a time).")
+    supervise: bool = Field(
+        True, description="`bindery up` also starts the stack's supervisor, which starts again any "
+        "part of the stack that died (engines, registry, hub and proxy, web service or replicas, "
+        "HAProxy, Redis) and logs it (<data_dir>/logs/supervisor.log); `bindery status` shows "
+        "each part's restarts.")
+    supervise_interval_seconds: float = Field(
+        2.0, gt=0, description="Seconds between two looks of the stack's supervisor.")
+    supervise_backoff_cap_seconds: float = Field(
+        60.0, gt=0, description="Longest pause between two attempts of the supervisor to start a "
+        "part that does not come back (pauses double from 1 s up to this).")
     prometheus_port: int = Field(
         9090, description="Loopback port of the Prometheus `bindery up --monitoring` starts.")
     prometheus_scrape_seconds: float = Field(

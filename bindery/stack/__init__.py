@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from bindery.settings import Settings
-from bindery.stack import base_image, builder_image, jupyterhub as hub, podman, prometheus_server, registry_server as registry, replicas, web_service as web
+from bindery.stack import base_image, builder_image, jupyterhub as hub, podman, prometheus_server, registry_server as registry, replicas, supervisor, web_service as web
 from bindery.datadir import StackPaths
 from bindery.stack.process import StackError
 
@@ -52,7 +52,7 @@ def up(
     _state_store(settings)
     step("engine_build", lambda: podman.start(settings, "build", log))
     step("engine_run", lambda: podman.start(settings, "run", log))
-    step("registry", lambda: registry.start(settings, log))
+    step("registry", lambda: _registry(settings, log))
     if build_base:
         step("base_image", lambda: base_image.ensure(settings, log))
         step("builder_image", lambda: builder_image.ensure(settings, log))
@@ -61,11 +61,23 @@ def up(
         step("web", lambda: _web(settings, log))
     if monitoring:
         step("prometheus", lambda: prometheus_server.start(settings, log))
+    if settings.stack.supervise:  # last: what it sees down from now on, it starts again
+        step("supervisor", lambda: supervisor.start(settings, log))
     result = status(settings)
     result["seconds"] = round(time.monotonic() - t0, 2)
     result["timings"] = timings
     log(f"up in {result['seconds']}s: bindery {result['url']}  hub {settings.hub_public}")
     return result
+
+
+def _registry(settings: Settings, log: Callable[[str], None]) -> None:
+    """The registry, once its garbage collector is done with it (a start now would make it writable
+    in the middle of a collection)."""
+    with registry.maintenance(settings, wait=True) as free:
+        if not free:
+            raise StackError("the registry's garbage collection did not end within "
+                             f"{settings.stack.stack_wait_timeout:.0f} s; try `bindery up` again")
+        registry.start(settings, log)
 
 
 def _state_store(settings: Settings) -> None:
@@ -95,7 +107,9 @@ def _web(settings: Settings, log: Callable[[str], None]) -> None:
 
 def down(settings: Settings, log: Callable[[str], None] = print) -> dict:
     """Stop the parts this data_dir started (web, hub, registry, engines); remove server containers."""
-    stopped: list[str] = replicas.stop(settings)  # whatever `up --replicas N` started, whatever N is now
+    # first: it would start again what is stopped below
+    stopped: list[str] = ["supervisor"] if supervisor.stop(settings) else []
+    stopped += replicas.stop(settings)  # whatever `up --replicas N` started, whatever N is now
     if prometheus_server.stop(settings):
         stopped.append("prometheus")
     if web.stop(settings):
@@ -140,6 +154,15 @@ def status(settings: Settings) -> dict:
     watching = prometheus_server.status(settings)
     if watching.get("running"):  # started with --monitoring
         parts["prometheus"] = watching
+    watcher = supervisor.status(settings)
+    for name, seen in watcher.pop("parts", {}).items():  # what the supervisor had to start again
+        if name in parts:
+            parts[name]["restarts"] = seen.get("restarts", 0)
+            for field in ("last_restart", "last_error"):
+                if seen.get(field):
+                    parts[name][field] = seen[field]
+    if settings.stack.supervise or watcher["pid"]:
+        parts["supervisor"] = watcher
     listed = several["replicas"] or ([{"name": "web", "url": single["url"], "pid": single["pid"],
                                        "state": single["state"]}] if single["pid"] else [])
     return {

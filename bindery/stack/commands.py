@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 import sys
 from pathlib import Path
 
@@ -30,6 +31,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(port: prometheus_port)")
     up.add_argument("--json", action="store_true", help="print the resulting status as JSON")
     up.set_defaults(func=cmd_up)
+
+    unit = sub.add_parser(
+        "systemd-unit", parents=[common],
+        help="print a systemd unit that runs `bindery up` at boot and `bindery down` at shutdown "
+        "(and write the BINDERY_* settings of this shell to the environment file it reads)")
+    unit.add_argument("--write", type=Path, default=None, metavar="FILE",
+                      help="write the unit to FILE (e.g. /etc/systemd/system/bindery.service) "
+                      "instead of printing it")
+    unit.set_defaults(func=cmd_systemd_unit)
+
+    watch = sub.add_parser("supervise", help="run the stack's supervisor in the foreground (`bindery "
+                           "up` starts it in the background): restart dead parts of the stack")
+    watch.set_defaults(func=cmd_supervise)
 
     down = sub.add_parser("down", parents=[common],
                           help="stop the embedded stack and remove its server containers")  # fmt: skip
@@ -74,6 +88,28 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_systemd_unit(args: argparse.Namespace) -> int:
+    from bindery.stack import systemd_unit
+
+    settings = _settings(args)
+    env = systemd_unit.write_env(settings)
+    text = systemd_unit.unit_text(settings)
+    if args.write is None:
+        print(text, end="")
+    else:
+        args.write.write_text(text)
+        print(f"wrote {args.write} (settings in {env}); then: systemctl daemon-reload && "
+              "systemctl enable --now bindery", flush=True)
+    return 0
+
+
+def cmd_supervise(args: argparse.Namespace) -> int:
+    from bindery.stack import supervisor
+
+    supervisor.main()
+    return 0
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     from bindery.stack import down
 
@@ -103,6 +139,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             where = part.get("url") or part.get("socket") or ""
             pid = f"pid {part['pid']}" if part.get("pid") else ""
             print(f"  {name:<13} {part['state']:<9} {where}  {pid}")
+            if part.get("restarts") or part.get("last_error"):
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(part.get("last_restart", 0)))
+                print(f"  {'':<13} restarted by the supervisor {part.get('restarts', 0)} times"
+                      + (f", last at {when} UTC" if part.get("last_restart") else "")
+                      + (f"; last failure: {part['last_error']}" if part.get("last_error") else ""))
         if len(result["replicas"]) > 1:
             print(f"{len(result['replicas'])} replicas behind the load balancer at {result['url']}")
         for line in operator_status.lines(result["service"]):

@@ -6,16 +6,19 @@ credential only (``<data_dir>/secrets/registry-pusher``)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import shutil
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 
-from bindery import datadir, http_clients
+from bindery import datadir, http_clients, process_runner
+from bindery.backoff import WaitTimeout, wait_until
 from bindery.datadir import StackPaths, secret_file, write_if_changed
 from bindery.registry_client import MANIFEST_HEADERS, RegistryAuth, manifest_url
 from bindery.settings import Settings
@@ -54,8 +57,13 @@ def token_realm(settings: Settings, port: int) -> str:
     return f"http://127.0.0.1:{port}/token"
 
 
-def write_config(settings: Settings, paths: StackPaths, port: int) -> str:
+def write_config(settings: Settings, paths: StackPaths, port: int, read_only: bool = False) -> str:
+    """The registry's config; ``read_only``: pulls only (pushes and deletes refused), the mode its
+    garbage collector needs (the distribution docs: run it on a stopped or read-only registry,
+    or an upload during collection can lose its blobs)."""
     conf = paths.conf / "registry.yml"
+    # the mode is read at start only: switching it restarts the registry (its fingerprint changes)
+    maintenance = "  maintenance:\n    readonly:\n      enabled: true\n" if read_only else ""
     # YAML is a superset of JSON: quoting through json.dumps is safe for any path.
     write_if_changed(
         conf,
@@ -72,7 +80,7 @@ storage:
     enabled: true
   cache:
     blobdescriptor: inmemory
-http:
+{maintenance}http:
   addr: {json.dumps(f"127.0.0.1:{settings.registry.registry_port}")}
   secret: {json.dumps(paths.stack_id)}
   headers:
@@ -141,26 +149,30 @@ def has_image(settings: Settings, image: str, timeout: float = 5.0) -> bool:
     return digest(settings, image, timeout) is not None
 
 
-def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
+def start(settings: Settings, log: Callable[[str], None] = print, read_only: bool = False) -> dict:
     if not embedded(settings):
         return {"url": settings.registry.url, "external": True,
                 "state": "running" if ping(settings) else "unreachable"}  # fmt: skip
     paths = StackPaths.of(settings)
     exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
     port = _start_tokens(settings, paths, log)
-    conf = write_config(settings, paths, port)
+    conf = write_config(settings, paths, port, read_only)
     info = process.start(
         paths, NAME, [exe, "serve", conf], ready=lambda: ping(settings, 1.0),
         timeout=settings.stack.stack_wait_timeout, what=f"registry on {settings.registry.url}",
         fingerprint=hashlib.sha256(open(conf, "rb").read()).hexdigest()[:16], log=log,
     )  # fmt: skip
-    return {**info, "url": settings.registry.url, "state": "running"}
+    return {**info, "url": settings.registry.url, "state": "running", "conf": conf}
 
 
 def status(settings: Settings) -> dict:
     out = {"url": settings.registry.url, "state": "running" if ping(settings, 1.0) else "stopped"}
     if embedded(settings):
         out.update(process.state(StackPaths.of(settings), NAME))
+        # without its token issuer the registry answers, but nobody gets in: not running
+        if out["state"] == "running" and process.read_pid(StackPaths.of(settings), TOKENS) is None:
+            out["state"] = "degraded"
+            out["tokens"] = "stopped"
     else:
         out["external"] = True
     return out
@@ -170,3 +182,49 @@ def stop(settings: Settings) -> bool:
     stopped = process.stop(StackPaths.of(settings), NAME)
     process.stop(StackPaths.of(settings), TOKENS)
     return stopped
+
+
+def garbage_collect(settings: Settings, timeout: float,
+                    log: Callable[[str], None] = print) -> process_runner.Completed:
+    """Reclaim the blobs no manifest references any more, with the registry's own collector.
+
+    The registry is restarted read-only for the collection (pulls go on; pushes are refused) and
+    read-write after it, also when the collector fails or runs past ``timeout`` (it is killed)."""
+    exe = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+    with maintenance(settings, wait=True) as held:
+        if not held:
+            raise process.StackError("the registry's maintenance lock is held (a restart of the "
+                                     "registry by the stack's supervisor did not end)")
+        conf = start(settings, log, read_only=True)["conf"]
+        try:
+            return process_runner.run([exe, "garbage-collect", conf], timeout=timeout)
+        finally:
+            start(settings, log)
+
+
+@contextlib.contextmanager
+def maintenance(settings: Settings, wait: bool) -> Iterator[bool]:
+    """Hold the registry's maintenance lock (a file lock, across processes): yields False when
+    another holds it (``wait``: after waiting for it up to stack_wait_timeout). The collector holds
+    it while it runs; the stack's supervisor restarts a dead registry only when it gets it, so it
+    never starts a writable registry beside a collection."""
+    path = StackPaths.of(settings).conf / "registry.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        def take() -> bool:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+        held = take()
+        if not held and wait:
+            with contextlib.suppress(WaitTimeout):
+                held = wait_until(take, timeout=settings.stack.stack_wait_timeout,
+                                  what="the registry's maintenance lock", interval=0.2, cap=2.0)
+        try:
+            yield held
+        finally:
+            if held:
+                fcntl.flock(handle, fcntl.LOCK_UN)

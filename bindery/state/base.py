@@ -177,6 +177,11 @@ class StateStore(ABC):
         record = await self.get(DIGEST, image)
         return str(record["digest"]) if record and record.get("digest") else None
 
+    async def pushed_at(self, image: str) -> float | None:
+        """When bindery pushed ``image`` (a tag name), or None (never built here, or forgotten)."""
+        record = await self.get(DIGEST, image)
+        return float(record["at"]) if record and record.get("at") else None
+
     # -- rate-limit buckets ----------------------------------------------------------------------
     async def take_token(self, key: str, limit: int, period: float, now: float,
                          spend: bool = True) -> tuple[float, bool]:

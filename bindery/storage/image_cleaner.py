@@ -35,6 +35,7 @@ class CleanPass:
     after: int  # ...and when it ended
     removed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    collect_seconds: float = 0.0  # of ``seconds``, the registry's garbage collection
 
     @property
     def reclaimed(self) -> int:

@@ -1,31 +1,43 @@
-"""The storage keeper: the image stores' cleaners, run on a period by one process of the service.
+"""The storage keeper: the stores' cleaners, run on a period by one process of the service.
 
 Every process records when a launch last used an image (a state-store record per image, so every
 cleaner sees every process's launches); one process at a time holds a store's cleaning lease and
 runs its pass. Each pass's use, budget and what it reclaimed are metrics.
+
+The stores: the run and build engines' image stores (bindery/storage/image_cleaner.py) and the
+embedded registry (bindery/storage/registry_cleaner.py: manifests deleted through its API, then
+its blobs collected with the registry read-only; see bindery/state/registry_collection.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterable
 
+from bindery import datadir, http_clients
 from bindery.engine_clients import docker_client
+from bindery.registry_client import RegistryAuth, by_digest
 from bindery.metrics import Metrics
 from bindery.settings import Settings
 from bindery.datadir import StackPaths
-from bindery.stack import base_image, builder_image
+from bindery.stack import base_image, builder_image, registry_server
+from bindery.state import registry_collection
 from bindery.state.base import StateStore
 from bindery.storage.disk_use import Budget
 from bindery.storage.image_cleaner import CleanPass, ImageCleaner
+from bindery.storage.registry_cleaner import RegistryCleaner
 
 log = logging.getLogger(__name__)
 
 USED = "image-used"  # state-store records: image -> {"at": last launch or container seen}
 LEASE = "storage-lease"  # state-store records: store -> {"owner": the process cleaning it}
 USED_TTL = 90 * 86400.0  # an image unused this long is least recent whatever its record said
+GC_PENDING = "registry-gc-pending"  # manifests deleted, blobs not collected yet (a build ran)
+Names = Callable[[], Awaitable[Iterable[str]]]
 
 
 def budgets(settings: Settings) -> dict[str, Budget]:
@@ -34,7 +46,8 @@ def budgets(settings: Settings) -> dict[str, Budget]:
     return {store: Budget.of(store, configured, settings.data_dir, stack.store_high_ratio,
                              stack.store_low_ratio)
             for store, configured in (("run", stack.run_store_bytes),
-                                      ("build", stack.build_store_bytes))}
+                                      ("build", stack.build_store_bytes),
+                                      ("registry", settings.registry.registry_bytes))}
 
 
 def cleaned_stores(settings: Settings) -> list[str]:
@@ -45,18 +58,25 @@ def cleaned_stores(settings: Settings) -> list[str]:
         out.append("run")
     if settings.builds.build_executor == "engine" and not settings.stack.build_docker_host:
         out.append("build")
+    if datadir.embedded_registry(settings):
+        out.append("registry")
     return out
 
 
 class StorageKeeper:
-    def __init__(self, settings: Settings, store: StateStore, metrics: Metrics, owner: str) -> None:
+    def __init__(self, settings: Settings, store: StateStore, metrics: Metrics, owner: str,
+                 wanted: Names | None = None, building: Names | None = None) -> None:
         self.settings = settings
+        self.wanted = wanted  # images kept wherever they are: the base's, warm pools' (WarmImages)
+        self.building = building  # images of builds in progress (the build executor's listing)
         self.store = store
         self.metrics = metrics
         self.owner = owner
         self.budgets = budgets(settings)
         self.stores = cleaned_stores(settings)
         self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+        self._asked: set[str] = set()
         for name, budget in self.budgets.items():
             metrics.store_budget.labels(name).set(budget.bytes)
             metrics.store_high.labels(name).set(budget.high)
@@ -82,22 +102,126 @@ class StorageKeeper:
             self.budgets[name], f"{settings.registry.host}/{settings.registry.image_prefix}",
             protected, grace=settings.stack.store_clean_grace_seconds)
 
+    async def protected(self) -> set[str]:
+        """Images no cleaner removes: the base and build images, what ``wanted`` names (warm
+        pools), images of builds in progress."""
+        names = {base_image.image_name(self.settings), builder_image.image_name(self.settings)}
+        for source in (self.wanted, self.building):
+            if source is not None:
+                names.update(await source())
+        for name in [n for n in names if "@" not in n]:
+            # a tag names what bindery pushed under it: the run engine knows it by that digest
+            digest = await self.store.pushed_digest(name)
+            if digest:
+                names.add(by_digest(name, digest))
+        return names
+
     async def clean(self, name: str) -> CleanPass | None:
         """One pass over store ``name`` if this process holds its lease (else None)."""
         if not await self._lease(name):
             return None
-        cleaner = self.cleaner(name)
-        try:
-            for image in await asyncio.to_thread(_running_images, cleaner):
-                await self.used(image)  # seen in use: most recently used now
-            result = await asyncio.to_thread(cleaner.clean, await self.used_at())
-        finally:
-            cleaner.client.close()
+        if name == "registry":
+            result = await self._clean_registry()
+        else:
+            cleaner = self.cleaner(name)
+            cleaner.protected |= await self.protected()
+            if name in self._asked:  # found full: clean above the low mark, not only the high
+                cleaner.budget = dataclasses.replace(cleaner.budget, high=cleaner.budget.low)
+            try:
+                for image in await asyncio.to_thread(_running_images, cleaner):
+                    await self.used(image)  # seen in use: most recently used now
+                result = await asyncio.to_thread(cleaner.clean, await self.used_at())
+            finally:
+                cleaner.client.close()
         self.metrics.store_bytes.labels(name).set(result.after)
         self.metrics.store_reclaimed.labels(name).inc(result.reclaimed)
         self.metrics.store_removed.labels(name).inc(len(result.removed))
         self.metrics.store_clean_time.labels(name).inc(result.seconds)
         return result
+
+    async def _clean_registry(self) -> CleanPass:
+        settings = self.settings
+        started = time.monotonic()
+        with http_clients.client(timeout=settings.registry.registry_timeout) as client:
+            client.auth = RegistryAuth(datadir.registry_credential(settings))
+            cleaner = RegistryCleaner(
+                client, settings.registry.url, settings.registry.host,
+                settings.registry.image_prefix, datadir.StackPaths.of(settings).registry_data,
+                self.budgets["registry"], settings.stack.store_clean_grace_seconds)
+            protected = await self.protected() | set(await self._serving())
+            deleted: list[str] = []
+            # deleted manifests free nothing until collected: plan only once that has been done
+            if await self.store.get(GC_PENDING, "registry") is None:
+                used = await asyncio.to_thread(cleaner.measure, cleaner.folder)
+                manifests = await asyncio.to_thread(cleaner.manifests) \
+                    if used > cleaner.budget.high else []
+                plan = cleaner.plan(used, manifests, await self.registry_used_at(cleaner, manifests),
+                                    protected, time.time())
+                for manifest in plan.victims:
+                    if await asyncio.to_thread(cleaner.delete, manifest):
+                        deleted.append(manifest.names(cleaner.host)[0])
+                before = plan.used
+                if deleted:
+                    await self.store.put(GC_PENDING, "registry", {"at": time.time()}, USED_TTL)
+            else:
+                before = await asyncio.to_thread(cleaner.measure, cleaner.folder)
+            result = CleanPass("registry", before, before, deleted)
+            if await self.store.get(GC_PENDING, "registry") is not None:
+                collected = await self._collect()
+                if collected is not None:
+                    result.collect_seconds = collected
+                    await self.store.delete(GC_PENDING, "registry")
+                result.after = await asyncio.to_thread(cleaner.measure, cleaner.folder)
+        result.seconds = time.monotonic() - started
+        if deleted or result.collect_seconds:
+            log.info("registry: %d images deleted, %d bytes reclaimed (collection %.1f s), %d of %d "
+                     "bytes used", len(deleted), result.reclaimed, result.collect_seconds,
+                     result.after, self.budgets["registry"].bytes,
+                     extra={"store": "registry", "reclaimed": result.reclaimed,
+                            "used": result.after, "removed": deleted[:50]})
+        return result
+
+    async def registry_used_at(self, cleaner: RegistryCleaner, manifests) -> dict[str, float]:
+        """When each image was last launched; one never launched, since bindery pushed it; one
+        neither launched nor pushed on record (forgotten, or written by someone else), never."""
+        used_at = await self.used_at() if manifests else {}
+        for manifest in manifests:
+            names = manifest.names(cleaner.host)
+            if not any(n in used_at for n in names):
+                pushed = [t for t in [await self.store.pushed_at(n) for n in names] if t]
+                used_at[names[0]] = max(pushed, default=0.0)
+        return used_at
+
+    async def _collect(self) -> float | None:
+        """Run the registry's garbage collector, the registry read-only meanwhile; its seconds,
+        or None when a build is in progress (its push would be refused: the next pass collects)."""
+        timeout = self.settings.registry.registry_gc_timeout
+        # announced first: a launch that sees it waits before building, so none starts after this
+        await registry_collection.begin(self.store, self.owner, timeout + 60)
+        try:
+            if self.building is not None and list(await self.building()):
+                log.info("registry: collection deferred, builds are in progress")
+                return None
+            started = time.monotonic()
+            done = await asyncio.to_thread(registry_server.garbage_collect, self.settings, timeout,
+                                           log.info)
+            if done.returncode != 0:
+                raise RuntimeError(f"garbage-collect exited {done.returncode}: "
+                                   f"{(done.stderr or done.stdout).strip()[-300:]}")
+            return max(time.monotonic() - started, 1e-6)
+        finally:
+            await registry_collection.end(self.store)
+
+    async def _serving(self) -> list[str]:
+        """Images of the run engine's containers (running servers), when it is the stack's."""
+        if self.settings.stack.run_docker_host or self.settings.service.api_only:
+            return []
+        client = docker_client(self.settings.run_socket, 60)
+        try:
+            return [c["Image"] for c in await asyncio.to_thread(client.api.containers, all=True)
+                    if c.get("Image")]
+        finally:
+            client.close()
 
     async def _lease(self, name: str) -> bool:
         owner = self.owner
@@ -110,6 +234,12 @@ class StorageKeeper:
 
         return await self.store.update(LEASE, name, take, ttl)
 
+    def store_full(self, name: str) -> None:
+        """A build or pull found store ``name`` full: its pass runs now, not at the next period."""
+        log.warning("the %s store is full: cleaning it now", name, extra={"store": name})
+        self._asked.add(name)
+        self._wake.set()
+
     async def run(self) -> None:
         interval = self.settings.stack.store_clean_interval_seconds
         while True:
@@ -119,7 +249,10 @@ class StorageKeeper:
                 except Exception as exc:  # an engine or store hiccup: the next pass tries again
                     log.warning("cleaning the %s store failed: %s: %s", name,
                                 type(exc).__name__, exc)
-            await asyncio.sleep(interval)  # the cleaning period
+            self._asked.clear()
+            with contextlib.suppress(TimeoutError):  # the cleaning period, or a full store
+                await asyncio.wait_for(self._wake.wait(), interval)
+            self._wake.clear()
 
     def start(self) -> None:
         if self.stores:

@@ -30,9 +30,11 @@ from bindery.launches.services import Services
 from bindery.builds.waiting_line import SharedWaitingLine
 from bindery.launches.pools import Pools, pools_enabled
 from bindery.launches.reservations import StoreReservationBook
-from bindery.launches.warm_images import WarmImages
+from bindery.launches.warm_images import WarmImages, wanted_images
 from bindery.settings import Settings
 from bindery.stack.base_image import image_name as base_image_name
+from bindery.metrics import StackRestarts
+from bindery.stack import supervisor
 from bindery.state import StoreDamaged, open_store, unavailable_errors
 from bindery.web import build_log_pages as buildlogs, ui
 from bindery.launches import launch_records as launches
@@ -100,8 +102,23 @@ def create_app(settings: Settings) -> Starlette:
                 services.pools.book if services.pools is not None else None,
                 settings.launches.warm_images_interval)
             services.warm_images.start()
-        keeper = StorageKeeper(settings, store, services.metrics, sessions.owner)
+        async def building() -> list[str]:
+            # this process's builds from the moment they are asked for (queued, or starting: no
+            # container yet), and every process's running ones (their containers or pods)
+            running = await services.executor.running() if services.executor else []
+            return [*services.builds.active, *(b.image for b in running)]
+
+        keeper = StorageKeeper(
+            settings, store, services.metrics, sessions.owner,
+            wanted=lambda: wanted_images(base_image_name(settings),
+                                         services.pools.book if services.pools else None),
+            building=building)
         services.image_used = keeper.used
+        services.store_full = keeper.store_full
+        if not settings.service.api_only:  # the embedded stack's supervisor, when it has run
+            services.metrics.registry.register(StackRestarts(lambda: {
+                name: int(part.get("restarts", 0))
+                for name, part in supervisor.read(settings).get("parts", {}).items()}))
         services.on_failure = lambda failure: failure_log.remember(store, failure)
         keeper.start()
         state["health"] = Health(services, store=store)

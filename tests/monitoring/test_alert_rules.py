@@ -24,7 +24,7 @@ def test_rules_are_valid(promtool: str):
     proc = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "7 rules found" in proc.stdout
+    assert "8 rules found" in proc.stdout
 
 
 def test_rules_fire_on_seeded_series_and_stay_quiet_otherwise(promtool: str):

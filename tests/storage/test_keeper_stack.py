@@ -3,6 +3,8 @@ from the run store over budget (a running server's never), and its next launch p
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from bindery import datadir
@@ -10,7 +12,8 @@ from bindery.launches.hub_api import Hub
 from bindery.state import open_store
 from bindery.storage.keeper import USED, StorageKeeper
 from bindery.metrics import Metrics
-from bindery.registry_client import repository_of
+from bindery.registry_client import MANIFEST_HEADERS, RegistryAuth, manifest_url, repository_of
+from bindery.storage.registry_cleaner import RegistryCleaner
 from tests.streams import collect, git_spec, phases, pulled
 
 
@@ -36,8 +39,17 @@ async def test_an_evicted_image_relaunches_and_a_running_servers_image_stays(sta
         # A budget the store is far over, and no grace: everything no container uses may go.
         settings = stack.model_copy(update={"run_store_bytes": 1, "store_clean_grace_seconds": 0})
         metrics = Metrics()
-        keeper = StorageKeeper(settings, store, metrics, owner="test-keeper")
+
+        async def pool_wants_a() -> list[str]:  # as WarmImages.wanted() names a pool's image
+            return [image_a]
+
         await store.delete("storage-lease", "run")  # the service's own keeper holds it otherwise
+        # While a warm pool wants A (even with no server of it), A stays.
+        keeper = StorageKeeper(settings, store, Metrics(), owner="test-keeper", wanted=pool_wants_a)
+        kept = await keeper.clean("run")
+        assert kept is not None and not any(n.startswith(repository_of(image_a)) for n in kept.removed)
+        assert pulled(stack, image_a)
+        keeper = StorageKeeper(settings, store, metrics, owner="test-keeper")
         result = await keeper.clean("run")
     finally:
         await store.delete("storage-lease", "run")
@@ -58,3 +70,52 @@ async def test_an_evicted_image_relaunches_and_a_running_servers_image_stays(sta
     async with httpx.AsyncClient(timeout=10) as client:
         text = (await client.get(f"{stack.service.web_url}metrics")).text
     assert 'bindery_store_budget_bytes{store="run"}' in text
+    assert 'bindery_store_budget_bytes{store="registry"}' in text  # the service keeps it too
+
+
+async def test_an_image_deleted_from_the_registry_is_rebuilt_by_its_next_launch(stack, git_repo_factory):
+    _, url = git_repo_factory("keeper-registry", "RUN echo keeper-registry")
+    first = await collect(stack, "git", git_spec(url, "main"))
+    assert first[-1].phase == "ready", first[-1]
+    image, user = first[-1].data()["image"], first[-1].data()["user"]
+    hub = Hub(datadir.hub_api(stack), datadir.hub_token(stack), 10)
+    try:  # its server goes: nothing uses the image any more
+        await hub.stop_server(user)
+        await hub.delete_user(user)
+    finally:
+        await hub.aclose()
+    registry = stack.registry
+    store = open_store(stack)
+    try:
+        # Everything but this image was launched just now (other tests' images stay), and the
+        # budget is far exceeded: the pass deletes exactly this image and collects its blobs.
+        settings = stack.model_copy(update={"registry_bytes": 1, "store_clean_grace_seconds": 600})
+        metrics = Metrics()
+        keeper = StorageKeeper(settings, store, metrics, owner="test-keeper")
+        with httpx.Client(timeout=10, auth=RegistryAuth(datadir.registry_credential(stack))) as client:
+            listing = RegistryCleaner(client, registry.url, registry.host, registry.image_prefix,
+                                      datadir.StackPaths.of(stack).registry_data,
+                                      keeper.budgets["registry"], 600)
+            for manifest in listing.manifests():
+                names = manifest.names(registry.host)
+                for name in names:  # its tag and the digest launched: an hour ago
+                    if image in names:
+                        await store.put(USED, name, {"at": time.time() - 3600}, ttl=3600)
+                    else:
+                        await keeper.used(name)
+            await store.delete("storage-lease", "registry")
+            result = await keeper.clean("registry")
+            assert client.head(manifest_url(registry.url, image),
+                               headers=MANIFEST_HEADERS).status_code == 404
+    finally:
+        await store.delete("storage-lease", "registry")
+        await store.aclose()
+    assert result is not None and result.removed == [image], result
+    assert result.reclaimed > 0 and result.collect_seconds > 0
+    assert metrics.store_bytes.labels("registry")._value.get() == result.after
+    print(f"stack registry: {result.before} bytes before, {result.after} after, collection "
+          f"{result.collect_seconds:.2f} s")
+
+    again = await collect(stack, "git", git_spec(url, "main"))
+    assert again[-1].phase == "ready", again[-1]
+    assert "building" in phases(again)  # gone from the registry: built again, then launched

@@ -1,0 +1,41 @@
+"""A build waits while the registry's garbage collector runs (the registry is read-only then, so
+its push would be refused): a `waiting` event says so, and the wait is bounded by the collection's
+own bound (registry_gc_timeout), after which the launch fails saying why. Launches of built images
+never wait: pulls go on during a collection."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from bindery.backoff import WaitTimeout, wait_until_async
+from bindery.events import Event, LaunchError
+from bindery.launches.services import Services
+from bindery.state import registry_collection
+
+MARGIN = 60.0  # seconds beyond the collector's bound: the registry's two restarts
+
+
+async def collection_over(services: Services) -> AsyncIterator[Event]:
+    if services.store is None:
+        return
+    record = await registry_collection.current(services.store)
+    if record is None:
+        return
+    bound = services.settings.registry.registry_gc_timeout + MARGIN
+    yield Event(phase="waiting", message=(
+        "The image registry is reclaiming space (read-only, for "
+        f"{max(0.0, time.time() - float(record.get('since', time.time()))):.0f} s so far); this "
+        f"build starts when it is done (at most {bound:.0f} s).\n"))
+    try:
+        await wait_until_async(lambda: _over(services), timeout=bound, interval=0.5, cap=2.0,
+                               what="the registry's garbage collection to end")
+    except WaitTimeout:
+        raise LaunchError(
+            f"The image registry is still reclaiming space after {bound:.0f} s, so nothing can be "
+            "built now. Please try again in a few minutes.", 503) from None
+
+
+async def _over(services: Services) -> bool:
+    assert services.store is not None
+    return await registry_collection.current(services.store) is None

@@ -1,0 +1,146 @@
+"""The registry kept under its budget, against the real `docker-registry` binary (token auth, the
+stack's own config): least recently launched images are deleted through its API and their blobs
+reclaimed on disk by its garbage collector; protected, recent and foreign images stay, and the
+registry is writable again afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bindery import datadir
+from bindery.events import LaunchError
+from bindery.launches import collection_wait
+from bindery.metrics import Metrics
+from bindery.registry_client import MANIFEST_HEADERS, RegistryAuth
+from bindery.settings import Settings
+from bindery.stack import registry_server
+from bindery.state import open_store, registry_collection
+from bindery.storage.disk_use import folder_bytes
+from bindery.storage.keeper import StorageKeeper
+from tests.conftest import free_port
+from tests.registry_push import push_image
+
+MIB = 1 << 20
+
+
+@pytest.fixture
+def registry(tmp_path: Path):
+    # api_only: no run engine here whose containers could protect an image
+    settings = Settings(data_dir=tmp_path / "data", registry_port=free_port(), api_only=True)
+    registry_server.start(settings, log=lambda _: None)
+    try:
+        yield settings
+    finally:
+        registry_server.stop(settings)
+
+
+def blob_file(settings: Settings, digest: str) -> Path:
+    hexa = digest.removeprefix("sha256:")
+    return (datadir.StackPaths.of(settings).registry_data / "docker/registry/v2/blobs/sha256"
+            / hexa[:2] / hexa / "data")
+
+
+async def test_least_recently_launched_images_go_and_their_blobs_with_them(registry: Settings):
+    url, host = registry.registry.url, registry.registry.host
+    names = ["old-1", "old-2", "old-3", "recent", "pool", "building", "just-built", "forgotten"]
+    layers: dict[str, str] = {}  # repo -> its layer's digest
+    with httpx.Client(timeout=30, auth=RegistryAuth(datadir.registry_credential(registry))) as client:
+        for name in [*names, "foreign"]:
+            repo = f"other/{name}" if name == "foreign" else f"bindery/{name}"
+            written = push_image(client, url, repo, "c0ffee", {"blob": os.urandom(MIB)})
+            assert written.status_code == 201, written.text
+            manifest = client.get(f"{url}/v2/{repo}/manifests/c0ffee", headers=MANIFEST_HEADERS).json()
+            layers[repo] = manifest["layers"][0]["digest"]
+    used = folder_bytes(datadir.StackPaths.of(registry).registry_data)
+    # Budget: the low mark 2.5 MiB under the use, so three 1 MiB images must go (and a fourth not)
+    settings = registry.model_copy(update={
+        "registry_bytes": 2 * (used - 5 * MIB // 2), "store_high_ratio": 0.5,
+        "store_low_ratio": 0.5, "store_clean_grace_seconds": 600})
+    image = {n: f"{host}/bindery/{n}:c0ffee" for n in names}
+    now = time.time()
+    store = open_store(settings)
+    try:
+        keeper = StorageKeeper(settings, store, Metrics(), owner="test",
+                               wanted=_names(image["pool"]), building=_names(image["building"]))
+        for name, age in (("old-1", 5000), ("old-2", 4000), ("old-3", 3000), ("recent", 10),
+                          ("pool", 9000), ("building", 9000)):
+            await store.put("image-used", image[name], {"at": now - age}, ttl=3600)
+        # pushed by a build just now, never launched yet ("forgotten": no record of either)
+        await store.record_digest(image["just-built"], "sha256:" + "0" * 64)
+        deferred = await keeper.clean("registry")  # a build is in progress: manifests only
+        assert deferred is not None and deferred.collect_seconds == 0
+        for repo in ("bindery/forgotten", "bindery/old-1"):  # their blobs wait for the collection
+            assert blob_file(registry, layers[repo]).exists()
+        keeper.building = _names()  # the build ended: the next pass collects
+        result = await keeper.clean("registry")
+    finally:
+        await store.aclose()
+    assert result is not None
+    gone = {f"bindery/{n}" for n in ("forgotten", "old-1", "old-2")}
+    assert deferred.removed == [image[n] for n in ("forgotten", "old-1", "old-2")], deferred
+    assert result.removed == []  # nothing more: it collected what the first pass deleted
+    print(f"registry: {result.before} bytes before, {result.after} after, "
+          f"{result.reclaimed} reclaimed; collection {result.collect_seconds:.2f} s, "
+          f"pass {result.seconds:.2f} s")
+    with httpx.Client(timeout=30, auth=RegistryAuth(datadir.registry_credential(registry))) as client:
+        for repo, layer in layers.items():
+            found = client.head(f"{url}/v2/{repo}/manifests/c0ffee", headers=MANIFEST_HEADERS)
+            assert found.status_code == (404 if repo in gone else 200), (repo, found.status_code)
+            assert blob_file(registry, layer).exists() == (repo not in gone), repo
+        # writable again: a push after the collection succeeds
+        assert push_image(client, url, "bindery/after", "c0ffee", {"b": b"x"}).status_code == 201
+    assert result.collect_seconds > 0
+
+    # what the collection runs on: the same registry, read-only (pulls go on, pushes are refused)
+    registry_server.start(registry, log=lambda _: None, read_only=True)
+    try:
+        with httpx.Client(timeout=30, auth=RegistryAuth(datadir.registry_credential(registry))) as c:
+            assert c.head(f"{url}/v2/bindery/recent/manifests/c0ffee",
+                          headers=MANIFEST_HEADERS).status_code == 200
+            assert push_image(c, url, "bindery/during", "c0ffee", {"b": b"y"}).status_code >= 400
+    finally:
+        registry_server.start(registry, log=lambda _: None)
+    assert result.before - result.after >= 3 * MIB  # the three layers, measured on disk
+
+
+async def test_a_build_waits_for_the_collection_and_gives_up_saying_why(tmp_path: Path, monkeypatch):
+    settings = Settings(data_dir=tmp_path / "data", registry_gc_timeout=0.5)
+    store = open_store(settings)
+
+    class Services:  # what collection_over reads: the settings and the state store
+        pass
+
+    services = Services()
+    services.settings, services.store = settings, store
+    try:
+        await registry_collection.begin(store, "keeper", 30)
+        waiting = asyncio.ensure_future(_events(services))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        await registry_collection.end(store)
+        events = await asyncio.wait_for(waiting, 10)
+        assert [e.phase for e in events] == ["waiting"] and "reclaiming space" in events[0].message
+
+        monkeypatch.setattr(collection_wait, "MARGIN", 0.5)
+        await registry_collection.begin(store, "keeper", 30)
+        with pytest.raises(LaunchError) as failed:
+            await asyncio.wait_for(_events(services), 10)
+        assert failed.value.status_code == 503 and "still reclaiming space after 1 s" in failed.value.message
+    finally:
+        await store.aclose()
+
+
+async def _events(services) -> list:
+    return [e async for e in collection_wait.collection_over(services)]
+
+
+def _names(*names: str):
+    async def listed() -> list[str]:
+        return list(names)
+    return listed

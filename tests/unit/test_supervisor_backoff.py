@@ -1,0 +1,40 @@
+"""The supervisor's pauses between attempts at a part that does not come back: doubling from 1 s,
+capped, reset by a success; parts never seen running are left alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bindery import stack
+from bindery.settings import Settings
+from bindery.stack.supervisor import Supervisor, read
+
+
+def test_a_part_that_stays_down_is_tried_with_bounded_backoff(tmp_path: Path, monkeypatch):
+    settings = Settings(data_dir=tmp_path, supervise_backoff_cap_seconds=4)
+    state = {"registry": "running", "hub": "running", "web": "stopped"}  # web: `up --no-web`
+    monkeypatch.setattr(stack, "status", lambda s: {"parts": {
+        n: {"state": v} for n, v in state.items()}})
+    now = [1000.0]
+    sup = Supervisor(settings, clock=lambda: now[0])
+    tries: list[float] = []
+
+    def failing(say):
+        tries.append(now[0])
+        raise RuntimeError("port in use")
+
+    sup.restarters = {**sup.restarters, "registry": failing, "web": failing}
+    assert sup.round() == []  # all it knows runs; web never ran
+    state["registry"] = "stopped"
+    for _ in range(40):  # 20 s in half-second rounds
+        sup.round()
+        now[0] += 0.5
+    pauses = [b - a for a, b in zip(tries, tries[1:])]
+    assert pauses[:3] == [1.0, 2.0, 4.0] and max(pauses) == 4.0  # doubling, then the cap
+    assert read(settings)["parts"]["registry"]["last_error"] == "RuntimeError: port in use"
+
+    sup.restarters["registry"] = lambda say: None  # it comes back
+    now[0] += 5
+    assert sup.round() == ["registry"]
+    assert read(settings)["parts"]["registry"]["restarts"] == 1
+    assert "web" not in read(settings)["parts"]
