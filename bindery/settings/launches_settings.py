@@ -119,6 +119,27 @@ class LaunchSettings(BaseModel):
     launch_log_keep_days: int = Field(
         30, ge=0, description="Days of launch event log files kept; older ones are deleted when a "
         "new day's file starts (0: keep all, for an archiver that removes them).")
+    home_resume: bool = Field(
+        True, description="Every anonymous launch gets a home (an engine volume; a PVC on Kubernetes) "
+        "mounted at the server's home folder and a resume link (/v2/resume/<secret>) that brings it "
+        "back on a new server of the same repository within home_retention_days of its last use. "
+        "Off: anonymous servers keep nothing after they end.")
+    home_per_person: bool = Field(
+        False, description="A signed-in person has one home for every repository they launch (on: "
+        "per person) instead of one home per person and repository (off).")
+    home_size_mb: int = Field(
+        512, ge=16, le=1024 * 1024, description="Size limit of one home in MiB: the volume is a file "
+        "system of this size (a loop-mounted ext4 file on the embedded stack, the PVC's requested "
+        "capacity on Kubernetes), so a full home fails writes, not the machine.")
+    home_retention_days: float = Field(
+        30.0, gt=0, description="A home (and its resume link) is removed this many days after its "
+        "last launch; the storage keeper's home cleaner removes expired volumes.")
+    home_merge_timeout: float = Field(
+        120.0, gt=0, description="Seconds the merge of the repository's files into a home may take "
+        "before the server starts (it runs in a container without network or capabilities); "
+        "beyond it the launch fails.")
+    home_archive_timeout: float = Field(
+        300.0, gt=0, description="Seconds a download of a home as an archive may take.")
     launch_log_to_service_log: bool = Field(
         False, description="Also write each launch event line to the service log (logger "
         "bindery.launch_events), for log shippers.")
