@@ -37,12 +37,15 @@ _SECRET_PARAM = re.compile(
     r"secret|session)[\"']?\s*[=:]\s*[\"']?)[^&\s\"',}]+", re.IGNORECASE)
 _AUTH_HEADER = re.compile(r"((?:authorization|x-api-key)[\"']?\s*[:=]\s*[\"']?"
                           r"(?:token |bearer |basic )?)[^\s\"',}]+", re.IGNORECASE)
+# a resume link's secret in a path (/v2/resume/<secret>, /build/resume/..., /resume/.../delete)
+_RESUME_SECRET = re.compile(r"(\bresume/)[A-Za-z0-9_-]{40,64}")
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@", re.IGNORECASE)
 REDACTED = "[redacted]"
 
 
 # words one of the patterns needs: a field with none of them is written as it is (most are)
-_MARKERS = ("token", "event", "key", "password", "secret", "session", "authorization", "@")
+_MARKERS = ("token", "event", "key", "password", "secret", "session", "authorization", "@",
+            "resume/")
 
 
 def redact(text: str) -> str:
@@ -52,6 +55,7 @@ def redact(text: str) -> str:
         return text
     text = _SECRET_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
     text = _AUTH_HEADER.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _RESUME_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
     return _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
 
 

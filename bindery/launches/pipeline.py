@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from bindery.builds.buildpacks.build_notice import NOTICE_LABEL, read_label
 from bindery.builds.queue import BuildJob
@@ -27,6 +27,7 @@ from bindery.image_names import image_name
 from bindery.launches.collection_wait import collection_over
 from bindery.launches.hub_api import HubError, HubUnavailable
 from bindery.launches.launcher import hub_backoff
+from bindery.launches.homes import RESUME, LaunchHome, ResumeGrant, launch_home
 from bindery.launches.hub_users import user_name
 from bindery.launches.quota import hub_snapshot, limits_for
 from bindery.launches.services import Services
@@ -45,8 +46,8 @@ log = logging.getLogger(__name__)
 async def launch(services: Services, provider_name: str, spec: str,
                  allow_local: bool = False, build_only: bool = False,
                  on_user: Callable[[str], Awaitable[None]] | None = None,
-                 client: str = "", request_origin: str = "", build_token: bool = False
-                 ) -> AsyncIterator[Event]:
+                 client: str = "", request_origin: str = "", build_token: bool = False,
+                 person: str | None = None) -> AsyncIterator[Event]:
     """Every event of one launch; the last is `ready` or `failed` (errors become `failed`).
 
     `allow_local` admits the `local` provider (a folder): only the CLI on the same machine sets it.
@@ -57,6 +58,9 @@ async def launch(services: Services, provider_name: str, spec: str,
     `client` is who asked (the door's client key): the build queue takes turns between clients.
     `request_origin` (the request's Origin, else its Sec-Fetch-Site) and `build_token` (whether
     one was used) go into the launch event log, as BinderHub logs them.
+    `person`: the signed-in person launching (their home is mounted); None: anonymous (a resume
+    link's home, or a new home with its resume link). Provider ``resume`` with spec
+    ``<key>[/<ref>]`` (bindery/launches/homes.py) launches what that resume link recorded.
     """
     build_only = build_only or services.settings.service.api_only
     provider: RepoProvider | None = None
@@ -69,12 +73,17 @@ async def launch(services: Services, provider_name: str, spec: str,
     context.phase = "fetching"
     outcome: Event | None = None
     try:
+        grant = None
+        if provider_name == RESUME and not build_only:
+            grant = await _redeem(services, spec)
+            provider_name, spec = grant.provider, grant.spec
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
         provider = get_provider(services.settings, provider_name, spec, allow_local)
         context.repo, context.ref = provider.repo_url, getattr(provider, "unresolved_ref", "") or ""
         log.info("launch requested", extra={"build_only": build_only})
         final = [provider]  # the request as launched (its ref may fall back to HEAD)
-        async for event in _stages(services, provider, build_only, on_user, client, final):
+        async for event in _stages(services, provider, build_only, on_user, client, final,
+                                   (person, grant)):
             if event.phase != context.phase:
                 context.phase = event.phase
             if event.terminal:
@@ -153,7 +162,9 @@ def _count_launch(services: Services, status: str, provider: RepoProvider | None
 
 async def _stages(services: Services, provider: RepoProvider, build_only: bool = False,
                   on_user: Callable[[str], Awaitable[None]] | None = None, client: str = "",
-                  final: list[RepoProvider] | None = None) -> AsyncIterator[Event]:
+                  final: list[RepoProvider] | None = None,
+                  home_of: tuple[str | None, ResumeGrant | None] = (None, None)
+                  ) -> AsyncIterator[Event]:
     settings = services.settings
     per_repo = SpecRules(settings).tier(settings.launches.quota_tiers, settings.launches.max_servers_per_repo,
                                         provider.name, provider.spec, provider.repo_url)
@@ -185,7 +196,7 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
         # the image provider checked its registry while resolving; bindery's own images are
         # launched by the digest it pushed, never by what the tag points to now
         launch_ref = image if provider.prebuilt_image else await services.launchable(image)
-        if listing is not None and services.pools is not None:
+        if listing is not None and services.pools is not None and home_of == (None, None):
             # A warm server is already counted against the quotas (it needs no new place), and
             # its image is in the registry (no need to ask). Asked also before the first build:
             # the claim notes the launch, which is what starts a repository's pool (its refiller
@@ -227,7 +238,7 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
         if on_user is not None:
             await on_user(user)
         async for event in _build_and_launch(services, provider, repo_key, image, commit, launch_ref,
-                                             user, client):
+                                             user, client, home_of):
             if event.phase == "ready":
                 await services.reservations.delivered(user)
                 delivered = True
@@ -238,7 +249,8 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
 
 
 async def _build_and_launch(services: Services, provider: RepoProvider, repo_key: str, image: str,
-                            commit: str, launch_ref: str | None, user: str, client: str = ""
+                            commit: str, launch_ref: str | None, user: str, client: str = "",
+                            home_of: tuple[str | None, ResumeGrant | None] = (None, None)
                             ) -> AsyncIterator[Event]:
     if launch_ref is not None:
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
@@ -255,13 +267,18 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
             async for event in services.prepuller.pull(launch_ref):
                 yield event
         # Counted as BinderHub counts launches: only this stage (after any build), once each.
+        home = await _launch_home(services, provider, repo_key, home_of)
         services.metrics.inprogress_launches.inc()
         try:
             async for event in services.launcher.launch(
-                    launch_ref, repo_key, user, options=binder_options(services.settings, provider)):
+                    launch_ref, repo_key, user, options={
+                        **binder_options(services.settings, provider),
+                        **(home.home.start_options() if home.home else {})}):
                 if event.phase == "ready":
                     _count_launch(services, "success", provider)
                     event = _ready(services, provider, image, event, await notice)
+                    if home.ready_fields:  # an anonymous launch's resume link
+                        event = Event(**event.data(), **home.ready_fields)
                 yield event
         except (LaunchError, HubError):
             _count_launch(services, "failure", provider)
@@ -272,6 +289,29 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
         if not notice.done():
             notice.cancel()
             await asyncio.gather(notice, return_exceptions=True)
+
+
+async def _redeem(services: Services, spec: str) -> ResumeGrant:
+    """What a resume link's stream (`<key>[/<ref>]`) launches; LaunchError (4xx) when it cannot."""
+    if services.homes is None:
+        raise LaunchError("This service keeps no homes, so it has no resume links.", 404)
+    key, _, ref = spec.partition("/")
+    grant = await services.homes.redeem(key, unquote(ref) or None)
+    refused = services.rules.refusal(grant.provider, grant.spec) if services.rules else None
+    if refused is not None:  # the operator's rules judge the repository, whatever the link
+        raise LaunchError(refused, 403)
+    return grant
+
+
+async def _launch_home(services: Services, provider: RepoProvider, repo_key: str,
+                       home_of: tuple[str | None, ResumeGrant | None]) -> LaunchHome:
+    if provider.name == "local" or provider.prebuilt_image is not None:
+        return LaunchHome()  # a folder (the CLI's) or someone else's image: no home of theirs
+    person, grant = home_of
+    return await launch_home(
+        services.homes, services.settings.service.web_url, provider.name, provider.spec,
+        getattr(provider, "unresolved_ref", "") or "", provider.persistent_spec(), repo_key,
+        person, grant, services.settings.launches.home_resume)
 
 
 def joining_build(services: Services, image: str) -> bool:

@@ -18,6 +18,7 @@ from bindery.builds.runner import build_executor
 from bindery.builds.runner import run_build as run_one_build
 from bindery.events import Event
 from bindery.git_commands import GIT_SLOTS
+from bindery.launches.homes import Homes
 from bindery.launches.hub_api import Hub
 from bindery.launches.launch_log import LaunchLog
 from bindery.launches.launcher import LaunchConfig, Launcher
@@ -60,6 +61,7 @@ class Services:
     own_store: bool = False  # the store was opened for these services (closed with them)
     launch_log: LaunchLog = field(default_factory=lambda: LaunchLog(None, 0, False, ""))
     warm_images: WarmImages | None = None  # base and pool images kept on the run side
+    homes: Homes | None = None  # people's homes and resume links (bindery/launches/homes.py)
 
     @classmethod
     def create(cls, settings: Settings, store: StateStore | None = None) -> Services:
@@ -117,10 +119,13 @@ class Services:
         own_store = store is None
         refs = RefCache(settings)
         metrics.watch_github_rate_limit(lambda: refs.tools.api.rate_limit_remaining)
+        store = open_store(settings) if own_store else store
+        homes = Homes(store, settings.launches.home_retention_days * 86400.0,
+                      settings.launches.home_per_person) if store is not None else None
         return cls(settings, registry, hub, builds, launcher, metrics, prepuller,
                    refs=refs, executor=executor, rules=SpecRules(settings),
-                   store=open_store(settings) if own_store else store, own_store=own_store,
-                   launch_log=LaunchLog.from_settings(settings))
+                   store=store, own_store=own_store,
+                   launch_log=LaunchLog.from_settings(settings), homes=homes)
 
     async def launchable(self, image: str) -> str | None:
         """What to launch for ``image`` (a tag name): the digest bindery pushed under that name,

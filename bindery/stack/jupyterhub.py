@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from bindery import datadir
+from bindery import datadir, home_merge
 import bindery
 from bindery.settings import Settings
 from bindery.stack import base_image, build_network, podman, process, server_network
@@ -33,6 +33,7 @@ from bindery.datadir import StackPaths, secret_file, write_if_changed
 
 NAME = "hub"
 SPAWNER_SOURCE = Path(__file__).with_name("spawner.py")  # runs in the hub (see its docstring)
+HOME_VOLUMES_SOURCE = Path(__file__).with_name("home_volumes.py")  # ...and what it imports
 # One scope per call of bindery/launches/hub_api.py: POST /users/x (admin:users, which is also the only
 # scope that lets a service create users; it includes GET/DELETE /users/x and GET /users), POST
 # /users/x/server (start:servers), DELETE /users/x/server (delete:servers), GET /users with their
@@ -82,6 +83,11 @@ c.JupyterHub.hub_routespec = "/hub/"
 c.JupyterHub.spawner_class = "bindery_spawner.BinderySpawner"
 c.BinderySpawner.engine_threads = cfg["engine_threads"]
 c.BinderySpawner.ready_poll_seconds = cfg["ready_poll_seconds"]
+# Homes (start option bindery_home): size-limited volumes, merged before the server starts.
+c.BinderySpawner.home_folder = cfg["home_folder"]
+c.BinderySpawner.home_size_mb = cfg["home_size_mb"]
+c.BinderySpawner.home_merge_timeout = cfg["home_merge_timeout"]
+c.BinderySpawner.home_merge_source = cfg["home_merge_source"]
 c.JupyterHub.concurrent_spawn_limit = cfg["concurrent_spawn_limit"]
 c.Spawner.start_timeout = cfg["start_timeout"]
 c.Spawner.http_timeout = cfg["http_timeout"]
@@ -118,6 +124,11 @@ c.DockerSpawner.extra_create_kwargs = {{"labels": cfg["labels"]}}
 c.JupyterHub.services = cfg["services"]
 c.JupyterHub.load_roles = cfg["roles"]
 '''
+
+
+def home_folder(settings: Settings) -> Path:
+    """Where the run engine's home volumes keep their file systems (bindery/stack/home_volumes.py)."""
+    return StackPaths.of(settings).data_dir / "homes"
 
 
 def proxy_command(settings: Settings) -> str:
@@ -166,7 +177,12 @@ def config(settings: Settings) -> dict:
     return {
         "public_url": settings.hub_public + "/",
         "conf_dir": str(paths.conf),
-        "spawner_sha": hashlib.sha256(SPAWNER_SOURCE.read_bytes()).hexdigest()[:16],
+        "spawner_sha": hashlib.sha256(SPAWNER_SOURCE.read_bytes()
+                                      + HOME_VOLUMES_SOURCE.read_bytes()).hexdigest()[:16],
+        "home_folder": str(home_folder(settings)),
+        "home_size_mb": settings.launches.home_size_mb,
+        "home_merge_timeout": settings.launches.home_merge_timeout,
+        "home_merge_source": Path(home_merge.__file__).read_text(),
         "engine_threads": settings.stack.hub_engine_threads,
         "ready_poll_seconds": settings.stack.hub_ready_poll_seconds,
         "concurrent_spawn_limit": settings.stack.hub_concurrent_spawn_limit,
@@ -214,6 +230,7 @@ def write_config(settings: Settings) -> tuple[Path, bool]:
     path = paths.conf / "jupyterhub_config.py"
     # The config names it, and carries its hash: a changed spawner restarts the hub.
     write_if_changed(paths.conf / "bindery_spawner.py", SPAWNER_SOURCE.read_text())
+    write_if_changed(paths.conf / "bindery_home_volumes.py", HOME_VOLUMES_SOURCE.read_text())
     blob = json.dumps(config(settings), indent=None, sort_keys=True)
     text = CONFIG_TEMPLATE.format(data_dir=paths.data_dir, blob=blob)
     # The config holds the service token: keep it private.

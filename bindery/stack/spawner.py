@@ -21,6 +21,10 @@ Why (measured, docs/performance.md):
   ``engine_threads`` threads (and the engine client as many pooled connections).
 
 - It gives every server BinderHub's BINDER_* variables from the start request's options.
+- A start request whose options name a home (``bindery_home``, bindery/launches/homes.py) gets it:
+  the volume is made if new (size-limited, bindery/stack/home_volumes.py), the repository's files
+  are merged into it in a confined container of the image (bindery/home_merge.py), and it is
+  mounted at the image's home folder.
 
 The hub's own checks all still happen: it asks the server itself, adds the proxy route, and bindery
 follows the spawn to its end and checks the server through the proxy with the person's token.
@@ -31,11 +35,17 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import quote
 
 import aiohttp
 from dockerspawner import DockerSpawner
-from traitlets import Float, Integer
+from traitlets import Float, Integer, Unicode
+
+try:  # in the hub process: the copy beside this file (bindery/stack/jupyterhub.py puts it there)
+    import bindery_home_volumes as home_volumes
+except ImportError:
+    from bindery.stack import home_volumes
 
 RUNNING_MARKER = b"is running at"  # Jupyter Server / Notebook, once it listens
 LOG_TAIL = 4096  # bytes of the container's log kept for the marker and for failure messages
@@ -136,6 +146,12 @@ class BinderySpawner(DockerSpawner):
         help="Seconds before the first ask of a starting server whose log has not said it runs "
         "yet; the asks back off (doubling) to READY_POLL_MAX.")
 
+    home_folder = Unicode(
+        "", config=True, help="Folder of the home volumes' files (empty: homes are refused).")
+    home_size_mb = Integer(512, config=True, help="Size of a new home volume in MiB.")
+    home_merge_timeout = Float(120.0, config=True, help="Seconds the merge of a home may take.")
+    home_merge_source = Unicode("", config=True, help="bindery/home_merge.py's source.")
+
     _engine_pool: ThreadPoolExecutor | None = None  # class-wide, as DockerSpawner's own
 
     @property
@@ -149,10 +165,34 @@ class BinderySpawner(DockerSpawner):
         return {**super().get_env(), **binder_environment(self.user_options)}
 
     async def start(self):
+        self.volumes = {}
+        volume = (self.user_options or {}).get("bindery_home")
+        if volume:
+            await self.prepare_home(volume)
         ip, port = await super().start()
         # The URL the hub asks next (its Server.url + "api"); internal SSL is not used here.
         await self.until_answers(f"http://{ip}:{port}{self.server.base_url.rstrip('/')}/api")
         return ip, port
+
+    async def prepare_home(self, volume: str) -> None:
+        """Make (if new) and merge the home, and mount it at the image's home folder."""
+        if not home_volumes.valid_name(volume) or not self.home_folder:
+            raise home_volumes.HomeError(f"this hub does not mount the home {volume!r}")
+        option = self.user_options.get("image")
+        image = await self.check_allowed(option) if option else self.image
+        await self.pull_image(image)
+        labels = dict((self.extra_create_kwargs or {}).get("labels") or {})
+
+        def prepare() -> str:
+            home_volumes.ensure(self.client, volume, Path(self.home_folder), self.home_size_mb)
+            return home_volumes.merge(self.client, volume, image, self.home_merge_source,
+                                      self.home_merge_timeout, labels)
+
+        began = time.monotonic()
+        home = await asyncio.get_running_loop().run_in_executor(self.executor, prepare)
+        self.log.info("home %s merged for %s in %.2f s, mounted at %s", volume, self.user.name,
+                      time.monotonic() - began, home)
+        self.volumes = {volume: {"bind": home, "mode": "rw"}}
 
     async def until_answers(self, url: str) -> None:
         """Return once the server answers at `url` (below 500, as the hub counts it); raise

@@ -36,7 +36,8 @@ from bindery.stack.base_image import image_name as base_image_name
 from bindery.metrics import StackRestarts
 from bindery.stack import supervisor
 from bindery.state import StoreDamaged, open_store, unavailable_errors
-from bindery.web import build_log_pages as buildlogs, ui
+from bindery.web import build_log_pages as buildlogs, home_pages, ui
+from bindery.launches.homes import RESUME, resume_key, resume_spec, valid_secret
 from bindery.launches import launch_records as launches
 from bindery.web.door import Door, Refusal
 from bindery.web.health import Health
@@ -75,7 +76,12 @@ def create_app(settings: Settings) -> Starlette:
 
         async def on_ready(session, event) -> None:
             user = (event.model_extra or {}).get("user")
-            if user:
+            if user and session.provider == RESUME:  # relaunch the repository, not the link
+                provider, _, spec = str((event.model_extra or {}).get(
+                    "binder_persistent_request", "")).removeprefix("v2/").partition("/")
+                if spec:
+                    await book.remember(user, provider, spec)
+            elif user:
                 await book.remember(user, session.provider, session.spec)
 
         sessions = Sessions(
@@ -146,6 +152,13 @@ def create_app(settings: Settings) -> Starlette:
         sessions: Sessions = state["sessions"]
         provider = request.path_params["provider"]
         spec = raw_spec(request, "/build")
+        secret = None
+        if provider == RESUME:  # only the secret's hash goes further (sessions, logs, the store)
+            secret = spec.split("?", 1)[0]
+            if not valid_secret(secret):
+                return EventSourceResponse(_one(failed(
+                    "This resume link is not known here: it was never issued by this service.",
+                    404)))
         last_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         try:
@@ -169,6 +182,8 @@ def create_app(settings: Settings) -> Starlette:
                 event = failed(refusal.message, refusal.status_code)
                 return EventSourceResponse(_one(event), headers={**headers, **refusal.headers})
             headers.update(await door.headers(request))
+            if secret is not None:
+                spec = resume_spec(resume_key(secret), request.query_params.get("ref"))
             sid, after = await sessions.start(
                 provider, spec, client, build_only=build_only,
                 request_origin=request_origin(request),
@@ -222,6 +237,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/health", health),
         Route("/metrics", metrics),
         *buildlogs.routes(settings, lambda: getattr(state.get("services"), "executor", None)),
+        *([] if settings.service.api_only else home_pages.routes(
+            settings, lambda: getattr(state.get("services"), "homes", None))),
         # A build service (api_only) has no pages: nobody lands on a server from it.
         *([] if settings.service.api_only else ui.routes(settings, book)),
     ]

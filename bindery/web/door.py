@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bindery.launches.homes import RESUME
 from bindery.outbound import networks
 from bindery.settings import Settings
 from bindery.specrules import SpecRules
@@ -128,7 +129,8 @@ class Door:
         if address is not None and any(address in net for net in self.blocked):
             return Refusal(403, "Launches from your network are not allowed on this service.")
 
-        refused = self.rules.refusal(provider, spec)
+        # A resume link names no repository: the launch judges the one it recorded.
+        refused = None if provider == RESUME else self.rules.refusal(provider, spec)
         if refused is not None:
             return Refusal(403, refused)
 

@@ -21,6 +21,7 @@ from bindery._version import __version__
 from bindery.providers import PROVIDERS
 from bindery.settings import Settings
 from bindery.launches import launch_records as launches
+from bindery.launches.homes import RESUME, resume_urls
 from bindery.web.door import Door
 from bindery.web.urlpath import launch_urlpath
 
@@ -118,18 +119,27 @@ def routes(settings: Settings, book: launches.LaunchBook) -> list[BaseRoute]:
         raw = _raw_spec(request, provider, spec)
         build_url = f"{_base(request)}build/{provider}/{raw}"
         token = door.issue_token(request, provider, spec)
-        if token:
-            build_url += "?" + urlencode({"build_token": token})
+        query = {"build_token": token} if token else {}
+        resuming = provider == RESUME
+        if resuming and request.query_params.get("ref"):  # a newer ref of the same repository
+            query["ref"] = request.query_params["ref"]
+        if query:
+            build_url += "?" + urlencode(query)
         config = {
             "buildUrl": build_url,
+            # a resume link's page shows the link itself, its download and its delete button
+            **({"resume": {"url": _public(settings, request) + f"v2/{RESUME}/{raw}",
+                           **resume_urls(_public(settings, request), raw)}} if resuming else {}),
             "urlpath": launch_urlpath(request.query_params),
             "icons": {s: f"{_base(request)}static/favicon-{s}.svg"
                       for s in ("building", "ready", "failed")},
         }
         form = by_name.get(provider)
-        response = page(request, "launch.html", provider=provider, spec=spec,
-                        provider_label=form.label if form else provider, config=config)
-        if token:
+        response = page(request, "launch.html", provider=provider,
+                        spec="your saved work" if resuming else spec,
+                        provider_label="a resume link" if resuming else
+                        (form.label if form else provider), config=config)
+        if token or resuming:
             # the embedded token is short-lived and bound to this page; no cache may keep it
             response.headers["Cache-Control"] = "no-store"
         return response

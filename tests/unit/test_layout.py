@@ -16,7 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "bindery"
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundation", {"settings", "datadir", "events", "channel", "_version", "versioning", "git_commands",
                     "engine_clients", "kube_client", "metrics", "outbound", "image_names", "registry_client",
-                    "spec", "repoid", "process_runner", "http_clients", "backoff", "event_stream", "service_log"}),
+                    "spec", "repoid", "process_runner", "http_clients", "backoff", "event_stream", "service_log",
+                    "home_merge"}),
     ("adapters", {"providers", "state", "stack", "artifacts", "specrules"}),
     ("domain", {"builds", "launches", "storage"}),
     ("interfaces", {"web", "cli", "__main__", "deploy", "release", "federation"}),

@@ -104,9 +104,25 @@ function onEvent(source, event) {
     $("ready").hidden = false;
     // What the environment changed from what the repository asks for: shown, and the person
     // opens the server when they have read it (a redirect would take it away at once).
+    const resume = data.resume_url ? {
+      url: data.resume_url, home_download_url: data.home_download_url,
+      home_delete_url: data.home_delete_url,
+    } : config.resume;
     if (showNotice(data.notice)) {
+      showResume(resume);
       $("ready-auto").hidden = true;
       $("ready-link").focus();
+      return;
+    }
+    if (showResume(resume)) {
+      // The person needs a moment to keep the link: open the server after a pause they can stop.
+      const timer = setTimeout(() => window.location.replace(target), RESUME_PAUSE_MS);
+      $("resume-stay").hidden = false;
+      $("resume-stay").onclick = () => {
+        clearTimeout(timer);
+        $("resume-stay").hidden = true;
+        $("ready-auto").hidden = true;
+      };
       return;
     }
     window.location.replace(target);
@@ -114,6 +130,22 @@ function onEvent(source, event) {
     finish(source);
     fail(data.message || "The launch failed.");
   }
+}
+
+const RESUME_PAUSE_MS = 8000;
+
+function showResume(resume) {
+  if (!resume || !resume.url) return false;
+  $("resume-url").value = resume.url;
+  $("resume-download").href = resume.home_download_url;
+  $("resume-delete").onclick = async () => {
+    if (!window.confirm("Delete your files for good? The resume link stops working.")) return;
+    const answer = await fetch(resume.home_delete_url, { method: "POST" });
+    const body = await answer.json().catch(() => ({}));
+    $("resume-status").textContent = body.message || `Could not delete (HTTP ${answer.status}).`;
+  };
+  $("resume").hidden = false;
+  return true;
 }
 
 function showNotice(sentences) {

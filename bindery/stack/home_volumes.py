@@ -1,0 +1,174 @@
+"""Home volumes on the embedded stack's run engine: size-limited, merged, archived, removed.
+
+Used by the hub's spawner (bindery/stack/spawner.py, which runs in the hub process: this file is
+copied beside it as ``bindery_home_volumes.py``, so it needs only the standard library and the
+``docker`` package) and by bindery's home cleaner and archive download.
+
+Why loop-mounted ext4: podman 4.3's own volume size option needs XFS project quotas, which this
+kernel does not have (docs/operations.md). A podman volume with mount options (``type=ext4``,
+``device=<file>``, ``o=loop``) is mounted by podman when a container uses it and unmounted after,
+so each home is a file system of exactly its size in a sparse file: a full home refuses writes,
+nothing else on the disk notices, and the file's allocated blocks are what the home costs.
+
+Every container here runs without network, capabilities or new privileges, read-only, bounded in
+memory, processes and time, and is removed afterwards; none gets any credential.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import docker.errors
+
+PREFIX = "bindery-home-"
+NAME = re.compile(r"bindery-home-[a-z0-9]{16,48}")
+LABEL = "bindery.home"  # on every home volume (value: "1")
+MOUNT = "/bindery-home"  # where helper containers see the home (never a path of the image's)
+MERGE_MEMORY = "256m"
+HELPER_PIDS = 64
+MKFS_TIMEOUT = 60.0
+
+
+class HomeError(RuntimeError):
+    """A home could not be made, merged or read; the message is for the person."""
+
+
+def valid_name(name: object) -> bool:
+    return isinstance(name, str) and NAME.fullmatch(name) is not None
+
+
+def volume_file(folder: Path, name: str) -> Path:
+    return Path(folder) / f"{name}.ext4"
+
+
+def ensure(api: docker.APIClient, name: str, folder: Path, size_mb: int, owner: str = "1000:100"
+           ) -> bool:
+    """Make the home volume `name` (a `size_mb` ext4 file system in a sparse file, its root owned
+    by `owner`) unless it exists; True if made now."""
+    if not valid_name(name):
+        raise HomeError(f"not a home volume name: {name!r}")
+    with contextlib.suppress(docker.errors.NotFound):
+        api.inspect_volume(name)
+        return False
+    image = volume_file(folder, name)
+    image.parent.mkdir(parents=True, exist_ok=True)
+    with open(image, "wb") as f:
+        f.truncate(size_mb * 1024 * 1024)
+    try:
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", f"root_owner={owner}",
+                        "-L", name[-16:], str(image)], check=True, capture_output=True,
+                       timeout=MKFS_TIMEOUT)
+        api.create_volume(name, driver="local", labels={LABEL: "1"},
+                          driver_opts={"type": "ext4", "device": str(image), "o": "loop"})
+    except (subprocess.SubprocessError, OSError, docker.errors.APIError) as exc:
+        image.unlink(missing_ok=True)
+        raise HomeError(f"could not make the home volume: {exc}") from exc
+    return True
+
+
+def image_home(api: docker.APIClient, image: str) -> str:
+    """The image's home folder (its HOME variable; /home/jovyan when it sets none)."""
+    env = (api.inspect_image(image).get("Config") or {}).get("Env") or []
+    for item in env:
+        if item.startswith("HOME=") and item[5:].startswith("/") and item[5:] != "/":
+            return item[5:].rstrip("/")
+    return "/home/jovyan"
+
+
+def _helper(api: docker.APIClient, image: str, name: str, command: list[str], read_only: bool,
+            labels: dict[str, str], user: str | None = None) -> str:
+    host = api.create_host_config(
+        binds={name: {"bind": MOUNT, "mode": "ro" if read_only else "rw"}}, network_mode="none",
+        cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
+        pids_limit=HELPER_PIDS, mem_limit=MERGE_MEMORY, tmpfs={"/tmp": "rw,size=16m"})
+    return api.create_container(image, command=command[1:], entrypoint=command[:1],
+                                host_config=host, labels=labels, network_disabled=True,
+                                user=user or "")["Id"]
+
+
+def merge(api: docker.APIClient, name: str, image: str, script: str, timeout: float,
+          labels: dict[str, str] | None = None) -> str:
+    """Merge the image's home (the repository's files) into the home volume with `script`
+    (bindery/home_merge.py) in a confined container of the image; the image's home folder."""
+    home = image_home(api, image)
+    container = _helper(api, image, name, ["python3", "-I", "-c", script, home, MOUNT], False,
+                        labels or {})
+    try:
+        api.start(container)
+        try:
+            status = api.wait(container, timeout=timeout).get("StatusCode", 1)
+        except Exception as exc:  # the engine's read timeout: the merge took too long
+            raise HomeError(f"merging the repository's files into the home took longer than "
+                            f"{timeout:.0f} s") from exc
+        if status != 0:
+            output = api.logs(container, stdout=False, stderr=True, tail=5).decode(errors="replace")
+            raise HomeError(f"merging the repository's files into the home failed "
+                            f"(exit {status}): {output.strip()[-500:]}")
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_container(container, force=True)
+    return home
+
+
+def archive(api: docker.APIClient, name: str, image: str, labels: dict[str, str] | None = None,
+            deadline: float | None = None) -> Iterator[bytes]:
+    """The home as a tar.gz, streamed from a read-only container of `image` (which needs tar):
+    the person's files, without the merge's manifest or the file system's lost+found."""
+    container = _helper(api, image, name, [
+        "tar", "-cz", "-C", MOUNT, "--exclude=./lost+found", "--exclude=./.bindery-home.json",
+        "."], True, labels or {}, user="1000:100")
+    try:
+        stream = api.attach(container, stdout=True, stderr=False, stream=True, logs=True)
+        api.start(container)
+        for chunk in stream:
+            if deadline is not None and time.monotonic() > deadline:
+                raise HomeError("the archive took too long")
+            yield chunk
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_container(container, force=True)
+
+
+def names(api: docker.APIClient) -> list[str]:
+    """The run engine's home volumes."""
+    volumes = api.volumes(filters={"label": LABEL}).get("Volumes") or []
+    return [v["Name"] for v in volumes if valid_name(v.get("Name"))]
+
+
+def in_use(api: docker.APIClient) -> set[str]:
+    """Home volumes a container (running or not) mounts."""
+    out = set()
+    for container in api.containers(all=True):
+        for mount in container.get("Mounts") or []:
+            if valid_name(mount.get("Name")):
+                out.add(mount["Name"])
+    return out
+
+
+def remove(api: docker.APIClient, name: str, folder: Path) -> bool:
+    """Remove the volume and its file; False when a container still uses it."""
+    try:
+        api.remove_volume(name)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if getattr(exc, "status_code", None) == 409:  # in use
+            return False
+        raise
+    volume_file(folder, name).unlink(missing_ok=True)
+    return True
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes the home files take on disk (allocated blocks of the sparse files)."""
+    if not Path(folder).is_dir():
+        return 0
+    return sum(entry.stat().st_blocks * 512 for entry in os.scandir(folder)
+               if entry.name.endswith(".ext4") and entry.is_file())
