@@ -25,6 +25,11 @@ class StackSettings(BaseModel):
     store_low_ratio: float = Field(
         0.7, gt=0, le=1, description="Share of a store's budget a cleaning pass brings its use "
         "under (the low mark).")
+    home_store_bytes: int = Field(
+        0, ge=0, description="Budget in bytes of the people's home volumes on the run engine (their "
+        "files' allocated blocks), shown in metrics and `bindery status`; homes are removed by "
+        "retention (home_retention_days), never for being over it. 0: a tenth of the data folder's "
+        "disk.")
     store_clean_interval_seconds: float = Field(
         60.0, gt=0, description="Seconds between two passes of the image stores' cleaners (one "
         "process of the service cleans at a time).")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from bindery import process_runner
 
-# Shares of the data folder's disk each store may use by default (together 75%: the rest is the
+# Shares of the data folder's disk each store may use by default (together 85%: the rest is the
 # hub's database, logs, the state store, the system's own).
-DEFAULT_SHARE = {"run": 0.25, "build": 0.20, "registry": 0.30}
+DEFAULT_SHARE = {"run": 0.25, "build": 0.20, "registry": 0.30, "homes": 0.10}
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,13 @@ from bindery.registry_client import RegistryAuth, by_digest
 from bindery.metrics import Metrics
 from bindery.settings import Settings
 from bindery.datadir import StackPaths
+from bindery.launches.homes import Homes
 from bindery.stack import base_image, builder_image, registry_server
+from bindery.stack.jupyterhub import home_folder
 from bindery.state import registry_collection
 from bindery.state.base import StateStore
 from bindery.storage.disk_use import Budget
+from bindery.storage.home_cleaner import HomeCleaner, HomePass
 from bindery.storage.image_cleaner import CleanPass, ImageCleaner
 from bindery.storage.registry_cleaner import RegistryCleaner
 
@@ -47,7 +50,8 @@ def budgets(settings: Settings) -> dict[str, Budget]:
                              stack.store_low_ratio)
             for store, configured in (("run", stack.run_store_bytes),
                                       ("build", stack.build_store_bytes),
-                                      ("registry", settings.registry.registry_bytes))}
+                                      ("registry", settings.registry.registry_bytes),
+                                      ("homes", stack.home_store_bytes))}
 
 
 def cleaned_stores(settings: Settings) -> list[str]:
@@ -65,8 +69,10 @@ def cleaned_stores(settings: Settings) -> list[str]:
 
 class StorageKeeper:
     def __init__(self, settings: Settings, store: StateStore, metrics: Metrics, owner: str,
-                 wanted: Names | None = None, building: Names | None = None) -> None:
+                 wanted: Names | None = None, building: Names | None = None,
+                 homes: Homes | None = None) -> None:
         self.settings = settings
+        self.homes = homes  # with the run store: expired home volumes are removed too
         self.wanted = wanted  # images kept wherever they are: the base's, warm pools' (WarmImages)
         self.building = building  # images of builds in progress (the build executor's listing)
         self.store = store
@@ -74,6 +80,8 @@ class StorageKeeper:
         self.owner = owner
         self.budgets = budgets(settings)
         self.stores = cleaned_stores(settings)
+        if homes is not None and "run" in self.stores:
+            self.stores.append("homes")
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._asked: set[str] = set()
@@ -223,6 +231,22 @@ class StorageKeeper:
         finally:
             client.close()
 
+    def home_cleaner(self) -> HomeCleaner:
+        settings = self.settings
+        return HomeCleaner(lambda: docker_client(settings.run_socket, 60).api,
+                           home_folder(settings), self.homes)
+
+    async def clean_homes(self) -> HomePass | None:
+        """One pass over the home volumes if this process holds their lease (else None)."""
+        if self.homes is None or not await self._lease("homes"):
+            return None
+        used = await self.homes.last_used()
+        result = await asyncio.to_thread(self.home_cleaner().clean, used)
+        self.metrics.store_bytes.labels("homes").set(result.after)
+        self.metrics.store_reclaimed.labels("homes").inc(result.reclaimed)
+        self.metrics.store_removed.labels("homes").inc(len(result.removed))
+        return result
+
     async def _lease(self, name: str) -> bool:
         owner = self.owner
         ttl = 3 * self.settings.stack.store_clean_interval_seconds
@@ -245,7 +269,7 @@ class StorageKeeper:
         while True:
             for name in self.stores:
                 try:
-                    await self.clean(name)
+                    await (self.clean_homes() if name == "homes" else self.clean(name))
                 except Exception as exc:  # an engine or store hiccup: the next pass tries again
                     log.warning("cleaning the %s store failed: %s: %s", name,
                                 type(exc).__name__, exc)

@@ -118,7 +118,7 @@ def create_app(settings: Settings) -> Starlette:
             settings, store, services.metrics, sessions.owner,
             wanted=lambda: wanted_images(base_image_name(settings),
                                          services.pools.book if services.pools else None),
-            building=building)
+            building=building, homes=services.homes)
         services.image_used = keeper.used
         services.store_full = keeper.store_full
         if not settings.service.api_only:  # the embedded stack's supervisor, when it has run

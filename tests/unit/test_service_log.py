@@ -128,3 +128,12 @@ def test_text_format_has_the_same_fields_on_one_line():
     line = stream.getvalue()
     assert "INFO bindery.x: url?token=[redacted]" in line
     assert "launch_id=abc" in line and "status=ready" in line and "T0K" not in line
+
+
+def test_resume_link_secrets_never_reach_a_log_line():
+    from bindery.service_log import redact
+
+    secret = "Zk3_" + "q" * 40
+    for text in (f"GET /v2/resume/{secret}?ref=main HTTP/1.1", f"launch of resume/{secret} refused",
+                 f'{{"resume_url": "http://b/v2/resume/{secret}"}}', f"POST /resume/{secret}/delete"):
+        assert secret not in redact(text) and "resume/[redacted]" in redact(text)
