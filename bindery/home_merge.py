@@ -104,10 +104,14 @@ def merge(source: Path, home: Path, now: float | None = None) -> dict[str, list[
     before = read_manifest(home)
     after: dict[str, str] = {}
     report: dict[str, list[str]] = {"added": [], "updated": [], "kept": [], "restored": [],
-                                    "renamed": [], "removed": []}
+                                    "renamed": [], "removed": [], "unreadable": []}
     try:
         for relative, path in sorted(repository_files(source).items()):
-            new = file_hash(path)
+            try:
+                new = file_hash(path)
+            except PermissionError:  # the image's own file the home's owner may not read
+                report["unreadable"].append(relative)
+                continue
             target = home / relative
             known = before.get(relative)
             if target.is_symlink() or target.is_file():

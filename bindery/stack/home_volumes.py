@@ -32,6 +32,7 @@ NAME = re.compile(r"bindery-home-[a-z0-9]{16,48}")
 LABEL = "bindery.home"  # on every home volume (value: "1")
 MOUNT = "/bindery-home"  # where helper containers see the home (never a path of the image's)
 MERGE_MEMORY = "256m"
+HOME_OWNER = "1000:100"  # jovyan:users, repo2docker's and the base image's user
 HELPER_PIDS = 64
 MKFS_TIMEOUT = 60.0
 
@@ -48,7 +49,7 @@ def volume_file(folder: Path, name: str) -> Path:
     return Path(folder) / f"{name}.ext4"
 
 
-def ensure(api: docker.APIClient, name: str, folder: Path, size_mb: int, owner: str = "1000:100"
+def ensure(api: docker.APIClient, name: str, folder: Path, size_mb: int, owner: str | None = None
            ) -> bool:
     """Make the home volume `name` (a `size_mb` ext4 file system in a sparse file, its root owned
     by `owner`) unless it exists; True if made now."""
@@ -62,7 +63,7 @@ def ensure(api: docker.APIClient, name: str, folder: Path, size_mb: int, owner: 
     with open(image, "wb") as f:
         f.truncate(size_mb * 1024 * 1024)
     try:
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", f"root_owner={owner}",
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", f"root_owner={owner or HOME_OWNER}",
                         "-L", name[-16:], str(image)], check=True, capture_output=True,
                        timeout=MKFS_TIMEOUT)
         api.create_volume(name, driver="local", labels={LABEL: "1"},
@@ -98,8 +99,10 @@ def merge(api: docker.APIClient, name: str, image: str, script: str, timeout: fl
     """Merge the image's home (the repository's files) into the home volume with `script`
     (bindery/home_merge.py) in a confined container of the image; the image's home folder."""
     home = image_home(api, image)
+    # As the home's owner (not the image's user, which may be root: without capabilities root
+    # could not write into a home it does not own).
     container = _helper(api, image, name, ["python3", "-I", "-c", script, home, MOUNT], False,
-                        labels or {})
+                        labels or {}, user=HOME_OWNER)
     try:
         api.start(container)
         try:
@@ -123,7 +126,7 @@ def archive(api: docker.APIClient, name: str, image: str, labels: dict[str, str]
     the person's files, without the merge's manifest or the file system's lost+found."""
     container = _helper(api, image, name, [
         "tar", "-cz", "-C", MOUNT, "--exclude=./lost+found", "--exclude=./.bindery-home.json",
-        "."], True, labels or {}, user="1000:100")
+        "."], True, labels or {}, user=HOME_OWNER)
     try:
         stream = api.attach(container, stdout=True, stderr=False, stream=True, logs=True)
         api.start(container)

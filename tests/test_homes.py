@@ -1,0 +1,162 @@
+"""Homes on the real stack: an anonymous launch's files come back through its resume link on a new
+server after the first one stopped, merged with the repository's new commit by nbgitpuller's rules;
+guessed, expired and deleted links are refused; expired volumes are removed by the home cleaner."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+
+import httpx
+
+from bindery.backoff import wait_until_async
+from bindery.engine_clients import docker_client
+from bindery.launches.homes import RESUME_LINK, Homes, resume_key
+from bindery.stack import base_image, home_volumes
+from bindery.stack.jupyterhub import home_folder
+from bindery.state import open_store
+from bindery.storage.home_cleaner import HomeCleaner
+from tests.streams import collect, git_spec
+from tests.test_resume import read_events
+
+COPY_HOME = "COPY --chown=1000:100 . /home/jovyan/"
+
+
+async def contents(client: httpx.AsyncClient, ready: dict, name: str, text: str | None = None) -> str:
+    """Read (or write, with `text`) a file of the server's home through Jupyter's contents API."""
+    url = f"{ready['url']}api/contents/{name}"
+    headers = {"Authorization": f"token {ready['token']}"}
+    if text is not None:
+        response = await client.put(url, headers=headers, json={
+            "type": "file", "format": "text", "content": text})
+        assert response.status_code in (200, 201), response.text
+        return text
+    response = await client.get(url, headers=headers, params={"content": "1"})
+    assert response.status_code == 200, (name, response.status_code, response.text[:300])
+    return response.json()["content"]
+
+
+async def stop(hub, user: str) -> None:
+    """Stop the server and remove its user, as the idle culler does."""
+    await hub.stop_server(user)
+    await wait_until_async(lambda: hub.delete_user(user), timeout=60, what=f"{user} removed",
+                           interval=0.1, cap=1.0)
+
+
+async def stream(url: str) -> list:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=300)) as client:
+        async with client.stream("GET", url) as response:
+            return [e for _, e in await read_events(response, lambda e: e.terminal)]
+
+
+async def test_an_anonymous_home_comes_back_through_its_resume_link(stack, git_server,
+                                                                     git_repo_factory, hub):
+    path, url = git_repo_factory("homes", COPY_HOME, files={"notes.md": "v1\n", "data.txt": "d1\n"})
+    first = (await collect(stack, "git", git_spec(url, "main")))[-1]
+    assert first.phase == "ready", first
+    ready = first.data()
+    resume_url = ready["resume_url"]
+    secret = resume_url.rsplit("/", 1)[1]
+    assert resume_url == f"{stack.service.web_url}v2/resume/{secret}"
+    async with httpx.AsyncClient(timeout=30) as client:
+        assert await contents(client, ready, "notes.md") == "v1\n"  # the repository's files
+        await contents(client, ready, "mine.txt", "my work")  # the person's own file
+        await contents(client, ready, "notes.md", "my edit\n")  # and their edit
+        page = await client.get(resume_url)
+        assert page.status_code == 200 and f"build/resume/{secret}" in page.text
+    await stop(hub, ready["user"])
+    # The repository moves on: it changes the file the person edited and one they did not.
+    git_server.commit(git_server.root / path, {"notes.md": "v2\n", "data.txt": "d2\n"}, "upstream")
+
+    # The link, asking for the newest main: a new server with the same home.
+    events = await stream(resume_url.replace("/v2/", "/build/") + "?ref=main")
+    assert events[-1].phase == "ready", events[-1]
+    again = events[-1].data()
+    assert again["user"] != ready["user"]
+    async with httpx.AsyncClient(timeout=30) as client:
+        assert await contents(client, again, "mine.txt") == "my work"  # came back
+        assert await contents(client, again, "notes.md") == "my edit\n"  # the person's edit wins
+        assert await contents(client, again, "data.txt") == "d2\n"  # unmodified: updated
+        archive = await client.get(ready["home_download_url"])
+        assert archive.status_code == 200
+        names = tarfile.open(fileobj=io.BytesIO(archive.content)).getnames()
+        assert "./mine.txt" in names and "./.bindery-home.json" not in names
+    await stop(hub, again["user"])
+
+    # A guessed link, an expired link, a deleted link: refused, clearly, never a 500.
+    guessed = await stream(f"{stack.service.web_url}build/resume/{'x' * 43}")
+    assert guessed[-1].phase == "failed" and guessed[-1].data()["status_code"] == 404
+    store = open_store(stack)
+    try:
+        key = resume_key(secret)
+        record = await store.get(RESUME_LINK, key)
+        retention = stack.launches.home_retention_days * 86400
+        await store.put(RESUME_LINK, key, {**record, "at": time.time() - retention - 60}, 3600)
+        expired = await stream(resume_url.replace("/v2/", "/build/"))
+        assert expired[-1].phase == "failed" and expired[-1].data()["status_code"] == 410
+        assert "expired" in expired[-1].message
+        await store.put(RESUME_LINK, key, record, 3600)  # fresh again, to delete it
+    finally:
+        await store.aclose()
+    async with httpx.AsyncClient(timeout=30) as client:
+        deleted = await client.post(ready["home_delete_url"])
+        assert deleted.status_code == 200 and deleted.json()["deleted"]
+        assert (await client.post(ready["home_delete_url"])).status_code == 404
+        assert (await client.get(ready["home_download_url"])).status_code == 404
+    api = docker_client(stack.run_socket, 30).api
+    try:
+        assert record["volume"] not in home_volumes.names(api)  # no server used it: gone now
+    finally:
+        api.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_home_cleaner_removes_volumes_past_their_retention(stack):
+    clock = Clock()
+    store = open_store(stack)
+    api = docker_client(stack.run_socket, 30).api
+    folder = home_folder(stack)
+    homes = Homes(store, 600.0, clock=clock)
+    made: list[str] = []
+    holder = None
+    try:
+        _, old = await homes.issue_resume("gh", "o/r/" + "a" * 40, "o/r/", "r")
+        _, mounted = await homes.issue_resume("gh", "o/r/" + "a" * 40, "o/r/", "r")
+        for home in (old, mounted):
+            home_volumes.ensure(api, home.volume, folder, 16)
+            made.append(home.volume)
+        # a server (stopped or not) still mounts this one: kept, though past its retention
+        holder = api.create_container(base_image.image_name(stack), command=["true"],
+                                      host_config=api.create_host_config(
+                                          binds={mounted.volume: {"bind": "/h", "mode": "rw"}}))["Id"]
+        clock.now += 601  # both past their retention...
+        _, fresh = await homes.issue_resume("gh", "o/r/" + "a" * 40, "o/r/", "r")  # ...not this
+        home_volumes.ensure(api, fresh.volume, folder, 16)
+        made.append(fresh.volume)
+        cleaner = HomeCleaner(lambda: docker_client(stack.run_socket, 30).api, folder, homes)
+        result = cleaner.clean(await homes.last_used())
+        # (other tests' homes, judged by the same moved clock, may go too)
+        assert old.volume in result.removed and mounted.volume in result.kept_in_use
+        assert fresh.volume not in result.removed
+        names = home_volumes.names(api)
+        assert old.volume not in names and fresh.volume in names
+        assert not home_volumes.volume_file(folder, old.volume).exists()
+        assert result.before > result.after > 0  # counted on disk: what is left is still counted
+        api.remove_container(holder, force=True)
+        holder = None
+        assert mounted.volume in cleaner.clean(await homes.last_used()).removed  # once unused
+    finally:
+        if holder is not None:
+            api.remove_container(holder, force=True)
+        for name in made:
+            home_volumes.remove(api, name, folder)
+        api.close()
+        await store.aclose()
