@@ -67,13 +67,15 @@ async def test_an_anonymous_home_comes_back_through_its_resume_link(stack, git_s
         assert page.status_code == 200 and f"build/resume/{secret}" in page.text
     await stop(hub, ready["user"])
     # The repository moves on: it changes the file the person edited and one they did not.
-    git_server.commit(git_server.root / path, {"notes.md": "v2\n", "data.txt": "d2\n"}, "upstream")
+    newer = git_server.commit(git_server.root / path, {"notes.md": "v2\n", "data.txt": "d2\n"},
+                              "upstream")
 
-    # The link, asking for the newest main: a new server with the same home.
-    events = await stream(resume_url.replace("/v2/", "/build/") + "?ref=main")
+    # The link, asking for the newer commit: a new server with the same home. (A branch name works
+    # too, once the service's ref cache has seen the branch move.)
+    events = await stream(resume_url.replace("/v2/", "/build/") + f"?ref={newer}")
     assert events[-1].phase == "ready", events[-1]
     again = events[-1].data()
-    assert again["user"] != ready["user"]
+    assert again["user"] != ready["user"] and newer in again["binder_persistent_request"]
     async with httpx.AsyncClient(timeout=30) as client:
         assert await contents(client, again, "mine.txt") == "my work"  # came back
         assert await contents(client, again, "notes.md") == "my edit\n"  # the person's edit wins
