@@ -5,7 +5,7 @@ copied beside it as ``bindery_home_volumes.py``, so it needs only the standard l
 ``docker`` package) and by bindery's home cleaner and archive download.
 
 Why loop-mounted ext4: podman 4.3's own volume size option needs XFS project quotas, which this
-kernel does not have (docs/operations.md). A podman volume with mount options (``type=ext4``,
+kernel does not have (docs/homes.md). A podman volume with mount options (``type=ext4``,
 ``device=<file>``, ``o=loop``) is mounted by podman when a container uses it and unmounted after,
 so each home is a file system of exactly its size in a sparse file: a full home refuses writes,
 nothing else on the disk notices, and the file's allocated blocks are what the home costs.
