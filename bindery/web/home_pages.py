@@ -52,6 +52,11 @@ def routes(settings: Settings, homes: Callable[[], Homes | None]) -> list[BaseRo
             return _refusal(exc.status_code or 404, exc.message)
         api = docker_client(settings.run_socket, settings.launches.home_archive_timeout).api
         deadline = time.monotonic() + settings.launches.home_archive_timeout
+        try:  # a launch that failed before its server started made no volume: nothing to archive
+            api.inspect_volume(home.volume)
+        except docker.errors.NotFound:
+            api.close()
+            return _refusal(404, "This home has no files yet: its server never started.")
 
         def body() -> Iterator[bytes]:
             try:
