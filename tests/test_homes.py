@@ -1,6 +1,7 @@
 """Homes on the real stack: an anonymous launch's files come back through its resume link on a new
-server after the first one stopped, merged with the repository's new commit by nbgitpuller's rules;
-guessed, expired and deleted links are refused; expired volumes are removed by the home cleaner."""
+server after the first one stopped and bindery restarted, merged with the repository's new commit by nbgitpuller's rules;
+guessed, expired and deleted links are refused; a home holds no more than its size; expired volumes
+are removed by the home cleaner."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import httpx
 from bindery.backoff import wait_until_async
 from bindery.engine_clients import docker_client
 from bindery.launches.homes import RESUME_LINK, Homes, resume_key
-from bindery.stack import base_image, home_volumes
+from bindery.stack import base_image, home_volumes, web_service
 from bindery.stack.jupyterhub import home_folder
 from bindery.state import open_store
 from bindery.storage.home_cleaner import HomeCleaner
@@ -66,6 +67,8 @@ async def test_an_anonymous_home_comes_back_through_its_resume_link(stack, git_s
         page = await client.get(resume_url)
         assert page.status_code == 200 and f"build/resume/{secret}" in page.text
     await stop(hub, ready["user"])
+    web_service.stop(stack)  # bindery restarts: the link lives in the state store, not in memory
+    web_service.start(stack, log=lambda line: None)
     # The repository moves on: it changes the file the person edited and one they did not.
     newer = git_server.commit(git_server.root / path, {"notes.md": "v2\n", "data.txt": "d2\n"},
                               "upstream")
@@ -139,6 +142,19 @@ async def test_the_home_cleaner_removes_volumes_past_their_retention(stack):
         holder = api.create_container(base_image.image_name(stack), command=["true"],
                                       host_config=api.create_host_config(
                                           binds={mounted.volume: {"bind": "/h", "mode": "rw"}}))["Id"]
+        # the size limit holds: a 16 MiB home refuses a 40 MiB file, and costs no more on disk
+        filler = api.create_container(
+            base_image.image_name(stack), user="1000:100",
+            command=["dd", "if=/dev/zero", "of=/h/big", "bs=1M", "count=40"],
+            host_config=api.create_host_config(binds={old.volume: {"bind": "/h", "mode": "rw"}},
+                                               network_mode="none", cap_drop=["ALL"]))["Id"]
+        try:
+            api.start(filler)
+            assert api.wait(filler, timeout=60)["StatusCode"] != 0
+            assert b"No space left" in api.logs(filler)
+        finally:
+            api.remove_container(filler, force=True)
+        assert home_volumes.volume_file(folder, old.volume).stat().st_blocks * 512 <= 17 * 2**20
         clock.now += 601  # both past their retention...
         _, fresh = await homes.issue_resume("gh", "o/r/" + "a" * 40, "o/r/", "r")  # ...not this
         home_volumes.ensure(api, fresh.volume, folder, 16)
