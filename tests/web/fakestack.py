@@ -4,7 +4,8 @@ side and the published npm client now, without the real stack (tests/web/test_*_
 The stream follows the contract in bindery/web/door.py and the lead's /build handler: ids on every
 event, resume after ``Last-Event-ID``, door refusals as one in-band ``failed`` event. Specs steer it:
 ``.../broken/...`` fails its build, ``.../flaky/...`` drops the first connection mid-build,
-``.../noticed/...`` ends ready with a notice (what the environment changed).
+``.../noticed/...`` ends ready with a notice (what the environment changed), ``.../kept/...`` with
+a resume link (RESUME_URL).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class Record:
     launches: Counter[str] = field(default_factory=Counter)
 
 
+RESUME_URL = "http://binder.example.org/v2/resume/" + "k" * 43
+
+
 def script(spec: str, server_url: str) -> list[dict]:
     events: list[dict] = [
         {"phase": "waiting", "message": "Waiting for a build slot\n", "position": 2},
@@ -59,7 +63,9 @@ def script(spec: str, server_url: str) -> list[dict]:
          "token": TOKEN, "image": "registry/fake:1", "repo_url": "https://example.org/repo",
          "binder_ref_url": "https://example.org/repo/tree/main", "binder_launch_host": "",
          "binder_request": f"v2/{spec}", "binder_persistent_request": f"v2/{spec}",
-         **({"notice": NOTICE} if "/noticed/" in f"/{spec}/" else {})},
+         **({"notice": NOTICE} if "/noticed/" in f"/{spec}/" else {}),
+         **({"resume_url": RESUME_URL, "home_download_url": RESUME_URL + "/home.tar.gz",
+             "home_delete_url": RESUME_URL + "/delete"} if "/kept/" in f"/{spec}/" else {})},
     ]
 
 

@@ -8,7 +8,7 @@ import re
 from pydantic import SecretStr
 
 from .browser import needs_chromium, shot
-from .fakestack import NOTICE, TOKEN, USER, serve
+from .fakestack import NOTICE, RESUME_URL, TOKEN, USER, serve
 
 pytestmark = needs_chromium
 
@@ -50,6 +50,21 @@ def test_ready_with_a_notice_shows_it_and_waits_for_the_person(browser):
         page.click("#ready-link")
         page.wait_for_url(re.compile(rf"/user/{USER}/"), timeout=30_000)
         assert page.text_content("#jupyter") == "Fake Jupyter Server"
+
+
+def test_ready_with_a_resume_link_shows_it_and_the_person_may_stay(browser):
+    with serve() as (base, _):
+        page = browser.new_page()
+        page.goto(f"{base}v2/gh/org/kept/main")
+        page.wait_for_selector("#resume:not([hidden])", timeout=90_000)
+        assert page.input_value("#resume-url") == RESUME_URL
+        assert page.get_attribute("#resume-download", "href") == RESUME_URL + "/home.tar.gz"
+        assert page.is_visible("#resume-delete") and page.is_visible("#ready-link")
+        shot(page, "fake-launch-resume")
+        page.click("#resume-stay")  # the person keeps the page to copy the link
+        assert not page.is_visible("#resume-stay") and "/v2/" in page.url
+        page.click("#ready-link")
+        page.wait_for_url(re.compile(rf"/user/{USER}/"), timeout=30_000)
 
 
 def test_launch_page_shows_progress_then_failure(browser):
