@@ -84,25 +84,29 @@ def image_home(api: docker.APIClient, image: str) -> str:
 
 
 def _helper(api: docker.APIClient, image: str, name: str, command: list[str], read_only: bool,
-            labels: dict[str, str], user: str | None = None) -> str:
+            user: str | None = None, container_name: str | None = None) -> str:
     host = api.create_host_config(
         binds={name: {"bind": MOUNT, "mode": "ro" if read_only else "rw"}}, network_mode="none",
         cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
         pids_limit=HELPER_PIDS, mem_limit=MERGE_MEMORY, tmpfs={"/tmp": "rw,size=16m"})
+    if container_name is not None:  # one left by a hub that died mid-merge
+        with contextlib.suppress(docker.errors.NotFound):
+            api.remove_container(container_name, force=True)
+    # No stack label: these are not servers (tests and tools that count servers by it), and each
+    # is removed when it ends; a merge's fixed name lets the next merge remove a leftover.
     return api.create_container(image, command=command[1:], entrypoint=command[:1],
-                                host_config=host, labels=labels, network_disabled=True,
-                                user=user or "")["Id"]
+                                host_config=host, labels={LABEL: "helper"},
+                                network_disabled=True, user=user or "", name=container_name)["Id"]
 
 
-def merge(api: docker.APIClient, name: str, image: str, script: str, timeout: float,
-          labels: dict[str, str] | None = None) -> str:
+def merge(api: docker.APIClient, name: str, image: str, script: str, timeout: float) -> str:
     """Merge the image's home (the repository's files) into the home volume with `script`
     (bindery/home_merge.py) in a confined container of the image; the image's home folder."""
     home = image_home(api, image)
     # As the home's owner (not the image's user, which may be root: without capabilities root
     # could not write into a home it does not own).
     container = _helper(api, image, name, ["python3", "-I", "-c", script, home, MOUNT], False,
-                        labels or {}, user=HOME_OWNER)
+                        user=HOME_OWNER, container_name=f"bindery-merge-{name[len(PREFIX):]}")
     try:
         api.start(container)
         try:
@@ -120,13 +124,13 @@ def merge(api: docker.APIClient, name: str, image: str, script: str, timeout: fl
     return home
 
 
-def archive(api: docker.APIClient, name: str, image: str, labels: dict[str, str] | None = None,
-            deadline: float | None = None) -> Iterator[bytes]:
+def archive(api: docker.APIClient, name: str, image: str, deadline: float | None = None
+            ) -> Iterator[bytes]:
     """The home as a tar.gz, streamed from a read-only container of `image` (which needs tar):
     the person's files, without the merge's manifest or the file system's lost+found."""
     container = _helper(api, image, name, [
         "tar", "-cz", "-C", MOUNT, "--exclude=./lost+found", "--exclude=./.bindery-home.json",
-        "."], True, labels or {}, user=HOME_OWNER)
+        "."], True, user=HOME_OWNER)
     try:
         stream = api.attach(container, stdout=True, stderr=False, stream=True, logs=True)
         api.start(container)

@@ -181,12 +181,10 @@ class BinderySpawner(DockerSpawner):
         option = self.user_options.get("image")
         image = await self.check_allowed(option) if option else self.image
         await self.pull_image(image)
-        labels = dict((self.extra_create_kwargs or {}).get("labels") or {})
-
         def prepare() -> str:
             home_volumes.ensure(self.client, volume, Path(self.home_folder), self.home_size_mb)
             return home_volumes.merge(self.client, volume, image, self.home_merge_source,
-                                      self.home_merge_timeout, labels)
+                                      self.home_merge_timeout)
 
         began = time.monotonic()
         home = await asyncio.get_running_loop().run_in_executor(self.executor, prepare)
