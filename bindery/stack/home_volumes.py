@@ -62,7 +62,7 @@ def ensure(api: docker.APIClient, name: str, folder: Path, size_mb: int, owner: 
     image.parent.mkdir(parents=True, exist_ok=True)
     with open(image, "wb") as f:
         f.truncate(size_mb * 1024 * 1024)
-    try:
+    try:  # subprocess, not bindery's process_runner: this runs in the hub process (see above)
         subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", f"root_owner={owner or HOME_OWNER}",
                         "-L", name[-16:], str(image)], check=True, capture_output=True,
                        timeout=MKFS_TIMEOUT)
