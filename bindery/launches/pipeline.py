@@ -308,10 +308,14 @@ async def _launch_home(services: Services, provider: RepoProvider, repo_key: str
     if provider.name == "local" or provider.prebuilt_image is not None:
         return LaunchHome()  # a folder (the CLI's) or someone else's image: no home of theirs
     person, grant = home_of
-    return await launch_home(
+    home = await launch_home(
         services.homes, services.settings.service.web_url, provider.name, provider.spec,
         getattr(provider, "unresolved_ref", "") or "", provider.persistent_spec(), repo_key,
         person, grant, services.settings.launches.home_resume)
+    if home.home is not None:  # the volume's name, never the link's secret
+        log.info("home %s (%s)", home.home.volume, "a person's" if person else
+                 "resumed" if grant else "new, with a resume link", extra={"home": home.home.volume})
+    return home
 
 
 def joining_build(services: Services, image: str) -> bool:
