@@ -79,6 +79,7 @@ async def test_an_anonymous_home_comes_back_through_its_resume_link(stack, git_s
     assert events[-1].phase == "ready", events[-1]
     again = events[-1].data()
     assert again["user"] != ready["user"] and newer in again["binder_persistent_request"]
+    assert again["resume_url"] == resume_url  # the same link still, on the new server's event
     async with httpx.AsyncClient(timeout=30) as client:
         assert await contents(client, again, "mine.txt") == "my work"  # came back
         assert await contents(client, again, "notes.md") == "my edit\n"  # the person's edit wins

@@ -37,7 +37,7 @@ from bindery.metrics import StackRestarts
 from bindery.stack import supervisor
 from bindery.state import StoreDamaged, open_store, unavailable_errors
 from bindery.web import build_log_pages as buildlogs, home_pages, ui
-from bindery.launches.homes import RESUME, resume_key, resume_spec, valid_secret
+from bindery.launches.homes import RESUME, resume_key, resume_spec, resume_urls, valid_secret
 from bindery.launches import launch_records as launches
 from bindery.web.door import Door, Refusal
 from bindery.web.health import Health
@@ -195,7 +195,9 @@ def create_app(settings: Settings) -> Starlette:
             launch_id=service_log.launch_id(sid), spec=f"{provider}/{spec}"))
         if resumed is not None:
             log.info("stream resumed after event %d", after)
-        return EventSourceResponse(_follow(sessions, sid, after, store_down), headers=headers,
+        ready_extra = resume_urls(settings.service.web_url, secret) if secret else None
+        return EventSourceResponse(_follow(sessions, sid, after, store_down, ready_extra),
+                                   headers=headers,
                                    ping=settings.service.keepalive_seconds)
 
     async def incomplete_build_url(request: Request) -> Response:
@@ -321,10 +323,15 @@ async def _one(event) -> AsyncIterator[ServerSentEvent]:
 
 
 async def _follow(sessions: Sessions, sid: str, after: int,
-                  store_down: tuple[type[BaseException], ...]) -> AsyncIterator[ServerSentEvent]:
+                  store_down: tuple[type[BaseException], ...],
+                  ready_extra: dict[str, str] | None = None) -> AsyncIterator[ServerSentEvent]:
+    """The session's events; `ready_extra` joins its `ready` event on the way out (a resume link's
+    own URLs: the link's secret is in this request's path, never in the stored events)."""
     try:
         async with contextlib.aclosing(sessions.follow(sid, after)) as events:
             async for event_id, event in events:
+                if ready_extra and event.phase == "ready":
+                    event = Event(**{**event.data(), **ready_extra})
                 yield ServerSentEvent(data=event.to_json(), id=event_id)
     except store_down as exc:  # the launch's events cannot be read: end it clearly, not cut
         yield ServerSentEvent(data=store_failure(exc).to_json())
