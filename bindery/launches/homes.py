@@ -151,6 +151,13 @@ class Homes:
                              AFTERLIFE)
         return home
 
+    async def forget_unused(self, key: str) -> None:
+        """A new link whose launch failed (nobody got it): forget it, and let its home go."""
+        try:
+            await self.delete_resume(key)
+        except LaunchError:
+            pass
+
     async def _link(self, key: str) -> Record:
         record = await self.store.get(RESUME_LINK, key) if KEY.fullmatch(key) else None
         # The store found it by key; compare in constant time anyway (a store's lookup is not
@@ -189,6 +196,7 @@ class LaunchHome:
 
     home: Home | None = None
     ready_fields: dict[str, str] | None = None
+    issued_key: str | None = None  # a new resume link's key: forgotten if the launch fails
 
 
 def resume_urls(web_url: str, secret: str) -> dict[str, str]:
@@ -214,4 +222,4 @@ async def launch_home(homes: Homes | None, web_url: str, provider: str, spec: st
         return LaunchHome()
     secret, home = await homes.issue_resume(provider, persistent_spec,
                                             ref_base(provider, spec, ref), repo_key)
-    return LaunchHome(home, resume_urls(web_url, secret))
+    return LaunchHome(home, resume_urls(web_url, secret), resume_key(secret))

@@ -269,6 +269,7 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
         # Counted as BinderHub counts launches: only this stage (after any build), once each.
         home = await _launch_home(services, provider, repo_key, home_of)
         services.metrics.inprogress_launches.inc()
+        delivered = False
         try:
             async for event in services.launcher.launch(
                     launch_ref, repo_key, user, options={
@@ -279,12 +280,15 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
                     event = _ready(services, provider, image, event, await notice)
                     if home.ready_fields:  # an anonymous launch's resume link
                         event = Event(**event.data(), **home.ready_fields)
+                    delivered = True
                 yield event
         except (LaunchError, HubError):
             _count_launch(services, "failure", provider)
             raise
         finally:
             services.metrics.inprogress_launches.dec()
+            if home.issued_key and not delivered and services.homes is not None:
+                await asyncio.shield(services.homes.forget_unused(home.issued_key))
     finally:
         if not notice.done():
             notice.cancel()

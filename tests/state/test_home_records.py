@@ -95,6 +95,14 @@ async def test_launch_home_picks_the_persons_the_links_or_a_new_one(store_factor
     assert new.ready_fields["home_download_url"] == f"http://b/resume/{secret}/home.tar.gz"
     grant = await homes.redeem(resume_key(secret), "main")
     assert grant.spec == "o/r/main" and grant.home == new.home
+    assert (await launch_home(homes, "http://b/", "gh", "o/r/main", "main", "x", "repo",
+                              grant=grant)).home == new.home  # the link's home, no new link
+    assert new.issued_key == resume_key(secret)
+    await homes.forget_unused(new.issued_key)  # its launch failed: nobody has the link
+    with pytest.raises(LaunchError):
+        await homes.redeem(new.issued_key)
+    assert homes.expired(new.home.volume, await homes.last_used())
+    await homes.forget_unused(new.issued_key)  # twice: no error
     off = await launch_home(homes, "http://b/", "gh", "o/r/main", "main", "x", "repo",
                             resume_links=False)
     assert off.home is None
