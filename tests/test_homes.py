@@ -84,6 +84,16 @@ async def test_an_anonymous_home_comes_back_through_its_resume_link(stack, git_s
         assert await contents(client, again, "mine.txt") == "my work"  # came back
         assert await contents(client, again, "notes.md") == "my edit\n"  # the person's edit wins
         assert await contents(client, again, "data.txt") == "d2\n"  # unmodified: updated
+        await contents(client, again, "later.txt", "more work")
+    await stop(hub, again["user"])
+    # The same image again: the home holds its files merged already, so the merge is skipped.
+    events = await stream(resume_url.replace("/v2/", "/build/") + f"?ref={newer}")
+    assert events[-1].phase == "ready", events[-1]
+    again = events[-1].data()
+    assert "already merged (same image)" in (stack.logs_dir / "hub.log").read_text()
+    async with httpx.AsyncClient(timeout=30) as client:
+        assert await contents(client, again, "later.txt") == "more work"
+        assert await contents(client, again, "notes.md") == "my edit\n"
         archive = await client.get(ready["home_download_url"])
         assert archive.status_code == 200
         names = tarfile.open(fileobj=io.BytesIO(archive.content)).getnames()

@@ -33,6 +33,9 @@ from bindery.events import LaunchError
 from bindery.state.base import Record, StateStore
 
 HOME_OPTION = "bindery_home"  # the start option that carries the home's volume name to the spawner
+# The image whose files the home already holds merged (set only when it is the image launched): the
+# spawner then skips the merge, which could change nothing (same files, same manifest).
+MERGED_OPTION = "bindery_home_merged"
 VOLUME_PREFIX = "bindery-home-"  # every home volume's name starts with it (the spawner checks)
 RESUME = "resume"  # the provider part of resume links: /v2/resume/<secret>
 HOME, RESUME_LINK = "home", "resume-link"  # state-store kinds: volume -> last use; key -> link
@@ -172,8 +175,23 @@ class Homes:
 
     # -- use, for the cleaner ---------------------------------------------------------------------
     async def used(self, home: Home, kind: str) -> None:
-        await self.store.put(HOME, home.volume, {"at": self.clock(), "kind": kind},
-                             self.retention + AFTERLIFE)
+        now = self.clock()
+
+        def change(record: Record | None) -> tuple[Record, None]:
+            return {**(record or {}), "at": now, "kind": kind, "deleted": False}, None
+        await self.store.update(HOME, home.volume, change, self.retention + AFTERLIFE)
+
+    async def start_options(self, home: Home, image: str) -> dict[str, str]:
+        """The start options that mount `home` for a server of `image` (see MERGED_OPTION)."""
+        record = await self.store.get(HOME, home.volume)
+        merged = {MERGED_OPTION: image} if record and record.get("image") == image else {}
+        return {**home.start_options(), **merged}
+
+    async def merged(self, home: Home, image: str) -> None:
+        """A server of `image` started on `home`: its files are merged into it."""
+        def change(record: Record | None) -> tuple[Record | None, None]:
+            return (None if record is None else {**record, "image": image}), None
+        await self.store.update(HOME, home.volume, change, self.retention + AFTERLIFE)
 
     async def last_used(self) -> dict[str, float]:
         """Volume -> when it was last used, for every home the store remembers."""

@@ -268,18 +268,21 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
                 yield event
         # Counted as BinderHub counts launches: only this stage (after any build), once each.
         home = await _launch_home(services, provider, repo_key, home_of)
+        mount = await services.homes.start_options(home.home, launch_ref) \
+            if home.home is not None and services.homes is not None else {}
         services.metrics.inprogress_launches.inc()
         delivered = False
         try:
             async for event in services.launcher.launch(
                     launch_ref, repo_key, user, options={
-                        **binder_options(services.settings, provider),
-                        **(home.home.start_options() if home.home else {})}):
+                        **binder_options(services.settings, provider), **mount}):
                 if event.phase == "ready":
                     _count_launch(services, "success", provider)
                     event = _ready(services, provider, image, event, await notice)
                     if home.ready_fields:  # an anonymous launch's resume link
                         event = Event(**event.data(), **home.ready_fields)
+                    if mount and services.homes is not None:
+                        await services.homes.merged(home.home, launch_ref)
                     delivered = True
                 yield event
         except (LaunchError, HubError):

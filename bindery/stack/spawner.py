@@ -181,14 +181,22 @@ class BinderySpawner(DockerSpawner):
         option = self.user_options.get("image")
         image = await self.check_allowed(option) if option else self.image
         await self.pull_image(image)
-        def prepare() -> str:
-            home_volumes.ensure(self.client, volume, Path(self.home_folder), self.home_size_mb)
+        # bindery says when the home already holds this very image's files merged (its last
+        # server ran it): the merge could change nothing then, and is skipped.
+        merged = self.user_options.get("bindery_home_merged") == option
+
+        def prepare() -> tuple[str, bool]:
+            made = home_volumes.ensure(self.client, volume, Path(self.home_folder),
+                                       self.home_size_mb)
+            if merged and not made:
+                return home_volumes.image_home(self.client, image), False
             return home_volumes.merge(self.client, volume, image, self.home_merge_source,
-                                      self.home_merge_timeout)
+                                      self.home_merge_timeout), True
 
         began = time.monotonic()
-        home = await asyncio.get_running_loop().run_in_executor(self.executor, prepare)
-        self.log.info("home %s merged for %s in %.2f s, mounted at %s", volume, self.user.name,
+        home, ran = await asyncio.get_running_loop().run_in_executor(self.executor, prepare)
+        self.log.info("home %s %s for %s in %.2f s, mounted at %s", volume,
+                      "merged" if ran else "already merged (same image)", self.user.name,
                       time.monotonic() - began, home)
         self.volumes = {volume: {"bind": home, "mode": "rw"}}
 

@@ -82,6 +82,13 @@ async def test_person_homes_per_repository_or_per_person(store_factory):
         await per_person.person_home("ada", "https://x/b")
     assert a1.start_options() == {"bindery_home": a1.volume}
     assert a1.volume in await per_repo.last_used()
+    # the image a home was last merged for: the next start of that image skips the merge
+    assert await per_repo.start_options(a1, "img@sha256:1") == {"bindery_home": a1.volume}
+    await per_repo.merged(a1, "img@sha256:1")
+    await per_repo.person_home("ada", "https://x/a")  # a use keeps what was merged
+    assert await per_repo.start_options(a1, "img@sha256:1") == {
+        "bindery_home": a1.volume, "bindery_home_merged": "img@sha256:1"}
+    assert await per_repo.start_options(a1, "img@sha256:2") == {"bindery_home": a1.volume}
 
 
 async def test_launch_home_picks_the_persons_the_links_or_a_new_one(store_factory):
