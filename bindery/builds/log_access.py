@@ -16,15 +16,16 @@ import hashlib
 import hmac
 
 from bindery.datadir import StackPaths, secret_file
-from bindery.providers.credentials import credential_for
+from bindery.providers.credentials import credential_for, person_prefix
 from bindery.settings import Settings
 
 KEY_PARAM = "key"
 
 
 def is_private(settings: Settings, repo_url: str) -> bool:
-    """A repository reached with one of the operator's credentials."""
-    return credential_for(settings, repo_url) is not None
+    """A repository reached with one of the operator's credentials, or with people's own tokens."""
+    return credential_for(settings, repo_url) is not None \
+        or person_prefix(settings, repo_url) is not None
 
 
 def _secret(settings: Settings) -> bytes:

@@ -22,6 +22,15 @@ PAGINATION = "application/jupyterhub-pagination+json"
 MAX_PAGES = 100  # of up to 200 users each (the hub's page limit)
 
 
+def server_path(name: str) -> str:
+    """The API path of a server: ``user`` is that user's default server (an anonymous launch's),
+    ``person/server`` a named server of a signed-in person (bindery/launches/people.py)."""
+    person, slash, server = name.rpartition("/")
+    if not slash:
+        return f"/users/{quote(name)}/server"
+    return f"/users/{quote(person)}/servers/{quote(server)}"
+
+
 class HubError(Exception):
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
@@ -118,12 +127,15 @@ class Hub:
 
     async def start_server(self, name: str, options: dict[str, Any], timeout: float) -> int:
         """POST the start request; returns 201 (ready) or 202 (spawn still pending)."""
-        response = await self._request("POST", f"/users/{quote(name)}/server", ok=(201, 202),
+        response = await self._request("POST", server_path(name), ok=(201, 202),
                                        json_body=options, timeout=timeout)
         return response.status_code
 
     async def stop_server(self, name: str) -> None:
-        await self._request("DELETE", f"/users/{quote(name)}/server", ok=(202, 204, 400, 404))
+        """Stop the server; a person's named server is removed too (gone from their list and
+        their limit; its home, if any, is a volume of its own and stays)."""
+        body = {"remove": True} if "/" in name else None
+        await self._request("DELETE", server_path(name), ok=(202, 204, 400, 404), json_body=body)
 
     async def mint_token(self, name: str, expires_in: int, note: str, scopes: list[str]) -> str:
         response = await self._request("POST", f"/users/{quote(name)}/tokens", ok=(200, 201),
@@ -136,7 +148,7 @@ class Hub:
 
         Raises HubError(400) when no spawn is pending (yet), so callers can ask again.
         """
-        path = f"/users/{quote(name)}/server/progress"
+        path = server_path(name) + "/progress"
         try:
             async with self.client.stream("GET", path, timeout=httpx.Timeout(
                     self.client.timeout.connect, read=None)) as response:

@@ -35,8 +35,19 @@ PROGRESS_RETRY_MAX = 0.8
 
 
 def person_token_scopes(user: str) -> list[str]:
-    """Scopes of the token in the `ready` event: access to the user's default server only."""
-    return [f"access:servers!server={user}/"]
+    """Scopes of the token in the `ready` event: access to that one server only (the user's
+    default server, or `person/server`: a signed-in person's named server)."""
+    return [f"access:servers!server={user}" if "/" in user else f"access:servers!server={user}/"]
+
+
+def hub_user_of(name: str) -> str:
+    """The hub user owning server `name` (`person/server` or an anonymous launch's user)."""
+    return name.rpartition("/")[0] or name
+
+
+def is_named(name: str) -> bool:
+    """A signed-in person's named server: the person outlives it, only the server is removed."""
+    return "/" in name
 
 
 HUB_BACKOFF = Backoff(first=0.5, factor=2.0, cap=5.0)
@@ -175,7 +186,8 @@ class Launcher:
         created = delivered = False
         try:
             async with asyncio.timeout(self.config.timeout):
-                await self.hub.create_user(name)
+                if not is_named(name):  # a signed-in person exists on the hub already
+                    await self.hub.create_user(name)
                 created = True
                 yield Event(phase="launching", message="Launching server...\n")
                 async for event in self._spawn(name, start, for_person):
@@ -242,8 +254,8 @@ class Launcher:
     async def person_token(self, name: str) -> str:
         """The person's token opens their own server and nothing else (no API beyond it: not even
         starting, stopping or reading that server, nor minting more tokens), and it expires."""
-        return await self.hub.mint_token(name, self.config.token_lifetime, "bindery launch",
-                                         person_token_scopes(name))
+        return await self.hub.mint_token(hub_user_of(name), self.config.token_lifetime,
+                                         "bindery launch", person_token_scopes(name))
 
     async def answers(self, url: str, token: str) -> None:
         """Raise LaunchError unless the server answers through the proxy with this token, on an
@@ -316,7 +328,9 @@ class Launcher:
     async def remove(self, name: str, outcome: str) -> None:
         """Stop the server and delete the user, within a bound; never raise."""
         async def removed() -> bool:
-            await self.hub.stop_server(name)
+            await self.hub.stop_server(name)  # a named server is removed once stopped
+            if is_named(name):
+                return True
             return await self.hub.delete_user(name)  # the hub refuses deletion while the server stops
 
         try:

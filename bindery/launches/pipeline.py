@@ -29,6 +29,7 @@ from bindery.launches.hub_api import HubError, HubUnavailable
 from bindery.launches.launcher import hub_backoff
 from bindery.launches.homes import RESUME, LaunchHome, ResumeGrant, launch_home
 from bindery.launches.hub_users import user_name
+from bindery.launches import people
 from bindery.launches.quota import hub_snapshot, limits_for
 from bindery.launches.services import Services
 from bindery.launches.reservations import HubSnapshot, QuotaFull
@@ -58,7 +59,8 @@ async def launch(services: Services, provider_name: str, spec: str,
     `client` is who asked (the door's client key): the build queue takes turns between clients.
     `request_origin` (the request's Origin, else its Sec-Fetch-Site) and `build_token` (whether
     one was used) go into the launch event log, as BinderHub logs them.
-    `person`: the signed-in person launching (their home is mounted); None: anonymous (a resume
+    `person`: the signed-in person launching (bindery/launches/people.py: the server is a named
+    server of theirs, their own token reaches their private repositories, their home is mounted); None: anonymous (a resume
     link's home, or a new home with its resume link). Provider ``resume`` with spec
     ``<key>[/<ref>]`` (bindery/launches/homes.py) launches what that resume link recorded.
     """
@@ -79,6 +81,7 @@ async def launch(services: Services, provider_name: str, spec: str,
             provider_name, spec = grant.provider, grant.spec
         yield Event(phase="fetching", message=f"Resolving {spec}...\n")
         provider = get_provider(services.settings, provider_name, spec, allow_local)
+        await _for_person(services, provider, person)
         context.repo, context.ref = provider.repo_url, getattr(provider, "unresolved_ref", "") or ""
         log.info("launch requested", extra={"build_only": build_only})
         final = [provider]  # the request as launched (its ref may fall back to HEAD)
@@ -170,7 +173,9 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
                                         provider.name, provider.spec, provider.repo_url)
     repo_key, slug = repo_identity(settings, provider)
     limits = limits_for(repo_key, settings.launches.max_servers, per_repo)
-    user = user_name(repo_key, secrets.token_hex(4))  # the name the reservation holds
+    person = home_of[0]
+    # the name the reservation holds: a new user, or a new named server of the signed-in person
+    user = people.new_server(person, repo_key) if person else user_name(repo_key, secrets.token_hex(4))
     # The quota needs only the repository: ask the hub while git resolves the ref.
     # A build-only request starts no server: it takes no place.
     listing = None if build_only else asyncio.ensure_future(_hub_snapshot(services))
@@ -187,6 +192,7 @@ async def _stages(services: Services, provider: RepoProvider, build_only: bool =
                 f"repository's default branch (HEAD) instead of {provider.unresolved_ref!r}; "
                 "please update your links to use HEAD or a commit.\n"))
             provider = fallback
+            await _for_person(services, provider, person)
             if final is not None:
                 final[0] = provider
             commit = await _resolve(services, provider)
@@ -377,6 +383,16 @@ def judge_move(services: Services, provider: RepoProvider) -> None:
     if refused is not None:
         raise LaunchError(f"The repository {provider.repo_url} has moved to {provider.moved_to}. "
                           f"{refused}", 403)
+
+
+async def _for_person(services: Services, provider: RepoProvider, person: str | None) -> None:
+    """A signed-in person's request reaches their private repositories with their own token
+    (when their authenticator holds one for that host), and its resolution is theirs alone."""
+    if not person:
+        return
+    provider.credential_owner = person
+    provider.person_credential = await people.git_credential(
+        services.settings, services.hub, person, provider.repo_url)
 
 
 async def _resolve(services: Services, provider: RepoProvider) -> str:

@@ -36,8 +36,17 @@ class HubSnapshot:
 
     @classmethod
     def of(cls, users: Iterable[dict], taken_at: float) -> HubSnapshot:
-        names = {u.get("name", "") for u in users if u.get("servers")}
-        return cls(frozenset(n for n in names if is_bindery_user(n)), taken_at)
+        """Anonymous launches by their user's name; a signed-in person's launches (named servers
+        named like bindery's users) as `person/server`, the name their reservation holds."""
+        names: set[str] = set()
+        for user in users:
+            name = user.get("name", "")
+            for server in user.get("servers") or {}:
+                if server == "" and is_bindery_user(name):
+                    names.add(name)
+                elif server and is_bindery_user(server):
+                    names.add(f"{name}/{server}")
+        return cls(frozenset(names), taken_at)
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,12 @@ def _counted(held: Held, hub: HubSnapshot, max_pending: float = math.inf) -> set
     return set(hub.active) | set(held)
 
 
+def server_name(name: str) -> str:
+    """The bindery name of a launch's server (`person/server` → `server`), which names its
+    repository."""
+    return name.rpartition("/")[2]
+
+
 class QuotaFull(LaunchError):
     """A quota refused the launch (429); `quota` names it as BinderHub's launch metric does:
     pod_quota (servers in total) or repo_quota (this repository's)."""
@@ -104,7 +119,7 @@ def take_place(held: Held, user: str, hub: HubSnapshot, limits: Limits,
         raise QuotaFull(
             f"This Binder is running as many servers as it can ({len(counted)} of "
             f"{limits.total}). Please try again in a few minutes.", "pod_quota")
-    mine = sum(1 for name in counted if name.startswith(limits.repo_prefix))
+    mine = sum(1 for name in counted if server_name(name).startswith(limits.repo_prefix))
     if mine >= limits.per_repo:
         raise QuotaFull(
             f"This repository already has {mine} server{'s' if mine != 1 else ''} "
@@ -137,7 +152,7 @@ class MemoryReservationBook(ReservationBook):
 
     async def count(self, hub: HubSnapshot, repo_prefix: str = PREFIX) -> int:
         async with self._lock:
-            return sum(1 for name in _counted(self._held, hub) if name.startswith(repo_prefix))
+            return sum(1 for name in _counted(self._held, hub) if server_name(name).startswith(repo_prefix))
 
 
 class StoreReservationBook(ReservationBook):
@@ -174,4 +189,4 @@ class StoreReservationBook(ReservationBook):
     async def count(self, hub: HubSnapshot, repo_prefix: str = PREFIX) -> int:
         held_names: set[str] = await self._change(
             lambda held: _counted(held, hub, self.max_pending))
-        return sum(1 for name in held_names if name.startswith(repo_prefix))
+        return sum(1 for name in held_names if server_name(name).startswith(repo_prefix))

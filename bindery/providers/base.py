@@ -22,7 +22,7 @@ from bindery.events import LaunchError, RepositoryRedirected
 from bindery.git_commands import GitConfig, ls_remote
 from bindery.outbound import OutboundPolicy
 from bindery.providers import redirects
-from bindery.providers.credentials import git_auth_config
+from bindery.providers.credentials import Credential, git_auth_config, person_prefix
 from bindery.providers.tools import ResolveTools
 from bindery.settings import Settings
 from bindery.spec import FULL_SHA, validate_ref, validate_repo_url
@@ -46,6 +46,10 @@ class RepoProvider(ABC):
     tools: ResolveTools | None = None
     # Defaults for providers whose __init__ is their own (records, images, folders).
     git_config: GitConfig = ()
+    # A signed-in person's own token for this repository (bindery/launches/people.py) and whose it
+    # is; set before resolution. Resolutions made with it are theirs alone (refcache.py).
+    person_credential: Credential | None = None
+    credential_owner: str = ""
     _outbound_checked: bool = False
     located: bool = False
     moved_to: str | None = None
@@ -82,7 +86,9 @@ class RepoProvider(ABC):
         """Resolve the ref to a full commit hash."""
         await self.check_outbound()  # before any connection, for every kind of ref
         ref = self.unresolved_ref
-        if FULL_SHA.match(ref):
+        # A full commit needs no resolution, unless people reach this host with their own token:
+        # then git must answer with theirs, or anyone knowing a commit could launch its image.
+        if FULL_SHA.match(ref) and person_prefix(self.settings, self.repo_url) is None:
             self.commit = ref
             return ref
         tools = self.tools or ResolveTools.create(self.settings)
@@ -112,6 +118,9 @@ class RepoProvider(ABC):
             if candidate in refs:
                 self.commit = refs[candidate]
                 return self.commit
+        if FULL_SHA.match(ref):  # a person-token repository: git answering proved their access
+            self.commit = ref
+            return ref
         if SHORT_SHA.match(ref):  # an abbreviated commit, as people copy it from a web page
             self.commit = await tools.shas.find(self.repo_url, ref, self.git_config)
             return self.commit
@@ -128,7 +137,8 @@ class RepoProvider(ABC):
         if self._outbound_checked:
             return
         pins = (await self.outbound_policy().check_url(self.repo_url)).git_config()
-        self.git_config = (*pins, *git_auth_config(self.settings, self.repo_url))
+        self.git_config = (*pins, *git_auth_config(self.settings, self.repo_url,
+                                                   self.person_credential))
         self._outbound_checked = True
 
     async def locate(self) -> None:

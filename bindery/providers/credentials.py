@@ -17,15 +17,30 @@ from bindery.git_commands import GitConfig
 from bindery.settings import Settings
 
 
-def credential_for(settings: Settings, url: str) -> tuple[str, SecretStr] | None:
-    """(prefix, token) of the longest configured prefix that `url` starts with."""
+Credential = tuple[str, SecretStr]  # (URL prefix it is sent to, token)
+
+
+def person_prefix(settings: Settings, url: str) -> tuple[str, str] | None:
+    """(prefix, auth_state key) when repositories at `url` are reached with the signed-in person's
+    own token (person_git_credentials), else None."""
+    matches = [(p, k) for p, k in settings.signin.person_git_credentials.items()
+               if p and url.startswith(p)]
+    return max(matches, key=lambda m: len(m[0])) if matches else None
+
+
+def credential_for(settings: Settings, url: str) -> Credential | None:
+    """(prefix, token) of the longest configured prefix that `url` starts with; never the
+    operator's for a host whose repositories people reach with their own token."""
+    if person_prefix(settings, url) is not None:
+        return None
     matches = [(p, t) for p, t in settings.providers.git_credentials.items() if p and url.startswith(p)]
     return max(matches, key=lambda m: len(m[0])) if matches else None
 
 
-def git_auth_config(settings: Settings, url: str) -> GitConfig:
-    """git config that makes git send the token for `url` (empty when none is configured)."""
-    found = credential_for(settings, url)
+def git_auth_config(settings: Settings, url: str, person: Credential | None = None) -> GitConfig:
+    """git config that makes git send the token for `url` (empty when none is configured):
+    the signed-in person's own (`person`) if given, else the operator's."""
+    found = person or credential_for(settings, url)
     if found is None or not url.startswith(("http://", "https://")):
         return ()
     prefix, token = found
@@ -34,7 +49,9 @@ def git_auth_config(settings: Settings, url: str) -> GitConfig:
     return ((f"http.{prefix}.extraHeader", f"Authorization: Basic {basic}"),)
 
 
-def api_auth_headers(settings: Settings, url: str) -> dict[str, str]:
-    """Authorization header for a host's web API, from the token configured for repository `url`."""
-    found = credential_for(settings, url)
+def api_auth_headers(settings: Settings, url: str, person: Credential | None = None
+                     ) -> dict[str, str]:
+    """Authorization header for a host's web API, from the person's token (`person`) or the one
+    configured for repository `url`."""
+    found = person or credential_for(settings, url)
     return {"Authorization": f"Bearer {found[1].get_secret_value()}"} if found else {}

@@ -53,7 +53,8 @@ class GitHubProvider(RepoProvider):
             return None
         url = f"{api}/repos/{self._org_repo}/commits/{self.unresolved_ref}"
         try:
-            answer = await tools.api.get_json(url, api_auth_headers(self.settings, self.repo_url))
+            answer = await tools.api.get_json(url, api_auth_headers(self.settings, self.repo_url,
+                                                                   self.person_credential))
         except ApiUnavailable:
             return None  # rate-limited or down: the git protocol still works
         return commit_from_answer(answer.status, answer.body, "sha", self.unresolved_ref,

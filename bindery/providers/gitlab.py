@@ -56,7 +56,8 @@ class GitLabProvider(RepoProvider):
         url = (f"{api}/projects/{quote(self._namespace, safe='')}/repository/commits/"
                f"{quote(self.unresolved_ref, safe='')}")
         try:
-            answer = await tools.api.get_json(url, api_auth_headers(self.settings, self.repo_url))
+            answer = await tools.api.get_json(url, api_auth_headers(self.settings, self.repo_url,
+                                                                   self.person_credential))
         except ApiUnavailable:
             return None
         return commit_from_answer(answer.status, answer.body, "id", self.unresolved_ref,

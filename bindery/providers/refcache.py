@@ -1,7 +1,8 @@
 """Resolved refs, shared: a crowd opening one link costs one resolution.
 
 Concurrent requests for the same (provider, repository, ref) wait for one resolution in flight;
-its commit is then reused for ``ref_cache_seconds``. Failures are shared by the requests that waited
+its commit is then reused for ``ref_cache_seconds`` (a resolution made with a signed-in person's own
+token only by that person). Failures are shared by the requests that waited
 for them but never cached. Full SHAs need no resolution and skip the cache.
 """
 
@@ -16,7 +17,7 @@ from bindery.providers.tools import ResolveTools
 from bindery.settings import Settings
 from bindery.spec import FULL_SHA
 
-Key = tuple[str, str, str]
+Key = tuple[str, str, str, str]
 
 
 class RefCache:
@@ -33,7 +34,8 @@ class RefCache:
         # Every request checks (and pins) its own address, even when the commit comes from the cache:
         # the build's clone uses the pin.
         await provider.check_outbound()
-        key = (provider.name, provider.repo_url, provider.unresolved_ref)
+        # A resolution made with a person's own token is theirs: nobody else gets it from here.
+        key = (provider.name, provider.repo_url, provider.unresolved_ref, provider.credential_owner)
         if FULL_SHA.match(provider.unresolved_ref):
             return await provider.resolve()
         now = time.monotonic()

@@ -12,6 +12,7 @@ Each group is a model of its own module, named for the part of bindery that uses
     settings.pools       warm pools (pools_settings.py)
     settings.providers   repository hosts and DOI services (providers_settings.py)
     settings.security    the front door's rules and limits (security_settings.py)
+    settings.signin      sign-in, people's servers and their own credentials (signin_settings.py)
     settings.deploy      releases and deploys (deploy_settings.py)
 
 Field names are unique across groups, so every setting keeps its one flat environment name,
@@ -44,6 +45,7 @@ from bindery.settings.providers_settings import ProviderSettings
 from bindery.settings.registry_settings import RegistrySettings
 from bindery.settings.security_settings import SecuritySettings
 from bindery.settings.service_settings import ServiceSettings
+from bindery.settings.signin_settings import SignInSettings
 from bindery.settings.stack_settings import StackSettings
 from bindery.settings.state_settings import StateSettings
 
@@ -58,6 +60,7 @@ GROUPS: dict[str, type[BaseModel]] = {
     "pools": PoolSettings,
     "providers": ProviderSettings,
     "security": SecuritySettings,
+    "signin": SignInSettings,
     "deploy": DeploySettings,
 }
 
@@ -146,6 +149,7 @@ class Settings(BaseSettings):
     pools: PoolSettings = Field(default_factory=PoolSettings)
     providers: ProviderSettings = Field(default_factory=ProviderSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    signin: SignInSettings = Field(default_factory=SignInSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
 
     @classmethod
@@ -200,6 +204,12 @@ class Settings(BaseSettings):
     def paths(self) -> StackPaths:
         """The data folder's layout (bindery/datadir.py)."""
         return StackPaths.of(self)
+
+    @property
+    def sign_in_callback_url(self) -> str:
+        """Where the hub sends a person back after signing in (bindery/web/signin.py), as the
+        hub's service registration names it."""
+        return self.service.web_url.rstrip("/") + "/oauth_callback"
 
     @property
     def hub_public(self) -> str:

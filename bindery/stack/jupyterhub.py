@@ -7,7 +7,7 @@ the hub process needs no bindery import). Services:
   :data:`BINDERY_SCOPES`, only what bindery/launches/hub_api.py calls.
 
 Launched servers are untrusted: the hub starts only images of bindery's registry prefix (whoever
-asks, the service included), named servers are off, containers get no capabilities, no new
+asks, the service included), named servers are off unless people sign in, containers get no capabilities, no new
 privileges, a bounded /tmp, and sit on a network of their own whose egress
 bindery/stack/server_network.py confines; the hub's API listens only on the hub address.
 - ``idle-culler``: jupyterhub-idle-culler run by the hub, role ``idle-culler`` with :data:`CULLER_SCOPES`.
@@ -40,6 +40,9 @@ HOME_VOLUMES_SOURCE = Path(__file__).with_name("home_volumes.py")  # ...and what
 # servers and /users/x/server/progress (read:servers), POST /users/x/tokens (tokens). Not
 # admin:servers (server state) nor access:servers (bindery never opens a server with its token).
 BINDERY_SCOPES = ["admin:users", "start:servers", "delete:servers", "read:servers", "tokens"]
+# With person_git_credentials: a signed-in person's repository token, read per launch.
+AUTH_STATE_SCOPES = ["admin:auth_state"]
+CRYPT_KEY_FILE = "hub-crypt-key"  # in data_dir/secrets: encrypts auth_state in the hub's database
 # What jupyterhub-idle-culler documents; admin:users (delete:users) because of --cull-users.
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers", "admin:users"]
 
@@ -52,7 +55,14 @@ cfg = json.loads({blob!r})
 # bindery_spawner.py (bindery/stack/spawner.py) sits beside this file.
 sys.path.insert(0, cfg["conf_dir"])
 
-c.JupyterHub.authenticator_class = "null"
+# Sign-in (settings.signin): "null" (no logins, only tokens) unless the operator names an
+# authenticator; its traitlets config as the operator gave it.
+c.JupyterHub.authenticator_class = cfg["authenticator_class"]
+for _cls, _values in cfg["authenticator_config"].items():
+    for _name, _value in _values.items():
+        c[_cls][_name] = _value
+if cfg["auth_state"]:  # people's own repository tokens (read by bindery's service only)
+    c.Authenticator.enable_auth_state = True
 c.JupyterHub.bind_url = cfg["public_url"]
 c.JupyterHub.hub_bind_url = cfg["hub_bind_url"]
 c.JupyterHub.hub_connect_url = cfg["hub_connect_url"]
@@ -62,7 +72,9 @@ c.JupyterHub.db_url = cfg["db_url"]
 c.JupyterHub.cookie_secret_file = cfg["cookie_secret_file"]
 c.JupyterHub.pid_file = cfg["pid_file"]
 c.JupyterHub.cleanup_servers = True
-c.JupyterHub.allow_named_servers = False
+# A signed-in person's launches are named servers of theirs, up to a limit per person.
+c.JupyterHub.allow_named_servers = cfg["allow_named_servers"]
+c.JupyterHub.named_server_limit_per_user = cfg["named_server_limit_per_user"]
 # Tokens bindery mints for people expire (they open one server); nobody gets a longer-lived one.
 c.JupyterHub.token_expires_in_max_seconds = cfg["token_max_seconds"]
 c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": cfg["slow_spawn_timeout"]}}
@@ -172,8 +184,19 @@ def config(settings: Settings) -> dict:
         sys.executable, "-m", "jupyterhub_idle_culler",
         f"--timeout={settings.launches.cull_idle_seconds}",
         f"--max-age={settings.launches.cull_max_age_seconds}",
-        "--cull-users=True",  # no --remove-named-servers: named servers are off
+        "--cull-users=True",
     ]  # fmt: skip
+    signin = settings.signin
+    named = signin.sign_in != "off"
+    if named:  # a person's culled server is gone from their list (and their limit) too
+        culler.append("--remove-named-servers=True")
+    if named and not signin.authenticator_class:
+        raise process.StackError(f"sign_in is {signin.sign_in!r} but no authenticator_class is "
+                                 "set: name the JupyterHub Authenticator people sign in with")
+    bindery_service = {"name": "bindery", "api_token": service_token(settings)}
+    if named:  # people sign in to bindery through the hub (bindery/web/signin.py)
+        bindery_service.update(oauth_redirect_uri=settings.sign_in_callback_url,
+                               oauth_no_confirm=True)
     return {
         "public_url": settings.hub_public + "/",
         "conf_dir": str(paths.conf),
@@ -214,12 +237,18 @@ def config(settings: Settings) -> dict:
         "pids_limit": settings.launches.server_pids_limit,
         "server_args": cross_origin_args(settings.service.cors_allow_origin),
         "labels": {podman.STACK_LABEL: paths.stack_id},
+        "authenticator_class": signin.authenticator_class if named else "null",
+        "authenticator_config": signin.authenticator_config if named else {},
+        "auth_state": named and bool(signin.person_git_credentials),
+        "allow_named_servers": named,
+        "named_server_limit_per_user": signin.named_server_limit_per_user,
         "services": [
-            {"name": "bindery", "api_token": service_token(settings)},
+            bindery_service,
             {"name": "idle-culler", "command": culler},
         ],
         "roles": [
-            {"name": "bindery", "scopes": BINDERY_SCOPES, "services": ["bindery"]},
+            {"name": "bindery", "services": ["bindery"], "scopes": BINDERY_SCOPES + (
+                AUTH_STATE_SCOPES if named and signin.person_git_credentials else [])},
             {"name": "idle-culler", "scopes": CULLER_SCOPES, "services": ["idle-culler"]},
         ],
     }
@@ -270,6 +299,8 @@ def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
     path, _ = write_config(settings)
     env = dict(os.environ)
     env.pop("JUPYTERHUB_API_TOKEN", None)
+    if settings.signin.person_git_credentials and "JUPYTERHUB_CRYPT_KEY" not in env:
+        env["JUPYTERHUB_CRYPT_KEY"] = secret_file(paths.secrets / CRYPT_KEY_FILE)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     argv = [sys.executable, "-m", "jupyterhub", "-f", str(path)]
     info = process.start(

@@ -41,6 +41,7 @@ from bindery.launches.homes import RESUME, resume_key, resume_spec, resume_urls,
 from bindery.launches import launch_records as launches
 from bindery.web.door import Door, Refusal
 from bindery.web.health import Health
+from bindery.web.signin import SignIn, enabled as signin_enabled
 from bindery.launches.sessions import BadEventId, Bounds, Sessions
 
 
@@ -136,9 +137,13 @@ def create_app(settings: Settings) -> Starlette:
             await keeper.aclose()
             await sessions.aclose()
             await services.aclose()
+            if signin is not None:
+                await signin.aclose()
             await store.aclose()
 
     door = Door(settings, store)
+    # People sign in through the hub (a build service has no people).
+    signin = SignIn(settings) if signin_enabled(settings) and not settings.service.api_only else None
 
     store_down = unavailable_errors()
 
@@ -181,13 +186,18 @@ def create_app(settings: Settings) -> Starlette:
                                 "status_code": refusal.status_code})
                 event = failed(refusal.message, refusal.status_code)
                 return EventSourceResponse(_one(event), headers={**headers, **refusal.headers})
+            person = await signin.person(request) if signin is not None else None
+            if person is None and settings.signin.sign_in == "required":
+                return EventSourceResponse(_one(failed(SIGN_IN_REQUIRED, 401)), headers=headers)
             headers.update(await door.headers(request))
             if secret is not None:
                 spec = resume_spec(resume_key(secret), request.query_params.get("ref"))
+            # A signed-in person's launch is theirs: the session (in the store) carries who.
+            options = {"person": person} if person else {}
             sid, after = await sessions.start(
                 provider, spec, client, build_only=build_only,
                 request_origin=request_origin(request),
-                build_token=bool(request.query_params.get("build_token"))), -1
+                build_token=bool(request.query_params.get("build_token")), **options), -1
         else:
             sid, after = resumed
         # This request's own lines (its access line too) name the launch it starts or follows.
@@ -242,7 +252,8 @@ def create_app(settings: Settings) -> Starlette:
         *([] if settings.service.api_only else home_pages.routes(
             settings, lambda: getattr(state.get("services"), "homes", None))),
         # A build service (api_only) has no pages: nobody lands on a server from it.
-        *([] if settings.service.api_only else ui.routes(settings, book)),
+        *(signin.routes() if signin is not None else []),
+        *([] if settings.service.api_only else ui.routes(settings, book, signin)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[*cross_origin(settings), Middleware(RefuseWhileDraining, state=state)])
@@ -274,6 +285,8 @@ STORE_DAMAGED = ("bindery's state store (where launches are recorded) is damaged
                  "cause on /health. Please try again later.")
 STORE_DOWN = ("bindery cannot reach its state store (where launches are recorded), so it cannot "
               "start or resume launches right now. Please try again in a minute.")
+SIGN_IN_REQUIRED = ("This Binder launches servers only for people who have signed in: open the "
+                    "launch page to sign in, then launch again.")
 DRAINING = ("This bindery process is shutting down (a restart or deploy); your launch goes on: "
             "reconnect, and another process continues it.")
 

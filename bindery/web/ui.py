@@ -22,7 +22,9 @@ from bindery.providers import PROVIDERS
 from bindery.settings import Settings
 from bindery.launches import launch_records as launches
 from bindery.launches.homes import RESUME, resume_urls
+from bindery.launches.people import SERVER_NAME
 from bindery.web.door import Door
+from bindery.web.signin import SignIn
 from bindery.web.urlpath import launch_urlpath
 
 HERE = Path(__file__).parent
@@ -85,7 +87,8 @@ def _raw_spec(request: Request, provider: str, spec: str) -> str:
     return quote(spec, safe="/")
 
 
-def routes(settings: Settings, book: launches.LaunchBook) -> list[BaseRoute]:
+def routes(settings: Settings, book: launches.LaunchBook, signin: SignIn | None = None
+           ) -> list[BaseRoute]:
     door = Door(settings)
     forms = providers(settings)
     by_name = {f.name: f for f in forms}
@@ -96,7 +99,7 @@ def routes(settings: Settings, book: launches.LaunchBook) -> list[BaseRoute]:
 
     async def home(request: Request) -> Response:
         return page(request, "home.html", providers=forms, public_url=_public(settings, request),
-                    providers_data=[asdict(f) for f in forms])
+                    providers_data=[asdict(f) for f in forms], sign_in=sign_in_config(request))
 
     async def api_providers(request: Request) -> Response:
         return JSONResponse([asdict(f) for f in forms])
@@ -116,6 +119,10 @@ def routes(settings: Settings, book: launches.LaunchBook) -> list[BaseRoute]:
 
     async def launch_page(request: Request) -> Response:
         provider, spec = request.path_params["provider"], request.path_params["spec"]
+        if signin is not None and settings.signin.sign_in == "required" \
+                and await signin.person(request) is None:  # sign in first, then back here
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"{_base(request)}sign-in?{urlencode({'next': here})}", 302)
         raw = _raw_spec(request, provider, spec)
         build_url = f"{_base(request)}build/{provider}/{raw}"
         token = door.issue_token(request, provider, spec)
@@ -138,11 +145,22 @@ def routes(settings: Settings, book: launches.LaunchBook) -> list[BaseRoute]:
         response = page(request, "launch.html", provider=provider,
                         spec="your saved work" if resuming else spec,
                         provider_label="a resume link" if resuming else
-                        (form.label if form else provider), config=config)
+                        (form.label if form else provider), config=config,
+                        sign_in=sign_in_config(request))
         if token or resuming:
             # the embedded token is short-lived and bound to this page; no cache may keep it
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    def sign_in_config(request: Request) -> dict[str, str]:
+        """What the page's servers panel (static/servers.js) needs; empty: no sign-in here."""
+        if signin is None:
+            return {}
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return {"mode": settings.signin.sign_in, "me": f"{_base(request)}api/me",
+                "servers": f"{_base(request)}api/servers/",
+                "signIn": f"{_base(request)}sign-in?{urlencode({'next': here})}",
+                "signOut": f"{_base(request)}sign-out?hub=1"}
 
     def badge(name: str) -> Route:
         body = (STATIC / name).read_bytes()
@@ -155,6 +173,9 @@ def routes(settings: Settings, book: launches.LaunchBook) -> list[BaseRoute]:
     async def not_found(request: Request) -> Response:
         if "name" in request.path_params:
             user, path = request.path_params["name"], request.path_params.get("path", "")
+            server = path.split("/", 1)[0]
+            if SERVER_NAME.fullmatch(server):  # a signed-in person's named server
+                user, path = f"{user}/{server}", path[len(server):].lstrip("/")
         else:
             user, path = request.query_params.get("user", ""), request.query_params.get("path", "")
         launch = await book.lookup(user) if user else None
