@@ -63,6 +63,21 @@ for _cls, _values in cfg["authenticator_config"].items():
         c[_cls][_name] = _value
 if cfg["auth_state"]:  # people's own repository tokens (read by bindery's service only)
     c.Authenticator.enable_auth_state = True
+
+
+class _NoStatsd:
+    """Authenticators written for JupyterHub < 6 (NativeAuthenticator 1.3, its newest release,
+    among them) time logins with the handlers' statsd client, which JupyterHub 6 removed; without
+    one their login page fails with 500. This one measures nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self
+
+
+if cfg["authenticator_class"] != "null":
+    from jupyterhub.handlers.base import BaseHandler as _BaseHandler
+    if not hasattr(_BaseHandler, "statsd"):
+        _BaseHandler.statsd = _NoStatsd()
 c.JupyterHub.bind_url = cfg["public_url"]
 c.JupyterHub.hub_bind_url = cfg["hub_bind_url"]
 c.JupyterHub.hub_connect_url = cfg["hub_connect_url"]
@@ -250,6 +265,10 @@ def config(settings: Settings) -> dict:
             {"name": "bindery", "services": ["bindery"], "scopes": BINDERY_SCOPES + (
                 AUTH_STATE_SCOPES if named and signin.person_git_credentials else [])},
             {"name": "idle-culler", "scopes": CULLER_SCOPES, "services": ["idle-culler"]},
+            # Everyone who signs in may sign in to bindery too (JupyterHub's default `user` role
+            # is "self" alone: no service's OAuth).
+            *([{"name": "user", "scopes": ["self", "access:services!service=bindery"]}]
+              if named else []),
         ],
     }
 

@@ -1,6 +1,7 @@
 """A real git smart-HTTP server for tests: `git http-backend` behind a small HTTP wrapper.
 
-It can require a token (HTTP Basic, any user name, as GitHub and GitLab take tokens) and counts the
+It can require a token (HTTP Basic, any user name, as GitHub and GitLab take tokens: a fixed one, or
+any that a check accepts, e.g. an identity provider's userinfo) and counts the
 requests it answers per repository, so tests can see how often bindery really asked.
 """
 
@@ -10,12 +11,13 @@ import base64
 import subprocess
 import threading
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
 class HttpGitServer:
-    def __init__(self, root: Path, token: str | None = None) -> None:
+    def __init__(self, root: Path, token: str | Callable[[str], bool] | None = None) -> None:
         self.root = root
         self.token = token
         self.requests: Counter[str] = Counter()  # "<repo path> <service>" -> count
@@ -69,7 +71,9 @@ class HttpGitServer:
                     server.authorization_seen.append(auth)
                     given = base64.b64decode(auth.removeprefix("Basic ")).decode(
                         errors="replace").partition(":")[2] if auth.startswith("Basic ") else ""
-                    if given != server.token:
+                    accepted = server.token(given) if callable(server.token) \
+                        else given == server.token
+                    if not given or not accepted:
                         server.refused += 1
                         self.send_response(401)
                         self.send_header("WWW-Authenticate", 'Basic realm="git"')

@@ -1,0 +1,108 @@
+"""Stacks whose hub has a real authenticator: NativeAuthenticator (sign-up and login pages), and
+oauthenticator's GenericOAuthenticator against a real OpenID Connect provider (oidc_provider.py)
+whose access tokens also open a private repository on a smart-HTTP git server.
+
+Each is a dedicated stack (its hub config differs from the session stack's), started once per
+module and removed at its end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from bindery.event_stream import follow_sync
+from bindery.events import Event
+from bindery.settings import Settings
+from tests.conftest import free_port
+from tests.production.own_stack import dedicated_stack
+from tests.providers.httpgit import HttpGitServer
+from tests.signin.oidc_provider import OidcProvider
+from tests.web.browser import chromium
+
+PEOPLE = {"alice": "alice-password-7c1e", "bob": "bob-password-92fd"}
+
+
+@pytest.fixture(scope="module")
+def native_stack(tmp_path_factory, git_server) -> Iterator[Settings]:
+    with dedicated_stack(
+            tmp_path_factory.mktemp("signin-native"), git_server.base_url,
+            sign_in="optional", authenticator_class="native", named_server_limit_per_user=2,
+            max_servers_per_repo=2,
+            authenticator_config={"NativeAuthenticator": {"open_signup": True},
+                                  "Authenticator": {"allow_all": True}}) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def oidc_provider(tmp_path_factory) -> Iterator[OidcProvider]:
+    provider = OidcProvider(tmp_path_factory.mktemp("idp"), free_port())
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="module")
+def token_git(git_server, oidc_provider) -> Iterator[HttpGitServer]:
+    """A git host that, as a forge does with its own OAuth tokens, accepts exactly the access
+    tokens the identity provider vouches for (its userinfo answers for them)."""
+    server = HttpGitServer(git_server.root, token=lambda t: oidc_provider.userinfo(t) is not None)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def oidc_stack(tmp_path_factory, git_server, oidc_provider, token_git) -> Iterator[Settings]:
+    proxy_port = free_port()
+    hub = f"http://127.0.0.1:{proxy_port}"
+    oidc_provider.start(f"{hub}/hub/oauth_callback", {"carol": "carol-password-51ab"})
+    idp = oidc_provider.url
+    with dedicated_stack(
+            tmp_path_factory.mktemp("signin-oidc"), git_server.base_url, proxy_port=proxy_port,
+            sign_in="required", authenticator_class="generic-oauth",
+            person_git_credentials={f"{token_git.base_url}/": "access_token"},
+            authenticator_config={
+                "GenericOAuthenticator": {
+                    "client_id": oidc_provider.client_id,
+                    "client_secret": oidc_provider.client_secret,
+                    "oauth_callback_url": f"{hub}/hub/oauth_callback",
+                    "authorize_url": f"{idp}/o/authorize/", "token_url": f"{idp}/o/token/",
+                    "userdata_url": f"{idp}/o/userinfo/", "scope": ["openid", "profile"],
+                    "username_claim": "preferred_username", "login_service": "Test IdP"},
+                "Authenticator": {"allow_all": True}}) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as b:
+        yield b
+
+
+def web(settings: Settings) -> str:
+    return settings.service.web_url.rstrip("/")
+
+
+def launch(settings: Settings, spec: str, cookies: dict[str, str] | None = None,
+           timeout: float = 300) -> list[Event]:
+    """Every event of one launch through bindery's /build stream, as the cookie's person."""
+    events: list[Event] = []
+    with httpx.Client(timeout=httpx.Timeout(30, read=timeout), cookies=cookies or {}) as client:
+        for message in follow_sync(client, f"{web(settings)}/build/git/{spec}",
+                                   done=lambda m: json.loads(m.data).get("phase") in
+                                   ("ready", "failed")):
+            events.append(Event.model_validate_json(message.data))
+    return events
+
+
+def git_spec(url: str, ref: str = "main") -> str:
+    return f"{quote(url, safe='')}/{ref}"
+
+
+def signin_cookie(context) -> dict[str, str]:
+    """bindery's sign-in cookie from a browser context (to use the same person from httpx)."""
+    return {c["name"]: c["value"] for c in context.cookies() if c["name"] == "bindery-signin"}

@@ -1,0 +1,142 @@
+"""Sign-up and login with JupyterHub's NativeAuthenticator, driven in headless Chromium; a person's
+launches are named servers of theirs, listed and stopped on bindery's pages; another person can
+neither see nor stop them (through the page, bindery's API or the hub); a restarted bindery and a
+second bindery process know the person from the same cookie."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from bindery import datadir
+from bindery.launches.hub_api import Hub
+from bindery.stack import web_service
+from tests.production.conftest import start_service
+from tests.production.own_stack import FROM_BASE
+from tests.signin.conftest import PEOPLE, git_spec, launch, signin_cookie, web
+from tests.web.browser import needs_chromium, shot
+
+pytestmark = needs_chromium
+
+
+def sign_up_and_in(browser, settings, name: str):
+    """A new person signs up on the hub's page, then signs in to bindery (through the hub)."""
+    password = PEOPLE[name]
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{settings.hub_public}/hub/signup")
+    page.fill("#username_input", name)
+    if page.locator("#email_input").count():  # asked only when the operator wants emails
+        page.fill("#email_input", f"{name}@example.org")
+    page.fill("#password_input", password)
+    page.fill("#password_confirmation_input", password)
+    page.click("#signup_submit")
+    page.wait_for_selector(".alert-success", timeout=15000)
+    page.goto(f"{web(settings)}/")
+    page.wait_for_selector("#person-who a:has-text('Sign in')", timeout=15000)  # anonymous now
+    page.click("#person-who a:has-text('Sign in')")
+    page.wait_for_selector("#login_submit", timeout=15000)  # the hub's login page
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    page.wait_for_selector(f"#person-who:has-text('Signed in as {name}')", timeout=30000)
+    assert page.url.rstrip("/") == web(settings)  # back where the sign-in started
+    return context, page
+
+
+def me(settings, cookies) -> httpx.Response:
+    return httpx.get(f"{web(settings)}/api/me", cookies=cookies, timeout=15)
+
+
+async def hub_user(settings, name: str) -> dict:
+    hub = Hub(datadir.hub_api(settings), datadir.hub_token(settings), 10)
+    try:
+        return await hub.get_user(name) or {}
+    finally:
+        await hub.aclose()
+
+
+def test_people_sign_up_sign_in_and_keep_their_servers_to_themselves(
+        native_stack, git_server, browser):
+    settings = native_stack
+    _, url = git_server.create("signin", {"Dockerfile": FROM_BASE})
+    _, other_url = git_server.create("signin-other", {"Dockerfile": FROM_BASE})
+    spec = git_spec(url)
+    alice, alice_page = sign_up_and_in(browser, settings, "alice")
+    alice_cookie = signin_cookie(alice)
+    assert alice_cookie, "bindery set no sign-in cookie"
+
+    # Two launches of one repository: two named servers of alice's, each ready with its token.
+    first = launch(settings, spec, alice_cookie)
+    assert first[-1].phase == "ready", first[-1].message
+    second = launch(settings, spec, alice_cookie)
+    assert second[-1].phase == "ready", second[-1].message
+    names = {e.data()["user"] for e in (first[-1], second[-1])}
+    assert len(names) == 2 and all(n.startswith("alice/b-") for n in names), names
+    for ready in (first[-1], second[-1]):
+        server = ready.data()["user"].split("/", 1)[1]
+        assert ready.data()["url"].endswith(f"/user/alice/{server}/")
+        assert httpx.get(f"{ready.data()['url']}api/status", timeout=15, headers={
+            "Authorization": f"token {ready.data()['token']}"}).status_code == 200
+    hub_servers = asyncio.run(hub_user(settings, "alice"))["servers"]
+    assert {f"alice/{n}" for n in hub_servers if n} == names  # the hub's own record
+
+    # The person's limit (2) holds: a third launch fails clearly, and leaves nothing behind.
+    third = launch(settings, git_spec(other_url), alice_cookie)
+    assert third[-1].phase == "failed" and "maximum of 2 named servers" in third[-1].message
+    assert len(me(settings, alice_cookie).json()["servers"]) == 2
+
+    # The page lists both.
+    alice_page.goto(f"{web(settings)}/")
+    alice_page.wait_for_selector("#person-servers li.server >> nth=1", timeout=15000)
+    listed = alice_page.eval_on_selector_all("#person-servers li.server", "l => l.map(e => e.dataset.server)")
+    assert {f"alice/{n}" for n in listed} == names
+    shot(alice_page, "signin-two-servers")
+
+    # Bob signs up too; he sees none of alice's servers, and cannot stop them.
+    bob, bob_page = sign_up_and_in(browser, settings, "bob")
+    bob_cookie = signin_cookie(bob)
+    assert me(settings, bob_cookie).json()["servers"] == []
+    # Quotas count people's servers: alice's two fill the repository's quota (2) for bob.
+    full = launch(settings, spec, bob_cookie)
+    assert full[-1].phase == "failed" and full[-1].data()["status_code"] == 429, full[-1]
+    assert bob_page.locator("#person-servers li.server").count() == 0
+    target = sorted(listed)[0]
+    refused = httpx.delete(f"{web(settings)}/api/servers/{target}", cookies=bob_cookie, timeout=15)
+    assert refused.status_code == 404
+    for hostile in (f"..%2Falice%2F{target}", "alice%2F" + target, target + "%00", "x" * 300):
+        answer = httpx.delete(f"{web(settings)}/api/servers/{hostile}", cookies=bob_cookie,
+                              timeout=15)
+        assert answer.status_code in (404, 405), (hostile, answer.status_code)
+    anonymous = httpx.delete(f"{web(settings)}/api/servers/{target}", timeout=15)
+    assert anonymous.status_code == 401
+    forged = httpx.get(f"{web(settings)}/api/me", cookies={"bindery-signin": "alice"}, timeout=15)
+    assert forged.status_code == 401
+    # Bob's hub session does not open alice's server either (the hub's own access rules).
+    answer = bob_page.request.get(f"{settings.hub_public}/user/alice/{target}/api/status",
+                                  max_redirects=0)
+    assert answer.status != 200
+    assert len(me(settings, alice_cookie).json()["servers"]) == 2
+
+    # A restarted bindery, and a second bindery process, know alice from the same cookie.
+    web_service.stop(settings)
+    web_service.start(settings, log=lambda line: None)
+    assert {f"alice/{s['name']}" for s in me(settings, alice_cookie).json()["servers"]} == names
+    other = start_service(settings, settings.logs_dir / "second")
+    try:
+        answer = httpx.get(f"{other.url}/api/me", cookies=alice_cookie, timeout=15)
+        assert answer.status_code == 200 and answer.json()["name"] == "alice"
+        assert len(answer.json()["servers"]) == 2
+    finally:
+        other.stop()
+
+    # Alice stops one from the page; the hub no longer has it, and the other runs on.
+    alice_page.goto(f"{web(settings)}/")
+    alice_page.click(f"#person-servers li[data-server='{target}'] button.stop")
+    alice_page.wait_for_function("document.querySelectorAll('#person-servers li.server').length == 1",
+                                 timeout=30000)
+    remaining = {n for n in asyncio.run(hub_user(settings, "alice"))["servers"] if n}
+    assert remaining == {n.split("/", 1)[1] for n in names} - {target}
+    assert me(settings, alice_cookie).json()["servers"][0]["ready"] is True
