@@ -5,13 +5,10 @@ second bindery process know the person from the same cookie."""
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import pytest
 
 from bindery import datadir
-from bindery.launches.hub_api import Hub
 from bindery.stack import web_service
 from tests.production.conftest import start_service
 from tests.production.own_stack import FROM_BASE
@@ -50,12 +47,12 @@ def me(settings, cookies) -> httpx.Response:
     return httpx.get(f"{web(settings)}/api/me", cookies=cookies, timeout=15)
 
 
-async def hub_user(settings, name: str) -> dict:
-    hub = Hub(datadir.hub_api(settings), datadir.hub_token(settings), 10)
-    try:
-        return await hub.get_user(name) or {}
-    finally:
-        await hub.aclose()
+def hub_user(settings, name: str) -> dict:
+    """The hub's own record of a user (sync: Playwright's sync API holds this thread's loop)."""
+    answer = httpx.get(f"{datadir.hub_api(settings)}/users/{name}", timeout=15,
+                       headers={"Authorization": f"token {datadir.hub_token(settings)}"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
 
 
 def test_people_sign_up_sign_in_and_keep_their_servers_to_themselves(
@@ -80,7 +77,7 @@ def test_people_sign_up_sign_in_and_keep_their_servers_to_themselves(
         assert ready.data()["url"].endswith(f"/user/alice/{server}/")
         assert httpx.get(f"{ready.data()['url']}api/status", timeout=15, headers={
             "Authorization": f"token {ready.data()['token']}"}).status_code == 200
-    hub_servers = asyncio.run(hub_user(settings, "alice"))["servers"]
+    hub_servers = hub_user(settings, "alice")["servers"]
     assert {f"alice/{n}" for n in hub_servers if n} == names  # the hub's own record
 
     # The person's limit (2) holds: a third launch fails clearly, and leaves nothing behind.
@@ -137,6 +134,6 @@ def test_people_sign_up_sign_in_and_keep_their_servers_to_themselves(
     alice_page.click(f"#person-servers li[data-server='{target}'] button.stop")
     alice_page.wait_for_function("document.querySelectorAll('#person-servers li.server').length == 1",
                                  timeout=30000)
-    remaining = {n for n in asyncio.run(hub_user(settings, "alice"))["servers"] if n}
+    remaining = {n for n in hub_user(settings, "alice")["servers"] if n}
     assert remaining == {n.split("/", 1)[1] for n in names} - {target}
     assert me(settings, alice_cookie).json()["servers"][0]["ready"] is True
