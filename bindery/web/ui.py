@@ -121,8 +121,8 @@ def routes(settings: Settings, book: launches.LaunchBook, signin: SignIn | None 
         provider, spec = request.path_params["provider"], request.path_params["spec"]
         if signin is not None and settings.signin.sign_in == "required" \
                 and await signin.person(request) is None:  # sign in first, then back here
-            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"{_base(request)}sign-in?{urlencode({'next': here})}", 302)
+            return RedirectResponse(f"{_base(request)}sign-in?{urlencode({'next': _here(request)})}",
+                                    302)
         raw = _raw_spec(request, provider, spec)
         build_url = f"{_base(request)}build/{provider}/{raw}"
         token = door.issue_token(request, provider, spec)
@@ -156,7 +156,7 @@ def routes(settings: Settings, book: launches.LaunchBook, signin: SignIn | None 
         """What the page's servers panel (static/servers.js) needs; empty: no sign-in here."""
         if signin is None:
             return {}
-        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        here = _here(request)
         return {"mode": settings.signin.sign_in, "me": f"{_base(request)}api/me",
                 "servers": f"{_base(request)}api/servers/",
                 "signIn": f"{_base(request)}sign-in?{urlencode({'next': here})}",
@@ -219,6 +219,12 @@ def routes(settings: Settings, book: launches.LaunchBook, signin: SignIn | None 
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
         Route("/{path:path}", unknown_page, methods=["GET", "HEAD"]),
     ]
+
+
+def _here(request: Request) -> str:
+    """This page's path and query as the browser sent them (git and gl specs keep their %2F)."""
+    raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    return raw + (f"?{request.url.query}" if request.url.query else "")
 
 
 def _wants_json(request: Request) -> bool:
