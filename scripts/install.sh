@@ -3,7 +3,8 @@
 #
 #   - apt packages, only those missing (podman, registry, debootstrap, chromium for UI tests, ...)
 #   - Debian's docker-registry service stopped and disabled (bindery runs its own registries)
-#   - <project>/.venv with `pip install -e '.[stack,test]'`, only when pyproject.toml changed
+#   - <project>/.venv with `pip install -e '.[stack,test]'`, only when pyproject.toml changed (the
+#     hub's authenticators and the sign-in tests' OpenID Connect provider, django-oauth-toolkit, too)
 #   - node_modules with `npm ci` (or `npm install`), only when package(-lock).json changed
 #
 # Environment: BINDERY_VENV (default <project>/.venv), PYTHON (default python3),
