@@ -42,6 +42,9 @@ HOME_VOLUMES_SOURCE = Path(__file__).with_name("home_volumes.py")  # ...and what
 BINDERY_SCOPES = ["admin:users", "start:servers", "delete:servers", "read:servers", "tokens"]
 # With person_git_credentials: a signed-in person's repository token, read per launch.
 AUTH_STATE_SCOPES = ["admin:auth_state"]
+# Everyone who signs in to the hub may sign in to bindery too (JupyterHub's default `user` role is
+# "self" alone: no service's OAuth).
+SIGNED_IN_USER_ROLE = {"name": "user", "scopes": ["self", "access:services!service=bindery"]}
 CRYPT_KEY_FILE = "hub-crypt-key"  # in data_dir/secrets: encrypts auth_state in the hub's database
 # What jupyterhub-idle-culler documents; admin:users (delete:users) because of --cull-users.
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers", "admin:users"]
@@ -265,10 +268,7 @@ def config(settings: Settings) -> dict:
             {"name": "bindery", "services": ["bindery"], "scopes": BINDERY_SCOPES + (
                 AUTH_STATE_SCOPES if named and signin.person_git_credentials else [])},
             {"name": "idle-culler", "scopes": CULLER_SCOPES, "services": ["idle-culler"]},
-            # Everyone who signs in may sign in to bindery too (JupyterHub's default `user` role
-            # is "self" alone: no service's OAuth).
-            *([{"name": "user", "scopes": ["self", "access:services!service=bindery"]}]
-              if named else []),
+            *([SIGNED_IN_USER_ROLE] if named else []),
         ],
     }
 
