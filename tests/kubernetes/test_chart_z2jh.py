@@ -3,6 +3,7 @@ matches what bindery's embedded hub does (bindery/stack/jupyterhub.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 import textwrap
@@ -14,7 +15,7 @@ import yaml
 from bindery.settings import Settings
 from bindery.stack.jupyterhub import BINDERY_SCOPES
 from bindery.stack.spawner import binder_environment
-from tests.kubernetes.chart import CHART, ROOT, Obj, helm, named
+from tests.kubernetes.chart import CHART, ROOT, Obj, container_env, helm, named, render
 
 
 def z2jh_values() -> Obj:
@@ -103,3 +104,39 @@ def test_documented_bindery_values_render() -> None:
     service = named(objs, "Service")
     target = f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
     assert set(routes.values()) == {target}
+
+
+def test_documented_sign_in_matches_the_embedded_hub(tmp_path) -> None:
+    """The z2jh sign-in block (docs/kubernetes.md) asks the hub for what bindery's embedded hub
+    config has with sign-in on: the service's OAuth callback, the user role, the bindery role with
+    auth_state, named servers, and the culler removing them; and bindery's chart passes the
+    sign-in settings through."""
+    from bindery.stack.jupyterhub import AUTH_STATE_SCOPES, SIGNED_IN_USER_ROLE, config
+
+    text = (ROOT / "docs/kubernetes.md").read_text()
+    [block] = re.findall(r"```yaml\n(# z2jh sign-in values for bindery.*?)```", text, re.S)
+    values = yaml.safe_load(block)
+    public = "https://binder.example.org/"
+    embedded = config(Settings(data_dir=tmp_path, public_url=public, sign_in="optional",
+                               authenticator_class="github",
+                               person_git_credentials={"https://github.com/": "access_token"}))
+    [service] = [s for s in embedded["services"] if s["name"] == "bindery"]
+    documented = values["hub"]["services"]["bindery"]
+    assert documented["oauth_redirect_uri"] == service["oauth_redirect_uri"]
+    assert documented["oauth_no_confirm"] is service["oauth_no_confirm"] is True
+    roles = {r["name"]: r for r in embedded["roles"]}
+    assert values["hub"]["loadRoles"]["user"]["scopes"] == SIGNED_IN_USER_ROLE["scopes"]
+    assert values["hub"]["loadRoles"]["bindery"]["scopes"] == roles["bindery"]["scopes"] \
+        == BINDERY_SCOPES + AUTH_STATE_SCOPES
+    hub = values["hub"]["config"]
+    assert hub["JupyterHub"]["allow_named_servers"] is embedded["allow_named_servers"] is True
+    assert hub["Authenticator"]["enable_auth_state"] is embedded["auth_state"] is True
+    assert values["cull"]["removeNamedServers"] is True
+    # bindery's chart: the sign-in settings reach the web pods as BINDERY_* variables
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        yaml.safe_dump({"settings": {"sign_in": "optional", "person_git_credentials":
+                                     {"https://github.com/": "access_token"}}}, f)
+        f.flush()
+        env = container_env(named(render("-f", f.name), "Deployment"))
+    assert env["BINDERY_SIGN_IN"] == "optional"
+    assert json.loads(env["BINDERY_PERSON_GIT_CREDENTIALS"]) == {"https://github.com/": "access_token"}
