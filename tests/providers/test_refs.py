@@ -4,6 +4,7 @@ local server speaking GitHub's and GitLab's commit APIs; every count is the serv
 from __future__ import annotations
 
 import asyncio
+import base64
 import subprocess
 from collections import defaultdict
 from urllib.parse import quote
@@ -226,3 +227,41 @@ def test_credentials_reach_the_web_service_process_intact(tmp_path, monkeypatch)
     (key, value), = git_auth_config(child, prefix + "repo.git")
     assert key == f"http.{prefix}.extraHeader" and value.startswith("Authorization: Basic ")
     assert git_auth_config(child, "https://git.example.org/other/repo.git") == ()
+
+
+async def test_a_persons_token_resolves_for_them_alone(tmp_path, private_git, git_server):
+    """Under person_git_credentials a resolution with a person's token is theirs: another person
+    or an anonymous request asks git again (and is refused); a full commit is checked with git too,
+    so knowing it is not enough. The operator's token for that host is never sent."""
+    from pydantic import SecretStr
+
+    from tests.providers.conftest import SECRET
+    path, _ = git_server.create("person", {"README": "mine"})
+    sha = git_server.git(git_server.root / path, "rev-parse", "HEAD")
+    url = f"{private_git.base_url}/{path}"
+    prefix = private_git.base_url + "/"
+    s = settings(tmp_path, person_git_credentials={prefix: "access_token"},
+                 git_credentials={prefix: SecretStr("operator-token")})  # never sent there
+    cache = RefCache(s)
+    before = len(private_git.authorization_seen)
+
+    def request(ref: str, owner: str = "", token: str | None = None):
+        provider = get_provider(s, "git", f"{quote(url, safe='')}/{ref}")
+        provider.credential_owner = owner
+        provider.person_credential = (prefix, SecretStr(token)) if token else None
+        return provider
+
+    try:
+        assert await cache.resolve(request("main", "carol", SECRET)) == sha
+        for ref in ("main", sha):  # cached for carol only; a full commit is no way round
+            with pytest.raises(LaunchError) as info:
+                await cache.resolve(request(ref))
+            assert info.value.status_code == 404
+            with pytest.raises(LaunchError):
+                await cache.resolve(request(ref, "dave"))
+        assert await cache.resolve(request(sha, "carol", SECRET)) == sha
+        sent = [a for a in private_git.authorization_seen[before:] if a]
+        carols = base64.b64encode(f"x-access-token:{SECRET}".encode()).decode()
+        assert sent and set(sent) == {f"Basic {carols}"}  # carol's token, and nothing else
+    finally:
+        await cache.aclose()
