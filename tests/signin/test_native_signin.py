@@ -84,8 +84,12 @@ def test_people_sign_up_sign_in_and_keep_their_servers_to_themselves(
     third = launch(settings, git_spec(other_url), alice_cookie)
     assert third[-1].phase == "failed" and "maximum of 2 named servers" in third[-1].message
     assert len(me(settings, alice_cookie).json()["servers"]) == 2
+    # Sign-in is optional here: an anonymous launch is what it always was (a user of its own).
+    anonymous = launch(settings, git_spec(other_url))
+    assert anonymous[-1].phase == "ready", anonymous[-1].message
+    assert anonymous[-1].data()["user"].startswith("b-") and "/" not in anonymous[-1].data()["user"]
 
-    # The page lists both.
+    # The page lists both of alice's (and not the anonymous server).
     alice_page.goto(f"{web(settings)}/")
     alice_page.wait_for_selector("#person-servers li.server >> nth=1", timeout=15000)
     listed = alice_page.eval_on_selector_all("#person-servers li.server", "l => l.map(e => e.dataset.server)")
