@@ -34,6 +34,7 @@ from bindery.launches.quota import hub_snapshot, limits_for
 from bindery.launches.services import Services
 from bindery.launches.reservations import HubSnapshot, QuotaFull
 from bindery.providers import RepoProvider, get_provider
+from bindery.providers.credentials import person_prefix
 from bindery.providers.data_records import RecordProvider
 from bindery.registry_client import by_digest
 from bindery.repoid import identify
@@ -388,8 +389,8 @@ def judge_move(services: Services, provider: RepoProvider) -> None:
 async def _for_person(services: Services, provider: RepoProvider, person: str | None) -> None:
     """A signed-in person's request reaches their private repositories with their own token
     (when their authenticator holds one for that host), and its resolution is theirs alone."""
-    if not person:
-        return
+    if not person or person_prefix(services.settings, provider.repo_url) is None:
+        return  # a host without people's tokens: resolutions stay shared by everyone
     provider.credential_owner = person
     provider.person_credential = await people.git_credential(
         services.settings, services.hub, person, provider.repo_url)
