@@ -8,7 +8,8 @@ any bindery process (after a restart, behind replicas) answers the same.
 
 A person's server is named like an anonymous launch's user (``b-<repository hash>-<random>``,
 bindery/launches/hub_users.py), so quotas count it under its repository; bindery calls it
-``person/server`` (bindery/launches/hub_api.py's ``server_path``).
+``person/server`` (bindery/launches/hub_api.py's ``server_path``). Their home (a volume per person
+and repository) is chosen by bindery/launches/homes.py's ``launch_home``, which the pipeline calls.
 """
 
 from __future__ import annotations
@@ -35,14 +36,6 @@ SERVER_NAME = re.compile(r"b-[0-9a-f]{8}-[0-9a-f]{8}")
 def new_server(person: str, repo_key: str) -> str:
     """`person/server`: the name of a new named server of `person` for a launch of `repo_key`."""
     return f"{person}/{user_name(repo_key, secrets.token_hex(4))}"
-
-
-def home_options(person: str, repo_key: str) -> dict[str, str]:
-    """The start options that give a person's server its home: THE one place a signed-in person's
-    home is chosen (per person and repository). Persistent homes are a volume the spawner mounts
-    (bindery_home); until they are wired here a person's server starts with the image's own home,
-    as an anonymous one does."""
-    return {}
 
 
 async def git_credential(settings: Settings, hub: Hub, person: str, repo_url: str
