@@ -266,6 +266,18 @@ async def test_a_disk_fill_ends_the_build_naming_the_disk_budget(stack, git_repo
     assert "disk budget (0.0625 GiB)" in message, message
 
 
+async def test_many_files_under_the_file_limit_still_end_at_the_disk_budget(stack, git_repo_factory):
+    """No file reaches the budget (8 MiB each, budget 64 MiB), but together they pass it."""
+    settings = stack.model_copy(update={"build_disk_max_bytes": 64 * 1024 * 1024})
+    _, url = git_repo_factory(f"sandbox-files-{uuid.uuid4().hex[:6]}",
+                              "RUN for i in $(seq 1 60); do head -c 8388608 /dev/urandom > /tmp/f$i; done")
+    _, error = await build(settings, url, f"{stack.registry.host}/bindery/files-"
+                                          f"{uuid.uuid4().hex[:8]}:test")
+    assert error is not None
+    message = error.event().message
+    assert "disk budget (0.0625 GiB) in all" in message, message
+
+
 async def test_a_symlink_out_of_the_repository_is_named(stack, git_server, base_image):
     path, url = git_server.create(f"sandbox-link-{uuid.uuid4().hex[:6]}", {
         "Dockerfile": f"FROM {base_image}\nCOPY escape /tmp/escape\n"})

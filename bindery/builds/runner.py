@@ -13,6 +13,7 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 
 from bindery import datadir
 from bindery.builds.buildpacks.options import BuildOptions
@@ -21,6 +22,7 @@ from bindery.builds.executors.base import CANCELLED, TIMED_OUT, BuildExecutor, B
 from bindery.builds.build_logs import BuildLogs
 from bindery.builds.log_access import KEY_PARAM, log_key
 from bindery.builds.buildpack_mode import BuildpacksChooser
+from bindery.builds.disk_watch import DiskWatch, own_store
 from bindery.builds import step_sandbox
 from bindery.builds.queue import BuildJob
 from bindery.builds.repo2docker_run import (AUTH_ENV, END_TOKEN_ENV, STEP_OPTIONS_ENV, REPO2DOCKER_ERROR, TAIL_LINES, end_digest, end_line,
@@ -109,8 +111,37 @@ async def run_build(settings: Settings, chooser: BuildpacksChooser, executor: Bu
     async for event in follow_build(executor, spec, log_url, settings.builds.build_memory_limit,
                                     settings.registry.registry_mirrors,
                                     settings.builds.build_output_max_bytes,
-                                    settings.builds.build_disk_max_bytes):
+                                    settings.builds.build_disk_max_bytes,
+                                    own_store(datadir.StackPaths.of(settings).store("build"))):
         yield event
+
+
+class _DiskStop:
+    """Stops the build once it wrote more than ``budget`` bytes in all; ``grown`` says how much
+    it had written then (set before the build is stopped, so its end is explained)."""
+
+    def __init__(self, executor: BuildExecutor, name: str, store: Path, budget: int) -> None:
+        self.grown: int | None = None
+
+        async def builds_running() -> int:
+            return len(await executor.running())
+
+        async def stop_when_over() -> None:
+            self.grown = await DiskWatch(store, budget, builds_running).over()
+            await executor.cancel(name, "it wrote more than its disk budget")
+
+        self.task = asyncio.get_running_loop().create_task(stop_when_over())
+
+    @classmethod
+    def watch(cls, executor: BuildExecutor, name: str, store: Path | None,
+              budget: int) -> _DiskStop | None:
+        return cls(executor, name, store, budget) if store is not None and budget else None
+
+    async def close(self) -> None:
+        if self.grown is not None:  # the build is being stopped: let that finish
+            await asyncio.gather(self.task, return_exceptions=True)
+        elif not self.task.done():
+            self.task.cancel()
 
 
 def pushed_event(digest: str) -> Event:
@@ -121,7 +152,8 @@ def pushed_event(digest: str) -> Event:
 
 async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
                        memory_limit: str, mirrors: Mapping[str, str] | None = None,
-                       output_max_bytes: int = 0, disk_max_bytes: int = 0) -> AsyncIterator[Event]:
+                       output_max_bytes: int = 0, disk_max_bytes: int = 0,
+                       disk_store: Path | None = None) -> AsyncIterator[Event]:
     """Start (or join) the build named from spec.image and yield its log from the start.
 
     When this task is cancelled (a shutdown), the build keeps running on the engine: the next
@@ -131,6 +163,9 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
     and the engine noticing the container's end, the log kept and the container removed (0.5-2 s
     on podman) happen in the background (BuildExecutor.finish_in_background). A build this
     process joined carries another process's token: it is waited for as usual.
+
+    With ``disk_store`` (the build store, a file system of its own), what the build writes in all
+    is held to ``disk_max_bytes`` too (builds/disk_watch.py), not only each file.
     """
     token = spec.env.get(END_TOKEN_ENV)
     try:
@@ -146,6 +181,8 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
     succeeded = False
     digest = None  # what the engine pushed, as the success line says (any process's build)
     printed = 0  # bytes of output so far: past output_max_bytes the build is stopped
+    disk = f"{disk_max_bytes / 2**30:g} GiB" if disk_max_bytes else "its disk budget"
+    disk_stop = _DiskStop.watch(executor, handle.name, disk_store, disk_max_bytes)
     lines = executor.follow(handle.name)
     try:
         while True:
@@ -177,6 +214,14 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
             yield event
     finally:
         await lines.aclose()
+        if disk_stop is not None:
+            await disk_stop.close()
+    if disk_stop is not None and disk_stop.grown is not None:
+        raise LaunchError(
+            f"Build failed: the build wrote more than its disk budget ({disk}) in all "
+            f"({disk_stop.grown / 2**30:.2f} GiB), so it was stopped. Write less (or "
+            f"clean up within the step that writes). Full build log: {log_url}",
+            build_log_url=log_url)
     if succeeded:
         executor.finish_in_background(handle)
         if digest:
@@ -209,7 +254,6 @@ async def follow_build(executor: BuildExecutor, spec: BuildSpec, log_url: str,
                         f"please try again in a minute. Full build log: {log_url}",
                         build_log_url=log_url)
     else:
-        disk = f"{disk_max_bytes / 2**30:g} GiB" if disk_max_bytes else "its disk budget"
         cause = (known_cause(tail, mirrors, disk=disk, memory=memory_limit)
                  or (errors[-1].removeprefix(REPO2DOCKER_ERROR) if errors else "")
                  or f"repo2docker exited with status {status}")

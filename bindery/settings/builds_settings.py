@@ -43,9 +43,11 @@ class BuildSettings(BaseModel):
         "builds may have at once (a cgroup of their own): a fork bomb in a RUN step stops there.")
     build_disk_max_bytes: int = Field(
         4 * 1024**3, ge=64 * 1024**2,
-        description="Bytes one file written by a build step may reach (the steps' file-size limit): "
-        "a step writing past it is stopped and the build fails saying so. What all builds "
-        "together may write is bounded by the build store's own file system (build_store_size).")
+        description="Bytes one build may write: no file of a step grows past it (the steps' "
+        "file-size limit), and with the build store on a file system of its own "
+        "(build_store_size >= 0) the build is stopped once the store grew by more than this times "
+        "the builds running beside it. Either way the build fails naming disk and this budget. "
+        "What all builds together may write is bounded by the build store's own file system.")
     build_store_size: int = Field(
         0, ge=-1,
         description="Bytes of the embedded build engine's image store: a file system of its own "
