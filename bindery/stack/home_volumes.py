@@ -112,6 +112,8 @@ def merge(api: docker.APIClient, name: str, image: str, script: str, timeout: fl
     """Merge the image's home (the repository's files) into the home volume with `script`
     (bindery/home_merge.py) in a confined container of the image; the image's home folder."""
     home = image_home(api, image)
+    with contextlib.suppress(docker.errors.NotFound):  # a manifest's left by a hub that died
+        api.remove_container(f"bindery-manifest-{name[len(PREFIX):]}", force=True)
     _run_script(api, name, image, script, [home, MOUNT], timeout,
                 "merging the repository's files into the home", "merge")
     return home

@@ -87,8 +87,8 @@ def test_a_new_homes_manifest_is_the_images_and_a_later_merge_judges_by_it(tmp_p
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["listed"] == 3
     listed = json.loads((home / MANIFEST).read_text())["files"]
-    assert listed["notes.md"] == home_merge.file_hash(repo / "notes.md")  # the image's, not the edit
-    assert (home / "notes.md").read_text() == "my edit"  # nothing in the home but the manifest changed
+    assert listed["notes.md"] == home_merge.file_hash(repo / "notes.md")  # the image's, not mine
+    assert (home / "notes.md").read_text() == "my edit"  # only the manifest was written
     write(repo, {"notes.md": "v2", "data.txt": "d2"})  # the repository moves on
     assert run_script(repo, home).returncode == 0
     assert (home / "notes.md").read_text() == "my edit"  # the person's edit survives
