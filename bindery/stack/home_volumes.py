@@ -39,6 +39,7 @@ MOUNT = "/bindery-home"  # where helper containers see the home (never a path of
 MERGE_MEMORY = "256m"
 HOME_OWNER = "1000:100"  # jovyan:users, repo2docker's and the base image's user
 HELPER_PIDS = 64
+BACKGROUND_CPU_SHARES = 2  # the lowest weight (the default is 1024): see _helper
 MKFS_TIMEOUT = 60.0
 
 
@@ -93,11 +94,14 @@ def image_home(api: docker.APIClient, image: str) -> str:
 
 
 def _helper(api: docker.APIClient, image: str, name: str, command: list[str], read_only: bool,
-            user: str | None = None, container_name: str | None = None) -> str:
+            user: str | None = None, container_name: str | None = None,
+            background: bool = False) -> str:
     host = api.create_host_config(
         binds={name: {"bind": MOUNT, "mode": "ro" if read_only else "rw"}}, network_mode="none",
         cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
-        pids_limit=HELPER_PIDS, mem_limit=MERGE_MEMORY, tmpfs={"/tmp": "rw,size=16m"})
+        pids_limit=HELPER_PIDS, mem_limit=MERGE_MEMORY, tmpfs={"/tmp": "rw,size=16m"},
+        # work nobody waits for yields the CPU to launches that somebody waits for
+        cpu_shares=BACKGROUND_CPU_SHARES if background else None)
     if container_name is not None:  # one left by a hub that died mid-merge
         with contextlib.suppress(docker.errors.NotFound):
             api.remove_container(container_name, force=True)
@@ -123,15 +127,17 @@ def manifest(api: docker.APIClient, name: str, image: str, script: str, timeout:
     """Write the manifest of the image's home files into a new home the engine filled from the
     image (see the module's doc), with `script` in a confined container of the image."""
     _run_script(api, name, image, script, ["--manifest", image_home(api, image), MOUNT], timeout,
-                "writing the home's manifest of the repository's files", "manifest")
+                "writing the home's manifest of the repository's files", "manifest",
+                background=True)
 
 
 def _run_script(api: docker.APIClient, name: str, image: str, script: str, args: list[str],
-                timeout: float, doing: str, kind: str) -> None:
+                timeout: float, doing: str, kind: str, background: bool = False) -> None:
     # As the home's owner (not the image's user, which may be root: without capabilities root
     # could not write into a home it does not own).
     container = _helper(api, image, name, ["python3", "-I", "-c", script, *args], False,
-                        user=HOME_OWNER, container_name=f"bindery-{kind}-{name[len(PREFIX):]}")
+                        user=HOME_OWNER, container_name=f"bindery-{kind}-{name[len(PREFIX):]}",
+                        background=background)
     try:
         api.start(container)
         try:

@@ -194,7 +194,7 @@ class BinderySpawner(DockerSpawner):
         # server ran it): the merge could change nothing then, and is skipped.
         merged = self.user_options.get("bindery_home_merged") == option
         pending = BinderySpawner._manifests.get(volume)
-        if pending is not None:  # its first server's manifest: the merge judges by it
+        if pending is not None and not merged:  # its first server's manifest: a merge needs it
             with contextlib.suppress(asyncio.TimeoutError):  # without it the merge loses nothing
                 await asyncio.wait_for(asyncio.shield(pending), self.home_merge_timeout)
 
