@@ -6,6 +6,7 @@ are removed by the home cleaner."""
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 import time
 
@@ -60,10 +61,20 @@ async def test_an_anonymous_home_comes_back_through_its_resume_link(stack, git_s
     resume_url = ready["resume_url"]
     secret = resume_url.rsplit("/", 1)[1]
     assert resume_url == f"{stack.service.web_url}v2/resume/{secret}"
+    store = open_store(stack)
+    try:
+        volume = (await store.get(RESUME_LINK, resume_key(secret)))["volume"]
+    finally:
+        await store.aclose()
+    # A new home: no merge container before the server started; the engine filled it from the
+    # image, and its manifest is written (from the image's files) after the server answered.
+    assert f"home {volume} new (filled from the image)" in (stack.logs_dir / "hub.log").read_text()
     async with httpx.AsyncClient(timeout=30) as client:
-        assert await contents(client, ready, "notes.md") == "v1\n"  # the repository's files
+        # right away, before the manifest may be written: it must not count this edit as the
+        # repository's (else the resume below would overwrite it)
+        await contents(client, ready, "notes.md", "my edit\n")
         await contents(client, ready, "mine.txt", "my work")  # the person's own file
-        await contents(client, ready, "notes.md", "my edit\n")  # and their edit
+        assert await contents(client, ready, "data.txt") == "d1\n"  # the repository's files
         page = await client.get(resume_url)
         assert page.status_code == 200 and f"build/resume/{secret}" in page.text
     await stop(hub, ready["user"])
@@ -84,7 +95,13 @@ async def test_an_anonymous_home_comes_back_through_its_resume_link(stack, git_s
         assert await contents(client, again, "mine.txt") == "my work"  # came back
         assert await contents(client, again, "notes.md") == "my edit\n"  # the person's edit wins
         assert await contents(client, again, "data.txt") == "d2\n"  # unmodified: updated
+        listing = (await client.get(f"{again['url']}api/contents/", headers={
+            "Authorization": f"token {again['token']}"})).json()["content"]
+        # judged by the first launch's manifest: nothing was taken for an unknown file and renamed
+        names = [f["name"] for f in listing]
+        assert "mine.txt" in names and not [n for n in names if re.search(r"_\d{14}", n)], names
         await contents(client, again, "later.txt", "more work")
+    assert f"home {volume} merged" in (stack.logs_dir / "hub.log").read_text()
     await stop(hub, again["user"])
     # The same image again: the home holds its files merged already, so the merge is skipped.
     events = await stream(resume_url.replace("/v2/", "/build/") + f"?ref={newer}")

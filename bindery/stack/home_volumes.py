@@ -10,6 +10,11 @@ kernel does not have (docs/homes.md). A podman volume with mount options (``type
 so each home is a file system of exactly its size in a sparse file: a full home refuses writes,
 nothing else on the disk notices, and the file's allocated blocks are what the home costs.
 
+A new home is made empty (mkfs's lost+found removed): podman copies a container's image content at
+the mount point into an empty named volume the first time a container mounts it, so the server's
+own container fills a new home with the repository's files, and no merge container runs before it
+starts (only the manifest is written, after the server answers: :func:`manifest`).
+
 Every container here runs without network, capabilities or new privileges, read-only, bounded in
 memory, processes and time, and is removed afterwards; none gets any credential.
 """
@@ -34,6 +39,7 @@ MOUNT = "/bindery-home"  # where helper containers see the home (never a path of
 MERGE_MEMORY = "256m"
 HOME_OWNER = "1000:100"  # jovyan:users, repo2docker's and the base image's user
 HELPER_PIDS = 64
+BACKGROUND_CPU_SHARES = 2  # the lowest weight (the default is 1024): see _helper
 MKFS_TIMEOUT = 60.0
 
 
@@ -66,6 +72,10 @@ def ensure(api: docker.APIClient, name: str, folder: Path, size_mb: int, owner: 
         subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", "-E", f"root_owner={owner or HOME_OWNER}",
                         "-L", name[-16:], str(image)], check=True, capture_output=True,
                        timeout=MKFS_TIMEOUT)
+        # Empty, so that the engine copies the image's home into it (it copies into empty
+        # volumes only); e2fsck makes lost+found again if it ever needs one.
+        subprocess.run(["debugfs", "-w", "-R", "rmdir lost+found", str(image)], check=True,
+                       capture_output=True, timeout=MKFS_TIMEOUT)
         api.create_volume(name, driver="local", labels={LABEL: "1"},
                           driver_opts={"type": "ext4", "device": str(image), "o": "loop"})
     except (subprocess.SubprocessError, OSError, docker.errors.APIError) as exc:
@@ -84,11 +94,14 @@ def image_home(api: docker.APIClient, image: str) -> str:
 
 
 def _helper(api: docker.APIClient, image: str, name: str, command: list[str], read_only: bool,
-            user: str | None = None, container_name: str | None = None) -> str:
+            user: str | None = None, container_name: str | None = None,
+            background: bool = False) -> str:
     host = api.create_host_config(
         binds={name: {"bind": MOUNT, "mode": "ro" if read_only else "rw"}}, network_mode="none",
         cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
-        pids_limit=HELPER_PIDS, mem_limit=MERGE_MEMORY, tmpfs={"/tmp": "rw,size=16m"})
+        pids_limit=HELPER_PIDS, mem_limit=MERGE_MEMORY, tmpfs={"/tmp": "rw,size=16m"},
+        # work nobody waits for yields the CPU to launches that somebody waits for
+        cpu_shares=BACKGROUND_CPU_SHARES if background else None)
     if container_name is not None:  # one left by a hub that died mid-merge
         with contextlib.suppress(docker.errors.NotFound):
             api.remove_container(container_name, force=True)
@@ -103,25 +116,41 @@ def merge(api: docker.APIClient, name: str, image: str, script: str, timeout: fl
     """Merge the image's home (the repository's files) into the home volume with `script`
     (bindery/home_merge.py) in a confined container of the image; the image's home folder."""
     home = image_home(api, image)
+    with contextlib.suppress(docker.errors.NotFound):  # a manifest's left by a hub that died
+        api.remove_container(f"bindery-manifest-{name[len(PREFIX):]}", force=True)
+    _run_script(api, name, image, script, [home, MOUNT], timeout,
+                "merging the repository's files into the home", "merge")
+    return home
+
+
+def manifest(api: docker.APIClient, name: str, image: str, script: str, timeout: float) -> None:
+    """Write the manifest of the image's home files into a new home the engine filled from the
+    image (see the module's doc), with `script` in a confined container of the image."""
+    _run_script(api, name, image, script, ["--manifest", image_home(api, image), MOUNT], timeout,
+                "writing the home's manifest of the repository's files", "manifest",
+                background=True)
+
+
+def _run_script(api: docker.APIClient, name: str, image: str, script: str, args: list[str],
+                timeout: float, doing: str, kind: str, background: bool = False) -> None:
     # As the home's owner (not the image's user, which may be root: without capabilities root
     # could not write into a home it does not own).
-    container = _helper(api, image, name, ["python3", "-I", "-c", script, home, MOUNT], False,
-                        user=HOME_OWNER, container_name=f"bindery-merge-{name[len(PREFIX):]}")
+    container = _helper(api, image, name, ["python3", "-I", "-c", script, *args], False,
+                        user=HOME_OWNER, container_name=f"bindery-{kind}-{name[len(PREFIX):]}",
+                        background=background)
     try:
         api.start(container)
         try:
             status = api.wait(container, timeout=timeout).get("StatusCode", 1)
         except Exception as exc:  # the engine's read timeout: the merge took too long
-            raise HomeError(f"merging the repository's files into the home took longer than "
-                            f"{timeout:.0f} s") from exc
+            raise HomeError(f"{doing} took longer than {timeout:.0f} s") from exc
         if status != 0:
             output = api.logs(container, stdout=False, stderr=True, tail=5).decode(errors="replace")
-            raise HomeError(f"merging the repository's files into the home failed "
+            raise HomeError(f"{doing} failed "
                             f"(exit {status}): {output.strip()[-500:]}")
     finally:
         with contextlib.suppress(docker.errors.APIError):
             api.remove_container(container, force=True)
-    return home
 
 
 def archive(api: docker.APIClient, name: str, image: str, deadline: float | None = None

@@ -18,9 +18,9 @@ def write(root: Path, files: dict[str, str]) -> None:
         (root / name).write_text(text)
 
 
-def run_script(source: Path, home: Path) -> subprocess.CompletedProcess:
+def run_script(source: Path, home: Path, *flags: str) -> subprocess.CompletedProcess:
     code = Path(home_merge.__file__).read_text()
-    return subprocess.run([sys.executable, "-I", "-c", code, str(source), str(home)],
+    return subprocess.run([sys.executable, "-I", "-c", code, *flags, str(source), str(home)],
                           capture_output=True, text=True, timeout=60)
 
 
@@ -75,3 +75,22 @@ def test_a_persons_file_the_repository_now_also_has_is_kept_under_a_new_name(tmp
     assert report["renamed"] == ["notes.md"]
     assert (home / "notes.md").read_text() == "theirs"
     assert (home / "notes_19700101000000.md").read_text() == "mine"
+
+
+def test_a_new_homes_manifest_is_the_images_and_a_later_merge_judges_by_it(tmp_path):
+    """A new home is filled by the engine's copy of the image's home; its manifest, written after
+    the server started, lists the image's files even when the person already edited one."""
+    repo, home = tmp_path / "repo", tmp_path / "home"
+    write(repo, {"notes.md": "v1", "data.txt": "d1", "sub/x.py": "x1"})
+    write(home, {"notes.md": "my edit", "data.txt": "d1", "sub/x.py": "x1"})  # copied, then edited
+    done = run_script(repo, home, "--manifest")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["listed"] == 3
+    listed = json.loads((home / MANIFEST).read_text())["files"]
+    assert listed["notes.md"] == home_merge.file_hash(repo / "notes.md")  # the image's, not mine
+    assert (home / "notes.md").read_text() == "my edit"  # only the manifest was written
+    write(repo, {"notes.md": "v2", "data.txt": "d2"})  # the repository moves on
+    assert run_script(repo, home).returncode == 0
+    assert (home / "notes.md").read_text() == "my edit"  # the person's edit survives
+    assert (home / "data.txt").read_text() == "d2"  # unchanged by the person: updated
+    assert not list(home.glob("notes_*"))  # judged as the person's edit, not an unknown file
