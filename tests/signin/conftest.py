@@ -101,10 +101,14 @@ def web(settings: Settings) -> str:
 def launch(settings: Settings, spec: str, cookies: dict[str, str] | None = None,
            timeout: float = 300) -> list[Event]:
     """Every event of one launch through bindery's /build stream, as the cookie's person."""
+    return stream(f"{web(settings)}/build/git/{spec}", cookies, timeout)
+
+
+def stream(url: str, cookies: dict[str, str] | None = None, timeout: float = 300) -> list[Event]:
+    """Every event of one event stream of bindery's (`url`), as the cookie's person."""
     events: list[Event] = []
     with httpx.Client(timeout=httpx.Timeout(30, read=timeout), cookies=cookies or {}) as client:
-        for message in follow_sync(client, f"{web(settings)}/build/git/{spec}",
-                                   done=lambda m: json.loads(m.data).get("phase") in
+        for message in follow_sync(client, url, done=lambda m: json.loads(m.data).get("phase") in
                                    ("ready", "failed")):
             events.append(Event.model_validate_json(message.data))
     return events
