@@ -1,9 +1,17 @@
 """Merge a repository's files into a person's home without overwriting their own changes.
 
-Runs inside a container of the server's image, before the server starts, with no network and no
-capabilities (bindery/stack/spawner.py starts it as ``python3 -c <this file> SOURCE HOME``): SOURCE
+Runs inside a container of the server's image, with no network and no capabilities
+(bindery/stack/spawner.py starts it as ``python3 -c <this file> [--manifest] SOURCE HOME``): SOURCE
 is the image's home folder as built (the repository's files), HOME is the home volume. Standard
 library only, so any Jupyter image can run it; importable for tests.
+
+Two modes:
+
+- merge (an existing home, before its server starts): the rules below;
+- ``--manifest`` (a new home, after its server started): the run engine copied the image's home into
+  the empty volume when the server's container mounted it, so the home holds exactly SOURCE; only
+  the manifest is written, from SOURCE's files (never the home's: what the person changes in the
+  meantime must not count as the repository's).
 
 The rules are nbgitpuller's, judged against a manifest of what the repository put into the home last
 time (path -> sha256, kept in the home as MANIFEST):
@@ -157,12 +165,32 @@ def merge(source: Path, home: Path, now: float | None = None) -> dict[str, list[
     return report
 
 
+def source_manifest(source: Path, home: Path) -> dict[str, list[str]]:
+    """Write the manifest of `source` into `home`, which holds `source`'s files as copied."""
+    files: dict[str, str] = {}
+    report: dict[str, list[str]] = {"listed": [], "unreadable": []}
+    try:
+        for relative, path in sorted(repository_files(source).items()):
+            try:
+                files[relative] = file_hash(path)
+            except PermissionError:  # as in merge(): not the repository's to judge
+                report["unreadable"].append(relative)
+                continue
+            report["listed"].append(relative)
+        write_manifest(home, files)
+    except OSError as exc:
+        raise MergeError(f"{type(exc).__name__}: {exc.strerror or exc}") from exc
+    return report
+
+
 def main(argv: list[str]) -> int:
+    only_manifest = argv[:1] == ["--manifest"]
+    argv = argv[1:] if only_manifest else argv
     if len(argv) != 2:
-        print("usage: home_merge SOURCE HOME", file=sys.stderr)
+        print("usage: home_merge [--manifest] SOURCE HOME", file=sys.stderr)
         return 2
     try:
-        report = merge(Path(argv[0]), Path(argv[1]))
+        report = (source_manifest if only_manifest else merge)(Path(argv[0]), Path(argv[1]))
     except MergeError as exc:
         print(f"could not merge the repository's files into the home: {exc}", file=sys.stderr)
         return 1
