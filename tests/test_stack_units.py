@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from bindery import datadir
 from bindery.settings import Settings
@@ -139,6 +140,27 @@ def test_process_start_stop(tmp_path):
     assert not again["started"] and again["pid"] == info["pid"]
     assert process.stop(paths, "sleeper")
     assert process.read_pid(paths, "sleeper") is None
+
+
+def test_stopping_a_process_stops_what_it_started_in_sessions_of_its_own(tmp_path):
+    """As JupyterHub starts its proxy and idle culler: a child in a session of its own is not in
+    the process group, yet it must not outlive the stop."""
+    paths = StackPaths(tmp_path)
+    child_pid = tmp_path / "child.pid"
+    argv = [sys.executable, "-c", "import os, pathlib, subprocess, sys, time; "
+            "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], "
+            "start_new_session=True); "
+            f"pathlib.Path({str(child_pid)!r}).write_text(str(c.pid)); time.sleep(300)"]
+    process.start(paths, "parent", argv, ready=child_pid.exists, timeout=10, log=lambda m: None)
+    child = int(child_pid.read_text())
+    assert os.getpgid(child) != process.read_pid(paths, "parent")  # not in the parent's group
+    assert process.stop(paths, "parent", detached_children=True)
+    try:
+        os.waitpid(child, os.WNOHANG)  # not ours to reap; only look
+    except ChildProcessError:
+        pass
+    stat = Path(f"/proc/{child}/stat")
+    assert not stat.exists() or stat.read_text().split(") ")[1][:1] in ("Z", "X"), "child left running"
 
 
 def test_process_start_reports_early_exit(tmp_path):

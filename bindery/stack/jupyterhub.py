@@ -342,7 +342,7 @@ def status(settings: Settings) -> dict:
 def stop(settings: Settings) -> bool:
     """Stop the hub (it stops its servers, the proxy and the culler), then stray proxy if any."""
     paths = StackPaths.of(settings)
-    stopped = process.stop(paths, NAME, timeout=30.0)
+    stopped = process.stop(paths, NAME, timeout=30.0, detached_children=True)  # its proxy, culler
     # A proxy left behind by a hub that was killed: only if its pid file names a live chp.
     pidfile = paths.hub / "proxy.pid"
     try:

@@ -181,13 +181,14 @@ def _wait(ready, pid: int, timeout: float, proc: subprocess.Popen | None = None)
         return _safe(ready)
 
 
-def stop(paths: StackPaths, name: str, timeout: float = 15.0) -> bool:
-    """Stop process ``name`` (its whole process group) if it runs. Returns True if it ran."""
+def stop(paths: StackPaths, name: str, timeout: float = 15.0, detached_children: bool = False) -> bool:
+    """Stop process ``name`` (its whole process group) if it runs. Returns True if it ran.
+    ``detached_children``: also what it started in sessions of their own (see ``kill_group``)."""
     pid = read_pid(paths, name)
     paths.pid(name).unlink(missing_ok=True)
     if pid is None:
         return False
-    kill_group(pid, timeout)
+    kill_group(pid, timeout, detached_children)
     return True
 
 
@@ -200,8 +201,18 @@ def running() -> Iterator[tuple[int, list[str]]]:
                 yield int(entry.name), argv
 
 
-def kill_group(pid: int, timeout: float = 15.0) -> None:
-    """SIGTERM the process group of ``pid`` (a session leader we started), SIGKILL after timeout."""
+def kill_group(pid: int, timeout: float = 15.0, detached_children: bool = False) -> None:
+    """SIGTERM the process group of ``pid`` (a session leader we started), SIGKILL after timeout.
+    ``detached_children``: then also whatever it had started in sessions of their own (JupyterHub
+    starts its proxy and its managed services, the idle culler among them, that way: they would
+    outlive a hub that was killed or did not finish its own cleanup). Not for a process whose
+    detached children must outlive it (the supervisor's restarted parts)."""
+    strays = _descendants(pid) if detached_children else {}
+    _signal_group(pid, timeout)
+    _stop_strays(strays)
+
+
+def _signal_group(pid: int, timeout: float) -> None:
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)
@@ -214,6 +225,60 @@ def kill_group(pid: int, timeout: float = 15.0) -> None:
             return
         except WaitTimeout:
             continue  # on to SIGKILL (after which kill_group gives up: nothing stronger to send)
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid, for every live process."""
+    found: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 1 and fields[0] not in ("Z", "X"):
+            found[int(entry.name)] = int(fields[1])
+    return found
+
+
+def _descendants(pid: int) -> dict[int, list[str]]:
+    """Every live process below ``pid`` (its children, theirs, ...) with its command line."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        children.setdefault(parent, []).append(child)
+    found: dict[int, list[str]] = {}
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        argv = _cmdline(child)
+        if argv is not None and child not in found:
+            found[child] = argv
+            todo.extend(children.get(child, []))
+    return found
+
+
+def _stop_strays(strays: Mapping[int, list[str]], wait: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL, each of ``strays`` still alive as the same program (a reused pid
+    is never signalled)."""
+    def alive() -> list[int]:
+        return [p for p, argv in strays.items() if _cmdline(p) == argv]
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        left = alive()
+        if not left:
+            return
+        for p in left:
+            try:
+                os.kill(p, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            wait_until(lambda: not alive(), timeout=wait, what="the stopped process's children gone")
+            return
+        except WaitTimeout:
+            continue
 
 
 def _gone(pid: int) -> bool:
