@@ -163,6 +163,23 @@ def test_stopping_a_process_stops_what_it_started_in_sessions_of_its_own(tmp_pat
     assert not stat.exists() or stat.read_text().split(") ")[1][:1] in ("Z", "X"), "child left running"
 
 
+def test_an_orphan_bridge_of_a_killed_stack_is_removed():
+    """A stack killed before `down` leaves its bridge and address; the next stack of that data_dir
+    would be refused the subnet ("already used on the host") unless the orphan goes."""
+    from bindery.stack import server_network
+
+    name = f"bdyt{os.getpid() % 10**9:09d}"[:15]
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", "10.199.254.1/25", "dev", name], check=True)
+        server_network.drop_orphan_bridge(name)
+        assert not Path(f"/sys/class/net/{name}").exists()
+        assert "10.199.254.1" not in subprocess.run(["ip", "-br", "addr"], capture_output=True,
+                                                    text=True).stdout
+    finally:
+        subprocess.run(["ip", "link", "delete", name], check=False, capture_output=True)
+
+
 def test_process_start_reports_early_exit(tmp_path):
     paths = StackPaths(tmp_path)
     argv = [sys.executable, "-c", "print('boom'); raise SystemExit(3)"]

@@ -36,7 +36,7 @@ from bindery.engine_clients import docker_client
 from bindery.settings import Settings
 from bindery.stack.base_image import debian_mirror
 from bindery.stack.process import StackError
-from bindery.stack.server_network import TIMEOUT, apply_ruleset, run_tool
+from bindery.stack.server_network import TIMEOUT, apply_ruleset, drop_orphan_bridge, run_tool
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -166,6 +166,7 @@ def install(settings: Settings, log: Callable[[str], None] = print) -> None:
             if subnets != [str(subnet)]:
                 stale.remove()
         if not client.networks.list(names=[network_name(settings)]):
+            drop_orphan_bridge(interface(settings))
             pool = docker.types.IPAMPool(subnet=str(subnet), gateway=str(subnet.network_address + 1))
             client.networks.create(
                 network_name(settings), driver="bridge",

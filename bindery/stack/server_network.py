@@ -197,6 +197,7 @@ def install(settings: Settings, log: Callable[[str], None] = print) -> None:
             if subnets != [str(bridge_network(settings))]:  # made for a /24 since given up
                 stale.remove()
         if not client.networks.list(names=[network_name(settings)]):
+            drop_orphan_bridge(interface(settings))
             pool = docker.types.IPAMPool(subnet=str(bridge_network(settings)),
                                          gateway=gateway(settings))
             client.networks.create(
@@ -209,6 +210,14 @@ def install(settings: Settings, log: Callable[[str], None] = print) -> None:
         client.close()
     log(f"  servers' network {network_name(settings)} ({bridge_network(settings)}), hub API at "
         f"{datadir.hub_address(settings)}:{settings.stack.hub_port}, egress rules in table inet {table(settings)}")
+
+
+def drop_orphan_bridge(ifname: str) -> None:
+    """Remove the bridge ``ifname`` when the engine that should own it has no network for it: a
+    stack killed before `down` leaves its bridge (and its address) behind, and the engine, its
+    network records gone with its store, would refuse the subnet as "already used on the host"."""
+    if Path(f"/sys/class/net/{ifname}").exists():
+        run_tool(["ip", "link", "delete", ifname], check=False)
 
 
 def apply_ruleset(script: str) -> None:
