@@ -20,6 +20,11 @@ async def test_launch_prints_a_working_url(stack, git_repo_factory):
     async with httpx.AsyncClient(timeout=10) as client:
         response = await client.get(f"{ready['url']}api", params={"token": ready["token"]})
     assert response.status_code == 200
+    # as a person reads it: the server's URL, then the way back to its files
+    again = await asyncio.to_thread(run_cli, stack, "launch", url, "--ref", "main")
+    assert again.returncode == 0, again.stderr[-2000:]
+    printed = again.stdout + again.stderr
+    assert f"{stack.service.web_url}v2/resume/" in printed, printed[-2000:]
 
 
 async def test_launch_of_a_local_folder_and_a_failure_exit_code(stack, base_image, tmp_path):

@@ -154,6 +154,9 @@ async def run_launch(args: argparse.Namespace) -> int:
         console.print(Text.assemble(("   notice ", "bold yellow"), str(sentence)), soft_wrap=True)
     console.print(Text.assemble(("ready: ", "bold green"), "open the URL below"), soft_wrap=True)
     print(json.dumps(data) if args.json else f"{data['url']}?token={data['token']}")
+    if data.get("resume_url") and not args.json:  # the same home on a new server, later
+        console.print(Text.assemble(("   resume ", "bold"), f"{data['resume_url']} (keep it: it is "
+                                    "the only way back to this server's files)"), soft_wrap=True)
     return 0
 
 
