@@ -227,9 +227,9 @@ def _signal_group(pid: int, timeout: float) -> None:
             continue  # on to SIGKILL (after which kill_group gives up: nothing stronger to send)
 
 
-def _parents() -> dict[int, int]:
-    """pid -> parent pid, for every live process."""
-    found: dict[int, int] = {}
+def _live_stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/<pid>/stat after the command name) of every live process:
+    fields[0] is the state, [1] the parent pid, [2] the process group."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -238,9 +238,13 @@ def _parents() -> dict[int, int]:
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 1 and fields[0] not in ("Z", "X"):
-            found[int(entry.name)] = int(fields[1])
-    return found
+        if len(fields) > 2 and fields[0] not in ("Z", "X"):
+            yield int(entry.name), fields
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid, for every live process."""
+    return {pid: int(fields[1]) for pid, fields in _live_stats()}
 
 
 def _descendants(pid: int) -> dict[int, list[str]]:
@@ -294,17 +298,7 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     # Zombies still count for killpg; look for a live member.
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            return True
-    return False
+    return any(int(fields[2]) == pgid for _, fields in _live_stats())
 
 
 def state(paths: StackPaths, name: str) -> dict:
