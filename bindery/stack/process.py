@@ -203,11 +203,14 @@ def running() -> Iterator[tuple[int, list[str]]]:
 
 def kill_group(pid: int, timeout: float = 15.0, detached_children: bool = False) -> None:
     """SIGTERM the process group of ``pid`` (a session leader we started), SIGKILL after timeout.
-    ``detached_children``: then also whatever it had started in sessions of their own (JupyterHub
+    ``detached_children``: also whatever it had started in sessions of their own (JupyterHub
     starts its proxy and its managed services, the idle culler among them, that way: they would
     outlive a hub that was killed or did not finish its own cleanup). Not for a process whose
     detached children must outlive it (the supervisor's restarted parts)."""
     strays = _descendants(pid) if detached_children else {}
+    # Those first: JupyterHub stopping its idle culler itself waits out SIGINT, then SIGTERM
+    # (14 s seen), while it goes on spawning; gone already, they cost its cleanup nothing.
+    _stop_strays(strays)
     _signal_group(pid, timeout)
     _stop_strays(strays)
 
