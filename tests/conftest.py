@@ -2,7 +2,7 @@
 
 The session's stack has its own data folder and free ports, builds into one podman store and
 runs servers from another (so every first launch pulls from the registry), and its hub answers
-a start request after 1 s (slow_spawn_timeout), so every launch sees a 202 first.
+a start request after 0.2 s (slow_spawn_timeout), so every launch sees a 202 first.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def stack_env(data_dir: Path, **overrides: object) -> dict[str, str]:
         "proxy_port": free_port(),
         "proxy_api_port": free_port(),
         "registry_port": free_port(),
-        "hub_slow_spawn_timeout": 1,
+        "hub_slow_spawn_timeout": 0.2,  # a server starts in more: every spawn answers 202 first
         "keepalive_seconds": 5,
         "build_slots": 2,
         # every test launch comes from 127.0.0.1 (one client, like a classroom behind one NAT
