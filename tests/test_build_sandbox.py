@@ -256,26 +256,22 @@ async def test_following_a_600_mb_print_keeps_memory_flat(stack, git_repo_factor
     assert peak - before < 64 * 1024, f"peak resident size grew by {(peak - before) // 1024} MiB"
 
 
-async def test_a_disk_fill_ends_the_build_naming_the_disk_budget(stack, git_repo_factory):
+@pytest.mark.parametrize("name, step, named", [
+    # one file past the budget: the steps' file-size limit stops it
+    ("fill", "RUN yes > /tmp/fill", "disk budget (0.0625 GiB)"),
+    # no file reaches the budget (8 MiB each), but together they pass it: the store is watched
+    ("files", "RUN for i in $(seq 1 60); do head -c 8388608 /dev/urandom > /tmp/f$i; done",
+     "disk budget (0.0625 GiB) in all"),
+])
+async def test_a_disk_fill_ends_the_build_naming_the_disk_budget(stack, git_repo_factory, name, step,
+                                                                 named):
     settings = stack.model_copy(update={"build_disk_max_bytes": 64 * 1024 * 1024})
-    _, url = git_repo_factory(f"sandbox-fill-{uuid.uuid4().hex[:6]}", "RUN yes > /tmp/fill")
-    _, error = await build(settings, url, f"{stack.registry.host}/bindery/fill-"
+    _, url = git_repo_factory(f"sandbox-{name}-{uuid.uuid4().hex[:6]}", step)
+    _, error = await build(settings, url, f"{stack.registry.host}/bindery/{name}-"
                                           f"{uuid.uuid4().hex[:8]}:test")
     assert error is not None
     message = error.event().message
-    assert "disk budget (0.0625 GiB)" in message, message
-
-
-async def test_many_files_under_the_file_limit_still_end_at_the_disk_budget(stack, git_repo_factory):
-    """No file reaches the budget (8 MiB each, budget 64 MiB), but together they pass it."""
-    settings = stack.model_copy(update={"build_disk_max_bytes": 64 * 1024 * 1024})
-    _, url = git_repo_factory(f"sandbox-files-{uuid.uuid4().hex[:6]}",
-                              "RUN for i in $(seq 1 60); do head -c 8388608 /dev/urandom > /tmp/f$i; done")
-    _, error = await build(settings, url, f"{stack.registry.host}/bindery/files-"
-                                          f"{uuid.uuid4().hex[:8]}:test")
-    assert error is not None
-    message = error.event().message
-    assert "disk budget (0.0625 GiB) in all" in message, message
+    assert named in message, message
 
 
 async def test_a_symlink_out_of_the_repository_is_named(stack, git_server, base_image):

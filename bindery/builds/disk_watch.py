@@ -44,15 +44,12 @@ class DiskWatch:
         self.builds_running = builds_running
         self.interval = interval
         self.start = used_bytes(store)
-        self.grown = 0
 
     async def over(self) -> int:
         """Wait (for as long as the build runs: the caller cancels it) until the store's growth
         passes the budget times the builds running; return that growth in bytes."""
         while True:
             await asyncio.sleep(self.interval)  # a look every interval, not a synchronisation
-            self.grown = used_bytes(self.store) - self.start
-            if self.grown <= self.budget:
-                continue
-            if self.grown > self.budget * max(1, await self.builds_running()):
-                return self.grown
+            grown = used_bytes(self.store) - self.start
+            if grown > self.budget and grown > self.budget * max(1, await self.builds_running()):
+                return grown
