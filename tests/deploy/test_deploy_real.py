@@ -105,7 +105,7 @@ def _instance_toml(name: str, data_dir: Path, canary: str) -> str:
     settings = "\n".join(f"{k} = {v}" for k, v in ports.items())
     return (f'version = ""\npublic_port = {free_port()}\nbackend_ports = [{free_port()}, {free_port()}]\n'
             f'canary = "{canary}"\nhealth_timeout = 90\nlaunch_timeout = 240\n\n'
-            f'[settings]\ndata_dir = "{data_dir}"\n{settings}\nhub_slow_spawn_timeout = 1\n'
+            f'[settings]\ndata_dir = "{data_dir}"\n{settings}\nhub_slow_spawn_timeout = 0.2\n'
             f'keepalive_seconds = 5\nlaunch_retries = 3\n'
             # the canary's git server is on 127.0.0.1: allowed like the session stack's
             f'repo_allowed_networks = {json.dumps(TEST_ALLOWED_NETWORKS)}\n')
