@@ -1,10 +1,14 @@
 """A build waits while the registry's garbage collector runs (the registry is read-only then, so
 its push would be refused): a `waiting` event says so, and the wait is bounded by the collection's
 own bound (registry_gc_timeout), after which the launch fails saying why. Launches of built images
-never wait: pulls go on during a collection."""
+never wait: pulls go on during a collection.
+
+Before it looks, a build announces itself (bindery/state/registry_collection.py says why that order
+makes the handshake safe across processes)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -14,6 +18,23 @@ from bindery.launches.services import Services
 from bindery.state import registry_collection
 
 MARGIN = 60.0  # seconds beyond the collector's bound: the registry's two restarts
+
+
+async def announce_build(services: Services, image: str) -> bool:
+    """Say that a build of ``image`` is about to start; False when there is no store to say it in.
+    Its time-to-live is the build's own bound, waits included."""
+    if services.store is None:
+        return False
+    settings = services.settings
+    bound = settings.builds.build_timeout + settings.registry.registry_gc_timeout + 2 * MARGIN
+    await registry_collection.announce_build(services.store, image, bound)
+    return True
+
+
+async def retire_build(services: Services, image: str) -> None:
+    if services.store is not None:
+        with contextlib.suppress(Exception):  # a store hiccup: the time-to-live ends it
+            await registry_collection.retire_build(services.store, image)
 
 
 async def collection_over(services: Services) -> AsyncIterator[Event]:

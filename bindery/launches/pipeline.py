@@ -14,17 +14,13 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from bindery.builds.buildpacks.build_notice import NOTICE_LABEL, read_label
-from bindery.builds.queue import BuildJob
-from bindery.builds.executors.base import build_name
-from bindery.builds.log_access import is_private
-from bindery.builds.runner import build_log_url, build_logs
 from bindery import service_log
 from bindery.events import Event, LaunchError, StoreFull
 from bindery.image_names import image_name
-from bindery.launches.collection_wait import collection_over
+from bindery.launches.build_stage import build_image, judge_move
 from bindery.launches.hub_api import HubError, HubUnavailable
 from bindery.launches.launcher import hub_backoff
 from bindery.launches.homes import RESUME, LaunchHome, ResumeGrant, launch_home
@@ -35,8 +31,6 @@ from bindery.launches.services import Services
 from bindery.launches.reservations import HubSnapshot, QuotaFull
 from bindery.providers import RepoProvider, get_provider
 from bindery.providers.credentials import person_prefix
-from bindery.providers.data_records import RecordProvider
-from bindery.registry_client import by_digest
 from bindery.repoid import identify
 from bindery.settings import Settings
 from bindery.specrules import SpecRules
@@ -263,7 +257,7 @@ async def _build_and_launch(services: Services, provider: RepoProvider, repo_key
         yield Event(phase="built", message="Found built image, launching...\n", imageName=image)
     else:
         pushed: list[str] = []
-        async for event in _build(services, provider, repo_key, image, commit, client=client,
+        async for event in build_image(services, provider, repo_key, image, commit, client=client,
                                   pushed=pushed):
             yield event
         launch_ref = pushed[0]
@@ -332,10 +326,6 @@ async def _launch_home(services: Services, provider: RepoProvider, repo_key: str
     return home
 
 
-def joining_build(services: Services, image: str) -> bool:
-    return image in services.builds.active
-
-
 async def _mark_used(services: Services, *names: str) -> None:
     """The image (its tag, and the digest reference launched) is used now."""
     if services.image_used is None:
@@ -371,19 +361,6 @@ def _ready(services: Services, provider: RepoProvider, image: str, event: Event,
     of what its environment changed from what the repository asks for (when anything)."""
     extra = {"notice": notice} if notice else {}
     return Event(**event.data(), **extra, image=image, **binder_options(services.settings, provider))
-
-
-def judge_move(services: Services, provider: RepoProvider) -> None:
-    """The operator's rules judge a moved repository where it lives now, too: a ban (or an allow
-    list) on the new URL is not dodged through the old name's redirect. The door judged the name
-    the person used; git follows the move only once it is known (resolution or clone)."""
-    if provider.moved_to is None or services.rules is None:
-        return
-    spec = f"{quote(provider.moved_to, safe='')}/{quote(provider.unresolved_ref, safe='')}"
-    refused = services.rules.refusal("git", spec)
-    if refused is not None:
-        raise LaunchError(f"The repository {provider.repo_url} has moved to {provider.moved_to}. "
-                          f"{refused}", 403)
 
 
 async def _for_person(services: Services, provider: RepoProvider, person: str | None) -> None:
@@ -428,7 +405,7 @@ async def prepare_image(services: Services, provider_name: str, spec: str) -> st
     launch_ref = image if provider.prebuilt_image else await services.launchable(image)
     if launch_ref is None:
         pushed: list[str] = []
-        async for _event in _build(services, provider, repo_key, image, commit, pushed=pushed):
+        async for _event in build_image(services, provider, repo_key, image, commit, pushed=pushed):
             pass  # a failed build raises LaunchError
         launch_ref = pushed[0]
     await _mark_used(services, image, launch_ref)
@@ -444,7 +421,7 @@ async def _build_only(services: Services, provider: RepoProvider, repo_key: str,
     if launch_ref is not None:
         yield Event(phase="built", message="Found built image.\n", imageName=image)
     else:
-        async for event in _build(services, provider, repo_key, image, commit, build_only=True,
+        async for event in build_image(services, provider, repo_key, image, commit, build_only=True,
                                   client=client):
             yield event
     notice = await image_notice(services, image)
@@ -467,72 +444,3 @@ async def _hub_snapshot(services: Services) -> HubSnapshot:
                 raise LaunchError(f"JupyterHub is not answering ({exc}) after {attempt} attempts; "
                                   "nothing was launched. Please try again shortly.", 503) from exc
             await asyncio.sleep(hub_backoff(attempt))
-
-
-async def _build(services: Services, provider: RepoProvider, repo_key: str, image: str,
-                 commit: str, build_only: bool = False, client: str = "",
-                 pushed: list[str] | None = None) -> AsyncIterator[Event]:
-    """Build ``image`` (or join its build) and record the digest it pushed; ``pushed`` gets the
-    reference to launch (the image by that digest)."""
-    local = provider.name == "local"  # a folder is built as it is, not at a ref
-    if provider.prebuilt_image is None and not joining_build(services, image) \
-            and await services.registry.image_exists(image):
-        yield Event(phase="building", message="The registry has an image of this name that this "
-                    "service has no record of pushing: it is not launched, but built again.\n")
-    joining = image in services.builds.active
-    record = isinstance(provider, RecordProvider)
-    folder = None
-    if record and not joining:  # a DOI record: its files, downloaded, are what is built
-        folder = provider.content_folder(image)
-        async for event in provider.download(folder):
-            yield event
-    if not (local or record or joining):
-        await provider.locate()  # a moved repository is cloned from where it lives now
-        judge_move(services, provider)
-    private = is_private(services.settings, provider.repo_url)
-    if private:  # before it starts: its log is never served without its key
-        build_logs(services.settings).mark_private(build_name(image))
-    job = BuildJob(image=image, repo=repo_key, private=private,
-                   commit=None if local or record else commit,
-                   source=str(folder) if folder else provider.repo_url, provider=provider.name,
-                   git_config=tuple(provider.git_config), client=client)
-    joining = job.image in services.builds.active
-    if joining:
-        services.metrics.build_joins.inc()
-    else:  # a new build's push needs a writable registry
-        async for event in collection_over(services):
-            yield event
-        joining = job.image in services.builds.active
-    build = services.builds.submit(job)
-    yield Event(phase="waiting" if build.position else "building",
-                message=("Joining the build of this image already under way\n" if joining
-                         else f"Building {image}\n"),
-                build_log_url=build_log_url(services.settings, image, private))
-    log.info("%s the build of %s", "joined" if joining else "queued", image,
-             extra={"build": image, "position": build.position})  # the build's lines name it
-    if folder is not None and joining:
-        provider.remove_content(folder)  # another launch's build of this image has its own copy
-        folder = None
-    digest = None
-    try:
-        async for event in build.follow():
-            if event.model_extra and event.model_extra.get("digest"):
-                digest = str(event.model_extra["digest"])
-            yield event
-    except LaunchError:
-        if folder is not None:
-            provider.remove_content(folder)
-        raise
-    if folder is not None:  # built; a launch cancelled mid-build leaves it to content_folder's sweep
-        provider.remove_content(folder)
-    if digest is not None and services.store is not None:
-        await services.store.record_digest(image, digest)
-    else:  # a build another process ran and recorded (its success line was not seen here)
-        digest = await services.store.pushed_digest(image) if services.store is not None else None
-    if digest is None:
-        raise LaunchError("The build ended, but which image it pushed (its digest) is unknown, so "
-                          "nothing is launched. Please launch again.", 503)
-    if pushed is not None:
-        pushed.append(by_digest(image, digest))
-    yield Event(phase="built", message="Built image.\n" if build_only else
-                "Built image, launching...\n", imageName=image)

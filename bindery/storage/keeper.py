@@ -207,8 +207,13 @@ class StorageKeeper:
         # announced first: a launch that sees it waits before building, so none starts after this
         await registry_collection.begin(self.store, self.owner, timeout + 60)
         try:
-            if self.building is not None and list(await self.building()):
-                log.info("registry: collection deferred, builds are in progress")
+            # builds another process announced count too: one that announced before this
+            # record was written is seen here, one announced after it sees the record and waits
+            building = [*(await self.building() if self.building is not None else []),
+                        *await registry_collection.announced_builds(self.store)]
+            if building:
+                log.info("registry: collection deferred, builds are in progress",
+                         extra={"building": building[:20]})
                 return None
             started = time.monotonic()
             done = await asyncio.to_thread(registry_server.garbage_collect, self.settings, timeout,

@@ -144,3 +144,40 @@ def _names(*names: str):
     async def listed() -> list[str]:
         return list(names)
     return listed
+
+
+async def test_a_build_announced_in_another_process_defers_the_collection(registry: Settings):
+    """Two processes (two handles on the stack's state store): a launch in one announces its build
+    before it looks for a collection; the keeper in the other, whose own building list is empty,
+    defers its collection while the announcement stands and collects once it is withdrawn."""
+    url, host = registry.registry.url, registry.registry.host
+    with httpx.Client(timeout=30, auth=RegistryAuth(datadir.registry_credential(registry))) as client:
+        written = push_image(client, url, "bindery/stale", "c0ffee", {"blob": os.urandom(MIB)})
+        assert written.status_code == 201, written.text
+        layer = client.get(f"{url}/v2/bindery/stale/manifests/c0ffee",
+                           headers=MANIFEST_HEADERS).json()["layers"][0]["digest"]
+    settings = registry.model_copy(update={"registry_bytes": 1, "store_clean_grace_seconds": 0})
+    launching, keeping = open_store(settings), open_store(settings)
+
+    class Services:  # what the announcement and the wait read: the settings and the state store
+        pass
+
+    services = Services()
+    services.settings, services.store = settings, launching
+    try:
+        keeper = StorageKeeper(settings, keeping, Metrics(), owner="keeper", building=_names())
+        await keeping.put("image-used", f"{host}/bindery/stale:c0ffee", {"at": 1.0}, ttl=3600)
+        assert await collection_wait.announce_build(services, f"{host}/bindery/new:abc")
+        assert await _events(services) == []  # no collection yet: the build goes ahead
+        deferred = await keeper.clean("registry")
+        assert deferred is not None and deferred.removed == [f"{host}/bindery/stale:c0ffee"]
+        assert deferred.collect_seconds == 0 and blob_file(registry, layer).exists()
+        assert await registry_collection.current(launching) is None  # the keeper's record is gone
+
+        await collection_wait.retire_build(services, f"{host}/bindery/new:abc")
+        collected = await keeper.clean("registry")
+        assert collected is not None and collected.collect_seconds > 0
+        assert not blob_file(registry, layer).exists()
+    finally:
+        await launching.aclose()
+        await keeping.aclose()
