@@ -19,6 +19,7 @@ import hashlib
 import ipaddress
 import os
 import secrets
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,14 @@ class StackPaths:
             d.mkdir(parents=True, exist_ok=True)
         self.secrets.mkdir(parents=True, exist_ok=True)
         os.chmod(self.secrets, 0o700)
+
+
+def disk_size(path: Path) -> int:
+    """Bytes of the file system holding ``path`` (its nearest existing folder): what budgets left
+    at 0 in the settings are shares of."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).total
 
 
 def write_if_changed(path: Path, text: str, mode: int | None = None) -> bool:

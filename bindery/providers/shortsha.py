@@ -3,8 +3,9 @@
 `git ls-remote` lists refs, not commits, so a prefix like ``50533eb`` needs the repository's commit
 graph: a treeless (``--filter=tree:0``) bare clone holds every commit reachable from a branch or tag
 and nothing else, kept per repository under ``<data_dir>/cache/commits`` and brought up to date by an
-incremental fetch on each use. The cache keeps ``sha_cache_repos`` repositories (least recently used
-go first); one fetch per repository runs at a time. A server without partial-clone support sends a
+incremental fetch on each use. The cache keeps at most ``sha_cache_repos`` repositories and
+``sha_cache_bytes`` bytes (least recently used go first; the one just used stays even when it alone
+is larger); one fetch per repository runs at a time. A server without partial-clone support sends a
 full (still bounded by ``git_fetch_timeout``) clone instead.
 """
 
@@ -22,12 +23,14 @@ REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 
 
 class AbbreviatedShas:
-    def __init__(self, root: Path, max_repos: int, timeout: float) -> None:
+    def __init__(self, root: Path, max_repos: int, timeout: float, max_bytes: int = 0) -> None:
         self.root = root
         self.max_repos = max(1, max_repos)
+        self.max_bytes = max_bytes  # 0: no bound by bytes
         self.timeout = timeout
         self._locks: dict[Path, asyncio.Lock] = {}
         self.fetches = 0  # clones + fetches run (for tests and metrics)
+        self.evicted = 0  # clones removed to keep within the bounds
 
     def folder(self, url: str) -> Path:
         return self.root / (hashlib.sha256(url.encode()).hexdigest()[:24] + ".git")
@@ -85,13 +88,33 @@ class AbbreviatedShas:
         return sorted(c for c in commits if c.startswith(prefix))
 
     def _evict(self, keep: Path) -> None:
+        """Remove the least recently used clones beyond the count, then beyond the bytes (the
+        clone just used is kept, and counted first)."""
         if not self.root.is_dir():
             return
         folders = sorted((f for f in self.root.iterdir() if f.is_dir() and f != keep),
                          key=lambda f: f.stat().st_mtime, reverse=True)
-        for stale in folders[self.max_repos - 1:]:
-            lock = self._locks.get(stale)
-            if lock is not None and lock.locked():
+        held = _bytes(keep)
+        for rank, folder in enumerate(folders, start=1):
+            lock = self._locks.get(folder)
+            if lock is not None and lock.locked():  # being fetched: its use makes it recent
                 continue
-            shutil.rmtree(stale, ignore_errors=True)
-            self._locks.pop(stale, None)
+            size = _bytes(folder)
+            if rank < self.max_repos and (not self.max_bytes or held + size <= self.max_bytes):
+                held += size
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            self._locks.pop(folder, None)
+            self.evicted += 1
+
+
+def _bytes(folder: Path) -> int:
+    """Bytes of a bare clone's files (a few packs and refs: walked in a moment)."""
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:  # removed while walked
+            continue
+    return total

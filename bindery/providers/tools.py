@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bindery.datadir import disk_size
 from bindery.providers.httpapi import ApiClient
 from bindery.providers.shortsha import AbbreviatedShas
 from bindery.settings import Settings
@@ -16,9 +17,11 @@ class ResolveTools:
 
     @classmethod
     def create(cls, settings: Settings) -> ResolveTools:
-        return cls(AbbreviatedShas(settings.data_cache_dir / "commits",
-                                   settings.providers.sha_cache_repos, settings.providers.git_fetch_timeout),
-                   ApiClient(settings.providers.api_timeout))
+        providers = settings.providers
+        root = settings.data_cache_dir / "commits"
+        max_bytes = providers.sha_cache_bytes or disk_size(root) // 100
+        return cls(AbbreviatedShas(root, providers.sha_cache_repos, providers.git_fetch_timeout,
+                                   max_bytes), ApiClient(providers.api_timeout))
 
     async def aclose(self) -> None:
         await self.api.aclose()

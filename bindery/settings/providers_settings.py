@@ -34,6 +34,10 @@ class ProviderSettings(BaseModel):
     sha_cache_repos: int = Field(
         20, description="Repositories kept in the abbreviated-SHA cache (<data_dir>/cache/commits: "
         "commit-only, treeless clones); the least recently used are removed beyond this.")
+    sha_cache_bytes: int = Field(
+        0, description="Bytes the abbreviated-SHA cache may hold on disk; the least recently used "
+        "repositories are removed beyond this (and beyond sha_cache_repos). 0: 1% of the disk the "
+        "data folder is on.")
     git_fetch_timeout: float = Field(
         120.0, description="Seconds one fetch into the abbreviated-SHA cache may take.")
     github_api_url: str = Field(

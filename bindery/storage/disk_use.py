@@ -10,11 +10,11 @@ size, so a default install on any disk leaves room for the rest of the machine.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from bindery import process_runner
+from bindery.datadir import disk_size
 
 # Shares of the data folder's disk each store may use by default (together 85%: the rest is the
 # hub's database, logs, the state store, the system's own).
@@ -33,13 +33,6 @@ class Budget:
            low_ratio: float) -> Budget:
         total = configured or int(disk_size(disk_of) * DEFAULT_SHARE[store])
         return cls(store, total, int(total * high_ratio), int(total * low_ratio))
-
-
-def disk_size(path: Path) -> int:
-    """Bytes of the file system holding ``path`` (its nearest existing folder)."""
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return shutil.disk_usage(path).total
 
 
 def folder_bytes(folder: Path, timeout: float = 120.0) -> int:

@@ -14,7 +14,9 @@ import pytest
 from bindery.events import LaunchError
 from bindery.web.commands import parse_target
 from bindery.providers import get_provider
+from bindery.providers import shortsha
 from bindery.providers.refcache import RefCache
+from bindery.providers.shortsha import AbbreviatedShas
 from bindery.settings import Settings
 from tests.conftest import TEST_ALLOWED_NETWORKS
 from tests.providers.apiservers import github_api, gitlab_api
@@ -265,3 +267,32 @@ async def test_a_persons_token_resolves_for_them_alone(tmp_path, private_git, gi
         assert sent and set(sent) == {f"Basic {carols}"}  # carol's token, and nothing else
     finally:
         await cache.aclose()
+
+
+async def test_the_commit_cache_keeps_within_its_bytes(tmp_path, git_server):
+    """The abbreviated-SHA cache (treeless clones) is bounded by bytes as well as by count: the
+    least recently used clones go; one removed is cloned again, transparently, when next asked."""
+    repos = []
+    for name in ("alpha", "beta", "gamma"):
+        path, url = git_server.create(f"cache-{name}", {"README": name})
+        many_commits(git_server.root / path, 200)
+        repos.append((url, git_server.git(git_server.root / path, "rev-parse", "main")))
+    root = tmp_path / "commits"
+    probe = AbbreviatedShas(root, max_repos=100, timeout=60)
+    assert await probe.find(repos[0][0], repos[0][1][:10]) == repos[0][1]
+    one = shortsha._bytes(probe.folder(repos[0][0]))
+    assert one > 0
+
+    shas = AbbreviatedShas(root, max_repos=100, timeout=60, max_bytes=int(2.5 * one))  # two fit
+    for url, head in repos:
+        assert await shas.find(url, head[:10]) == head
+        held = sum(shortsha._bytes(f) for f in root.iterdir())
+        assert held <= shas.max_bytes, (held, shas.max_bytes)
+    kept = {f.name for f in root.iterdir()}
+    assert kept == {shas.folder(repos[1][0]).name, shas.folder(repos[2][0]).name}  # alpha: oldest
+    assert shas.evicted == 1
+    fetches = shas.fetches
+    assert await shas.find(repos[0][0], repos[0][1][:10]) == repos[0][1]  # cloned again
+    assert shas.fetches == fetches + 1
+    assert {f.name for f in root.iterdir()} == {shas.folder(repos[2][0]).name,
+                                                shas.folder(repos[0][0]).name}
