@@ -18,6 +18,11 @@ class StateSettings(BaseModel):
     state_retention_seconds: float = Field(
         3600.0, description="Seconds a launch session and its events are kept after its last "
         "event; launch records (the 424 page's relaunch offer) are kept cull_max_age_seconds.")
+    state_store_bytes: int = Field(
+        0, description="Bytes the state store may take (SQLite's pages in use, or the Redis "
+        "server's memory). Above store_high_ratio of it, ended launch sessions and their events are "
+        "forgotten, least recently watched first, until under store_low_ratio; running launches and "
+        "other records are never removed for it. 0: 2% of the disk the data folder is on.")
     state_heartbeat_seconds: float = Field(
         2.0, description="Seconds between a process's heartbeats on the launch sessions it runs.")
     state_stale_seconds: float = Field(

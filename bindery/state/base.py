@@ -35,6 +35,7 @@ SESSION, OWNER, LAUNCH, RESERVATIONS, RATE = "session", "owner", "launch", "rese
 DIGEST = "digest"  # the digest bindery pushed (or verified) per image name: what it launches
 DIGEST_TTL = 400 * 86400.0  # an image unlaunched this long is rebuilt rather than trusted
 OPEN = "open"  # a marker per session not yet ended, so sweeps read only those
+SHED_BATCH = 10  # sessions forgotten between two measurements of the store's bytes
 
 
 class StoreDamaged(Exception):
@@ -74,6 +75,13 @@ class StateStore(ABC):
     @abstractmethod
     async def events(self, sid: str, after: int = -1) -> list[tuple[int, str]]:
         """(index, data) of the session's events with index > after, in order."""
+
+    @abstractmethod
+    async def used_bytes(self) -> int:
+        """Bytes the store takes: SQLite's pages in use, or the Redis server's memory in use."""
+
+    @abstractmethod
+    async def _drop_events(self, sid: str) -> None: ...
 
     @abstractmethod
     async def aclose(self) -> None: ...
@@ -150,6 +158,27 @@ class StateStore(ABC):
             meta = {**meta, "owner": owner}
             return meta, meta
         return await self.update(SESSION, sid, change, self.retention)
+
+    async def shed(self, target: int) -> list[str]:
+        """Forget ended launch sessions (their record and events), least recently watched first,
+        until the store takes at most ``target`` bytes; the ids of those forgotten. Sessions not
+        ended and every other record are kept (their time to live bounds them): a client
+        reconnecting to a forgotten session starts a new launch, which finds its image built."""
+        if await self.used_bytes() <= target:
+            return []
+        ended = []
+        for sid in await self.keys(SESSION):
+            meta = await self.session(sid)
+            if meta is not None and meta.get("ended"):
+                ended.append((float(meta.get("watched_at", 0.0)), sid))
+        forgotten: list[str] = []
+        for _, sid in sorted(ended):
+            await self._drop_events(sid)
+            await self.delete(SESSION, sid)
+            forgotten.append(sid)
+            if len(forgotten) % SHED_BATCH == 0 and await self.used_bytes() <= target:
+                break
+        return forgotten
 
     async def release_session(self, sid: str, owner: str) -> None:
         """The owner stops running it (shutdown): whoever gets the reconnect takes it over."""

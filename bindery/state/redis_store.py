@@ -82,6 +82,12 @@ class RedisStore(StateStore):
         items = await self.redis.lrange(self._key("events", sid), start, -1)
         return [(start + i, data) for i, data in enumerate(items)]
 
+    async def used_bytes(self) -> int:
+        return int((await self.redis.info("memory"))["used_memory"])
+
+    async def _drop_events(self, sid: str) -> None:
+        await self.redis.delete(self._key("events", sid))
+
     async def aclose(self) -> None:
         await self.redis.aclose()
 

@@ -208,6 +208,18 @@ class SQLiteStore(StateStore):
                 (sid, after)).fetchall()
         return await self._run(read)
 
+    async def used_bytes(self) -> int:
+        def read() -> int:
+            db = self._conn()
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            free = db.execute("PRAGMA freelist_count").fetchone()[0]
+            return (pages - free) * db.execute("PRAGMA page_size").fetchone()[0]
+        return await self._run(read)
+
+    async def _drop_events(self, sid: str) -> None:
+        await self._run(self._write, lambda db, _now: db.execute("DELETE FROM events WHERE sid=?",
+                                                                 (sid,)))
+
     async def aclose(self) -> None:
         def close() -> None:
             if self._db is not None:

@@ -16,14 +16,14 @@ from pathlib import Path
 from bindery import process_runner
 from bindery.datadir import disk_size
 
-# Shares of the data folder's disk each store may use by default (together 85%: the rest is the
-# hub's database, logs, the state store, the system's own).
-DEFAULT_SHARE = {"run": 0.25, "build": 0.20, "registry": 0.30, "homes": 0.10}
+# Shares of the data folder's disk each store may use by default (together 87%: the rest is the
+# hub's database, logs, the commit cache, the system's own).
+DEFAULT_SHARE = {"run": 0.25, "build": 0.20, "registry": 0.30, "homes": 0.10, "state": 0.02}
 
 
 @dataclass(frozen=True)
 class Budget:
-    store: str  # run, build, registry
+    store: str  # run, build, registry, homes, state
     bytes: int
     high: int  # above this a pass cleans...
     low: int  # ...until use is under this

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
-from bindery import datadir, http_clients
+from bindery import datadir, http_clients, service_log
 from bindery.engine_clients import docker_client
 from bindery.registry_client import RegistryAuth, by_digest
 from bindery.metrics import Metrics
@@ -44,14 +44,15 @@ Names = Callable[[], Awaitable[Iterable[str]]]
 
 
 def budgets(settings: Settings) -> dict[str, Budget]:
-    """The engine stores' budgets (configured, or derived from the data folder's disk)."""
+    """The stores' budgets (configured, or derived from the data folder's disk)."""
     stack = settings.stack
     return {store: Budget.of(store, configured, settings.data_dir, stack.store_high_ratio,
                              stack.store_low_ratio)
             for store, configured in (("run", stack.run_store_bytes),
                                       ("build", stack.build_store_bytes),
                                       ("registry", settings.registry.registry_bytes),
-                                      ("homes", stack.home_store_bytes))}
+                                      ("homes", stack.home_store_bytes),
+                                      ("state", settings.state.state_store_bytes))}
 
 
 def cleaned_stores(settings: Settings) -> list[str]:
@@ -82,6 +83,7 @@ class StorageKeeper:
         self.stores = cleaned_stores(settings)
         if homes is not None and "run" in self.stores:
             self.stores.append("homes")
+        self.stores.append("state")  # the state store is every service's
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._asked: set[str] = set()
@@ -141,11 +143,14 @@ class StorageKeeper:
                 result = await asyncio.to_thread(cleaner.clean, await self.used_at())
             finally:
                 cleaner.client.close()
+        self._count(name, result)
+        return result
+
+    def _count(self, name: str, result: CleanPass) -> None:
         self.metrics.store_bytes.labels(name).set(result.after)
         self.metrics.store_reclaimed.labels(name).inc(result.reclaimed)
         self.metrics.store_removed.labels(name).inc(len(result.removed))
         self.metrics.store_clean_time.labels(name).inc(result.seconds)
-        return result
 
     async def _clean_registry(self) -> CleanPass:
         settings = self.settings
@@ -252,6 +257,26 @@ class StorageKeeper:
         self.metrics.store_removed.labels("homes").inc(len(result.removed))
         return result
 
+    async def clean_state(self) -> CleanPass | None:
+        """One pass over the state store if this process holds its lease (else None): above its
+        high mark, ended sessions are forgotten until it is under its low mark."""
+        if not await self._lease("state"):
+            return None
+        budget, started = self.budgets["state"], time.monotonic()
+        before = await self.store.used_bytes()
+        forgotten = await self.store.shed(budget.low) if before > budget.high else []
+        after = await self.store.used_bytes() if forgotten else before
+        # by their launch ids: a session id is a capability (it replays the launch, token included)
+        result = CleanPass(store="state", before=before, after=after,
+                           removed=[service_log.launch_id(sid) for sid in forgotten],
+                           seconds=time.monotonic() - started)
+        if forgotten:
+            log.info("state: %d ended launches forgotten, %d of %d bytes used", len(forgotten),
+                     after, budget.bytes, extra={"store": "state", "reclaimed": result.reclaimed,
+                                                 "used": after, "removed": result.removed[:50]})
+        self._count("state", result)
+        return result
+
     async def _lease(self, name: str) -> bool:
         owner = self.owner
         ttl = 3 * self.settings.stack.store_clean_interval_seconds
@@ -274,7 +299,8 @@ class StorageKeeper:
         while True:
             for name in self.stores:
                 try:
-                    await (self.clean_homes() if name == "homes" else self.clean(name))
+                    await (self.clean_homes() if name == "homes" else
+                           self.clean_state() if name == "state" else self.clean(name))
                 except Exception as exc:  # an engine or store hiccup: the next pass tries again
                     log.warning("cleaning the %s store failed: %s: %s", name,
                                 type(exc).__name__, exc)

@@ -207,3 +207,33 @@ async def test_a_dead_launch_s_reservation_ends_after_the_longest_launch(store):
     assert await book.count(listed, limits.repo_prefix) == 1
     later = HubSnapshot(frozenset(), time.time() + 1)  # older than any launch, and not on the hub
     assert await book.count(later, limits.repo_prefix) == 0
+
+
+async def test_ended_sessions_are_forgotten_oldest_first_to_keep_within_bytes(store_factory):
+    """Over its bytes, the store forgets ended sessions (record and events), least recently
+    watched first, and stops once under the target; running sessions and other records stay."""
+    store = store_factory()
+    await store.put("launch", "someone", {"spec": "x"}, ttl=600)
+    base = await store.used_bytes()
+    for i in range(60):
+        sid = f"s{i:03d}"
+        await store.create_session(sid, {"provider": "gh", "spec": "a/b/main"})
+        for _ in range(10):
+            await store.append(sid, json.dumps({"message": "x" * 2000}))
+        if i < 50:
+            await store.end_session(sid)
+    full = await store.used_bytes()
+    assert full - base > 60 * 10 * 2000 // 2  # what the events take is measured
+    assert await store.shed(full) == []  # within: nothing forgotten
+    target = base + (full - base) // 2
+    forgotten = len(await store.shed(target))
+    assert await store.used_bytes() <= target
+    assert 0 < forgotten < 50
+    for i in range(60):
+        sid = f"s{i:03d}"
+        gone = await store.session(sid) is None
+        assert gone == (i < forgotten), sid
+        assert (await store.events(sid) == []) == gone, sid
+    assert await store.launch_record("someone") == {"spec": "x"}
+    assert len(await store.shed(0)) == 50 - forgotten  # never a session still running
+    assert len(await store.open_sessions()) == 10
