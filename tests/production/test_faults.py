@@ -210,6 +210,8 @@ async def test_disk_full_during_build_fails_clearly(faults, git_server):
     last = events[-1]
     assert last.phase == "failed", last
     assert "ran out of disk space (no space left on device)" in last.message, last.message
+    # the engine's store is full, not the repository at fault: 507, as for a pull into a full store
+    assert last.model_extra.get("status_code") == 507 and "not the repository's fault" in last.message
     assert "no space left on device" in "".join(e.message for e in events).lower()
     bound = faults.build_timeout
     print_bound("disk full during build", took, bound)
