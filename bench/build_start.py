@@ -79,9 +79,14 @@ def bare_container(settings: Settings) -> float:
     client = engine_client(settings.build_socket, timeout=120)
     try:
         t0 = time.perf_counter()
-        client.containers.run(builder_image.image_name(settings), ["true"], remove=True,
-                              network_mode="host")
-        return time.perf_counter() - t0
+        # detached, then waited for: the API's attached run can hang on podman 4.3 (it follows
+        # the log of a container already removed)
+        container = client.containers.run(builder_image.image_name(settings), ["true"], detach=True,
+                                          network_mode="host")
+        container.wait(timeout=120)
+        elapsed = time.perf_counter() - t0
+        container.remove(force=True)
+        return elapsed
     finally:
         client.close()
 
