@@ -26,10 +26,11 @@ import pytest
 
 from bindery import stack as embedded
 from bindery.builds.runner import engine_executor
-from bindery.stack import process
+from bindery.stack import process, supervisor
 from bindery.datadir import StackPaths
 from bindery.stack.web_service import settings_env
 from tests.conftest import free_port
+from tests.production.kill_mid_flight import InFlight, kill_round, launch_ready, marker, spawning
 from tests.production.own_stack import dedicated_stack, repo, wait_for
 from tests.production.watch import (Watch, dumps, manifest_pushes, open_with_token, remove_users,
                                     server_containers, users_of, watch)
@@ -198,3 +199,40 @@ async def test_per_repository_quota_holds_across_replicas(shared, git_server):
         await remove_users(shared, url)
     assert await users_of(shared, url) == []
     await wait_for(lambda: not server_containers(shared), 60, "no server containers left")
+
+
+async def test_redis_haproxy_and_a_replica_killed_mid_launch(shared, git_server):
+    """Issue 21 on the replica stack: Redis, HAProxy and one replica each SIGKILLed while a build
+    and a spawn are in flight; the supervisor brings each back, the launches end (`ready` or a
+    `failed` a person understands; streams dropped by HAProxy are resumed), a new launch is ready."""
+    settings = shared.model_copy(update={"supervise": True, "supervise_interval_seconds": 1.0})
+    paths = StackPaths.of(settings)
+    web = settings.service.web_url
+    _, spawned_url = repo(git_server, "kill-replica-spawned")
+    spawned = git_spec(spawned_url, "main")
+    built = [spawned_url]
+    await launch_ready(web, spawned)
+    await remove_users(settings, spawned_url)
+    supervisor.start(settings, say=lambda _: None)
+    try:
+        def part_running(name: str) -> bool:
+            return embedded.status(settings)["parts"][name]["state"] == "running"
+
+        for part in ("redis", "balancer", "replica"):
+            step, printed = marker(part)
+            _, url = repo(git_server, f"kill-{part}", step)
+            built.append(url)
+            launches = [InFlight(git_spec(url, "main"), printed), InFlight(spawned, spawning)]
+            # the replica killed is the one serving the spawn
+            name = (lambda: launches[1].seen.served_by[0]) if part == "replica" else (lambda: part)
+            await kill_round(part, web, lambda: process.read_pid(paths, name()),
+                             lambda: part_running(name()), launches)
+            await launch_ready(web, spawned)
+            if launches[0].seen.last.phase != "ready":
+                await launch_ready(web, launches[0].spec)
+            await remove_users(settings, spawned_url)
+    finally:
+        supervisor.stop(settings)
+        for url in built:
+            await remove_users(settings, url)
+    assert embedded.status(shared)["running"]
