@@ -16,6 +16,7 @@ from collections.abc import Callable
 from bindery.settings import Settings
 from bindery.stack import base_image, builder_image, jupyterhub as hub, podman, prometheus_server, registry_server as registry, replicas, supervisor, web_service as web
 from bindery.datadir import StackPaths
+from bindery.stack import process
 from bindery.stack.process import StackError
 
 __all__ = ["StackError", "base_image_name", "down", "status", "up"]
@@ -152,7 +153,9 @@ def status(settings: Settings) -> dict:
         **{r["name"]: r for r in several["replicas"]},
     }
     watching = prometheus_server.status(settings)
-    if watching.get("running"):  # started with --monitoring
+    # started with --monitoring: listed (and so started again by the supervisor) until `down`
+    # stops it, also while it is dead (its pid file stays)
+    if watching.get("running") or process.record(paths, prometheus_server.NAME):
         parts["prometheus"] = watching
     watcher = supervisor.status(settings)
     for name, seen in watcher.pop("parts", {}).items():  # what the supervisor had to start again

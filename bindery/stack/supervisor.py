@@ -1,6 +1,6 @@
 """The stack's supervisor: a process of its own that `bindery up` starts, which brings back any part
 of the embedded stack that died (engines, registry and its token issuer, hub and its proxy, the web
-service or its replicas, HAProxy and Redis).
+service or its replicas, HAProxy and Redis, and Prometheus when `up --monitoring` started it).
 
 Every ``supervise_interval_seconds`` it reads the stack's status, the one `bindery status` prints, and
 starts each part that ran and is not running any more through the same idempotent start `bindery up` uses (a part
@@ -39,7 +39,7 @@ def record_file(settings: Settings) -> Path:
 def _restarters(settings: Settings) -> dict[str, Callable[[Callable[[str], None]], object]]:
     """Part name (as in the stack's status) -> how to bring it back."""
     from bindery import stack
-    from bindery.stack import jupyterhub, podman, registry_server
+    from bindery.stack import jupyterhub, podman, prometheus_server, registry_server
 
     def registry(say: Callable[[str], None]) -> object:
         with registry_server.maintenance(settings, wait=False) as free:
@@ -55,6 +55,7 @@ def _restarters(settings: Settings) -> dict[str, Callable[[Callable[[str], None]
         "registry": registry,
         "hub": lambda say: jupyterhub.start(settings, say),
         "web": web, "balancer": web, "redis": web,
+        "prometheus": lambda say: prometheus_server.start(settings, say),  # `up --monitoring`
     }
 
 

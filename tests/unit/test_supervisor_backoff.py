@@ -38,3 +38,22 @@ def test_a_part_that_stays_down_is_tried_with_bounded_backoff(tmp_path: Path, mo
     assert sup.round() == ["registry"]
     assert read(settings)["parts"]["registry"]["restarts"] == 1
     assert "web" not in read(settings)["parts"]
+
+
+def test_prometheus_of_up_monitoring_stays_listed_and_watched_when_killed(tmp_path: Path):
+    """`up --monitoring`'s Prometheus, killed: still a part of the stack (stopped), which the
+    supervisor knows how to start again; `down` (its record gone) ends that."""
+    import json
+
+    from bindery.datadir import StackPaths
+    from bindery.stack import prometheus_server
+
+    settings = Settings(data_dir=tmp_path, supervise=True)
+    paths = StackPaths.of(settings)
+    paths.make()
+    # what a killed Prometheus leaves: its record, no process (pid_max is below 2**22)
+    paths.pid(prometheus_server.NAME).write_text(json.dumps({"pid": 2**22 + 1, "argv": ["prometheus"]}))
+    assert stack.status(settings)["parts"]["prometheus"]["state"] == "stopped"
+    assert "prometheus" in Supervisor(settings).restarters
+    prometheus_server.stop(settings)
+    assert "prometheus" not in stack.status(settings)["parts"]
