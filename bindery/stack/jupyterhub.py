@@ -345,12 +345,36 @@ def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
         env["JUPYTERHUB_CRYPT_KEY"] = secret_file(paths.secrets / CRYPT_KEY_FILE)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     argv = [sys.executable, "-m", "jupyterhub", "-f", str(path)]
+    if process.read_pid(paths, NAME) is None:  # a new hub: none of a killed one's services stay
+        process.stop_strays(cullers(settings))
     info = process.start(
         paths, NAME, argv, env=env, cwd=paths.hub, ready=lambda: ready(settings),
         timeout=settings.stack.stack_wait_timeout, what=f"JupyterHub (api {datadir.hub_api(settings)})",
         fingerprint=fingerprint(path), log=log,
     )  # fmt: skip
     return {**info, "url": settings.hub_public, "api": datadir.hub_api(settings), "state": "running"}
+
+
+def cullers(settings: Settings) -> dict[int, list[str]]:
+    """The idle cullers started for this stack's hub (pid -> command line): the hub API URL in
+    their environment says so.
+
+    Why: JupyterHub starts its managed services in sessions of their own, so a hub that was
+    killed leaves its culler running (its token stays valid) and the next hub starts one more
+    beside it, a culler per crash; with no hub running, every one of these is such an orphan.
+    (The proxy a killed hub left, the next hub stops itself, by its pid file.)"""
+    api = f"JUPYTERHUB_API_URL={datadir.hub_api(settings)}"
+    found = {}
+    for pid, argv in process.running():
+        if "jupyterhub_idle_culler" not in argv:
+            continue
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if api in env or f"{api}/" in env:
+            found[pid] = argv
+    return found
 
 
 def status(settings: Settings) -> dict:

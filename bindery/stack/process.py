@@ -210,9 +210,9 @@ def kill_group(pid: int, timeout: float = 15.0, detached_children: bool = False)
     strays = _descendants(pid) if detached_children else {}
     # Those first: JupyterHub stopping its idle culler itself waits out SIGINT, then SIGTERM
     # (14 s seen), while it goes on spawning; gone already, they cost its cleanup nothing.
-    _stop_strays(strays)
+    stop_strays(strays)
     _signal_group(pid, timeout)
-    _stop_strays(strays)
+    stop_strays(strays)
 
 
 def _signal_group(pid: int, timeout: float) -> None:
@@ -266,7 +266,7 @@ def _descendants(pid: int) -> dict[int, list[str]]:
     return found
 
 
-def _stop_strays(strays: Mapping[int, list[str]], wait: float = 5.0) -> None:
+def stop_strays(strays: Mapping[int, list[str]], wait: float = 5.0) -> None:
     """SIGTERM, then SIGKILL, each of ``strays`` still alive as the same program (a reused pid
     is never signalled)."""
     def alive() -> list[int]:

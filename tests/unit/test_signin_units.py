@@ -152,28 +152,3 @@ def test_sign_in_returns_only_to_this_site(target) -> None:
     assert _local_next(target, "/") == "/"
     assert _local_next("/v2/gh/org/repo/main?urlpath=lab", "/") == "/v2/gh/org/repo/main?urlpath=lab"
 
-
-async def test_a_restarted_proxy_gets_bindery_pages_back_at_once(tmp_path, monkeypatch) -> None:
-    """JupyterHub gives a proxy it started again only the hub's, servers' and services' routes;
-    the hub config's proxy adds the extra ones (bindery's pages of gone servers) right then too."""
-    from types import SimpleNamespace
-
-    from jupyterhub.proxy import ConfigurableHTTPProxy
-
-    values, c = hub_config(tmp_path)
-    assert c.ConfigurableHTTPProxy.check_running_interval == jupyterhub.PROXY_CHECK_SECONDS
-    added: list[tuple] = []
-
-    async def jupyterhubs_own(self) -> None:
-        added.append("hub, servers, services")
-
-    class Probe(c.JupyterHub.proxy_class):
-        async def add_route(self, routespec, target, data):
-            added.append((routespec, target, data))
-
-    monkeypatch.setattr(ConfigurableHTTPProxy, "restore_routes", jupyterhubs_own)
-    probe = Probe(config=c, app=SimpleNamespace(subdomain_host=""))
-    await probe.restore_routes()
-    page = values["not_found_url"]
-    assert added == ["hub, servers, services", ("/user/", page, {"extra": True}),
-                     ("/", page, {"extra": True})]
