@@ -96,11 +96,11 @@ class Outcome:
 
 async def kill_round(part: str, base_url: str, pid: Callable[[], int | None],
                      back: Callable[[], bool], in_flight: list[InFlight]) -> Outcome:
-    """SIGKILL ``pid()`` once every launch of ``in_flight`` is under way; return once the part is
-    ``back()`` (with a pid other than the killed one) and every launch ended."""
-    for launch in in_flight:
+    """SIGKILL ``pid()`` once every launch of ``in_flight`` is under way (started in that order:
+    the quickest last); return once the part is ``back()`` (with a pid other than the killed
+    one) and every launch ended."""
+    for launch in in_flight:  # in turn: a spawn is over in seconds, a build takes a while to start
         launch.begin(base_url)
-    for launch in in_flight:
         await wait_until_async(launch.under_way, timeout=READY_WITHIN, interval=0.05, cap=0.5,
                                what=f"a launch of {launch.spec[:60]} under way")
     old = pid()

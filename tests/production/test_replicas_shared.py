@@ -205,7 +205,8 @@ async def test_redis_haproxy_and_a_replica_killed_mid_launch(shared, git_server)
     """Issue 21 on the replica stack: Redis, HAProxy and one replica each SIGKILLed while a build
     and a spawn are in flight; the supervisor brings each back, the launches end (`ready` or a
     `failed` a person understands; streams dropped by HAProxy are resumed), a new launch is ready."""
-    settings = shared.model_copy(update={"supervise": True, "supervise_interval_seconds": 1.0})
+    # the supervisor with the stack's own settings: the replicas it starts are the same
+    settings = shared
     paths = StackPaths.of(settings)
     web = settings.service.web_url
     _, spawned_url = repo(git_server, "kill-replica-spawned")
