@@ -15,9 +15,11 @@ bindery/stack/server_network.py confines; the hub's API listens only on the hub 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import signal
 import shutil
 import sys
 from collections.abc import Callable
@@ -355,6 +357,18 @@ def start(settings: Settings, log: Callable[[str], None] = print) -> dict:
     return {**info, "url": settings.hub_public, "api": datadir.hub_api(settings), "state": "running"}
 
 
+def proxy_pid(settings: Settings) -> int | None:
+    """The pid of this stack's configurable-http-proxy (the hub starts it and writes its pid
+    file), None when none runs."""
+    try:
+        pid = int((StackPaths.of(settings).hub / "proxy.pid").read_text().strip())
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError):
+        return None
+    ours = "configurable-http-proxy" in cmd and f"{settings.stack.proxy_api_port}" in cmd
+    return pid if ours and process.alive(pid) else None
+
+
 def cullers(settings: Settings) -> dict[int, list[str]]:
     """The idle cullers started for this stack's hub (pid -> command line): the hub API URL in
     their environment says so.
@@ -391,15 +405,11 @@ def stop(settings: Settings) -> bool:
     paths = StackPaths.of(settings)
     stopped = process.stop(paths, NAME, timeout=30.0, detached_children=True)  # its proxy, culler
     # A proxy left behind by a hub that was killed: only if its pid file names a live chp.
-    pidfile = paths.hub / "proxy.pid"
-    try:
-        pid = int(pidfile.read_text().strip())
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        if "configurable-http-proxy" in cmd and f"{settings.stack.proxy_api_port}" in cmd:
-            os.kill(pid, 15)
-    except (FileNotFoundError, ValueError, ProcessLookupError, OSError):
-        pass
-    pidfile.unlink(missing_ok=True)
+    pid = proxy_pid(settings)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    (paths.hub / "proxy.pid").unlink(missing_ok=True)
     server_network.remove(settings, log=lambda line: None)
     build_network.remove(settings, log=lambda line: None)
     return stopped

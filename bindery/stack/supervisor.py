@@ -67,6 +67,7 @@ class Supervisor:
         self.seen: set[str] = set()  # parts seen running: the ones to keep running
         self.parts: dict[str, dict] = {}  # part -> restarts, last_restart, last_error, failures, next_try
         self.restarters = _restarters(settings)
+        self.proxy: tuple[int | None, int] | None = None  # (hub pid, its proxy's pid) last seen
 
     def round(self) -> list[str]:
         """Bring back what is down; the parts restarted this round."""
@@ -104,8 +105,29 @@ class Supervisor:
             restarted.append(name)
             log.warning("%s is back after %.1f s (restart %d)", name, time.monotonic() - started,
                         entry["restarts"], extra={"part": name, "restarts": entry["restarts"]})
+        if self._proxy_started_again():
+            restarted.append("proxy")
         self.write()
         return restarted
+
+    def _proxy_started_again(self) -> bool:
+        """The hub starts its proxy again itself, within a second (jupyterhub.PROXY_CHECK_SECONDS),
+        often between two looks of this one: a new proxy under the same hub is that restart,
+        logged and counted like the supervisor's own. (A new hub's new proxy is the hub's.)"""
+        from bindery.stack import jupyterhub
+
+        proxy = jupyterhub.proxy_pid(self.settings)
+        if proxy is None:
+            return False
+        hub = process.read_pid(StackPaths.of(self.settings), jupyterhub.NAME)
+        before, self.proxy = self.proxy, (hub, proxy)
+        if before is None or before[0] != hub or before[1] == proxy:
+            return False
+        entry = self.parts.setdefault("proxy", {"restarts": 0, "failures": 0, "next_try": 0.0})
+        entry.update(restarts=entry["restarts"] + 1, last_restart=self.clock(), last_error="")
+        log.warning("proxy is back: it died and the hub started it again (pid %d, restart %d)",
+                    proxy, entry["restarts"], extra={"part": "proxy", "restarts": entry["restarts"]})
+        return True
 
     def write(self) -> None:
         record = {"pid": os.getpid(), "at": self.clock(),

@@ -28,16 +28,6 @@ def running(settings, part: str) -> bool:
     return embedded.status(settings)["parts"][part]["state"] == "running"
 
 
-def proxy_pid(settings) -> int | None:
-    """configurable-http-proxy's pid, as the hub recorded it (the hub starts it)."""
-    try:
-        pid = int((StackPaths.of(settings).hub / "proxy.pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
-    argv = dict(process.running()).get(pid, [])
-    return pid if "configurable-http-proxy" in " ".join(argv) else None
-
-
 async def answers(ready: dict) -> int:
     """The status a launched server answers through the proxy with its token."""
     async with httpx.AsyncClient(timeout=10) as client:
@@ -67,7 +57,7 @@ async def test_each_part_killed_mid_launch(stack, git_repo_factory):
         ("registry", pid_of(registry_server.NAME), lambda: running(settings, "registry"), True),
         ("registry tokens", pid_of(registry_server.TOKENS), lambda: running(settings, "registry"), True),
         ("hub", pid_of(jupyterhub.NAME), lambda: running(settings, "hub"), True),
-        ("proxy", lambda: proxy_pid(settings), lambda: running(settings, "hub"), True),
+        ("proxy", lambda: jupyterhub.proxy_pid(settings), lambda: running(settings, "hub"), True),
         ("web", pid_of(web_service.NAME), lambda: web_service.ping(settings, 1.0), True),
         ("prometheus", pid_of(prometheus_server.NAME), lambda: running(settings, "prometheus"), False),
     ]
@@ -102,8 +92,10 @@ async def test_each_part_killed_mid_launch(stack, git_repo_factory):
         parts = embedded.status(settings)["parts"]
         restarted = ("engine_build", "engine_run", "registry", "hub", "web", "prometheus")
         assert all(parts[p].get("restarts", 0) >= 1 for p in restarted), parts
+        assert supervisor.read(settings)["parts"]["proxy"]["restarts"] >= 1  # the hub's doing
         log = paths.log(supervisor.NAME).read_text()
         assert "engine_build is down" in log and "prometheus is back" in log
+        assert "proxy is back: it died and the hub started it again" in log
     finally:
         supervisor.stop(settings)
         prometheus_server.stop(settings)

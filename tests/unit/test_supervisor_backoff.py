@@ -57,3 +57,22 @@ def test_prometheus_of_up_monitoring_stays_listed_and_watched_when_killed(tmp_pa
     assert "prometheus" in Supervisor(settings).restarters
     prometheus_server.stop(settings)
     assert "prometheus" not in stack.status(settings)["parts"]
+
+
+def test_a_proxy_the_hub_started_again_is_logged_and_counted(tmp_path: Path, monkeypatch, caplog):
+    """The hub restarts its own proxy, often between two looks of the supervisor: a new proxy
+    under the same hub is counted as the proxy's restart; a new hub's new proxy is not."""
+    from bindery.stack import jupyterhub, process
+
+    monkeypatch.setattr(stack, "status", lambda s: {"parts": {"hub": {"state": "running"}}})
+    seen = {"hub": 100, "proxy": 200}
+    monkeypatch.setattr(process, "read_pid", lambda paths, name: seen["hub"])
+    monkeypatch.setattr(jupyterhub, "proxy_pid", lambda settings: seen["proxy"])
+    sup = Supervisor(Settings(data_dir=tmp_path))
+    assert sup.round() == []
+    seen["proxy"] = 201  # killed; the same hub started another
+    assert sup.round() == ["proxy"] and sup.round() == []
+    seen.update(hub=101, proxy=300)  # the hub itself was started again, with a proxy of its own
+    assert sup.round() == []
+    assert read(sup.settings)["parts"]["proxy"]["restarts"] == 1
+    assert "proxy is back: it died and the hub started it again (pid 201" in caplog.text
