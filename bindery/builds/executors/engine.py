@@ -51,6 +51,15 @@ def engine_client(docker_host: str, timeout: float = API_TIMEOUT) -> docker.Dock
     return docker_client(docker_host, timeout, version=API_VERSION)
 
 
+ALIVE = ("running", "created", "paused", "restarting")  # a build container's states before its end
+
+
+def _exit_status(container) -> int:
+    """How an ended build container ended: its exit code, or OUT_OF_MEMORY."""
+    state = container.attrs.get("State", {})
+    return OUT_OF_MEMORY if state.get("OOMKilled") else int(state.get("ExitCode", -1))
+
+
 class EngineExecutor(BuildExecutor):
     def __init__(self, docker_host: str, build_image: str, stack_id: str, logs: BuildLogs) -> None:
         self.docker_host = docker_host
@@ -123,6 +132,12 @@ class EngineExecutor(BuildExecutor):
         with contextlib.suppress(WaitTimeout):
             wait_until(settled, timeout=START_GRACE, interval=0.2, what=f"build container {name} started")
         if container is None:
+            return None
+        if container.status not in ALIVE and _exit_status(container) != 0:
+            # A build that failed with nobody there to see it end (its follower lost the
+            # engine, or died): its log is kept, and this request builds again rather than
+            # report that old failure as its own. (One that succeeded is joined: it pushed.)
+            self._finish(name, _exit_status(container))
             return None
         deadline = float(container.labels.get(f"{LABEL}.deadline", time.time()))
         return BuildHandle(name, deadline, attached=True)
@@ -274,7 +289,7 @@ class EngineExecutor(BuildExecutor):
         alive = []
         for container in found:
             labels = container.labels
-            if container.status in ("running", "created", "paused", "restarting"):
+            if container.status in ALIVE:
                 alive.append(RunningBuild(container.name, labels.get(f"{LABEL}.image", ""),
                                           labels.get(f"{LABEL}.repo", "")))
             else:  # ended with nobody waiting (its bindery died): keep its log, remove it
@@ -282,10 +297,8 @@ class EngineExecutor(BuildExecutor):
                 if time.monotonic() - first_seen < REAP_AFTER:
                     continue  # whoever follows it may still be reading its last lines
                 self._ended.pop(container.name, None)
-                state = container.attrs.get("State", {})
-                status = OUT_OF_MEMORY if state.get("OOMKilled") else int(state.get("ExitCode", -1))
                 try:
-                    self._finish(container.name, status)
+                    self._finish(container.name, _exit_status(container))
                 except docker.errors.APIError:
                     pass  # the engine is busy with it: the next listing tries again
         listed = {c.name for c in found}
