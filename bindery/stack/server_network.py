@@ -156,12 +156,17 @@ def _choose(settings: Settings) -> ipaddress.IPv4Network:
     other network of this machine uses: the one recorded for this data_dir if still free, else
     the first free one from the data_dir's own first choice on. Recorded for the settings.
 
-    This stack's own addresses do not count: its bridge, an address with its label, and the hub
-    address of the network its engine already has (how an unlabelled address proves its owner)."""
-    mine, label, existing = interface(settings), address_label(settings), _existing_network(settings)
+    This stack's own addresses do not count: its bridges (the servers' and, in the same /24, the
+    build steps': up while a build runs, so a hub started again mid-build kept its /24), an address
+    with its label, and the hub address of the network its engine already has (how an unlabelled
+    address proves its owner)."""
+    from bindery.stack import build_network  # it builds on this module
+
+    mine = (interface(settings), build_network.interface(settings))
+    label, existing = address_label(settings), _existing_network(settings)
     own_unlabelled = hub_address_in(existing) if existing is not None else None
     taken = [a["network"] for a in host_addresses()
-             if a["ifname"] != mine and a["label"] != label
+             if a["ifname"] not in mine and a["label"] != label
              and not (a["ifname"] == "lo" and a["local"] == own_unlabelled)]
     recorded = datadir.server_network(settings)
     firsts = [recorded] + ([existing] if existing is not None else [])

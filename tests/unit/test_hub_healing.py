@@ -56,3 +56,26 @@ def test_the_cullers_of_this_stacks_hub_are_found_by_their_hub(tmp_path) -> None
         for child in (ours, theirs):
             child.kill()
             child.wait(10)
+
+
+def test_a_hub_started_again_mid_build_keeps_its_network(tmp_path, monkeypatch) -> None:
+    """While a build runs, the build steps' bridge holds an address in the stack's own /24: a hub
+    started again then (after a SIGKILL, or `bindery up`) keeps that /24, and so its address,
+    which the running web service and the servers reach it at. (It took the next /24.)"""
+    import ipaddress
+
+    from bindery.stack import build_network, server_network
+
+    settings = Settings(data_dir=tmp_path)
+    mine = datadir.derived_server_network(settings.stack_id, 3)
+    settings.server_subnet_file.parent.mkdir(parents=True, exist_ok=True)
+    settings.server_subnet_file.write_text(f"{mine}\n")  # the /24 its first start chose
+    build_gateway = build_network.bridge_network(settings).network_address + 1
+    monkeypatch.setattr(server_network, "_existing_network", lambda s: None)
+    monkeypatch.setattr(server_network, "host_addresses", lambda: [
+        {"ifname": build_network.interface(settings), "local": str(build_gateway), "label": "",
+         "network": ipaddress.IPv4Network(f"{build_gateway}/26", strict=False)},
+        {"ifname": "bdyother", "local": "10.9.0.1", "label": "",
+         "network": ipaddress.IPv4Network("10.9.0.0/25")}])
+    assert server_network._choose(settings) == mine
+    assert datadir.hub_address(settings) == datadir.hub_address_in(mine)
