@@ -36,7 +36,7 @@ def marker(word: str) -> tuple[str, Callable[[Seen], bool]]:
     """A build step that prints a marker and then keeps the build running a while, and the test
     for its line. The shell computes the marker, so the step's own command line (repo2docker
     prints it) does not match."""
-    return (f"RUN echo {word}-marker-$((6*7)) && sleep 8",
+    return (f"RUN echo {word}-marker-$((6*7)) && sleep 5",
             lambda seen: f"{word}-marker-42" in seen.event.message)
 
 

@@ -51,13 +51,16 @@ async def test_each_part_killed_mid_launch(stack, git_repo_factory):
     def pid_of(name):
         return lambda: process.read_pid(paths, name)
 
-    rounds = [  # part, its pid, "it is back", whether a build is in flight too
+    # part, its pid, "it is back", whether a build is in flight too: where the part serves builds
+    # (engine, registry, tokens), where a build's launch meets the part down (hub), where a
+    # build is taken over (web); a spawn is in flight in every round
+    rounds = [
         ("engine_build", pid_of("engine-build"), lambda: running(settings, "engine_build"), True),
-        ("engine_run", pid_of("engine-run"), lambda: running(settings, "engine_run"), True),
+        ("engine_run", pid_of("engine-run"), lambda: running(settings, "engine_run"), False),
         ("registry", pid_of(registry_server.NAME), lambda: running(settings, "registry"), True),
         ("registry tokens", pid_of(registry_server.TOKENS), lambda: running(settings, "registry"), True),
         ("hub", pid_of(jupyterhub.NAME), lambda: running(settings, "hub"), True),
-        ("proxy", lambda: jupyterhub.proxy_pid(settings), lambda: running(settings, "hub"), True),
+        ("proxy", lambda: jupyterhub.proxy_pid(settings), lambda: running(settings, "hub"), False),
         ("web", pid_of(web_service.NAME), lambda: web_service.ping(settings, 1.0), True),
         ("prometheus", pid_of(prometheus_server.NAME), lambda: running(settings, "prometheus"), False),
     ]
