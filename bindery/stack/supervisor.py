@@ -81,7 +81,9 @@ class Supervisor:
                 and name not in ("base_image", NAME) and part.get("state") != "running"]
         restarted, done = [], set()
         for name in down:
-            restart = self.restarters.get(name) or (self.restarters["web"] if name.startswith("web") else None)
+            # a replica (replica-N) comes back through the web's restart, as `up` starts it
+            replica = name.startswith(("web", "replica-"))
+            restart = self.restarters.get(name) or (self.restarters["web"] if replica else None)
             if restart is None or id(restart) in done:
                 continue
             done.add(id(restart))

@@ -76,3 +76,17 @@ def test_a_proxy_the_hub_started_again_is_logged_and_counted(tmp_path: Path, mon
     assert sup.round() == []
     assert read(sup.settings)["parts"]["proxy"]["restarts"] == 1
     assert "proxy is back: it died and the hub started it again (pid 201" in caplog.text
+
+
+def test_a_killed_replica_is_started_again(tmp_path: Path, monkeypatch):
+    """With replicas, the public address (part `web`, HAProxy) still answers when one replica
+    died: the replica's own part being down is what brings it back."""
+    state = {"web": "running", "balancer": "running", "replica-1": "running", "replica-2": "running"}
+    monkeypatch.setattr(stack, "status", lambda s: {"parts": {
+        n: {"state": v} for n, v in state.items()}})
+    sup = Supervisor(Settings(data_dir=tmp_path))
+    started: list[str] = []
+    sup.restarters = {**sup.restarters, "web": lambda say: started.append("web")}
+    sup.round()
+    state["replica-2"] = "stopped"
+    assert sup.round() == ["replica-2"] and started == ["web"]
