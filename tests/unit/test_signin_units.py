@@ -151,4 +151,3 @@ def test_sign_in_goes_to_the_hub_and_a_forged_or_stale_answer_is_refused() -> No
 def test_sign_in_returns_only_to_this_site(target) -> None:
     assert _local_next(target, "/") == "/"
     assert _local_next("/v2/gh/org/repo/main?urlpath=lab", "/") == "/v2/gh/org/repo/main?urlpath=lab"
-
