@@ -2,7 +2,8 @@
 crowd's engine calls behind one thread.
 
 This file runs inside the hub process, not bindery's: bindery/stack/jupyterhub.py copies it next to the
-generated config, which imports it (it needs only DockerSpawner, aiohttp and the standard library).
+generated config, which imports it (it needs only DockerSpawner, aiohttp, what DockerSpawner
+brings (docker, requests) and the standard library).
 
 Why (measured, docs/performance.md):
 
@@ -20,6 +21,8 @@ Why (measured, docs/performance.md):
   ``ThreadPoolExecutor(1)``): a crowd's create/start/inspect calls wait in one queue. Here they get
   ``engine_threads`` threads (and the engine client as many pooled connections).
 
+- A spawn whose engine died under it (connection refused) waits for the engine to answer again
+  (the stack's supervisor brings it back in seconds) and starts once more, instead of failing.
 - It gives every server BinderHub's BINDER_* variables from the start request's options.
 - A start request whose options name a home (``bindery_home``, bindery/launches/homes.py) gets it,
   mounted at the image's home folder. An existing home gets the repository's files merged into it
@@ -43,6 +46,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import aiohttp
+import docker.errors
+import requests.exceptions
 from dockerspawner import DockerSpawner
 from traitlets import Float, Integer, Unicode
 
@@ -62,6 +67,8 @@ ANSWER_AGAIN = 0.02  # seconds between asks once the log says the server runs
 # since its first output (a tenth of it), so a CPU-starved crowd is not asked in a tight loop.
 STARTING_ASK_SHARE = 0.1
 ASK_TIMEOUT = 5.0  # one HTTP ask of the server
+ENGINE_BACK_SECONDS = 30.0  # a spawn waits this long for an engine that died under it
+ENGINE_ASK_AGAIN = 0.25  # seconds between asks of that engine
 JUPYTERHUB, OTHER = "jupyterhub", "other"  # who answered an ask
 
 
@@ -172,6 +179,17 @@ class BinderySpawner(DockerSpawner):
         return {**super().get_env(), **binder_environment(self.user_options)}
 
     async def start(self):
+        try:
+            return await self.start_once()
+        except requests.exceptions.ConnectionError as exc:
+            # The engine died under the spawn: the stack's supervisor brings it back in seconds
+            # (its containers live on), so the start is made once more when it answers again.
+            self.log.warning("engine not answering while starting %s (%s); starting it again "
+                             "once it answers", self.user.name, exc)
+            await self.engine_back()
+            return await self.start_once()
+
+    async def start_once(self):
         self.volumes = {}
         volume = (self.user_options or {}).get("bindery_home")
         new_home = await self.prepare_home(volume) if volume else None
@@ -181,6 +199,18 @@ class BinderySpawner(DockerSpawner):
         if new_home is not None:
             self.write_manifest(volume, new_home)
         return ip, port
+
+    async def engine_back(self) -> None:
+        """Return once the engine answers again; after ENGINE_BACK_SECONDS, fail the spawn saying so."""
+        deadline = time.monotonic() + ENGINE_BACK_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                await asyncio.get_running_loop().run_in_executor(self.executor, self.client.ping)
+                return
+            except (requests.exceptions.RequestException, docker.errors.DockerException):
+                await asyncio.sleep(ENGINE_ASK_AGAIN)
+        raise RuntimeError(f"the container engine that runs servers did not answer for "
+                           f"{ENGINE_BACK_SECONDS:.0f} s; please try again later")
 
     async def prepare_home(self, volume: str) -> str | None:
         """Make (if new) or merge the home, and mount it at the image's home folder; the image

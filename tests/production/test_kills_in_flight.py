@@ -75,6 +75,8 @@ async def test_each_part_killed_mid_launch(stack, git_repo_factory):
                 launches.insert(0, InFlight(git_spec(url, "main"), printed))
             cullers = set(jupyterhub.cullers(settings))
             await kill_round(part, web, pid, back, launches)
+            if part == "engine_run":  # the hub's spawner waits for the engine and starts again
+                assert launches[-1].seen.last.phase == "ready", launches[-1].seen.last.message
             # the part is back: a new launch is ready, and so is a build that was in flight when
             # it died, asked again (as a person presses "launch" again)
             ready = [launch.seen.last for launch in launches if launch.seen.last.phase == "ready"]
