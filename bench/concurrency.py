@@ -35,8 +35,10 @@ STACK_OVERRIDES: dict[str, object] = {
     "hub_http_timeout": 1200, "launch_timeout": 1800, "build_slots": 2,
     # Two starts per core of this (run) machine: the CPU stays busy, a crowd starts in order.
     "launch_start_slots": 2 * (os.cpu_count() or 1)}
-CROWD_TARGET = 1.5  # median <= 1.5 x the CPU bound
+CROWD_TARGET = 1.0  # median <= 1.0 x the CPU bound (issue 24; issue 11 asked 1.5)
+SAME_REF_SLACK = 1.5  # one unbuilt ref: median <= build + 1.5 x the CPU bound of its starts
 VERSIONS_P99_MS = 50.0
+STRAIGHT_STARTS = 3  # straight starts whose median CPU-seconds make the bound
 SIZES = {"same_ref": 10, "launches": 100}
 QUICK_SIZES = {"same_ref": 5, "launches": 20}
 
@@ -121,8 +123,9 @@ async def measure(settings: Settings, git: GitServer, same_ref: int, launches: i
         assert warm.times, warm.failures
         image = warm.watches[0].last.data()["image"]
         await remove_users(settings, built_url)
-        plain = await asyncio.to_thread(start_straight, settings, image)
-        one_start = plain.cpu_seconds
+        # The median of a few starts: one start's CPU-seconds vary with the machine's noise.
+        one_start = statistics.median([(await asyncio.to_thread(start_straight, settings, image))
+                                       .cpu_seconds for _ in range(STRAIGHT_STARTS)])
 
         # 1. One unbuilt ref, requested by a crowd at once.
         mark = len(latencies)
@@ -153,7 +156,8 @@ async def measure(settings: Settings, git: GitServer, same_ref: int, launches: i
     bound_same = same_ref * one_start / cores
     bound_many = launches * one_start / cores
     nan = float("nan")
-    cpu_note = f"{one_start:.2f} CPU-s per start (cgroup), {cores} cores"
+    cpu_note = (f"{one_start:.2f} CPU-s per start (cgroup, median of {STRAIGHT_STARTS} straight "
+                f"starts), {cores} cores")
     return [
         Figure(f"{launches} simultaneous launches of a built repo, median",
                statistics.median(many.times) if many.times else nan, bound_many, CROWD_TARGET,
@@ -162,9 +166,9 @@ async def measure(settings: Settings, git: GitServer, same_ref: int, launches: i
                unit="launches"),
         Figure(f"{same_ref} requests for one unbuilt ref, median",
                statistics.median(same.times) if same.times else nan,
-               build_time + CROWD_TARGET * bound_same, 1.0,
+               build_time + SAME_REF_SLACK * bound_same, 1.0,
                note=f"ready {len(same.times)}/{same_ref}; limit: request->built {build_time:.1f} s "
-               f"+ {CROWD_TARGET} x {same_ref} x {cpu_note}"),
+               f"+ {SAME_REF_SLACK} x {same_ref} x {cpu_note}"),
         Figure(f"{same_ref} requests for one unbuilt ref, builds", builds, target=1,
                unit="builds"),
         Figure("/versions p99 during the crowds", p99_ms(lat_same + lat_many),

@@ -56,9 +56,18 @@ def on_run_engine(settings: Settings, image: str) -> bool:
 
 
 def remove_from_run_engine(settings: Settings, image: str) -> None:
+    """Remove `image` from the run engine however it got there: servers start bindery's images by
+    the digest it pushed (`repo@sha256:...`), so the engine may know it by that and not its tag."""
+    repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
     client = docker_client(settings.run_socket, 60)
     try:
-        client.images.remove(image, force=True)
+        found = [i for i in client.images.list() if any(
+            name == image or name.split("@", 1)[0] == repository
+            for name in i.tags + (i.attrs.get("RepoDigests") or []))]
+        if not found:
+            raise RuntimeError(f"{image} is not on the run engine: nothing to remove")
+        for i in found:
+            client.images.remove(i.id, force=True)
     finally:
         client.close()
 

@@ -3,6 +3,7 @@
 - The embedded hub's spawner (bindery/stack/spawner.py) learns from the container's own log
   when its server listens, and a server whose container exits before answering fails the launch
   at once with what the container printed (not after the hub's http_timeout), leaving nothing.
+- The embedded hub's database commits without waiting for the disk (write-ahead log).
 - The hub adapter lists every user (past the hub's page limit) and shares one listing among the
   launches that ask at the same time.
 - With start slots, a crowd's servers start a few at a time in order of arrival.
@@ -11,10 +12,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
+import sqlite3
 import time
 
+from bindery.datadir import StackPaths
 from bindery.engine_clients import docker_client
 from bindery.events import Event
 from bindery.launches.launcher import LaunchConfig, Launcher
@@ -89,6 +93,23 @@ async def test_user_listing_pages_past_the_hub_limit_and_is_shared(stack, hub):
         assert again is not results[0] and again[0] >= results[0][0]
     finally:
         await asyncio.gather(*(hub.delete_user(n) for n in names))
+
+
+async def test_hub_database_commits_without_waiting_for_the_disk(stack, hub):
+    """The embedded hub's SQLite database is in write-ahead-log mode (hub_db_wal), and the hub
+    works on it: a user it created is in the file, read by another connection."""
+    name = f"wal-test-{secrets.token_hex(3)}"
+    await hub.create_user(name)
+    try:
+        path = StackPaths.of(stack).hub / "jupyterhub.sqlite"
+        with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:  # reads only
+            mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+            users = [row[0] for row in db.execute("SELECT name FROM users WHERE name = ?", (name,))]
+    finally:
+        await hub.delete_user(name)
+    assert stack.stack.hub_db_wal is True
+    assert mode == "wal"
+    assert users == [name]
 
 
 async def test_start_slots_start_a_crowd_in_order_of_arrival(stack, git_repo_factory, hub):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import secrets
 import tarfile
 import time
 
@@ -206,3 +207,44 @@ async def test_the_home_cleaner_removes_volumes_past_their_retention(stack):
             home_volumes.remove(api, name, folder)
         api.close()
         await store.aclose()
+
+
+def test_a_new_home_takes_the_spare_file_and_works_as_one_made_then(stack):
+    """A spare home file (made after the last new home's server answered) becomes the next new
+    home by a rename: one spare at a time, claimed once; the home it makes is empty, its root the
+    server user's, its size bounded; without a spare the home is made as before."""
+    api = docker_client(stack.run_socket, 30).api
+    folder = home_folder(stack)
+    names = [f"{home_volumes.PREFIX}{secrets.token_hex(12)}" for _ in range(2)]
+    spare = home_volumes.spare_file(folder, 16)
+    spare.unlink(missing_ok=True)  # another test's spare of this size: start from none
+    try:
+        assert home_volumes.make_spare(folder, 16) is True
+        assert home_volumes.make_spare(folder, 16) is False  # one is enough
+        assert spare.is_file()
+        assert home_volumes.ensure(api, names[0], folder, 16) is True
+        assert not spare.exists()  # taken
+        assert home_volumes.ensure(api, names[1], folder, 16) is True  # none left: made now
+        assert home_volumes.ensure(api, names[0], folder, 16) is False
+        for name in names:
+            container = api.create_container(
+                base_image.image_name(stack), user="1000:100",
+                command=["sh", "-c", "ls -A /h; stat -c %u:%g /h; echo hi > /h/x && cat /h/x; "
+                         "dd if=/dev/zero of=/h/big bs=1M count=40 2>/dev/null || echo full"],
+                host_config=api.create_host_config(binds={name: {"bind": "/h", "mode": "rw"}},
+                                                   network_mode="none", cap_drop=["ALL"]))["Id"]
+            try:
+                api.start(container)
+                assert api.wait(container, timeout=60)["StatusCode"] == 0
+                assert api.logs(container).decode().split() == ["1000:100", "hi", "full"], name
+            finally:
+                api.remove_container(container, force=True)
+            assert home_volumes.volume_file(folder, name).is_file()
+        # neither the disk count nor the cleaner sees a spare as a home
+        home_volumes.make_spare(folder, 16)
+        assert spare.parent != folder and not spare.name.startswith(home_volumes.PREFIX)
+    finally:
+        for name in names:
+            home_volumes.remove(api, name, folder)
+        spare.unlink(missing_ok=True)
+        api.close()

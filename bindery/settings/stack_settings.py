@@ -77,6 +77,12 @@ class StackSettings(BaseModel):
         description="Seconds before the embedded hub spawner first asks a starting server whose "
         "log has not yet said that it runs; later asks back off to 4 s (it asks at once when the "
         "log says so).")
+    hub_db_wal: bool = Field(
+        True,
+        description="The embedded hub's SQLite database in write-ahead-log mode with "
+        "synchronous=NORMAL (as bindery's own state store): its commits, about ten per spawn, no "
+        "longer wait for the disk. A power loss (not a crash) can lose the last commits; the "
+        "database stays consistent. false: SQLite's default journal, each commit synced.")
     hub_concurrent_spawn_limit: int = Field(
         200, ge=1,
         description="Spawns the embedded hub runs at once before answering 429 "

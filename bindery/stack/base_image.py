@@ -40,8 +40,9 @@ PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "git", 
 JUPYTER_SERVER_VERSION = "2.17.0"
 NOTEBOOK_VERSION = "7.4.7"
 UV_VERSION = "0.13.9"
-# Pinned because the base image edits it (base/server_trims.py): each edit must find its text.
+# Pinned because the base image edits them (base/server_trims.py): each edit must find its text.
 JSONSCHEMA_VERSION = "4.26.0"
+AIOHTTP_VERSION = "3.14.5"  # the hub's too (tests/unit/test_server_trims.py edits the hub's copy)
 PYTHON_VERSION = "3.11"  # the Python of SUITE (bookworm): what images built FROM the base run
 CA_DIR = Path("/usr/local/share/ca-certificates")
 
@@ -61,6 +62,7 @@ def versions() -> dict[str, str]:
         "NOTEBOOK_VERSION": NOTEBOOK_VERSION,
         "UV_VERSION": UV_VERSION,
         "JSONSCHEMA_VERSION": JSONSCHEMA_VERSION,
+        "AIOHTTP_VERSION": AIOHTTP_VERSION,
     }
 
 

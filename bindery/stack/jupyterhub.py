@@ -92,6 +92,21 @@ c.JupyterHub.hub_connect_url = cfg["hub_connect_url"]
 # Servers in containers reach the hub through the container host's name.
 c.Spawner.hub_connect_url = cfg["spawner_hub_connect_url"]
 c.JupyterHub.db_url = cfg["db_url"]
+if cfg["db_wal"]:
+    # Every spawn commits about ten times (user, server, tokens, OAuth client, state); in SQLite's
+    # default mode each commit waits for the disk. In write-ahead-log mode with synchronous=NORMAL
+    # (as bindery's own state store) a commit does not: the database stays consistent, and only a
+    # power loss (not a crash of the hub) can lose the last commits.
+    from sqlalchemy import event as _event
+    from sqlalchemy.engine import Engine as _Engine
+
+    @_event.listens_for(_Engine, "connect")
+    def _sqlite_wal(connection, _record):
+        if type(connection).__module__.startswith("sqlite3"):
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
 c.JupyterHub.cookie_secret_file = cfg["cookie_secret_file"]
 c.JupyterHub.pid_file = cfg["pid_file"]
 c.JupyterHub.cleanup_servers = True
@@ -260,6 +275,7 @@ def config(settings: Settings) -> dict:
         "tmp_size_mb": settings.launches.server_tmp_size_mb,
         "token_max_seconds": settings.launches.cull_max_age_seconds,
         "db_url": f"sqlite:///{paths.hub / 'jupyterhub.sqlite'}",
+        "db_wal": settings.stack.hub_db_wal,
         "cookie_secret_file": str(paths.hub / "jupyterhub_cookie_secret"),
         "pid_file": str(paths.hub / "jupyterhub.pid"),
         "slow_spawn_timeout": settings.stack.hub_slow_spawn_timeout,

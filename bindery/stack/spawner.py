@@ -30,7 +30,8 @@ Why (measured, docs/performance.md):
   (size-limited, bindery/stack/home_volumes.py) and the engine copies the image's home into it
   when the server's container mounts it: no merge container on the launch path (it cost +0.6 s a
   launch, measured by bench/homes.py); the home's manifest is written once the server answers,
-  from the image's files, and a later merge of the same home waits for it.
+  from the image's files, and a later merge of the same home waits for it. A new home's file is
+  the spare one made after the last new home's server answered (mkfs off the launch path).
 
 The hub's own checks all still happen: it asks the server itself, adds the proxy route, and bindery
 follows the spawn to its end and checks the server through the proxy with the person's token.
@@ -167,6 +168,7 @@ class BinderySpawner(DockerSpawner):
     # Home volume -> the writing of its manifest after its first server started (class-wide: the
     # home's next server is another user's spawner, and must not merge before the manifest is in).
     _manifests: dict[str, asyncio.Future] = {}
+    _background: set[asyncio.Future] = set()  # spare homes being made (kept from the collector)
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -198,6 +200,7 @@ class BinderySpawner(DockerSpawner):
         await self.until_answers(f"http://{ip}:{port}{self.server.base_url.rstrip('/')}/api")
         if new_home is not None:
             self.write_manifest(volume, new_home)
+            self.make_spare_home()
         return ip, port
 
     async def engine_back(self) -> None:
@@ -264,6 +267,20 @@ class BinderySpawner(DockerSpawner):
                 BinderySpawner._manifests.pop(volume, None)
 
         BinderySpawner._manifests[volume] = asyncio.ensure_future(write())
+
+    def make_spare_home(self) -> None:
+        """Make the next new home's file in the background, now that this server answers: the
+        next launch renames it into place instead of running mkfs before its server can start."""
+        async def make() -> None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    self.executor, home_volumes.make_spare, Path(self.home_folder), self.home_size_mb)
+            except home_volumes.HomeError as exc:  # the next home is made as before, inline
+                self.log.warning("no spare home file: %s", exc)
+
+        task = asyncio.ensure_future(make())
+        BinderySpawner._background.add(task)
+        task.add_done_callback(BinderySpawner._background.discard)
 
     async def until_answers(self, url: str) -> None:
         """Return once the server answers at `url` (below 500, as the hub counts it); raise

@@ -1,7 +1,8 @@
 """The base image's trims of a server's start (bindery/stack/base/server_trims.py), applied to copies of
 the packages bindery pins (the hub's own jupyterhub and jsonschema: the versions the base image
-installs): a server's imports load neither the hub's database layer nor the iri grammars; both
-still load, and work, where they are used; and `--undo` gives the packages back as they ship."""
+installs, and aiohttp): a server's imports load neither the hub's database layer nor the iri
+grammars, and make no aiohttp TLS contexts; all still load, and work, where they are used; and `--undo`
+gives the packages back as they ship."""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def edited(tmp_path: Path) -> Path:
     return site
 
 
-def run(site: Path, code: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+def run(site: Path, code: str, argv: list[str] = ()) -> dict:
+    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
                             timeout=120, env={"PYTHONPATH": str(site)}, cwd=site)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.splitlines()[-1])
@@ -56,6 +57,7 @@ def test_the_copies_are_the_versions_the_base_image_pins():
     """The edits are checked here against the same texts the base image's build meets."""
     assert metadata.version("jupyterhub") == base_image.hub_version()
     assert metadata.version("jsonschema") == base_image.JSONSCHEMA_VERSION
+    assert metadata.version("aiohttp") == base_image.AIOHTTP_VERSION
 
 
 def test_a_server_s_imports_leave_the_deferred_modules_out(edited: Path):
@@ -71,7 +73,8 @@ def test_the_same_imports_load_them_unedited(tmp_path: Path):
     site = copy_of_site(tmp_path)
     out = run(site, DEFERRED + f"import {', '.join(SERVER_IMPORTS)}, json\n"
               "print(json.dumps({'loaded': deferred()}))")
-    for module in ("sqlalchemy", "jupyterhub.orm", "rfc3987_syntax", "lark"):
+    for module in ("sqlalchemy", "jupyterhub.orm", "rfc3987_syntax", "lark",
+                   server_trims.TLS_CONTEXTS):
         assert module in out["loaded"], out["loaded"]
 
 
@@ -100,6 +103,72 @@ def test_iri_checks_work_as_shipped_and_build_their_grammars_on_first_use(edited
     assert trimmed["verdicts"] == shipped["verdicts"]
     assert trimmed["verdicts"][:2] == [True, False]  # the samples tell valid from invalid
     assert trimmed["errors"] == shipped["errors"] == ["'http://exa mple.org/' is not a 'iri'"]
+
+
+FETCH_HTTPS = """
+import asyncio, http.server, json, ssl, sys, threading
+import aiohttp, aiohttp.connector as connector
+
+
+class Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
+tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+tls.load_cert_chain(sys.argv[1], sys.argv[2])
+server.socket = tls.wrap_socket(server.socket, server_side=True)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = f"https://127.0.0.1:{server.server_port}/"
+made = lambda: getattr(getattr(connector, "_default_ssl_context", None), "cache_info", lambda: None)()
+
+
+async def fetch():
+    out = {"made_before": getattr(made(), "currsize", None)}
+    async with aiohttp.ClientSession() as session:
+        try:  # the default, verified context: a self-signed certificate is refused
+            await session.get(url)
+            out["verified"] = "answered"
+        except aiohttp.ClientConnectorCertificateError:
+            out["verified"] = "refused"
+        async with session.get(url, ssl=False) as response:  # the unverified one
+            out["unverified"] = [response.status, await response.text()]
+        async with session.get(url, ssl=False) as response:
+            out["again"] = response.status
+    out["made_after"] = getattr(made(), "currsize", None)
+    out["modes"] = [connector._SSL_CONTEXT_VERIFIED.verify_mode == ssl.CERT_REQUIRED,
+                    connector._SSL_CONTEXT_UNVERIFIED.verify_mode == ssl.CERT_NONE]
+    out["same"] = connector._SSL_CONTEXT_VERIFIED is connector._SSL_CONTEXT_VERIFIED
+    return out
+
+
+print(json.dumps(asyncio.run(fetch())))
+"""
+
+
+def test_aiohttp_makes_its_tls_contexts_on_first_use_and_they_work(edited: Path, tmp_path: Path):
+    """Deferred, aiohttp's default TLS contexts are made by the first HTTPS request, once each, and
+    behave as shipped: the verified one refuses a self-signed certificate, the unverified one
+    takes it."""
+    from bindery.stack.registry_tokens import make_key
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    make_key(key, cert)
+    argv = [str(cert), str(key)]
+    trimmed = run(edited, FETCH_HTTPS, argv)
+    shipped = run(copy_of_site(tmp_path / "unedited"), FETCH_HTTPS, argv)
+    assert trimmed["made_before"] == 0 and trimmed["made_after"] == 2
+    assert shipped["made_before"] is None  # no deferral there: made at import
+    for out in (trimmed, shipped):
+        assert out["verified"] == "refused"
+        assert out["unverified"] == [200, "ok"] and out["again"] == 200
+        assert out["modes"] == [True, True] and out["same"] is True
 
 
 def test_the_database_layer_still_loads_and_works_where_used(edited: Path):

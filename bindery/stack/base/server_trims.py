@@ -9,13 +9,19 @@ Why: every launched server pays its own start on one CPU, and two imports were m
   ``.roles``, the request handlers, SQLAlchemy, alembic): 0.36 s, never used by a single-user server;
 - ``jupyter_server`` imports ``jupyter_events``, which imports ``jsonschema``, whose format checkers
   import ``rfc3987_syntax`` to check the ``iri`` formats: it builds ~40 Earley parsers (lark) at
-  import, 0.7 s, and a server only needs them if something checks an ``iri``.
+  import, 0.7 s, and a server only needs them if something checks an ``iri``;
+- the single-user extension talks to its hub with ``aiohttp``, whose import makes its two default
+  TLS contexts, loading the system's CA certificates twice: 0.05 s, for a server that reaches its
+  hub over plain HTTP (``jupyter notebook`` alone never imports aiohttp, so this cost is all the
+  launched server's).
 
 What: those module-level imports become deferred (the same functions, importing their module on
 first use), so they load when used instead, which at a server's start is never. ``log_request``'s
 health-check test looks the hub's handler class up only if the hub's handlers are loaded (if they
 are not, no handler can be one). ``jsonschema`` still registers the ``iri`` checkers exactly when
-``rfc3987_syntax`` is installed; the grammars are built on the first ``iri`` check.
+``rfc3987_syntax`` is installed; the grammars are built on the first ``iri`` check. aiohttp makes
+its default TLS contexts on their first use (the first HTTPS request without a context of its own),
+the same contexts as before, once each.
 
 Each edit must find its exact text once in the pinned package versions (the base image pins them),
 or the script stops and the base build fails naming the file: a new version needs this file
@@ -74,6 +80,21 @@ DEFERRED_IRI = '''if not all(importlib.util.find_spec(m) for m in ("rfc3987_synt
             return is_valid_syntax(rule, value)
 '''
 
+# aiohttp's default TLS contexts (verified, unverified), made on first use, once each; the old names
+# still read them (module __getattr__), for code outside the module that uses them.
+DEFERRED_SSL_CONTEXTS = '''@functools.cache
+def _default_ssl_context(verified: bool) -> SSLContext:
+    # Deferred by bindery's base image: made at import, they loaded the CA certificates twice
+    # (0.05 s) in every Jupyter server, which talks to its hub over plain HTTP.
+    return _make_ssl_context(verified)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("_SSL_CONTEXT_VERIFIED", "_SSL_CONTEXT_UNVERIFIED"):
+        return _default_ssl_context(name == "_SSL_CONTEXT_VERIFIED")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+'''
+
 # package -> file -> [(text found exactly once, its replacement)]
 EDITS: dict[str, dict[str, list[tuple[str, str]]]] = {
     "jupyterhub": {
@@ -105,6 +126,17 @@ EDITS: dict[str, dict[str, list[tuple[str, str]]]] = {
              DEFERRED_IRI),
         ],
     },
+    "aiohttp": {
+        "connector.py": [
+            ("_SSL_CONTEXT_VERIFIED = _make_ssl_context(True)\n"
+             "_SSL_CONTEXT_UNVERIFIED = _make_ssl_context(False)\n", DEFERRED_SSL_CONTEXTS),
+            ("            return _SSL_CONTEXT_UNVERIFIED\n        sslcontext = self._ssl\n",
+             "            return _default_ssl_context(False)\n        sslcontext = self._ssl\n"),
+            ("            return _SSL_CONTEXT_UNVERIFIED\n        return _SSL_CONTEXT_VERIFIED\n",
+             "            return _default_ssl_context(False)\n"
+             "        return _default_ssl_context(True)\n"),
+        ],
+    },
 }
 NEW_FILES = {"jupyterhub": {HELPER: HELPER_TEXT}}
 
@@ -112,10 +144,16 @@ NEW_FILES = {"jupyterhub": {HELPER: HELPER_TEXT}}
 HUB_SIDE = ("sqlalchemy", "alembic", "jupyterhub.orm", "jupyterhub.roles", "jupyterhub.handlers")
 GRAMMARS = ("rfc3987_syntax", "lark")
 DEFERRED = HUB_SIDE + GRAMMARS
-# A Python expression (needs `sys`): the deferred modules loaded so far, sorted.
-DEFERRED_LOADED = (f"sorted(m for m in sys.modules if m.split('.')[0] in "
+# Made by a server's start before the edits, never after (named in the report like a module).
+TLS_CONTEXTS = "aiohttp.connector:default-TLS-contexts"
+_TLS_MADE = (f"[{TLS_CONTEXTS!r} for c in [sys.modules.get('aiohttp.connector')] if c is not None "
+             "and ('_SSL_CONTEXT_VERIFIED' in vars(c) or (hasattr(c, '_default_ssl_context') "
+             "and c._default_ssl_context.cache_info().currsize > 0))]")
+# A Python expression (needs `sys`): the deferred modules loaded (and deferred contexts made) so
+# far, sorted.
+DEFERRED_LOADED = (f"sorted([m for m in sys.modules if m.split('.')[0] in "
                    f"{tuple(m for m in DEFERRED if '.' not in m)!r} "
-                   f"or m.startswith({tuple(m for m in DEFERRED if '.' in m)!r}))")
+                   f"or m.startswith({tuple(m for m in DEFERRED if '.' in m)!r})] + {_TLS_MADE})")
 # A server's start, as far as imports go: the single-user extension (what jupyterhub-singleuser
 # loads), then a Jupyter server with its extensions initialised (notebook, lab, terminals, lsp...)
 # on a free port, its runtime files in a folder of their own.
@@ -213,7 +251,8 @@ def main(argv: list[str]) -> int:
         print(f"server_trims: still loaded at a server's start: {' '.join(left)}", file=sys.stderr)
         return 1
     compile_packages(site)
-    print("server_trims: a server starts without the hub's database layer and the iri grammars")
+    print("server_trims: a server starts without the hub's database layer, the iri grammars "
+          "and aiohttp's default TLS contexts")
     return 0
 
 
