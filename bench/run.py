@@ -81,7 +81,7 @@ async def run(modules: dict[str, ModuleType], quick: bool, repos: int | None
     figures: list[Figure] = []
     problems: list[str] = []
 
-    async def one(name, module, measure) -> None:
+    async def one(name: str, measure) -> None:
         t0 = time.monotonic()
         print(f"== bench/{name}.py: {ALL[name]}", file=sys.stderr, flush=True)
         try:
@@ -95,10 +95,10 @@ async def run(modules: dict[str, ModuleType], quick: bool, repos: int | None
     if shared:
         with bench_stack(**merged_overrides(shared)) as (settings, git):
             for name, module in shared.items():
-                await one(name, module, module.figures(settings, git, quick))
+                await one(name, module.figures(settings, git, quick))
     for name, module in modules.items():
         if name in OWN_STACK:
-            await one(name, module, module.figures_own(quick, repos))
+            await one(name, module.figures_own(quick, repos))
     return figures, problems
 
 

@@ -124,6 +124,9 @@ class Soak:
         out = [Figure("launches (new repositories + relaunches)", n, unit="",
                       note=f"{n - sum(kinds.values())} new, relaunches {dict(kinds)}"),
                Figure("launches failed", len(self.failures), target=0, unit=""),
+               Figure("relaunches of evicted images, ready", kinds["pulled again"] + kinds["rebuilt"],
+                      unit="", note=f"{kinds['pulled again']} pulled again, {kinds['rebuilt']} "
+                      f"rebuilt, {kinds['cached']} still cached"),
                Figure("launch, request -> ready (median)",
                       statistics.median(x["seconds"] for x in self.launches) if n else 0,
                       note="build + push + pull + start, server stopped after")]
@@ -184,8 +187,8 @@ class Driver:
         events = await collect(self.settings, "git", git_spec(url, "main"))
         seconds = time.monotonic() - started
         last = events[-1]
-        kind = ("rebuilt" if "building" in phases(events) else
-                "pulled again" if not where.get("run", True) else "cached")
+        kind = ("new" if not image else "rebuilt" if "building" in phases(events) else
+                "pulled again" if not where["run"] else "cached")
         self.soak.launches.append({"url": url, "relaunch": bool(image), "kind": kind,
                                    "before": where, "seconds": round(seconds, 2),
                                    "phases": sorted(set(phases(events))), "outcome": last.phase})
