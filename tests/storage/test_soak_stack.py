@@ -16,7 +16,8 @@ import importlib
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+# appended, not first: bench/ has modules named like common words (state, run, homes)
+sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
 soak = importlib.import_module("soak")  # bench/soak.py: the one soak driver
 
 # 8 MiB a repository, 40 MiB of room under each high mark: every store evicts after ~5 launches.
