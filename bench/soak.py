@@ -208,10 +208,11 @@ class Driver:
 
     async def soak_all(self, git: GitServer, on_line=print) -> None:
         sizing = self.soak.sizing
-        step = f"RUN head -c {sizing.layer_mib}M /dev/urandom > /srv/soak-layer"
         images: dict[str, str] = {}  # url -> image, least recently launched first
         started = time.monotonic()
         for n in range(1, sizing.repos + 1):
+            # a step of its own: the same step text on the same base would be the build cache's
+            step = f"RUN head -c {sizing.layer_mib}M /dev/urandom > $HOME/.soak-layer-{n}"
             _, url = git.create(f"soak-{n}", {"Dockerfile": f"{FROM_BASE}{step}\n"})
             if (image := await self.launch(url)) is not None:
                 images[url] = image
