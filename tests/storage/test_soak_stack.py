@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))
 soak = importlib.import_module("soak")  # bench/soak.py: the one soak driver
 
-# 8 MiB a repository, 40 MiB of room under each high mark: every store evicts after ~5 launches.
-SMALL = soak.Sizing(repos=10, layer_mib=8, room_mib=40, relaunch_every=3, period=2.0, grace=8.0,
+# 8 MiB a repository, 20 MiB of room under each high mark: every store evicts after ~3 launches.
+SMALL = soak.Sizing(repos=7, layer_mib=8, room_mib=20, relaunch_every=2, period=2.0, grace=6.0,
                     build_store_gib=3.0)
 
 
