@@ -72,6 +72,7 @@ class Sizing:
     period: float = 5.0  # the keeper's (store_clean_interval_seconds)
     grace: float = 30.0  # store_clean_grace_seconds: compressed, as the months are
     build_store_gib: float = 4.0  # the build store's own file system (the hard wall)
+    minutes: float | None = None  # no new repositories after this long (a run that must end)
 
 
 @dataclass
@@ -211,6 +212,9 @@ class Driver:
         images: dict[str, str] = {}  # url -> image, least recently launched first
         started = time.monotonic()
         for n in range(1, sizing.repos + 1):
+            if sizing.minutes and time.monotonic() - started > 60 * sizing.minutes:
+                on_line(f"  [soak] stopped after {n - 1} repositories: {sizing.minutes} min")
+                break
             # a step of its own: the same step text on the same base would be the build cache's
             step = f"RUN head -c {sizing.layer_mib}M /dev/urandom > $HOME/.soak-layer-{n}"
             _, url = git.create(f"soak-{n}", {"Dockerfile": f"{FROM_BASE}{step}\n"})
@@ -311,9 +315,12 @@ def main() -> None:
     parser.add_argument("--repos", type=int, default=Sizing.repos)
     parser.add_argument("--layer-mib", type=int, default=Sizing.layer_mib)
     parser.add_argument("--room-mib", type=int, default=Sizing.room_mib)
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="make no new repositories after this long")
     parser.add_argument("--json", type=Path, default=ROOT / "figures.json")
     args = parser.parse_args()
-    sizing = Sizing(repos=args.repos, layer_mib=args.layer_mib, room_mib=args.room_mib)
+    sizing = Sizing(repos=args.repos, layer_mib=args.layer_mib, room_mib=args.room_mib,
+                    minutes=args.minutes)
     print(report(asyncio.run(run_soak(sizing)), args.json))
 
 
