@@ -281,9 +281,14 @@ class StorageKeeper:
         owner = self.owner
         ttl = 3 * self.settings.stack.store_clean_interval_seconds
 
+        now = time.time()
+
         def take(record):
-            if record is None or record.get("owner") == owner:
-                return {"owner": owner}, True
+            # Another's lease is written back as it was, which renews the record's own time to
+            # live: its end is kept inside it, so a dead owner's lease still runs out (and not
+            # never, while the others keep asking for it).
+            if record is None or record.get("owner") == owner or record.get("until", 0) < now:
+                return {"owner": owner, "until": now + ttl}, True
             return record, False
 
         return await self.store.update(LEASE, name, take, ttl)
