@@ -22,12 +22,17 @@ from urllib.parse import quote
 
 import httpx
 
+from bindery.backoff import Backoff
 from bindery.channel import Channel
 from bindery.engine_clients import http_client
 from bindery.events import NO_SPACE, Event, LaunchError, StoreFull
 from bindery.image_names import split_image
 
 API = "/v1.41"
+# What the engine says when the registry went away mid-pull (restarted read-only for its garbage
+# collection, or by the supervisor): the next attempt finds it back.
+INTERRUPTED = ("unexpected eof", "connection refused", "connection reset", "broken pipe")
+PULL_RETRIES = Backoff(attempts=4, first=1.0, cap=4.0)
 # Docker says "Pull complete"/"Already exists"; podman says "Download complete".
 DONE = ("pull complete", "already exists", "download complete")
 
@@ -130,7 +135,7 @@ class Prepuller:
                     await pull.channel.publish(Event(
                         phase="launching", message="Waiting for other image pulls to finish...\n"))
                 async with self.slots:
-                    await self._stream(pull, progress)
+                    await self._pull_retrying(pull, progress)
             progress.finish()
             took = time.monotonic() - started
             await pull.channel.publish(Event(
@@ -151,6 +156,21 @@ class Prepuller:
             self.active.pop(pull.image, None)
             await pull.channel.close()
 
+    async def _pull_retrying(self, pull: Pull, progress: PullProgress) -> None:
+        """The pull, tried again (bounded) when the registry's connection broke under it."""
+        for attempt in range(1, PULL_RETRIES.attempts + 1):
+            try:
+                return await self._stream(pull, progress)
+            except _Interrupted as exc:
+                if attempt == PULL_RETRIES.attempts:
+                    raise LaunchError(f"Could not pull the image onto the server's machine: the "
+                                      f"registry kept breaking off ({exc}); please try again "
+                                      "shortly.", 503) from None
+                await pull.channel.publish(Event(
+                    phase="launching", message="The image registry broke off the pull (it may be "
+                    "restarting); trying again...\n"))
+                await asyncio.sleep(PULL_RETRIES.delay(attempt))
+
     async def _stream(self, pull: Pull, progress: PullProgress) -> None:
         host, repo, tag = split_image(pull.image)
         name = f"{host}/{repo}"
@@ -163,8 +183,10 @@ class Prepuller:
                     raise StoreFull("run", "Could not pull the image: the servers' machine ran "
                                     "out of disk space for images (not your repository's fault). "
                                     "Room is being made; please try again in a minute.")
-                raise LaunchError(f"Could not pull the image onto the server's machine: "
-                                  f"{_error_text(body) or f'HTTP {response.status_code}'}")
+                text = _error_text(body) or f"HTTP {response.status_code}"
+                if any(word in text.lower() for word in INTERRUPTED):
+                    raise _Interrupted(text)
+                raise LaunchError(f"Could not pull the image onto the server's machine: {text}")
             async for raw in response.aiter_lines():
                 try:
                     line = json.loads(raw)
@@ -180,6 +202,8 @@ class Prepuller:
                                         "ran out of disk space for images (not your repository's "
                                         "fault). Room is being made; please try again in a "
                                         "minute.")
+                    if any(word in message.lower() for word in INTERRUPTED):
+                        raise _Interrupted(message)
                     raise LaunchError(f"Could not pull the image onto the server's machine: "
                                       f"{message}")
                 progress.update(line)
@@ -204,3 +228,7 @@ def _error_text(body: str) -> str:
     if isinstance(data, dict):
         return str(data.get("message") or data.get("error") or "")[:300]
     return ""
+
+
+class _Interrupted(Exception):
+    """The registry's connection broke under a pull (worth another attempt)."""

@@ -18,6 +18,7 @@ from bindery.datadir import disk_size
 
 # Shares of the data folder's disk each store may use by default (together 87%: the rest is the
 # hub's database, logs, the commit cache, the system's own).
+DU_ATTEMPTS = 3  # walks of a store whose folders vanish under du (layers being removed)
 DEFAULT_SHARE = {"run": 0.25, "build": 0.20, "registry": 0.30, "homes": 0.10, "state": 0.02}
 
 
@@ -41,10 +42,13 @@ def folder_bytes(folder: Path, timeout: float = 120.0) -> int:
     ``du`` in a process of its own: a store holds hundreds of thousands of files (Python
     environments), and walking them in the service's process would hold its interpreter for
     seconds."""
-    if not folder.exists():
-        return 0
-    proc = process_runner.run(["du", "-s", "-x", "-B1", folder], timeout=timeout)
-    # du exits 1 when a file vanished while it walked (a layer being removed): its sum stands
-    if not proc.stdout.strip():
-        raise OSError(f"du {folder} failed ({proc.returncode}): {proc.stderr.strip()[-300:]}")
-    return int(proc.stdout.split()[0])
+    for _ in range(DU_ATTEMPTS):
+        if not folder.exists():
+            return 0
+        proc = process_runner.run(["du", "-s", "-x", "-B1", folder], timeout=timeout)
+        # du exits 1 when a file vanished while it walked (a layer being removed): its sum stands.
+        # When a folder on its way vanished too it can print no sum at all: walked again.
+        if proc.stdout.strip():
+            return int(proc.stdout.split()[0])
+    raise OSError(f"du {folder} failed {DU_ATTEMPTS} times ({proc.returncode}): "
+                  f"{proc.stderr.strip()[-300:]}")
