@@ -77,7 +77,7 @@ async def build_image(services: Services, provider: RepoProvider, repo_key: str,
         services.metrics.build_joins.inc()
     else:  # a new build's push needs a writable registry
         announced = await announce_build(services, image)
-        async for event in collection_over(services):
+        async for event in collection_over(services, image if announced else None):
             yield event
         joining = job.image in services.builds.active
     try:

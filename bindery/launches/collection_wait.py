@@ -37,24 +37,33 @@ async def retire_build(services: Services, image: str) -> None:
             await registry_collection.retire_build(services.store, image)
 
 
-async def collection_over(services: Services) -> AsyncIterator[Event]:
+async def collection_over(services: Services, image: str | None = None) -> AsyncIterator[Event]:
+    """Return once no collection runs; ``image``'s announcement (made before) is withdrawn while
+    it waits, so the collection's drain does not wait for a build that waits for it, and made
+    again before it looks once more."""
     if services.store is None:
         return
-    record = await registry_collection.current(services.store)
-    if record is None:
-        return
-    bound = services.settings.registry.registry_gc_timeout + MARGIN
-    yield Event(phase="waiting", message=(
-        "The image registry is reclaiming space (read-only, for "
-        f"{max(0.0, time.time() - float(record.get('since', time.time()))):.0f} s so far); this "
-        f"build starts when it is done (at most {bound:.0f} s).\n"))
-    try:
-        await wait_until_async(lambda: _over(services), timeout=bound, interval=0.5, cap=2.0,
-                               what="the registry's garbage collection to end")
-    except WaitTimeout:
-        raise LaunchError(
-            f"The image registry is still reclaiming space after {bound:.0f} s, so nothing can be "
-            "built now. Please try again in a few minutes.", 503) from None
+    settings = services.settings
+    bound = settings.registry.registry_gc_timeout + registry_collection.DRAIN + MARGIN
+    told = False
+    while (record := await registry_collection.current(services.store)) is not None:
+        if image is not None:
+            await retire_build(services, image)
+        if not told:
+            told = True
+            yield Event(phase="waiting", message=(
+                "The image registry is reclaiming space (read-only, for "
+                f"{max(0.0, time.time() - float(record.get('since', time.time()))):.0f} s so far); "
+                f"this build starts when it is done (at most {bound:.0f} s).\n"))
+        try:
+            await wait_until_async(lambda: _over(services), timeout=bound, interval=0.5, cap=2.0,
+                                   what="the registry's garbage collection to end")
+        except WaitTimeout:
+            raise LaunchError(
+                f"The image registry is still reclaiming space after {bound:.0f} s, so nothing can "
+                "be built now. Please try again in a few minutes.", 503) from None
+        if image is not None:
+            await announce_build(services, image)
 
 
 async def _over(services: Services) -> bool:

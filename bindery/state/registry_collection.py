@@ -7,7 +7,8 @@ running, and removes it when the registry is writable again; its time-to-live bo
 process that died mid-collection can hold builds back.
 
 "A build of this image is about to start": a launch writes it before it looks for a collection, and
-removes it when its build has ended. Each side writes before it reads, so of a build and a
+removes it when its build has ended (or while it waits for a collection, so that it does not hold that
+collection back). A collection waits up to DRAIN seconds for the builds under way to end. Each side writes before it reads, so of a build and a
 collection that begin at the same moment in two processes, at least one sees the other: the build
 waits, or the collection is deferred. Its time-to-live bounds how long a process that died
 mid-build defers collections.
@@ -24,6 +25,7 @@ from bindery.state.base import Record, StateStore
 KIND = "registry-collecting"
 KEY = "registry"
 BUILDS = "build-announced"
+DRAIN = 60.0  # seconds a collection waits for builds under way (new ones wait for it) before deferring
 
 
 async def begin(store: StateStore, owner: str, seconds: float) -> None:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from bindery import datadir, http_clients, service_log
+from bindery.backoff import WaitTimeout, wait_until_async
 from bindery.engine_clients import docker_client
 from bindery.registry_client import RegistryAuth, by_digest
 from bindery.metrics import Metrics
@@ -84,6 +85,7 @@ class StorageKeeper:
         if homes is not None and "run" in self.stores:
             self.stores.append("homes")
         self.stores.append("state")  # the state store is every service's
+        self.drain_seconds = registry_collection.DRAIN  # builds under way waited for, at most
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._asked: set[str] = set()
@@ -207,18 +209,21 @@ class StorageKeeper:
 
     async def _collect(self) -> float | None:
         """Run the registry's garbage collector, the registry read-only meanwhile; its seconds,
-        or None when a build is in progress (its push would be refused: the next pass collects)."""
+        or None when builds still run after the drain (their pushes would be refused: the next
+        pass collects)."""
         timeout = self.settings.registry.registry_gc_timeout
         # announced first: a launch that sees it waits before building, so none starts after this
-        await registry_collection.begin(self.store, self.owner, timeout + 60)
+        await registry_collection.begin(self.store, self.owner,
+                                        timeout + registry_collection.DRAIN + 60)
         try:
-            # builds another process announced count too: one that announced before this
-            # record was written is seen here, one announced after it sees the record and waits
-            building = [*(await self.building() if self.building is not None else []),
-                        *await registry_collection.announced_builds(self.store)]
-            if building:
+            # Builds under way are waited for (bounded), new ones wait for the collection: a
+            # steady stream of builds would otherwise defer every collection.
+            try:
+                await wait_until_async(self._no_builds, timeout=self.drain_seconds, interval=0.5,
+                                       cap=2.0, what="builds under way to end")
+            except WaitTimeout:
                 log.info("registry: collection deferred, builds are in progress",
-                         extra={"building": building[:20]})
+                         extra={"building": (await self._builds())[:20]})
                 return None
             started = time.monotonic()
             done = await asyncio.to_thread(registry_server.garbage_collect, self.settings, timeout,
@@ -229,6 +234,15 @@ class StorageKeeper:
             return max(time.monotonic() - started, 1e-6)
         finally:
             await registry_collection.end(self.store)
+
+    async def _builds(self) -> list[str]:
+        # builds another process announced count too: one that announced before the collection's
+        # record was written is seen here, one announced after it sees the record and waits
+        return [*(await self.building() if self.building is not None else []),
+                *await registry_collection.announced_builds(self.store)]
+
+    async def _no_builds(self) -> bool:
+        return not await self._builds()
 
     async def _serving(self) -> list[str]:
         """Images of the run engine's containers (running servers), when it is the stack's."""

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from bindery import datadir
+from bindery.backoff import wait_until_async
 from bindery.events import LaunchError
 from bindery.launches import collection_wait
 from bindery.metrics import Metrics
@@ -68,6 +69,7 @@ async def test_least_recently_launched_images_go_and_their_blobs_with_them(regis
     try:
         keeper = StorageKeeper(settings, store, Metrics(), owner="test",
                                wanted=_names(image["pool"]), building=_names(image["building"]))
+        keeper.drain_seconds = 1.0  # the build below does not end: the collection is deferred
         for name, age in (("old-1", 5000), ("old-2", 4000), ("old-3", 3000), ("recent", 10),
                           ("pool", 9000), ("building", 9000)):
             await store.put("image-used", image[name], {"at": now - age}, ttl=3600)
@@ -128,6 +130,7 @@ async def test_a_build_waits_for_the_collection_and_gives_up_saying_why(tmp_path
         assert [e.phase for e in events] == ["waiting"] and "reclaiming space" in events[0].message
 
         monkeypatch.setattr(collection_wait, "MARGIN", 0.5)
+        monkeypatch.setattr(registry_collection, "DRAIN", 0.0)
         await registry_collection.begin(store, "keeper", 30)
         with pytest.raises(LaunchError) as failed:
             await asyncio.wait_for(_events(services), 10)
@@ -166,6 +169,7 @@ async def test_a_build_announced_in_another_process_defers_the_collection(regist
     services.settings, services.store = settings, launching
     try:
         keeper = StorageKeeper(settings, keeping, Metrics(), owner="keeper", building=_names())
+        keeper.drain_seconds = 1.0  # the announced build does not end here: deferred after it
         await keeping.put("image-used", f"{host}/bindery/stale:c0ffee", {"at": 1.0}, ttl=3600)
         assert await collection_wait.announce_build(services, f"{host}/bindery/new:abc")
         assert await _events(services) == []  # no collection yet: the build goes ahead
@@ -181,3 +185,48 @@ async def test_a_build_announced_in_another_process_defers_the_collection(regist
     finally:
         await launching.aclose()
         await keeping.aclose()
+
+
+async def test_a_collection_waits_for_builds_under_way_and_a_waiting_build_does_not_hold_it(
+        registry: Settings):
+    """A steady stream of builds must not defer every collection: the collection waits (bounded)
+    for the builds under way while new ones wait for it, and a build waiting for it withdraws its
+    announcement meanwhile (and makes it again once the collection is over)."""
+    url, host = registry.registry.url, registry.registry.host
+    with httpx.Client(timeout=30, auth=RegistryAuth(datadir.registry_credential(registry))) as client:
+        assert push_image(client, url, "bindery/stale", "c0ffee",
+                          {"blob": os.urandom(MIB)}).status_code == 201
+    settings = registry.model_copy(update={"registry_bytes": 1, "store_clean_grace_seconds": 0})
+    store = open_store(settings)
+
+    class Services:
+        pass
+
+    services = Services()
+    services.settings, services.store = settings, store
+    under_way, waiting = f"{host}/bindery/under-way:abc", f"{host}/bindery/waiting:abc"
+    try:
+        keeper = StorageKeeper(settings, store, Metrics(), owner="keeper", building=_names())
+        await store.put("image-used", f"{host}/bindery/stale:c0ffee", {"at": 1.0}, ttl=3600)
+        assert await collection_wait.announce_build(services, under_way)
+        cleaning = asyncio.ensure_future(keeper.clean("registry"))
+        await wait_until_async(lambda: registry_collection.current(store), timeout=30,
+                               what="the collection to begin its drain")
+        assert await collection_wait.announce_build(services, waiting)
+        events = []
+
+        async def wait_for_it() -> None:
+            async for event in collection_wait.collection_over(services, waiting):
+                events.append(event)
+
+        waiter = asyncio.ensure_future(wait_for_it())
+        await wait_until_async(lambda: bool(events), timeout=30, what="the build to wait")
+        assert await registry_collection.announced_builds(store) == [under_way]  # withdrawn
+        assert not cleaning.done()  # still draining: a build is under way
+        await collection_wait.retire_build(services, under_way)  # it ends
+        result = await asyncio.wait_for(cleaning, 60)
+        assert result is not None and result.collect_seconds > 0  # collected, not deferred
+        await asyncio.wait_for(waiter, 30)
+        assert await registry_collection.announced_builds(store) == [waiting]  # announced again
+    finally:
+        await store.aclose()
