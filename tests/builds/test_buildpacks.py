@@ -102,9 +102,9 @@ class Launched:
         return "".join(e.message for e in self.events)
 
 
-async def launch(stack, url: str) -> tuple[list[Event], float]:
+async def launch(stack, url: str, ref: str = "main") -> tuple[list[Event], float]:
     t0 = time.monotonic()
-    events = await collect(stack, "git", git_spec(url, "main"))
+    events = await collect(stack, "git", git_spec(url, ref))
     return events, time.monotonic() - t0
 
 
@@ -167,10 +167,12 @@ async def test_notebook_only_commit_rebuilds_without_reinstalling(stack, git_ser
     first = launched["requirements.txt"]
     assert first.events[-1].phase == "ready"
     assert "+ tabulate==0.9.0" in first.log  # the first build installed it
-    git_server.commit(git_server.root / first.path, {"index.ipynb": NOTEBOOK.replace(
+    commit = git_server.commit(git_server.root / first.path, {"index.ipynb": NOTEBOOK.replace(
         '"cells": []', '"cells": [{"cell_type": "markdown", "metadata": {}, "source": "hi"}]')},
         "notebook only")
-    events, seconds = await launch(stack, first.url)
+    # by its commit: `main` may still resolve to the first commit (resolved refs are reused for
+    # ref_cache_seconds, and the first launch can be that recent)
+    events, seconds = await launch(stack, first.url, commit)
     log = "".join(e.message for e in events)
     assert events[-1].phase == "ready", log[-3000:]
     assert "Building " in log  # a new commit: a new image was built ...

@@ -7,6 +7,7 @@ module is placed on purpose.
 from __future__ import annotations
 
 import ast
+from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from pathlib import Path
 
@@ -38,8 +39,16 @@ def modules() -> dict[str, Path]:
     return found
 
 
+def parse(path: Path) -> ast.Module:
+    """``path``'s syntax tree, parsed in a worker thread: deep in a long test session's stack,
+    CPython 3.11.7's AST constructor can fail with "recursion depth mismatch" (seen at the end of a
+    full run; fixed in later CPython); a fresh thread starts from an empty stack."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(ast.parse, path.read_text()).result()
+
+
 def imports_of(path: Path, name: str, is_package: bool) -> set[str]:
-    tree = ast.parse(path.read_text())
+    tree = parse(path)
     type_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
                  and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
     package = name if is_package else name.rsplit(".", 1)[0]
