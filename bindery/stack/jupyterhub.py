@@ -378,11 +378,11 @@ def proxy_pid(settings: Settings) -> int | None:
     file), None when none runs."""
     try:
         pid = int((StackPaths.of(settings).hub / "proxy.pid").read_text().strip())
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except (OSError, ValueError):
         return None
-    ours = "configurable-http-proxy" in cmd and f"{settings.stack.proxy_api_port}" in cmd
-    return pid if ours and process.alive(pid) else None
+    cmd = " ".join(process.cmdline(pid) or [])
+    return pid if "configurable-http-proxy" in cmd and f"{settings.stack.proxy_api_port}" in cmd \
+        else None
 
 
 def cullers(settings: Settings) -> dict[int, list[str]]:

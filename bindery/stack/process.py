@@ -24,7 +24,8 @@ class StackError(RuntimeError):
     """A part of the stack could not be started or does not answer."""
 
 
-def _cmdline(pid: int) -> list[str] | None:
+def cmdline(pid: int) -> list[str] | None:
+    """The live process `pid`'s command line, or None (gone, or a zombie: then reaped)."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -61,7 +62,7 @@ def read_pid(paths: StackPaths, name: str) -> int | None:
     except (ValueError, KeyError, TypeError):
         return None
     _reap(pid)
-    cmd = _cmdline(pid)
+    cmd = cmdline(pid)
     if cmd is None or cmd != argv:
         return None
     return pid
@@ -157,7 +158,7 @@ def spawn(argv: Sequence[str], logfile: Path, *, env: Mapping[str, str] | None =
 def alive(pid: int) -> bool:
     """True while ``pid`` runs (an exited child of ours is reaped and counts as gone)."""
     _reap(pid)
-    return _cmdline(pid) is not None
+    return cmdline(pid) is not None
 
 
 def _safe(ready: Callable[[], bool]) -> bool:
@@ -171,7 +172,7 @@ def _wait(ready, pid: int, timeout: float, proc: subprocess.Popen | None = None)
     def outcome() -> str | None:
         if _safe(ready):
             return "ready"
-        if (proc.poll() is not None) if proc is not None else (_cmdline(pid) is None):
+        if (proc.poll() is not None) if proc is not None else (cmdline(pid) is None):
             return "exited"
         return None
 
@@ -196,7 +197,7 @@ def running() -> Iterator[tuple[int, list[str]]]:
     """Every live process of this machine with its command line: (pid, argv)."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            argv = _cmdline(int(entry.name))
+            argv = cmdline(int(entry.name))
             if argv:
                 yield int(entry.name), argv
 
@@ -259,7 +260,7 @@ def _descendants(pid: int) -> dict[int, list[str]]:
     todo = list(children.get(pid, []))
     while todo:
         child = todo.pop()
-        argv = _cmdline(child)
+        argv = cmdline(child)
         if argv is not None and child not in found:
             found[child] = argv
             todo.extend(children.get(child, []))
@@ -270,7 +271,7 @@ def stop_strays(strays: Mapping[int, list[str]], wait: float = 5.0) -> None:
     """SIGTERM, then SIGKILL, each of ``strays`` still alive as the same program (a reused pid
     is never signalled)."""
     def alive() -> list[int]:
-        return [p for p, argv in strays.items() if _cmdline(p) == argv]
+        return [p for p, argv in strays.items() if cmdline(p) == argv]
 
     for sig in (signal.SIGTERM, signal.SIGKILL):
         left = alive()
@@ -290,7 +291,7 @@ def stop_strays(strays: Mapping[int, list[str]], wait: float = 5.0) -> None:
 
 def _gone(pid: int) -> bool:
     _reap(pid)
-    return _cmdline(pid) is None and not _group_alive(pid)
+    return cmdline(pid) is None and not _group_alive(pid)
 
 
 def _group_alive(pgid: int) -> bool:
